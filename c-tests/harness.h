@@ -1,0 +1,28 @@
+/* A tiny test harness: CHECK counts, the program ends with "N passed, N failed". */
+#ifndef FLATSTORE_HARNESS_H
+#define FLATSTORE_HARNESS_H
+
+#include <stdio.h>
+
+static int harness_passed, harness_failed;
+
+#define CHECK(cond, ...)                                                              \
+    do {                                                                              \
+        if (cond) {                                                                   \
+            harness_passed++;                                                         \
+        } else {                                                                      \
+            harness_failed++;                                                         \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);           \
+            fprintf(stderr, __VA_ARGS__);                                             \
+            fputc('\n', stderr);                                                      \
+        }                                                                             \
+    } while (0)
+
+/* Print the closing line; the exit status is 0 only when nothing failed. */
+static int harness_done(void) {
+    printf("%d passed, %d failed\n", harness_passed, harness_failed);
+    fflush(stdout);
+    return harness_failed == 0 ? 0 : 1;
+}
+
+#endif

@@ -1,0 +1,191 @@
+//! Buffered mode (`flush=0`): whole lines collected per file, written by the inserting thread
+//! when the buffer fills and by a per-connection helper thread at least once per interval.
+//!
+//! The helper thread is started lazily in the process that writes (after any fork), with every
+//! signal blocked so the host's signal handling is unchanged. Buffers left at process exit are
+//! written by an `atexit` hook; a forked child never writes what its parent buffered.
+
+use std::mem;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+
+use crate::error::{Error, Result};
+use crate::ffi::sys;
+use crate::logfile::LogFile;
+use crate::process;
+
+/// Whole lines waiting to be written to one file.
+#[derive(Debug)]
+pub struct Pending {
+    file: LogFile,
+    bytes: Vec<u8>,
+    capacity: usize,
+}
+
+/// A [`Pending`] shared between its connection and the connection's flusher.
+pub type SharedPending = Arc<Mutex<Pending>>;
+
+/// Lock, ignoring poisoning: every critical section leaves the buffer holding whole lines.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Pending {
+    /// An empty buffer of `capacity` bytes in front of `file`.
+    pub fn new(file: LogFile, capacity: usize) -> Pending {
+        Pending {
+            file,
+            bytes: Vec::with_capacity(capacity),
+            capacity,
+        }
+    }
+
+    /// Add one whole line. When it does not fit, what is buffered is written first; a line
+    /// larger than the whole buffer is written on its own. On error the line is not taken.
+    pub fn push(&mut self, line: &[u8]) -> Result<()> {
+        if self.bytes.len() + line.len() > self.capacity {
+            self.drain()?;
+        }
+        if line.len() > self.capacity {
+            return self.file.write_lines(line);
+        }
+        self.bytes.extend_from_slice(line);
+        Ok(())
+    }
+
+    /// Write everything buffered with one `write(2)`. On error what did reach the file is
+    /// dropped from the buffer and the rest kept for the next attempt.
+    pub fn drain(&mut self) -> Result<()> {
+        if self.bytes.is_empty() {
+            return Ok(());
+        }
+        let mut written = 0;
+        let result = self.file.write_lines_counted(&self.bytes, &mut written);
+        self.bytes.drain(..written);
+        result
+    }
+
+    /// Drain into the current file, then write to `file` from now on. On a failed drain the
+    /// current file is kept and the error returned.
+    pub fn switch_to(&mut self, file: LogFile) -> Result<()> {
+        self.drain()?;
+        self.file = file;
+        Ok(())
+    }
+
+    /// Bytes waiting.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Nothing waiting.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Watched {
+    sinks: Mutex<Vec<SharedPending>>,
+    stop: AtomicBool,
+}
+
+impl Watched {
+    /// Write out every buffer; a failure leaves the bytes for the next attempt.
+    fn drain_all(&self) {
+        for pending in lock(&self.sinks).iter() {
+            // A failed write keeps its bytes; the inserting thread reports it when it next
+            // needs the room.
+            let _ = lock(pending).drain();
+        }
+    }
+}
+
+/// The helper thread of one connection in one process.
+#[derive(Debug)]
+pub struct Flusher {
+    watched: Arc<Watched>,
+    thread: JoinHandle<()>,
+}
+
+impl Flusher {
+    /// Start the thread; it drains every watched buffer each `interval`.
+    pub fn start(interval: Duration) -> Result<Flusher> {
+        let watched = Arc::new(Watched::default());
+        let for_thread = Arc::clone(&watched);
+        let thread = spawn_without_signals(move || {
+            loop {
+                thread::park_timeout(interval);
+                let stop = for_thread.stop.load(Ordering::Acquire);
+                for_thread.drain_all();
+                if stop {
+                    break;
+                }
+            }
+        })?;
+        register_for_exit(&watched);
+        Ok(Flusher { watched, thread })
+    }
+
+    /// Drain `pending` at every tick from now on.
+    pub fn watch(&self, pending: &SharedPending) {
+        lock(&self.watched.sinks).push(Arc::clone(pending));
+    }
+
+    /// Stop the thread after a last drain and wait for it.
+    pub fn stop(self) {
+        self.watched.stop.store(true, Ordering::Release);
+        self.thread.thread().unpark();
+        // The thread body cannot panic past `drain_all`, which ignores write errors.
+        let _ = self.thread.join();
+    }
+
+    /// In a forked child: forget the parent's thread and buffers without touching them (the
+    /// thread does not exist here; its locks may be held forever; the parent writes the bytes).
+    pub fn abandon(self) {
+        mem::forget(self);
+    }
+}
+
+fn spawn_without_signals(body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    let mut previous = SigSet::empty();
+    let blocked = pthread_sigmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut previous),
+    );
+    let spawned = thread::Builder::new()
+        .name("flatstore-flush".into())
+        .spawn(body);
+    if blocked.is_ok() {
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
+    }
+    spawned.map_err(|source| Error::Thread { source })
+}
+
+/// Buffers to drain when the process exits: `(fork epoch, buffers)` of live connections.
+static AT_EXIT: Mutex<Vec<(u64, Weak<Watched>)>> = Mutex::new(Vec::new());
+static AT_EXIT_HOOK: Once = Once::new();
+
+fn register_for_exit(watched: &Arc<Watched>) {
+    AT_EXIT_HOOK.call_once(|| sys::at_exit(drain_at_exit));
+    let mut list = lock(&AT_EXIT);
+    list.retain(|(_, w)| w.strong_count() > 0);
+    list.push((process::epoch(), Arc::downgrade(watched)));
+}
+
+extern "C" fn drain_at_exit() {
+    let Ok(list) = AT_EXIT.try_lock() else {
+        return;
+    };
+    let epoch = process::epoch();
+    for (_, watched) in list.iter().filter(|(e, _)| *e == epoch) {
+        if let Some(watched) = watched.upgrade() {
+            watched.drain_all();
+        }
+    }
+}

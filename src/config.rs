@@ -1,0 +1,268 @@
+//! The database URL and the module parameters, validated once at init.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::format::{Escape, LineFormat};
+
+/// URL scheme the host's `db_url` names us by.
+pub const SCHEME: &str = "flatstore";
+
+/// When a record reaches the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// `flush=1`: every insert is one `write(2)` before it returns.
+    EveryRecord,
+    /// `flush=0`: whole lines are collected per file and written when the buffer is full, on
+    /// rotate, close and process exit, and by a helper thread at most `interval` after they were
+    /// inserted.
+    Buffered {
+        /// Longest time a record may wait in memory.
+        interval: Duration,
+        /// Bytes collected per file before they are written.
+        buffer_size: usize,
+    },
+}
+
+/// The module parameters (Kamailio `modparam`, `flat_set_param`, or the URL query).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    flush: bool,
+    flush_interval: Duration,
+    buffer_size: usize,
+    escape: Escape,
+    file_mode: Option<u32>,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            flush: true,
+            flush_interval: Duration::from_secs(1),
+            buffer_size: 64 * 1024,
+            escape: Escape::Delimiter,
+            file_mode: None,
+        }
+    }
+}
+
+/// Bounds of the numeric parameters.
+const MIN_BUFFER: usize = 4 * 1024;
+const MAX_BUFFER: usize = 64 * 1024 * 1024;
+const MAX_INTERVAL_SECS: f64 = 3600.0;
+
+impl Params {
+    /// Set one parameter by name. Names and values:
+    ///
+    /// | name | values | default |
+    /// |---|---|---|
+    /// | `flush` | `1` every record is written before insert returns, `0` buffered | `1` |
+    /// | `flush_interval` | seconds a buffered record may wait, `0.001`..`3600`, decimals allowed | `1` |
+    /// | `buffer_size` | bytes buffered per file at `flush=0`, `4096`..`67108864` | `65536` |
+    /// | `escape` | `delimiter`, `strict`, `none` (see [`Escape`]) | `delimiter` |
+    /// | `encode_delimiter` | Kamailio's name: `1` = `escape=delimiter`, `0` = `escape=none` | `1` |
+    /// | `file_mode` | octal permission bits for new files, e.g. `0640` | `0666` less the umask |
+    ///
+    /// Unknown names and malformed values are refused with a message naming them; the
+    /// parameters are then unchanged.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let value = value.trim();
+        match name {
+            "flush" => self.flush = parse_bool(name, value)?,
+            "flush_interval" => {
+                let secs: f64 = value.parse().map_err(|_| {
+                    Error::param(name, format!("{value:?} is not a number of seconds"))
+                })?;
+                if !(0.001..=MAX_INTERVAL_SECS).contains(&secs) {
+                    return Err(Error::param(
+                        name,
+                        format!("{value} is outside 0.001..{MAX_INTERVAL_SECS} seconds"),
+                    ));
+                }
+                self.flush_interval = Duration::from_secs_f64(secs);
+            }
+            "buffer_size" => {
+                let bytes: usize = value
+                    .parse()
+                    .map_err(|_| Error::param(name, format!("{value:?} is not a byte count")))?;
+                if !(MIN_BUFFER..=MAX_BUFFER).contains(&bytes) {
+                    return Err(Error::param(
+                        name,
+                        format!("{bytes} is outside {MIN_BUFFER}..{MAX_BUFFER} bytes"),
+                    ));
+                }
+                self.buffer_size = bytes;
+            }
+            "escape" => {
+                self.escape = match value {
+                    "delimiter" => Escape::Delimiter,
+                    "strict" => Escape::Strict,
+                    "none" => Escape::None,
+                    _ => {
+                        return Err(Error::param(
+                            name,
+                            format!("{value:?} is not one of delimiter, strict, none"),
+                        ));
+                    }
+                }
+            }
+            "encode_delimiter" => {
+                self.escape = if parse_bool(name, value)? {
+                    Escape::Delimiter
+                } else {
+                    Escape::None
+                }
+            }
+            "file_mode" => {
+                let mode = u32::from_str_radix(value, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o777)
+                    .ok_or_else(|| {
+                        Error::param(name, format!("{value:?} is not an octal mode 0000..0777"))
+                    })?;
+                self.file_mode = Some(mode);
+            }
+            _ => return Err(Error::param(name, "unknown parameter")),
+        }
+        Ok(())
+    }
+
+    fn flush_policy(&self) -> Flush {
+        if self.flush {
+            Flush::EveryRecord
+        } else {
+            Flush::Buffered {
+                interval: self.flush_interval,
+                buffer_size: self.buffer_size,
+            }
+        }
+    }
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool> {
+    match value {
+        "1" => Ok(true),
+        "0" => Ok(false),
+        _ => Err(Error::param(name, format!("{value:?} is not 0 or 1"))),
+    }
+}
+
+/// A validated connection configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The log directory; it exists.
+    pub dir: PathBuf,
+    /// How records are rendered.
+    pub format: LineFormat,
+    /// When records reach the kernel.
+    pub flush: Flush,
+    /// Permission bits for files this library creates; `None`: `0666` less the umask.
+    pub file_mode: Option<u32>,
+}
+
+impl Config {
+    /// Parse `flatstore:<dir>[?name=value&name=value...]` on top of `params` (query parameters
+    /// win) and check that the directory exists.
+    pub fn from_url(url: &str, params: &Params) -> Result<Config> {
+        let bad = |reason| Error::BadUrl {
+            url: url.to_owned(),
+            reason,
+        };
+        let rest = url
+            .strip_prefix(SCHEME)
+            .and_then(|r| r.strip_prefix(':'))
+            .ok_or_else(|| bad("expected flatstore:<directory>"))?;
+        let (dir, query) = match rest.split_once('?') {
+            Some((dir, query)) => (dir, Some(query)),
+            None => (rest, None),
+        };
+        if dir.is_empty() {
+            return Err(bad("no directory after flatstore:"));
+        }
+        let mut params = params.clone();
+        for pair in query.into_iter().flat_map(|q| q.split('&')) {
+            if pair.is_empty() {
+                continue;
+            }
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| Error::param(pair, "expected name=value in the URL query"))?;
+            params.set(name, value)?;
+        }
+        let dir = PathBuf::from(dir);
+        check_directory(&dir)?;
+        Ok(Config {
+            format: LineFormat {
+                escape: params.escape,
+            },
+            flush: params.flush_policy(),
+            file_mode: params.file_mode,
+            dir,
+        })
+    }
+}
+
+fn check_directory(dir: &Path) -> Result<()> {
+    let fail = |reason: String| Error::Directory {
+        path: dir.to_owned(),
+        reason,
+    };
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(fail("not a directory".into())),
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_with_query_overrides_params() {
+        let dir = std::env::temp_dir();
+        let url = format!("flatstore:{}?flush=0&flush_interval=0.25", dir.display());
+        let config = Config::from_url(&url, &Params::default()).expect("valid");
+        assert_eq!(config.dir, dir);
+        assert_eq!(
+            config.flush,
+            Flush::Buffered {
+                interval: Duration::from_millis(250),
+                buffer_size: 65536
+            }
+        );
+    }
+
+    #[test]
+    fn bad_urls_and_params_are_named() {
+        let msg = |r: Result<Config>| r.expect_err("refused").to_string();
+        let p = Params::default();
+        assert!(msg(Config::from_url("mysql://x", &p)).contains("mysql://x"));
+        assert!(msg(Config::from_url("flatstore:", &p)).contains("no directory"));
+        assert!(msg(Config::from_url("flatstore:/tmp?colour=red", &p)).contains("\"colour\""));
+        assert!(msg(Config::from_url("flatstore:/no/such/dir/x", &p)).contains("/no/such/dir/x"));
+        let mut p = Params::default();
+        for (name, value) in [
+            ("flush", "yes"),
+            ("flush_interval", "0"),
+            ("buffer_size", "12"),
+            ("escape", "html"),
+            ("file_mode", "0999"),
+            ("nope", "1"),
+        ] {
+            let e = p.set(name, value).expect_err("refused");
+            assert!(e.to_string().contains(name), "{e}");
+        }
+        assert_eq!(p, Params::default());
+    }
+
+    #[test]
+    fn kamailio_encode_delimiter_maps_to_escape() {
+        let mut p = Params::default();
+        p.set("encode_delimiter", "0").expect("valid");
+        assert_eq!(p.escape, Escape::None);
+        p.set("file_mode", "0640").expect("valid");
+        assert_eq!(p.file_mode, Some(0o640));
+    }
+}

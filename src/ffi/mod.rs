@@ -1,0 +1,141 @@
+//! The C boundary: the only module with `unsafe`. One file per host ABI, plus the shared
+//! guard, last-error and pointer helpers here and the few libc calls without a safe wrapper in
+//! [`sys`].
+//!
+//! Every export is a short shim: raw inputs to safe values, one call into the safe API, the
+//! result to a C code. [`guard`] catches panics so that none crosses into the host.
+#![allow(unsafe_code)]
+
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, c_char, c_int};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+
+use crate::error::{Error, Result};
+
+#[cfg(not(feature = "kamailio"))]
+pub mod openser;
+pub mod sys;
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+static QUIET_PANICS: Once = Once::new();
+
+/// Our copy of std has its own panic hook: replace the default one (which prints to stderr)
+/// with one that keeps the message for the error.
+fn quiet_panics() {
+    QUIET_PANICS.call_once(|| {
+        panic::set_hook(Box::new(|info| {
+            let message = match info.payload().downcast_ref::<&str>() {
+                Some(s) => (*s).to_owned(),
+                None => info
+                    .payload()
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .unwrap_or_else(|| "panic".to_owned()),
+            };
+            let location = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            PANIC_MESSAGE.with(|m| *m.borrow_mut() = Some(format!("{message}{location}")));
+        }));
+    });
+}
+
+/// Remember `error` as this thread's last error (see `flat_last_error`).
+pub(crate) fn set_last_error(error: &Error) {
+    let text = error.to_string().replace('\0', "\\0");
+    let text = CString::new(text).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = text);
+}
+
+/// This thread's last error message; valid until the next failing call on this thread.
+pub(crate) fn last_error_ptr() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// Run `f`, turning a panic into [`Error::Panic`] and recording any error as the last error.
+pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    quiet_panics();
+    let result = panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::Panic {
+            message: PANIC_MESSAGE
+                .with(|m| m.borrow_mut().take())
+                .unwrap_or_else(|| "panic".to_owned()),
+        })
+    });
+    if let Err(e) = &result {
+        set_last_error(e);
+    }
+    result
+}
+
+/// [`guard`] for exports that return `0` or a negative code.
+pub(crate) fn guard_code(f: impl FnOnce() -> Result<()>) -> c_int {
+    match guard(f) {
+        Ok(()) => 0,
+        Err(e) => e.code(),
+    }
+}
+
+/// The bytes of a NUL-terminated C string.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that outlives `'a`.
+pub(crate) unsafe fn c_str_bytes<'a>(p: *const c_char, what: &'static str) -> Result<&'a [u8]> {
+    if p.is_null() {
+        return Err(Error::NullArgument { what });
+    }
+    // SAFETY: non-NULL and NUL-terminated per the contract.
+    Ok(unsafe { CStr::from_ptr(p) }.to_bytes())
+}
+
+/// A C string argument that must be UTF-8 text (URLs, parameter names and values).
+///
+/// # Safety
+/// As [`c_str_bytes`].
+pub(crate) unsafe fn c_str_text<'a>(p: *const c_char, what: &'static str) -> Result<&'a str> {
+    // SAFETY: same contract.
+    let bytes = unsafe { c_str_bytes(p, what) }?;
+    std::str::from_utf8(bytes).map_err(|_| Error::param(what, "not valid UTF-8"))
+}
+
+/// `n` elements at `p` as a slice: `(NULL, 0)` and `(p, 0)` give `&[]`; `n < 0`, or NULL with
+/// `n > 0`, are errors. Never calls `slice::from_raw_parts` with NULL.
+///
+/// # Safety
+/// When `n > 0` and `p` is not NULL, `p` points to `n` initialised `T` that outlive `'a`.
+pub(crate) unsafe fn slice_or_empty<'a, T>(
+    p: *const T,
+    n: c_int,
+    what: &'static str,
+) -> Result<&'a [T]> {
+    match usize::try_from(n) {
+        Err(_) => Err(Error::BadCount { count: n.into() }),
+        Ok(0) => Ok(&[]),
+        Ok(_) if p.is_null() => Err(Error::NullArgument { what }),
+        // SAFETY: non-NULL, `n` elements per the contract.
+        Ok(len) => Ok(unsafe { std::slice::from_raw_parts(p, len) }),
+    }
+}
+
+/// Bytes of a `str {s, len}` (not NUL-terminated): `len < 0`, or NULL with `len > 0`, are errors.
+///
+/// # Safety
+/// When `len > 0` and `s` is not NULL, `s` points to `len` readable bytes that outlive `'a`.
+pub(crate) unsafe fn str_bytes<'a>(
+    s: *const c_char,
+    len: c_int,
+) -> std::result::Result<&'a [u8], String> {
+    match usize::try_from(len) {
+        Err(_) => Err(format!("negative length {len}")),
+        Ok(0) => Ok(&[]),
+        Ok(_) if s.is_null() => Err(format!("NULL pointer with length {len}")),
+        // SAFETY: non-NULL, `len` bytes per the contract.
+        Ok(len) => Ok(unsafe { std::slice::from_raw_parts(s.cast::<u8>(), len) }),
+    }
+}

@@ -1,0 +1,288 @@
+//! The OpenSER 1.x database API, insert subset: the C types byte for byte (LP64) and the
+//! `flat_*` exports declared in `include/flatstore.h`.
+#![allow(unsafe_code, non_camel_case_types)]
+
+use std::ffi::{c_char, c_int, c_uint, c_ulong};
+use std::mem::{offset_of, size_of};
+use std::sync::Mutex;
+
+use super::{
+    c_str_bytes, c_str_text, guard, guard_code, last_error_ptr, slice_or_empty, str_bytes,
+};
+use crate::buffer::lock;
+use crate::config::{Config, Params};
+use crate::error::{Error, Result};
+use crate::store::Connection;
+use crate::value::Value;
+use crate::{process, rotate};
+
+/// OpenSER's counted string: `s` is not NUL-terminated.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Str {
+    /// The bytes.
+    pub s: *mut c_char,
+    /// Their number.
+    pub len: c_int,
+}
+
+/// A column name; ignored by flatstore.
+pub type db_key_t = *const c_char;
+
+/// The type tag of a value (`DB_INT` … `DB_BITMAP`).
+pub type db_type_t = c_int;
+
+/// `int`, written as `%d`.
+pub const DB_INT: db_type_t = 0;
+/// `double`, written as `%f`.
+pub const DB_DOUBLE: db_type_t = 1;
+/// NUL-terminated string.
+pub const DB_STRING: db_type_t = 2;
+/// Counted string.
+pub const DB_STR: db_type_t = 3;
+/// `time_t`, written as `%u` of `(unsigned int)` the value.
+pub const DB_DATETIME: db_type_t = 4;
+/// Counted bytes, written with `\xHH` escapes.
+pub const DB_BLOB: db_type_t = 5;
+/// `unsigned int`, written as `%u`.
+pub const DB_BITMAP: db_type_t = 6;
+
+/// The value union of `db_val_t`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union DbValUnion {
+    /// `DB_INT`.
+    pub int_val: c_int,
+    /// `DB_DOUBLE`.
+    pub double_val: f64,
+    /// `DB_DATETIME`.
+    pub time_val: libc::time_t,
+    /// `DB_STRING`.
+    pub string_val: *const c_char,
+    /// `DB_STR`.
+    pub str_val: Str,
+    /// `DB_BLOB`.
+    pub blob_val: Str,
+    /// `DB_BITMAP`.
+    pub bitmap_val: c_uint,
+}
+
+/// One value of a record.
+#[repr(C)]
+#[derive(Clone, Copy)]
+/// cbindgen:field-names=[type, nul, val]
+pub struct DbVal {
+    /// One of `DB_INT` … `DB_BITMAP`; anything else refuses the record.
+    pub type_: db_type_t,
+    /// Non-zero: SQL NULL, written as an empty field.
+    pub nul: c_int,
+    /// The value, read according to `type`.
+    pub val: DbValUnion,
+}
+
+/// A connection handle. `table` is the pointer last given to `flat_use_table` (owned by the
+/// host); `tail` is private to flatstore.
+#[repr(C)]
+#[derive(Debug)]
+pub struct DbCon {
+    /// The current table name, as given by the host.
+    pub table: *const c_char,
+    /// flatstore's connection state.
+    pub tail: c_ulong,
+}
+
+const _: () = assert!(size_of::<Str>() == 16);
+const _: () = assert!(size_of::<DbValUnion>() == 16);
+const _: () = assert!(size_of::<DbVal>() == 24);
+const _: () = assert!(offset_of!(DbVal, nul) == 4);
+const _: () = assert!(offset_of!(DbVal, val) == 8);
+const _: () = assert!(size_of::<DbCon>() == 16);
+const _: () = assert!(offset_of!(DbCon, tail) == 8);
+
+/// Parameters set by `flat_set_param`, read by every later `flat_db_init` in this process.
+static PARAMS: Mutex<Option<Params>> = Mutex::new(None);
+
+/// Read one value.
+///
+/// # Safety
+/// The pointer members of `v` selected by its type tag are NULL or valid for the call.
+unsafe fn value<'a>(v: &'a DbVal, index: usize) -> Result<Value<'a>> {
+    let bad = |reason: String| Error::BadValue { index, reason };
+    if !(DB_INT..=DB_BITMAP).contains(&v.type_) {
+        return Err(bad(format!("unknown type {}", v.type_)));
+    }
+    if v.nul != 0 {
+        return Ok(Value::Null);
+    }
+    // SAFETY: the tag says which member the host wrote; pointers are checked by the helpers.
+    unsafe {
+        Ok(match v.type_ {
+            DB_INT => Value::Int(v.val.int_val),
+            DB_DOUBLE => Value::Double(v.val.double_val),
+            DB_STRING => Value::Str(
+                c_str_bytes(v.val.string_val, "DB_STRING value")
+                    .map_err(|_| bad("NULL string".into()))?,
+            ),
+            DB_STR => Value::Str(str_bytes(v.val.str_val.s, v.val.str_val.len).map_err(bad)?),
+            DB_DATETIME => Value::DateTime(v.val.time_val),
+            DB_BLOB => Value::Blob(str_bytes(v.val.blob_val.s, v.val.blob_val.len).map_err(bad)?),
+            _ => Value::Bitmap(v.val.bitmap_val),
+        })
+    }
+}
+
+/// The connection behind a handle.
+///
+/// # Safety
+/// `h` is NULL or a handle from `flat_db_init` that was not closed.
+unsafe fn connection<'a>(h: *mut DbCon) -> Result<&'a mut Connection> {
+    // SAFETY: per the contract, a non-NULL `h` is ours and `tail` holds our Box pointer.
+    let con = unsafe { h.as_mut() }.ok_or(Error::NullArgument { what: "handle" })?;
+    // SAFETY: `tail` was set from Box::into_raw in flat_db_init and is freed only by close.
+    unsafe { (con.tail as *mut Connection).as_mut() }.ok_or(Error::NullArgument {
+        what: "handle's connection",
+    })
+}
+
+/// Set a module parameter (the `modparam` of the C module) for every later `flat_db_init` in
+/// this process; see the README for names and values. Returns 0, or `FLATSTORE_E_PARAM` when
+/// the name is unknown or the value malformed (nothing changes then), `FLATSTORE_E_NULL`.
+///
+/// # Safety
+/// `name` and `value` are NULL or NUL-terminated strings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn flat_set_param(name: *const c_char, value: *const c_char) -> c_int {
+    guard_code(|| {
+        // SAFETY: contract above.
+        let name = unsafe { c_str_text(name, "parameter name") }?;
+        // SAFETY: contract above.
+        let value = unsafe { c_str_text(value, "parameter value") }?;
+        let mut params = lock(&PARAMS);
+        params.get_or_insert_with(Params::default).set(name, value)
+    })
+}
+
+/// Open a connection for `url` = `flatstore:<dir>[?name=value&...]` (query parameters override
+/// `flat_set_param`). The directory must exist; no file is opened until the first insert.
+/// Returns a handle owned by the caller until `flat_db_close`, or NULL on error (see
+/// `flat_last_error`).
+///
+/// # Safety
+/// `url` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn flat_db_init(url: *const c_char) -> *mut DbCon {
+    let made = guard(|| {
+        // SAFETY: contract above.
+        let url = unsafe { c_str_text(url, "url") }?;
+        let params = lock(&PARAMS).clone().unwrap_or_default();
+        let connection = Connection::new(Config::from_url(url, &params)?);
+        Ok(Box::new(DbCon {
+            table: std::ptr::null(),
+            tail: Box::into_raw(Box::new(connection)) as c_ulong,
+        }))
+    });
+    made.map_or(std::ptr::null_mut(), Box::into_raw)
+}
+
+/// Select the table the next inserts on `h` write to: `<dir>/<table>_<N>.log`. Names that are
+/// empty, longer than 200 bytes, or contain `/`, `..` are refused. Returns 0 or a negative code.
+///
+/// # Safety
+/// `h` is NULL or an open handle; `table` is NULL or a NUL-terminated string that stays valid
+/// while it is the handle's table (it is stored in `h->table`, as the C module does).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn flat_use_table(h: *mut DbCon, table: *const c_char) -> c_int {
+    guard_code(|| {
+        // SAFETY: contract above.
+        let con = unsafe { connection(h) }?;
+        // SAFETY: contract above.
+        con.use_table(unsafe { c_str_bytes(table, "table") }?)?;
+        // SAFETY: `connection` checked that `h` is a live handle.
+        unsafe { (*h).table = table };
+        Ok(())
+    })
+}
+
+/// Append one record (`n` values; keys are ignored) as one line to the current table, with one
+/// `write(2)` at `flush=1`. Returns 0, or a negative code; on any error nothing is written.
+/// Not thread-safe for one handle; each process writes its own files.
+///
+/// # Safety
+/// `h` is NULL or an open handle; `v` is NULL or points to `n` values whose pointers (by type)
+/// are NULL or valid for the call. `k` is not read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn flat_db_insert(
+    h: *mut DbCon,
+    k: *const db_key_t,
+    v: *const DbVal,
+    n: c_int,
+) -> c_int {
+    let _ignored_keys = k;
+    guard_code(|| {
+        // SAFETY: contract above.
+        let con = unsafe { connection(h) }?;
+        // SAFETY: contract above.
+        let values = unsafe { slice_or_empty(v, n, "values") }?;
+        // SAFETY: contract above, for each value.
+        con.insert(
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| unsafe { value(v, i) }),
+        )
+    })
+}
+
+/// Write out what is buffered, close the files and free `h`. NULL is ignored. A failed last
+/// write is reported through `flat_last_error`. Using `h` afterwards is undefined behaviour, as
+/// with the C module.
+///
+/// # Safety
+/// `h` is NULL or an open handle, not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn flat_db_close(h: *mut DbCon) {
+    let _ = guard(|| {
+        if h.is_null() {
+            return Ok(());
+        }
+        // SAFETY: `h` came from Box::into_raw in flat_db_init and is not used again.
+        let con = unsafe { Box::from_raw(h) };
+        let tail = con.tail as *mut Connection;
+        if tail.is_null() {
+            return Ok(());
+        }
+        // SAFETY: `tail` came from Box::into_raw in flat_db_init.
+        unsafe { Box::from_raw(tail) }.close()
+    });
+}
+
+/// Declare this process's rank as the host numbers it (OpenSER: 0 main, negative for helper
+/// processes, 1.. for workers). Files of this process are then `<table>_<N>.log` with
+/// N = `rank <= 0 ? -rank : rank + 4`, as the C module names them; a process that declares
+/// nothing (including a child forked later) uses its pid. Returns 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn flat_child_init(rank: c_int) -> c_int {
+    guard_code(|| {
+        let rank = i64::from(rank);
+        let n = if rank <= 0 { -rank } else { rank + 4 };
+        process::declare_number(u32::try_from(n).unwrap_or(u32::MAX));
+        Ok(())
+    })
+}
+
+/// Ask for every log file of this process to be reopened before its next write (after they
+/// were renamed away). Buffered lines go to the old file first. Returns 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn flat_rotate() -> c_int {
+    guard_code(|| {
+        rotate::request();
+        Ok(())
+    })
+}
+
+/// The message of the last error on this thread ("" if none). The string stays valid until the
+/// next failing `flat_*` call on the same thread; do not free it.
+#[unsafe(no_mangle)]
+pub extern "C" fn flat_last_error() -> *const c_char {
+    last_error_ptr()
+}

@@ -1,0 +1,39 @@
+//! flatstore: the OpenSER/Kamailio *flatstore* accounting sink, in Rust.
+//!
+//! A SIP proxy hands every accounting record to the sink; the sink appends it as one
+//! `|`-separated line to `<dir>/<table>_<N>.log`, one file per process per table, with no
+//! locking between processes. The C API (`include/flatstore.h`) is the OpenSER 1.x database
+//! API insert subset; the Rust API below is what the CLI, the tests and the benchmarks use.
+//!
+//! - [`value`]: one field, independent of the host's C layout.
+//! - [`format`]: values to the bytes of one line (pure).
+//! - [`config`]: the URL and the module parameters.
+//! - [`store`]: per-process table files, lazy open, one write per record, reopen.
+//! - [`logfile`]: opening a log file and writing whole lines to it.
+//! - [`buffer`]: buffered mode (`flush=0`) and its helper thread.
+//! - [`rotate`]: the rotation generation counter.
+//! - [`process`]: fork detection and the process number N.
+//! - [`error`]: the error type and its C codes.
+//! - [`ffi`]: the C boundary, the only place with `unsafe`.
+#![deny(unsafe_code, unsafe_op_in_unsafe_fn, missing_docs)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc,
+    rust_2018_idioms
+)]
+
+pub mod buffer;
+pub mod config;
+pub mod error;
+pub mod ffi;
+pub mod format;
+pub mod logfile;
+pub mod process;
+pub mod rotate;
+pub mod store;
+pub mod value;
+
+pub use config::{Config, Params};
+pub use error::{Error, Result};
+pub use store::Connection;
+pub use value::Value;

@@ -1,0 +1,91 @@
+//! Helpers shared by the integration tests: the built library, C compilation, optional tools.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The directory holding `libflatstore.so` of this build (`target/<profile>`).
+pub fn cdylib_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf();
+    assert!(
+        dir.join("libflatstore.so").exists(),
+        "libflatstore.so not built in {}",
+        dir.display()
+    );
+    dir
+}
+
+/// A scratch directory for build outputs of C programs.
+pub fn c_build_dir() -> PathBuf {
+    let dir = cdylib_dir().join("c-tests");
+    std::fs::create_dir_all(&dir).expect("create c-tests build dir");
+    dir
+}
+
+/// Compile `source` against `include/flatstore.h` and the built library; returns the program.
+pub fn build_c(source: &Path, out_name: &str, extra_flags: &[&str]) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = cdylib_dir();
+    let out = c_build_dir().join(out_name);
+    let status = Command::new("cc")
+        .args(["-std=c11", "-g", "-Wall", "-Wextra", "-Werror"])
+        .args(extra_flags)
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg("-I")
+        .arg(root.join("c-tests"))
+        .arg(source)
+        .arg("-o")
+        .arg(&out)
+        .arg("-L")
+        .arg(&lib)
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lflatstore", "-lm"])
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "compiling {} failed", source.display());
+    out
+}
+
+/// Whether an optional system tool is installed. Missing: a loud skip, or a failure when
+/// `CI=true` (CI installs every tool the tests use).
+pub fn require_tool(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is required when CI=true (install it: see .ci/run)"
+        );
+        eprintln!("SKIPPED: {tool} is not installed; this test did not run");
+    }
+    found
+}
+
+/// Run a C test program; it must exit 0 and close with "N passed, 0 failed".
+pub fn run_checked(mut cmd: Command, what: &str) -> String {
+    let output = cmd.output().unwrap_or_else(|e| panic!("run {what}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let closing = stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains(" passed, "))
+        .unwrap_or("");
+    assert!(
+        output.status.success() && closing.ends_with(" 0 failed"),
+        "{what} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    eprintln!("{what}: {closing}");
+    stdout
+}
