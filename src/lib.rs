@@ -7,6 +7,7 @@
 //!
 //! - [`value`]: one field, independent of the host's C layout.
 //! - [`format`]: values to the bytes of one line (pure).
+//! - [`decode`]: a line back to its fields (the inverse of `format`).
 //! - [`config`]: the URL and the module parameters.
 //! - [`store`]: per-process table files, lazy open, one write per record, reopen.
 //! - [`logfile`]: opening a log file and writing whole lines to it.
@@ -24,6 +25,7 @@
 
 pub mod buffer;
 pub mod config;
+pub mod decode;
 pub mod error;
 pub mod ffi;
 pub mod format;

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The main job, end to end on a fresh machine (needs only the Rust toolchain and cc):
+# build libflatstore.so, build a miniature forking SIP-proxy host in C against it, let its
+# workers account calls into ./demo-logs, and show the files they made.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+mkdir -p target/examples
+cc -std=c11 -O2 -Wall -Wextra -Iinclude examples/proxy.c -o target/examples/proxy \
+   -Ltarget/release -lflatstore -Wl,-rpath,"$PWD/target/release"
+rm -rf demo-logs && mkdir demo-logs
+target/examples/proxy demo-logs 4 10000 1
+echo
+echo "files in demo-logs/ (<table>_<N>.log, N = worker rank + 4):"
+wc -l demo-logs/*.log
+echo
+echo "first lines of demo-logs/acc_5.log:"
+head -n 4 demo-logs/acc_5.log
