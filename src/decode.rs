@@ -58,16 +58,19 @@ pub fn decode_field(field: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{Escape, LineFormat};
+    use crate::format::{Escape, LineBuf, LineFormat};
     use crate::value::Value;
     use proptest::prelude::*;
 
     fn encode(escape: Escape, values: &[Value<'_>]) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = LineBuf::new();
         LineFormat { escape }
-            .encode_record(values.iter().copied().map(Ok), &mut out)
+            .encode_record(
+                values.iter().copied().map(Ok::<_, crate::value::BadValue>),
+                &mut out,
+            )
             .expect("valid");
-        out
+        out.as_bytes().to_vec()
     }
 
     proptest! {
@@ -108,9 +111,15 @@ mod tests {
     #[test]
     fn bad_escapes_are_reported_with_offset() {
         let mut out = Vec::new();
-        assert_eq!(decode_field(b"ab%4", &mut out), Err(DecodeError { offset: 2 }));
+        assert_eq!(
+            decode_field(b"ab%4", &mut out),
+            Err(DecodeError { offset: 2 })
+        );
         out.clear();
-        assert_eq!(decode_field(b"\\q", &mut out), Err(DecodeError { offset: 0 }));
+        assert_eq!(
+            decode_field(b"\\q", &mut out),
+            Err(DecodeError { offset: 0 })
+        );
         out.clear();
         decode_field(b"a%7Cb\\x0Ac%25", &mut out).expect("valid");
         assert_eq!(out, b"a|b\nc%");

@@ -3,6 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::value::BadValue;
+
 /// A required pointer argument was NULL.
 pub const FLATSTORE_E_NULL: i32 = -1;
 /// The URL is not `flatstore:<dir>[?name=value&...]`.
@@ -69,13 +71,8 @@ pub enum Error {
     #[error("no table selected: call use_table first")]
     NoTable,
     /// A value cannot be written; the whole record was refused and nothing was written.
-    #[error("value {index}: {reason}; record not written")]
-    BadValue {
-        /// Position of the value in the record, from 0.
-        index: usize,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error(transparent)]
+    BadValue(#[from] BadValue),
     /// The value count is negative, or positive with no values.
     #[error("bad value count {count}; record not written")]
     BadCount {
@@ -129,7 +126,7 @@ impl Error {
             Error::BadParam { .. } => FLATSTORE_E_PARAM,
             Error::BadTable { .. } => FLATSTORE_E_TABLE,
             Error::NoTable => FLATSTORE_E_NO_TABLE,
-            Error::BadValue { .. } => FLATSTORE_E_VALUE,
+            Error::BadValue(_) => FLATSTORE_E_VALUE,
             Error::BadCount { .. } => FLATSTORE_E_COUNT,
             Error::Directory { .. } => FLATSTORE_E_DIR,
             Error::Open { .. } => FLATSTORE_E_OPEN,

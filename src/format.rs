@@ -6,7 +6,6 @@
 
 use std::io::Write as _;
 
-use crate::error::Result;
 use crate::value::Value;
 
 /// The field delimiter.
@@ -62,126 +61,336 @@ static TEXT_STRICT: EscapeTable = EscapeTable::new(b"|\n\r%\\", false);
 static BLOB_DELIMITER: EscapeTable = EscapeTable::new(b"|\\", true);
 static BLOB_STRICT: EscapeTable = EscapeTable::new(b"|\\%", true);
 
+/// Longest `%f` rendering of a double: sign, 309 integer digits, point, 6 decimals.
+const MAX_DOUBLE_LEN: usize = 1 + 309 + 1 + 6;
+
+/// A reusable buffer holding one formatted record.
+///
+/// Its storage stays initialised at the largest size seen, so formatting a field is a
+/// bounds-checked copy, never a reallocation or a fill, once the buffer has warmed up.
+#[derive(Debug, Default, Clone)]
+pub struct LineBuf {
+    storage: Vec<u8>,
+    len: usize,
+}
+
+impl LineBuf {
+    /// An empty buffer.
+    pub fn new() -> LineBuf {
+        LineBuf::default()
+    }
+
+    /// The formatted bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.storage[..self.len]
+    }
+
+    /// Forget the contents, keep the storage.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// At least `need` writable bytes after the contents.
+    #[inline]
+    fn room(&mut self, need: usize) -> &mut [u8] {
+        if self.storage.len() < self.len + need {
+            let grown = (self.len + need).max(2 * self.storage.len()).max(256);
+            self.storage.resize(grown, 0);
+        }
+        &mut self.storage[self.len..]
+    }
+
+    #[inline]
+    fn push(&mut self, byte: u8) {
+        self.room(1)[0] = byte;
+        self.len += 1;
+    }
+}
+
 impl LineFormat {
     /// Append one whole record, `\n` included, to `out`.
     ///
     /// Values are taken in order; the first `Err` stops the record and `out` is restored to the
     /// length it had on entry, so a refused record leaves no trace.
-    pub fn encode_record<'a, I>(&self, values: I, out: &mut Vec<u8>) -> Result<()>
+    pub fn encode_record<'a, I, E>(&self, values: I, out: &mut LineBuf) -> Result<(), E>
     where
-        I: IntoIterator<Item = Result<Value<'a>>>,
+        I: IntoIterator<Item = Result<Value<'a>, E>>,
     {
-        let start = out.len();
-        for (index, value) in values.into_iter().enumerate() {
+        let start = out.len;
+        let mut delimiter = false;
+        for value in values {
             match value {
-                Ok(value) => {
-                    if index > 0 {
-                        out.push(DELIMITER);
-                    }
-                    self.encode_value(&value, out);
-                }
+                Ok(value) => self.write_field(&value, delimiter, out),
                 Err(e) => {
-                    out.truncate(start);
+                    out.len = start;
                     return Err(e);
                 }
             }
+            delimiter = true;
         }
         out.push(b'\n');
         Ok(())
     }
 
     /// Append the bytes of one field (no delimiter) to `out`.
-    pub fn encode_value(&self, value: &Value<'_>, out: &mut Vec<u8>) {
+    pub fn encode_value(&self, value: &Value<'_>, out: &mut LineBuf) {
+        self.write_field(value, false, out);
+    }
+
+    /// Append one field to `out`, after a `|` when `delimiter` is set.
+    #[inline]
+    fn write_field(&self, value: &Value<'_>, delimiter: bool, out: &mut LineBuf) {
         match *value {
-            Value::Null => {}
-            Value::Int(v) => push_signed(i64::from(v), out),
-            Value::UInt(v) | Value::Bitmap(v) => push_unsigned(u64::from(v), out),
-            Value::BigInt(v) => push_signed(v, out),
-            Value::UBigInt(v) => push_unsigned(v, out),
+            Value::Null => put_field(out, delimiter, 0, |_| 0),
+            Value::Int(v) => put_field(out, delimiter, 20, |d| write_signed(i64::from(v), d)),
+            Value::UInt(v) | Value::Bitmap(v) => {
+                put_field(out, delimiter, 20, |d| write_unsigned(u64::from(v), d))
+            }
+            Value::BigInt(v) => put_field(out, delimiter, 20, |d| write_signed(v, d)),
+            Value::UBigInt(v) => put_field(out, delimiter, 20, |d| write_unsigned(v, d)),
             // The C modules print `(unsigned int)` of the time_t: keep their truncation.
-            Value::DateTime(t) => push_unsigned(u64::from(t as u32), out),
-            Value::Double(v) => push_double(v, out),
+            Value::DateTime(t) => put_field(out, delimiter, 20, |d| {
+                write_unsigned(u64::from(t as u32), d)
+            }),
+            Value::Double(v) => put_field(out, delimiter, MAX_DOUBLE_LEN, |d| write_double(v, d)),
             Value::Str(bytes) => match self.escape {
-                Escape::Delimiter => push_escaped(bytes, &TEXT_DELIMITER, b'%', out),
-                Escape::Strict => push_escaped(bytes, &TEXT_STRICT, b'%', out),
-                Escape::None => out.extend_from_slice(bytes),
+                Escape::Delimiter => put_field(out, delimiter, 3 * bytes.len() + 8, |d| {
+                    write_text(bytes, d, &TEXT_DELIMITER, delimiter_candidates)
+                }),
+                Escape::Strict => put_field(out, delimiter, 3 * bytes.len() + 8, |d| {
+                    write_text(bytes, d, &TEXT_STRICT, strict_candidates)
+                }),
+                Escape::None => put_field(out, delimiter, bytes.len(), |d| {
+                    d[..bytes.len()].copy_from_slice(bytes);
+                    bytes.len()
+                }),
             },
-            Value::Blob(bytes) => match self.escape {
-                Escape::Strict => push_escaped(bytes, &BLOB_STRICT, b'x', out),
-                Escape::Delimiter | Escape::None => push_escaped(bytes, &BLOB_DELIMITER, b'x', out),
-            },
+            Value::Blob(bytes) => {
+                let table = match self.escape {
+                    Escape::Strict => &BLOB_STRICT,
+                    Escape::Delimiter | Escape::None => &BLOB_DELIMITER,
+                };
+                put_field(out, delimiter, 4 * bytes.len(), |d| {
+                    write_escaped_bytes(bytes, d, table, b'x')
+                })
+            }
         }
     }
 }
 
-/// Copy `bytes`, replacing each byte marked in `table` by `%HH` (style `%`) or `\xHH` (style `x`).
-fn push_escaped(mut bytes: &[u8], table: &EscapeTable, style: u8, out: &mut Vec<u8>) {
-    while let Some(pos) = bytes.iter().position(|&b| table.0[usize::from(b)]) {
-        out.extend_from_slice(&bytes[..pos]);
-        let b = bytes[pos];
-        let hex = [
-            HEX_UPPER[usize::from(b >> 4)],
-            HEX_UPPER[usize::from(b & 0xf)],
-        ];
-        if style == b'%' {
-            out.extend_from_slice(&[b'%', hex[0], hex[1]]);
-        } else {
-            out.extend_from_slice(&[b'\\', b'x', hex[0], hex[1]]);
-        }
-        bytes = &bytes[pos + 1..];
-    }
-    out.extend_from_slice(bytes);
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `word` equal to `byte`. Bytes above a true match may be
+/// flagged too (borrow), so only the lowest flag is exact.
+#[inline]
+fn byte_mask(word: u64, byte: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGHS
 }
 
-fn push_unsigned(mut v: u64, out: &mut Vec<u8>) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
+/// Room for a delimiter and `need` bytes, then `write` the value after the delimiter slot;
+/// the slot is always filled and counted only when `delimiter` is set.
+#[inline]
+fn put_field(
+    out: &mut LineBuf,
+    delimiter: bool,
+    need: usize,
+    write: impl FnOnce(&mut [u8]) -> usize,
+) {
+    let skip = usize::from(delimiter);
+    let dst = out.room(1 + need);
+    dst[0] = DELIMITER;
+    let written = write(&mut dst[skip..]);
+    out.len += skip + written;
+}
+
+/// Bytes below `0x0E` (NUL to CR, candidates for `\n` and `\r`) and `|`, flagged for the
+/// word-at-a-time scan of [`Escape::Delimiter`]. Flags are candidates: the byte table decides.
+#[inline]
+fn delimiter_candidates(word: u64) -> u64 {
+    (word.wrapping_sub(ONES * 0x0E) & !word & HIGHS) | byte_mask(word, b'|')
+}
+
+/// [`delimiter_candidates`] plus `%` and `\`, for [`Escape::Strict`].
+#[inline]
+fn strict_candidates(word: u64) -> u64 {
+    delimiter_candidates(word) | byte_mask(word, b'%') | byte_mask(word, b'\\')
+}
+
+/// Text with `%HH` escapes. Words of eight bytes are copied whole while `candidates` flags
+/// none of their bytes (it flags, in a little-endian word, at least every byte `table` marks;
+/// a flagged byte that `table` does not mark is copied as it is). `dst` has room for the
+/// escaped text plus 8 bytes. Returns bytes written.
+#[inline]
+fn write_text(
+    src: &[u8],
+    dst: &mut [u8],
+    table: &EscapeTable,
+    candidates: impl Fn(u64) -> u64,
+) -> usize {
+    // Common case first: whole words with nothing to escape, copied without index checks.
+    let mut done = 0;
+    for (s, d) in src
+        .as_chunks::<8>()
+        .0
+        .iter()
+        .zip(dst.as_chunks_mut::<8>().0)
+    {
+        if candidates(u64::from_le_bytes(*s)) != 0 {
             break;
         }
+        *d = *s;
+        done += 8;
     }
-    out.extend_from_slice(&digits[at..]);
+    let rest = &src[done..];
+    if rest.is_empty() {
+        return done;
+    }
+    if rest.len() < 8 {
+        // The last 0..7 bytes as one zero-padded word: the word ending the text shifted down
+        // when the text is long enough, else assembled bytewise.
+        let word = match src.last_chunk::<8>() {
+            Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - rest.len())),
+            None => rest
+                .iter()
+                .rev()
+                .fold(0u64, |word, &b| word << 8 | u64::from(b)),
+        };
+        let in_text = (1u64 << (8 * rest.len())) - 1;
+        if candidates(word) & in_text == 0 {
+            dst[done..done + 8].copy_from_slice(&word.to_le_bytes());
+            return done + rest.len();
+        }
+    }
+    done + write_escaped_bytes(rest, &mut dst[done..], table, b'%')
 }
 
-fn push_signed(v: i64, out: &mut Vec<u8>) {
-    if v < 0 {
-        out.push(b'-');
+/// Copy `src`, replacing each byte marked in `table` by `%HH` (style `%`) or `\xHH` (style
+/// `x`). Returns bytes written.
+fn write_escaped_bytes(src: &[u8], dst: &mut [u8], table: &EscapeTable, style: u8) -> usize {
+    let mut o = 0;
+    for &b in src {
+        if table.0[usize::from(b)] {
+            o += write_escape(b, style, &mut dst[o..]);
+        } else {
+            dst[o] = b;
+            o += 1;
+        }
     }
-    push_unsigned(v.unsigned_abs(), out);
+    o
+}
+
+#[inline]
+fn write_escape(b: u8, style: u8, dst: &mut [u8]) -> usize {
+    let hi = HEX_UPPER[usize::from(b >> 4)];
+    let lo = HEX_UPPER[usize::from(b & 0xf)];
+    if style == b'%' {
+        dst[..3].copy_from_slice(&[b'%', hi, lo]);
+        3
+    } else {
+        dst[..4].copy_from_slice(&[b'\\', b'x', hi, lo]);
+        4
+    }
+}
+
+/// "00" to "99".
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// `10^i`, except `0` at index 0 so that zero counts one digit.
+static POWERS_OF_TEN: [u64; 20] = {
+    let mut t = [0u64; 20];
+    let mut i = 1;
+    let mut p = 10u64;
+    while i < 20 {
+        t[i] = p;
+        p = p.wrapping_mul(10);
+        i += 1;
+    }
+    t
+};
+
+/// Decimal digits of `v`: from its bit length (`log10(2) ~ 1233/4096`), corrected by one
+/// comparison.
+#[inline]
+fn decimal_digits(v: u64) -> usize {
+    let approx = ((64 - (v | 1).leading_zeros()) * 1233 >> 12) as usize;
+    approx + 1 - usize::from(v < POWERS_OF_TEN[approx])
+}
+
+/// `%llu`: digits written right to left, two at a time. Returns bytes written.
+#[inline]
+fn write_unsigned(mut v: u64, dst: &mut [u8]) -> usize {
+    let len = decimal_digits(v);
+    let mut at = len;
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        at -= 2;
+        dst[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        dst[..2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        dst[0] = b'0' + v as u8;
+    }
+    len
+}
+
+/// `%lld`. Returns bytes written.
+#[inline]
+fn write_signed(v: i64, dst: &mut [u8]) -> usize {
+    if v < 0 {
+        dst[0] = b'-';
+        1 + write_unsigned(v.unsigned_abs(), &mut dst[1..])
+    } else {
+        write_unsigned(v.unsigned_abs(), dst)
+    }
 }
 
 /// C `%f`: six decimals, correctly rounded (ties to even on the exact binary value, as glibc
-/// does), and glibc's spellings of the non-finite values, sign included.
-fn push_double(v: f64, out: &mut Vec<u8>) {
-    if v.is_nan() {
-        out.extend_from_slice(if v.is_sign_negative() {
+/// does), and glibc's spellings of the non-finite values, sign included. Returns bytes written.
+fn write_double(v: f64, dst: &mut [u8]) -> usize {
+    let word: &[u8] = if v.is_nan() {
+        if v.is_sign_negative() {
             b"-nan"
         } else {
             b"nan"
-        });
+        }
     } else if v.is_infinite() {
-        out.extend_from_slice(if v < 0.0 { b"-inf" } else { b"inf" });
+        if v < 0.0 { b"-inf" } else { b"inf" }
     } else {
-        // Writing to a Vec cannot fail.
-        let _ = write!(out, "{v:.6}");
-    }
+        let room = dst.len();
+        let mut cursor = &mut dst[..];
+        // MAX_DOUBLE_LEN bytes are always enough for `{:.6}` of a finite f64.
+        let _ = write!(cursor, "{v:.6}");
+        return room - cursor.len();
+    };
+    dst[..word.len()].copy_from_slice(word);
+    word.len()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
+    use crate::value::{BadValue, ValueProblem};
 
     fn line(format: LineFormat, values: &[Value<'_>]) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = LineBuf::new();
         format
-            .encode_record(values.iter().copied().map(Ok), &mut out)
+            .encode_record(values.iter().copied().map(Ok::<_, BadValue>), &mut out)
             .expect("valid values");
-        out
+        out.as_bytes().to_vec()
     }
 
     fn default_line(values: &[Value<'_>]) -> String {
@@ -246,6 +455,37 @@ mod tests {
     }
 
     #[test]
+    fn word_at_a_time_scan_finds_every_special_byte() {
+        let mut text = b"0123456789abcdefghij".to_vec();
+        for at in 0..text.len() {
+            for special in [b'|', b'\n', b'\r'] {
+                let saved = text[at];
+                text[at] = special;
+                let mut want = text[..at].to_vec();
+                want.extend_from_slice(format!("%{special:02X}").as_bytes());
+                want.extend_from_slice(&text[at + 1..]);
+                want.push(b'\n');
+                assert_eq!(line(LineFormat::default(), &[Value::Str(&text)]), want);
+                text[at] = saved;
+            }
+        }
+    }
+
+    #[test]
+    fn digit_count_is_exact_at_every_power_of_ten() {
+        let mut p = 1u64;
+        for digits in 1..=20 {
+            assert_eq!(decimal_digits(p), digits, "{p}");
+            if digits > 1 {
+                assert_eq!(decimal_digits(p - 1), digits - 1, "{}", p - 1);
+            }
+            p = p.saturating_mul(10);
+        }
+        assert_eq!(decimal_digits(0), 1);
+        assert_eq!(decimal_digits(u64::MAX), 20);
+    }
+
+    #[test]
     fn fields_join_with_delimiter_and_null_is_empty() {
         assert_eq!(
             default_line(&[Value::Int(1), Value::Null, Value::Str(b"x"), Value::Null]),
@@ -256,18 +496,21 @@ mod tests {
 
     #[test]
     fn a_refused_value_leaves_the_buffer_as_it_was() {
-        let mut out = b"kept".to_vec();
+        let mut out = LineBuf::new();
+        LineFormat::default()
+            .encode_record([Ok::<_, BadValue>(Value::Str(b"kept"))], &mut out)
+            .expect("valid");
         let values = vec![
             Ok(Value::Int(1)),
-            Err(Error::BadValue {
+            Err(BadValue {
                 index: 1,
-                reason: "unknown type 99".into(),
+                problem: ValueProblem::UnknownType(99),
             }),
         ];
         let err = LineFormat::default()
             .encode_record(values, &mut out)
             .expect_err("refused");
-        assert!(matches!(err, Error::BadValue { index: 1, .. }));
-        assert_eq!(out, b"kept");
+        assert_eq!(err.index, 1);
+        assert_eq!(out.as_bytes(), b"kept\n");
     }
 }

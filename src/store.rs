@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use crate::buffer::{self, Flusher, Pending, SharedPending};
 use crate::config::{Config, Flush};
 use crate::error::{Error, Result};
+use crate::format::LineBuf;
 use crate::logfile::LogFile;
-use crate::value::Value;
+use crate::value::{BadValue, Value};
 use crate::{process, rotate};
 
 /// Longest table name accepted: the file name `<table>_<N>.log` must fit `NAME_MAX` (255).
@@ -68,7 +69,7 @@ pub struct Connection {
     tables: Vec<TableFile>,
     current: Option<usize>,
     /// The formatted record, reused for every insert.
-    line: Vec<u8>,
+    line: LineBuf,
     /// Fork epoch the open files and the flusher belong to.
     epoch: u64,
     flusher: Option<Flusher>,
@@ -82,7 +83,7 @@ impl Connection {
             config,
             tables: Vec::new(),
             current: None,
-            line: Vec::with_capacity(1024),
+            line: LineBuf::new(),
             epoch: process::epoch(),
             flusher: None,
         }
@@ -119,7 +120,7 @@ impl Connection {
     /// `write(2)` (or buffered whole). If any value is `Err`, nothing is written.
     pub fn insert<'a, I>(&mut self, values: I) -> Result<()>
     where
-        I: IntoIterator<Item = Result<Value<'a>>>,
+        I: IntoIterator<Item = Result<Value<'a>, BadValue>>,
     {
         let index = self.current.ok_or(Error::NoTable)?;
         self.line.clear();
@@ -131,8 +132,8 @@ impl Connection {
             open_or_reopen(&self.config, table, generation, &mut self.flusher)?;
         }
         match &table.sink {
-            Sink::Direct(file) => file.write_lines(&self.line),
-            Sink::Buffered(pending) => buffer::lock(pending).push(&self.line),
+            Sink::Direct(file) => file.write_lines(self.line.as_bytes()),
+            Sink::Buffered(pending) => buffer::lock(pending).push(self.line.as_bytes()),
             Sink::Closed => unreachable!("opened above"),
         }
     }

@@ -28,3 +28,30 @@ pub enum Value<'a> {
     /// A bit field, written as `%u`.
     Bitmap(u32),
 }
+
+/// Why a value given by the host cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ValueProblem {
+    /// The type tag is none of the host's types.
+    #[error("unknown type {0}")]
+    UnknownType(i32),
+    /// A NUL-terminated string value is a NULL pointer.
+    #[error("NULL string")]
+    NullString,
+    /// A counted string or blob has a NULL pointer and a positive length.
+    #[error("NULL pointer with length {0}")]
+    NullPointer(i32),
+    /// A counted string or blob has a negative length.
+    #[error("negative length {0}")]
+    NegativeLength(i32),
+}
+
+/// A value that cannot be written, and its position in the record (from 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("value {index}: {problem}; record not written")]
+pub struct BadValue {
+    /// Position of the value in the record.
+    pub index: usize,
+    /// What is wrong with it.
+    pub problem: ValueProblem,
+}

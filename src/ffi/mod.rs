@@ -12,6 +12,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 
 use crate::error::{Error, Result};
+use crate::value::ValueProblem;
 
 #[cfg(not(feature = "kamailio"))]
 pub mod openser;
@@ -94,6 +95,16 @@ pub(crate) unsafe fn c_str_bytes<'a>(p: *const c_char, what: &'static str) -> Re
     Ok(unsafe { CStr::from_ptr(p) }.to_bytes())
 }
 
+/// The bytes of a NUL-terminated C string, `None` for NULL.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that outlives `'a`.
+#[inline]
+pub(crate) unsafe fn c_str_or_null<'a>(p: *const c_char) -> Option<&'a [u8]> {
+    // SAFETY: non-NULL and NUL-terminated per the contract.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_bytes())
+}
+
 /// A C string argument that must be UTF-8 text (URLs, parameter names and values).
 ///
 /// # Safety
@@ -127,14 +138,15 @@ pub(crate) unsafe fn slice_or_empty<'a, T>(
 ///
 /// # Safety
 /// When `len > 0` and `s` is not NULL, `s` points to `len` readable bytes that outlive `'a`.
+#[inline]
 pub(crate) unsafe fn str_bytes<'a>(
     s: *const c_char,
     len: c_int,
-) -> std::result::Result<&'a [u8], String> {
+) -> std::result::Result<&'a [u8], ValueProblem> {
     match usize::try_from(len) {
-        Err(_) => Err(format!("negative length {len}")),
+        Err(_) => Err(ValueProblem::NegativeLength(len)),
         Ok(0) => Ok(&[]),
-        Ok(_) if s.is_null() => Err(format!("NULL pointer with length {len}")),
+        Ok(_) if s.is_null() => Err(ValueProblem::NullPointer(len)),
         // SAFETY: non-NULL, `len` bytes per the contract.
         Ok(len) => Ok(unsafe { std::slice::from_raw_parts(s.cast::<u8>(), len) }),
     }

@@ -7,13 +7,14 @@ use std::mem::{offset_of, size_of};
 use std::sync::Mutex;
 
 use super::{
-    c_str_bytes, c_str_text, guard, guard_code, last_error_ptr, slice_or_empty, str_bytes,
+    c_str_bytes, c_str_or_null, c_str_text, guard, guard_code, last_error_ptr, slice_or_empty,
+    str_bytes,
 };
 use crate::buffer::lock;
 use crate::config::{Config, Params};
 use crate::error::{Error, Result};
 use crate::store::Connection;
-use crate::value::Value;
+use crate::value::{BadValue, Value, ValueProblem};
 use crate::{process, rotate};
 
 /// OpenSER's counted string: `s` is not NUL-terminated.
@@ -106,10 +107,11 @@ static PARAMS: Mutex<Option<Params>> = Mutex::new(None);
 ///
 /// # Safety
 /// The pointer members of `v` selected by its type tag are NULL or valid for the call.
-unsafe fn value<'a>(v: &'a DbVal, index: usize) -> Result<Value<'a>> {
-    let bad = |reason: String| Error::BadValue { index, reason };
+#[inline]
+unsafe fn value(v: &DbVal, index: usize) -> Result<Value<'_>, BadValue> {
+    let bad = |problem| BadValue { index, problem };
     if !(DB_INT..=DB_BITMAP).contains(&v.type_) {
-        return Err(bad(format!("unknown type {}", v.type_)));
+        return Err(bad(ValueProblem::UnknownType(v.type_)));
     }
     if v.nul != 0 {
         return Ok(Value::Null);
@@ -119,10 +121,9 @@ unsafe fn value<'a>(v: &'a DbVal, index: usize) -> Result<Value<'a>> {
         Ok(match v.type_ {
             DB_INT => Value::Int(v.val.int_val),
             DB_DOUBLE => Value::Double(v.val.double_val),
-            DB_STRING => Value::Str(
-                c_str_bytes(v.val.string_val, "DB_STRING value")
-                    .map_err(|_| bad("NULL string".into()))?,
-            ),
+            DB_STRING => {
+                Value::Str(c_str_or_null(v.val.string_val).ok_or(bad(ValueProblem::NullString))?)
+            }
             DB_STR => Value::Str(str_bytes(v.val.str_val.s, v.val.str_val.len).map_err(bad)?),
             DB_DATETIME => Value::DateTime(v.val.time_val),
             DB_BLOB => Value::Blob(str_bytes(v.val.blob_val.s, v.val.blob_val.len).map_err(bad)?),
