@@ -323,7 +323,7 @@ static POWERS_OF_TEN: [u64; 20] = {
 /// comparison.
 #[inline]
 fn decimal_digits(v: u64) -> usize {
-    let approx = ((64 - (v | 1).leading_zeros()) * 1233 >> 12) as usize;
+    let approx = (((64 - (v | 1).leading_zeros()) * 1233) >> 12) as usize;
     approx + 1 - usize::from(v < POWERS_OF_TEN[approx])
 }
 

@@ -6,7 +6,7 @@
 //! API insert subset; the Rust API below is what the CLI, the tests and the benchmarks use.
 //!
 //! - [`value`]: one field, independent of the host's C layout.
-//! - [`format`]: values to the bytes of one line (pure).
+//! - [`format`](mod@format): values to the bytes of one line (pure).
 //! - [`decode`]: a line back to its fields (the inverse of `format`).
 //! - [`config`]: the URL and the module parameters.
 //! - [`store`]: per-process table files, lazy open, one write per record, reopen.

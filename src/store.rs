@@ -143,10 +143,10 @@ impl Connection {
         self.leave_inherited_files();
         let mut result = Ok(());
         for table in &self.tables {
-            if let Sink::Buffered(pending) = &table.sink {
-                if let Err(e) = buffer::lock(pending).drain() {
-                    result = result.and(Err(e));
-                }
+            if let Sink::Buffered(pending) = &table.sink
+                && let Err(e) = buffer::lock(pending).drain()
+            {
+                result = result.and(Err(e));
             }
         }
         result

@@ -3,7 +3,7 @@
 //! [`sys`].
 //!
 //! Every export is a short shim: raw inputs to safe values, one call into the safe API, the
-//! result to a C code. [`guard`] catches panics so that none crosses into the host.
+//! result to a C code. A guard catches panics so that none crosses into the host.
 #![allow(unsafe_code)]
 
 use std::cell::RefCell;
