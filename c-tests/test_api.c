@@ -315,6 +315,42 @@ static void test_one_write_per_record(void) {
     flat_db_close(h);
 }
 
+/* The open flags of this process's descriptor for dir/name, from /proc/self/fdinfo; -1 if none. */
+static long open_flags_of(const char *name) {
+    char want[512], link[64], target[512], info[64], line[128];
+    path_of(want, sizeof want, name);
+    for (int fd = 0; fd < 1024; fd++) {
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0) continue;
+        target[n] = 0;
+        if (strcmp(target, want) != 0) continue;
+        snprintf(info, sizeof info, "/proc/self/fdinfo/%d", fd);
+        FILE *f = fopen(info, "r");
+        long flags = -1;
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "flags: %lo", &flags) == 1) break;
+        if (f) fclose(f);
+        return flags;
+    }
+    return -1;
+}
+
+static void test_open_flags(void) {
+    db_con_t *h = open_dir("");
+    if (!h) { CHECK(0, "init"); return; }
+    flat_use_table(h, "flags");
+    CHECK(open_flags_of("flags_5.log") == -1, "not opened before the first insert");
+    db_val_t v = v_int(1);
+    CHECK(flat_db_insert(h, NULL, &v, 1) == 0, "insert");
+    long flags = open_flags_of("flags_5.log");
+    CHECK(flags != -1 && (flags & O_ACCMODE) == O_WRONLY, "write-only: %lo", flags);
+    CHECK(flags != -1 && (flags & O_APPEND), "O_APPEND: %lo", flags);
+    CHECK(flags != -1 && (flags & O_CLOEXEC), "O_CLOEXEC: %lo", flags);
+    flat_db_close(h);
+    CHECK(open_flags_of("flags_5.log") == -1, "closed by flat_db_close");
+}
+
 static void test_table_names(void) {
     db_con_t *h = open_dir("");
     if (!h) { CHECK(0, "init"); return; }
@@ -557,6 +593,7 @@ int main(void) {
     test_text_blob_null();
     test_bad_values_write_nothing();
     test_one_write_per_record();
+    test_open_flags();
     test_table_names();
     test_symlink_not_followed();
     test_file_mode();

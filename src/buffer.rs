@@ -179,13 +179,16 @@ fn register_for_exit(watched: &Arc<Watched>) {
 }
 
 extern "C" fn drain_at_exit() {
-    let Ok(list) = AT_EXIT.try_lock() else {
-        return;
-    };
-    let epoch = process::epoch();
-    for (_, watched) in list.iter().filter(|(e, _)| *e == epoch) {
-        if let Some(watched) = watched.upgrade() {
-            watched.drain_all();
+    // Nothing may unwind out of an exit hook.
+    let _ = std::panic::catch_unwind(|| {
+        let Ok(list) = AT_EXIT.try_lock() else {
+            return;
+        };
+        let epoch = process::epoch();
+        for (_, watched) in list.iter().filter(|(e, _)| *e == epoch) {
+            if let Some(watched) = watched.upgrade() {
+                watched.drain_all();
+            }
         }
-    }
+    });
 }
