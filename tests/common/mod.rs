@@ -3,15 +3,33 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Once;
 
-/// The directory holding `libflatstore.so` of this build (`target/<profile>`).
+/// The directory holding `libflatstore.so` of this build (`target/<profile>`). `cargo test`
+/// links the tests against the rlib only and may leave the shared object unbuilt or stale, so
+/// it is brought up to date here once (`cargo build --lib`, same profile and target directory).
 pub fn cdylib_dir() -> PathBuf {
+    static BUILT: Once = Once::new();
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps/<test>")
         .to_path_buf();
+    BUILT.call_once(|| {
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .args(["build", "--lib", "--quiet"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if dir.file_name().is_some_and(|p| p == "release") {
+            cargo.arg("--release");
+        }
+        if let Some(target) = dir.parent() {
+            cargo.env("CARGO_TARGET_DIR", target);
+        }
+        let status = cargo.status().expect("run cargo build --lib");
+        assert!(status.success(), "cargo build --lib failed");
+    });
     assert!(
         dir.join("libflatstore.so").exists(),
         "libflatstore.so not built in {}",
