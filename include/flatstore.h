@@ -76,6 +76,11 @@
 #define FLATSTORE_E_THREAD -12
 
 /**
+ * A rotation did not complete in time.
+ */
+#define FLATSTORE_E_ROTATE_TIMEOUT -13
+
+/**
  * A connection handle. `table` is the pointer last given to `flat_use_table` (owned by the
  * host); `tail` is private to flatstore.
  */
@@ -266,8 +271,10 @@ void flat_db_close(db_con_t *h);
 int flat_child_init(int rank);
 
 /**
- * Ask for every log file of this process to be reopened before its next write (after they
- * were renamed away). Buffered lines go to the old file first. Returns 0.
+ * Request a rotation of every log directory this process has opened: every process of the
+ * host that shares it (forked after `flat_db_init`) reopens its files before its next write,
+ * so files renamed away receive nothing more. Records still buffered go to the new files.
+ * Returns 0.
  */
 int flat_rotate(void);
 

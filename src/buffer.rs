@@ -13,15 +13,16 @@ use std::time::Duration;
 
 use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
 
+use crate::control::{Control, Slot};
 use crate::error::{Error, Result};
 use crate::ffi::sys;
-use crate::logfile::LogFile;
 use crate::process;
+use crate::table::TableFile;
 
-/// Whole lines waiting to be written to one file.
+/// Whole lines waiting to be written to one table's file.
 #[derive(Debug)]
 pub struct Pending {
-    file: LogFile,
+    table: TableFile,
     bytes: Vec<u8>,
     capacity: usize,
 }
@@ -35,10 +36,10 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Pending {
-    /// An empty buffer of `capacity` bytes in front of `file`.
-    pub fn new(file: LogFile, capacity: usize) -> Pending {
+    /// An empty buffer of `capacity` bytes in front of `table`.
+    pub fn new(table: TableFile, capacity: usize) -> Pending {
         Pending {
-            file,
+            table,
             bytes: Vec::with_capacity(capacity),
             capacity,
         }
@@ -46,35 +47,29 @@ impl Pending {
 
     /// Add one whole line. When it does not fit, what is buffered is written first; a line
     /// larger than the whole buffer is written on its own. On error the line is not taken.
-    pub fn push(&mut self, line: &[u8]) -> Result<()> {
+    pub fn push(&mut self, line: &[u8], slot: &Slot) -> Result<()> {
         if self.bytes.len() + line.len() > self.capacity {
-            self.drain()?;
+            self.drain(slot)?;
         }
         if line.len() > self.capacity {
-            return self.file.write_lines(line);
+            let mut written = 0;
+            return self.table.write(slot, line, &mut written);
         }
         self.bytes.extend_from_slice(line);
         Ok(())
     }
 
-    /// Write everything buffered with one `write(2)`. On error what did reach the file is
+    /// Write everything buffered with one `write(2)`, to the file of the current rotation
+    /// generation (a drain is a write like any other). On error what did reach the file is
     /// dropped from the buffer and the rest kept for the next attempt.
-    pub fn drain(&mut self) -> Result<()> {
+    pub fn drain(&mut self, slot: &Slot) -> Result<()> {
         if self.bytes.is_empty() {
             return Ok(());
         }
         let mut written = 0;
-        let result = self.file.write_lines_counted(&self.bytes, &mut written);
+        let result = self.table.write(slot, &self.bytes, &mut written);
         self.bytes.drain(..written);
         result
-    }
-
-    /// Drain into the current file, then write to `file` from now on. On a failed drain the
-    /// current file is kept and the error returned.
-    pub fn switch_to(&mut self, file: LogFile) -> Result<()> {
-        self.drain()?;
-        self.file = file;
-        Ok(())
     }
 
     /// Bytes waiting.
@@ -88,19 +83,20 @@ impl Pending {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Watched {
     sinks: Mutex<Vec<SharedPending>>,
     stop: AtomicBool,
+    control: Arc<Control>,
 }
 
 impl Watched {
     /// Write out every buffer; a failure leaves the bytes for the next attempt.
-    fn drain_all(&self) {
+    fn drain_all(&self, slot: &Slot) {
         for pending in lock(&self.sinks).iter() {
             // A failed write keeps its bytes; the inserting thread reports it when it next
             // needs the room.
-            let _ = lock(pending).drain();
+            let _ = lock(pending).drain(slot);
         }
     }
 }
@@ -113,15 +109,21 @@ pub struct Flusher {
 }
 
 impl Flusher {
-    /// Start the thread; it drains every watched buffer each `interval`.
-    pub fn start(interval: Duration) -> Result<Flusher> {
-        let watched = Arc::new(Watched::default());
+    /// Start the thread, with a writer slot of its own in `control`; it drains every watched
+    /// buffer each `interval`.
+    pub fn start(interval: Duration, control: &Arc<Control>) -> Result<Flusher> {
+        let watched = Arc::new(Watched {
+            sinks: Mutex::default(),
+            stop: AtomicBool::new(false),
+            control: Arc::clone(control),
+        });
+        let slot = control.claim_slot()?;
         let for_thread = Arc::clone(&watched);
         let thread = spawn_without_signals(move || {
             loop {
                 thread::park_timeout(interval);
                 let stop = for_thread.stop.load(Ordering::Acquire);
-                for_thread.drain_all();
+                for_thread.drain_all(&slot);
                 if stop {
                     break;
                 }
@@ -186,8 +188,10 @@ extern "C" fn drain_at_exit() {
         };
         let epoch = process::epoch();
         for (_, watched) in list.iter().filter(|(e, _)| *e == epoch) {
-            if let Some(watched) = watched.upgrade() {
-                watched.drain_all();
+            if let Some(watched) = watched.upgrade()
+                && let Ok(slot) = watched.control.claim_slot()
+            {
+                watched.drain_all(&slot);
             }
         }
     });

@@ -33,6 +33,7 @@ pub struct Params {
     buffer_size: usize,
     escape: Escape,
     file_mode: Option<u32>,
+    rotate_signal: Option<i32>,
 }
 
 impl Default for Params {
@@ -43,6 +44,7 @@ impl Default for Params {
             buffer_size: 64 * 1024,
             escape: Escape::Delimiter,
             file_mode: None,
+            rotate_signal: None,
         }
     }
 }
@@ -63,6 +65,7 @@ impl Params {
     /// | `escape` | `delimiter`, `strict`, `none` (see [`Escape`]) | `delimiter` |
     /// | `encode_delimiter` | Kamailio's name: `1` = `escape=delimiter`, `0` = `escape=none` | `1` |
     /// | `file_mode` | octal permission bits for new files, e.g. `0640` | `0666` less the umask |
+    /// | `rotate_signal` | `USR1`, `USR2`, `HUP` (or `SIG…`): this signal to any process rotates, `none` | `none` |
     ///
     /// Unknown names and malformed values are refused with a message naming them; the
     /// parameters are then unchanged.
@@ -123,6 +126,20 @@ impl Params {
                     })?;
                 self.file_mode = Some(mode);
             }
+            "rotate_signal" => {
+                self.rotate_signal = match value.trim_start_matches("SIG") {
+                    "none" | "" => None,
+                    "USR1" => Some(libc::SIGUSR1),
+                    "USR2" => Some(libc::SIGUSR2),
+                    "HUP" => Some(libc::SIGHUP),
+                    _ => {
+                        return Err(Error::param(
+                            name,
+                            format!("{value:?} is not one of USR1, USR2, HUP, none"),
+                        ));
+                    }
+                }
+            }
             _ => return Err(Error::param(name, "unknown parameter")),
         }
         Ok(())
@@ -159,6 +176,8 @@ pub struct Config {
     pub flush: Flush,
     /// Permission bits for files this library creates; `None`: `0666` less the umask.
     pub file_mode: Option<u32>,
+    /// Signal that requests a rotation of the directory, when opted in.
+    pub rotate_signal: Option<i32>,
 }
 
 impl Config {
@@ -198,6 +217,7 @@ impl Config {
             },
             flush: params.flush_policy(),
             file_mode: params.file_mode,
+            rotate_signal: params.rotate_signal,
             dir,
         })
     }

@@ -29,6 +29,8 @@ pub const FLATSTORE_E_WRITE: i32 = -10;
 pub const FLATSTORE_E_INTERNAL: i32 = -11;
 /// The buffered-mode flusher thread could not be started.
 pub const FLATSTORE_E_THREAD: i32 = -12;
+/// A rotation did not complete in time.
+pub const FLATSTORE_E_ROTATE_TIMEOUT: i32 = -13;
 
 /// Everything that can go wrong, with the context an operator needs to fix it.
 ///
@@ -115,6 +117,16 @@ pub enum Error {
         /// The OS error.
         source: io::Error,
     },
+    /// `rotate --wait` gave up: some writer still could append to a rotated file.
+    #[error("rotation of {path} not complete after {waited:?}: {blocking}")]
+    RotateTimeout {
+        /// The control file of the directory.
+        path: PathBuf,
+        /// How long it waited.
+        waited: std::time::Duration,
+        /// The writers that held it up.
+        blocking: String,
+    },
 }
 
 impl Error {
@@ -133,6 +145,7 @@ impl Error {
             Error::Write { .. } => FLATSTORE_E_WRITE,
             Error::Panic { .. } => FLATSTORE_E_INTERNAL,
             Error::Thread { .. } => FLATSTORE_E_THREAD,
+            Error::RotateTimeout { .. } => FLATSTORE_E_ROTATE_TIMEOUT,
         }
     }
 

@@ -10,9 +10,11 @@
 //! - [`decode`]: a line back to its fields (the inverse of `format`).
 //! - [`config`]: the URL and the module parameters.
 //! - [`store`]: per-process table files, lazy open, one write per record, reopen.
+//! - [`table`]: one table's file in one process, and the write handshake.
 //! - [`logfile`]: opening a log file and writing whole lines to it.
 //! - [`buffer`]: buffered mode (`flush=0`) and its helper thread.
-//! - [`rotate`]: the rotation generation counter.
+//! - [`rotate`]: rotation policy, triggers, and waiting for writers.
+//! - [`control`]: the control file shared by a directory's writers.
 //! - [`process`]: fork detection and the process number N.
 //! - [`error`]: the error type and its C codes.
 //! - [`ffi`]: the C boundary, the only place with `unsafe`.
@@ -25,6 +27,7 @@
 
 pub mod buffer;
 pub mod config;
+pub mod control;
 pub mod decode;
 pub mod error;
 pub mod ffi;
@@ -33,6 +36,7 @@ pub mod logfile;
 pub mod process;
 pub mod rotate;
 pub mod store;
+pub mod table;
 pub mod value;
 
 pub use config::{Config, Params};

@@ -1,19 +1,117 @@
-//! The rotation generation: a 64-bit counter bumped by every rotation request.
+//! Rotation policy and triggers: when a file must be reopened, how a rotation is requested
+//! (from the host, from the command line, by signal), and how a rotator waits for writers.
 //!
-//! Writers remember the generation under which they opened their files and reopen when it moved;
-//! two requests in the same instant are two bumps, never one.
+//! The generation counter itself lives in the directory's control file ([`crate::control`]),
+//! shared by every writer of the directory.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
 
-static GENERATION: AtomicU64 = AtomicU64::new(0);
+use crate::buffer::lock;
+use crate::control::{Control, WriterState};
+use crate::error::{Error, Result};
+use crate::ffi::sys;
 
-/// Ask every file of this process to be reopened before its next write.
-pub fn request() -> u64 {
-    GENERATION.fetch_add(1, Ordering::SeqCst) + 1
+/// The policy: a file opened under `opened` must be reopened before a write under `current`.
+#[inline]
+pub fn must_reopen(opened: u64, current: u64) -> bool {
+    opened != current
 }
 
-/// The current generation: one atomic load.
-#[inline]
-pub fn generation() -> u64 {
-    GENERATION.load(Ordering::SeqCst)
+/// Control files mapped by this process, one per directory, with the signal hooked for it.
+struct Mapped {
+    dir: PathBuf,
+    control: Weak<Control>,
+    signal: Option<i32>,
+}
+
+static MAPPED: Mutex<Vec<Mapped>> = Mutex::new(Vec::new());
+
+/// The control file of `dir`, shared by every connection of this process to that directory.
+/// With `signal`, that signal (delivered to any process that inherited this mapping) requests a
+/// rotation of the directory; it is hooked once per directory, chained with the host's handler.
+pub fn control_for(dir: &Path, mode: Option<u32>, signal: Option<i32>) -> Result<Arc<Control>> {
+    let mut mapped = lock(&MAPPED);
+    mapped.retain(|m| m.control.strong_count() > 0);
+    let existing = mapped
+        .iter_mut()
+        .find(|m| m.dir == dir)
+        .and_then(|m| m.control.upgrade().map(|c| (m, c)));
+    let (entry, control) = match existing {
+        Some(found) => found,
+        None => {
+            let control = Control::open(dir, mode)?;
+            mapped.push(Mapped {
+                dir: dir.to_owned(),
+                control: Arc::downgrade(&control),
+                signal: None,
+            });
+            let entry = mapped
+                .last_mut()
+                .unwrap_or_else(|| unreachable!("just pushed"));
+            (entry, control)
+        }
+    };
+    if let Some(signal) = signal.filter(|s| entry.signal != Some(*s)) {
+        let for_handler = Arc::clone(&control);
+        sys::on_signal(signal, move || {
+            for_handler.request_rotation();
+        })
+        .map_err(|e| Error::param("rotate_signal", format!("cannot hook signal {signal}: {e}")))?;
+        entry.signal = Some(signal);
+    }
+    Ok(control)
+}
+
+/// `flat_rotate()`: request a rotation of every directory this process writes to; every
+/// process of the host (forked after the directory was opened) reopens before its next write.
+pub fn request_everywhere() {
+    for m in lock(&MAPPED).iter() {
+        if let Some(control) = m.control.upgrade() {
+            control.request_rotation();
+        }
+    }
+}
+
+/// Why a writer still holds up a rotation.
+fn holding_up(writer: &WriterState, target: u64) -> Option<String> {
+    match (writer.writing, writer.stuck) {
+        (_, Some(g)) if g <= target => Some(format!("pid {} cannot reopen its files", writer.pid)),
+        (Some(None), _) => Some(format!("pid {} is starting a write", writer.pid)),
+        (Some(Some(g)), _) if g < target => Some(format!(
+            "pid {} is still writing to a file of generation {g}",
+            writer.pid
+        )),
+        _ => None,
+    }
+}
+
+/// Wait until no live writer of `control`'s directory can still append to a file opened
+/// before generation `target`: writes in flight under an older generation have finished (idle
+/// writers reopen before their next write; dead ones are skipped). Fails after `timeout`,
+/// naming the writers that held it up.
+pub fn wait_for_writers(control: &Control, target: u64, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(50);
+    loop {
+        let blocking: Vec<String> = control
+            .live_writers()
+            .iter()
+            .filter_map(|w| holding_up(w, target))
+            .collect();
+        if blocking.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() >= timeout {
+            return Err(Error::RotateTimeout {
+                path: control.path().to_owned(),
+                waited: timeout,
+                blocking: blocking.join("; "),
+            });
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
+    }
 }

@@ -1,14 +1,14 @@
 //! Per-process table files: naming, lazy open, one write per record, reopen on rotation.
 
 use std::mem;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::buffer::{self, Flusher, Pending, SharedPending};
 use crate::config::{Config, Flush};
+use crate::control::{Control, Slot};
 use crate::error::{Error, Result};
 use crate::format::LineBuf;
-use crate::logfile::LogFile;
+use crate::table::TableFile;
 use crate::value::{BadValue, Value};
 use crate::{process, rotate};
 
@@ -45,17 +45,15 @@ enum Sink {
     /// Not opened in this process yet.
     Closed,
     /// `flush=1`: one write per record.
-    Direct(LogFile),
+    Direct(TableFile),
     /// `flush=0`: lines collected, shared with the flusher thread.
     Buffered(SharedPending),
 }
 
 #[derive(Debug)]
-struct TableFile {
-    table: String,
+struct Table {
+    name: String,
     sink: Sink,
-    /// Rotation generation the sink was opened under.
-    generation: u64,
 }
 
 /// A connection: the host's handle, writing any number of tables of one directory.
@@ -66,27 +64,34 @@ struct TableFile {
 #[derive(Debug)]
 pub struct Connection {
     config: Config,
-    tables: Vec<TableFile>,
+    control: Arc<Control>,
+    tables: Vec<Table>,
     current: Option<usize>,
     /// The formatted record, reused for every insert.
     line: LineBuf,
-    /// Fork epoch the open files and the flusher belong to.
+    /// Fork epoch the open files, the slot and the flusher belong to.
     epoch: u64,
+    /// This process's writer slot in the control file, claimed at its first write.
+    slot: Option<Slot>,
     flusher: Option<Flusher>,
 }
 
 impl Connection {
-    /// A connection for `config`; no file is opened until the first insert.
-    pub fn new(config: Config) -> Connection {
+    /// A connection for `config`: maps the directory's control file (shared with every process
+    /// forked from here); no log file is opened until the first insert.
+    pub fn new(config: Config) -> Result<Connection> {
         process::track_forks();
-        Connection {
+        let control = rotate::control_for(&config.dir, config.file_mode, config.rotate_signal)?;
+        Ok(Connection {
             config,
+            control,
             tables: Vec::new(),
             current: None,
             line: LineBuf::new(),
             epoch: process::epoch(),
+            slot: None,
             flusher: None,
-        }
+        })
     }
 
     /// The configuration this connection was made with.
@@ -98,16 +103,15 @@ impl Connection {
     /// directory (see [`check_table_name`]).
     pub fn use_table(&mut self, table: &[u8]) -> Result<()> {
         check_table_name(table)?;
-        let position = self.tables.iter().position(|t| t.table.as_bytes() == table);
+        let position = self.tables.iter().position(|t| t.name.as_bytes() == table);
         let index = match position {
             Some(index) => index,
             None => {
-                self.tables.push(TableFile {
+                self.tables.push(Table {
                     // check_table_name refused nothing that matters for a file name; keep the
                     // bytes as given (lossless for UTF-8, which table names are in practice).
-                    table: String::from_utf8_lossy(table).into_owned(),
+                    name: String::from_utf8_lossy(table).into_owned(),
                     sink: Sink::Closed,
-                    generation: 0,
                 });
                 self.tables.len() - 1
             }
@@ -117,7 +121,8 @@ impl Connection {
     }
 
     /// Append one record to the current table: formatted whole, then written with one
-    /// `write(2)` (or buffered whole). If any value is `Err`, nothing is written.
+    /// `write(2)` (or buffered whole), to the file of the current rotation generation. If any
+    /// value is `Err`, nothing is written.
     pub fn insert<'a, I>(&mut self, values: I) -> Result<()>
     where
         I: IntoIterator<Item = Result<Value<'a>, BadValue>>,
@@ -126,25 +131,63 @@ impl Connection {
         self.line.clear();
         self.config.format.encode_record(values, &mut self.line)?;
         self.leave_inherited_files();
-        let generation = rotate::generation();
-        let table = &mut self.tables[index];
-        if matches!(table.sink, Sink::Closed) || table.generation != generation {
-            open_or_reopen(&self.config, table, generation, &mut self.flusher)?;
+        if self.slot.is_none() {
+            self.slot = Some(self.control.claim_slot()?);
         }
-        match &table.sink {
-            Sink::Direct(file) => file.write_lines(self.line.as_bytes()),
-            Sink::Buffered(pending) => buffer::lock(pending).push(self.line.as_bytes()),
+        if matches!(self.tables[index].sink, Sink::Closed) {
+            let sink = self.open_sink(index)?;
+            self.tables[index].sink = sink;
+        }
+        let slot = self
+            .slot
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("claimed above"));
+        match &mut self.tables[index].sink {
+            Sink::Direct(file) => {
+                let mut written = 0;
+                file.write(slot, self.line.as_bytes(), &mut written)
+            }
+            Sink::Buffered(pending) => buffer::lock(pending).push(self.line.as_bytes(), slot),
             Sink::Closed => unreachable!("opened above"),
+        }
+    }
+
+    /// Open table `index`'s file in this process, and the flusher when buffering.
+    fn open_sink(&mut self, index: usize) -> Result<Sink> {
+        let path = self.config.dir.join(format!(
+            "{}_{}.log",
+            self.tables[index].name,
+            process::number()
+        ));
+        let file = TableFile::open(path, self.config.file_mode, self.control.generation())?;
+        match self.config.flush {
+            Flush::EveryRecord => Ok(Sink::Direct(file)),
+            Flush::Buffered {
+                interval,
+                buffer_size,
+            } => {
+                if self.flusher.is_none() {
+                    self.flusher = Some(Flusher::start(interval, &self.control)?);
+                }
+                let pending = Arc::new(Mutex::new(Pending::new(file, buffer_size)));
+                if let Some(flusher) = &self.flusher {
+                    flusher.watch(&pending);
+                }
+                Ok(Sink::Buffered(pending))
+            }
         }
     }
 
     /// Write out everything buffered (no-op at `flush=1`).
     pub fn flush(&mut self) -> Result<()> {
         self.leave_inherited_files();
+        let Some(slot) = &self.slot else {
+            return Ok(());
+        };
         let mut result = Ok(());
         for table in &self.tables {
             if let Sink::Buffered(pending) = &table.sink
-                && let Err(e) = buffer::lock(pending).drain()
+                && let Err(e) = buffer::lock(pending).drain(slot)
             {
                 result = result.and(Err(e));
             }
@@ -162,8 +205,8 @@ impl Connection {
         self.flush()
     }
 
-    /// After a fork, the files and buffers of this connection belong to the parent: forget them
-    /// here (the parent still writes them) and start afresh in this process.
+    /// After a fork, the files, buffers and slot of this connection belong to the parent:
+    /// forget them here (the parent still writes them) and start afresh in this process.
     fn leave_inherited_files(&mut self) {
         let epoch = process::epoch();
         if epoch == self.epoch {
@@ -172,6 +215,9 @@ impl Connection {
         self.epoch = epoch;
         if let Some(flusher) = self.flusher.take() {
             flusher.abandon();
+        }
+        if let Some(slot) = self.slot.take() {
+            slot.abandon();
         }
         for table in &mut self.tables {
             match mem::replace(&mut table.sink, Sink::Closed) {
@@ -195,55 +241,4 @@ impl Drop for Connection {
         // Drop cannot report; `close` is the way to learn about a failed last write.
         let _ = self.flush();
     }
-}
-
-fn table_path(config: &Config, table: &str) -> PathBuf {
-    config
-        .dir
-        .join(format!("{table}_{}.log", process::number()))
-}
-
-/// Open the table's file in this process, or reopen it after a rotation: the new file is
-/// opened first and swapped in only on success; buffered lines go to the old file before it is
-/// closed. On failure the old file stays in use and the reopen is tried again next time.
-fn open_or_reopen(
-    config: &Config,
-    table: &mut TableFile,
-    generation: u64,
-    flusher: &mut Option<Flusher>,
-) -> Result<()> {
-    let file = LogFile::open(&table_path(config, &table.table), config.file_mode);
-    let file = match (file, &table.sink) {
-        (Ok(file), _) => file,
-        (Err(e), Sink::Closed) => return Err(e),
-        // Keep writing to the old file; the generation stays behind so the next insert retries.
-        (Err(_), _) => return Ok(()),
-    };
-    match (&table.sink, config.flush) {
-        (Sink::Buffered(pending), _) => {
-            if buffer::lock(pending).switch_to(file).is_err() {
-                // The old file took no drain; keep it and retry at the next insert.
-                return Ok(());
-            }
-        }
-        (_, Flush::EveryRecord) => table.sink = Sink::Direct(file),
-        (
-            _,
-            Flush::Buffered {
-                interval,
-                buffer_size,
-            },
-        ) => {
-            let pending = Arc::new(Mutex::new(Pending::new(file, buffer_size)));
-            if flusher.is_none() {
-                *flusher = Some(Flusher::start(interval)?);
-            }
-            if let Some(flusher) = flusher {
-                flusher.watch(&pending);
-            }
-            table.sink = Sink::Buffered(pending);
-        }
-    }
-    table.generation = generation;
-    Ok(())
 }

@@ -176,7 +176,7 @@ pub unsafe extern "C" fn flat_db_init(url: *const c_char) -> *mut DbCon {
         // SAFETY: contract above.
         let url = unsafe { c_str_text(url, "url") }?;
         let params = lock(&PARAMS).clone().unwrap_or_default();
-        let connection = Connection::new(Config::from_url(url, &params)?);
+        let connection = Connection::new(Config::from_url(url, &params)?)?;
         Ok(Box::new(DbCon {
             table: std::ptr::null(),
             tail: Box::into_raw(Box::new(connection)) as c_ulong,
@@ -271,12 +271,14 @@ pub extern "C" fn flat_child_init(rank: c_int) -> c_int {
     })
 }
 
-/// Ask for every log file of this process to be reopened before its next write (after they
-/// were renamed away). Buffered lines go to the old file first. Returns 0.
+/// Request a rotation of every log directory this process has opened: every process of the
+/// host that shares it (forked after `flat_db_init`) reopens its files before its next write,
+/// so files renamed away receive nothing more. Records still buffered go to the new files.
+/// Returns 0.
 #[unsafe(no_mangle)]
 pub extern "C" fn flat_rotate() -> c_int {
     guard_code(|| {
-        rotate::request();
+        rotate::request_everywhere();
         Ok(())
     })
 }
