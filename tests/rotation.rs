@@ -1,0 +1,200 @@
+//! Rotation torture: a forking C host (`c-tests/torture_host.c`) whose 4 workers insert unique
+//! records as fast as they can while the test renames the live files and requests a rotation
+//! over and over, alternating the three triggers: `flatstore rotate DIR --wait` (no host
+//! involved), SIGUSR2 to the host's main process (which calls `flat_rotate()`), and the opt-in
+//! `rotate_signal` (SIGUSR1) sent to one worker. Afterwards every record must be present exactly
+//! once across all files, no line may be torn, and no file renamed before a `--wait` rotation
+//! returned may have grown after it.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use common::build_c;
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("flatstore-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("logs")).expect("create scratch dir");
+    dir
+}
+
+/// Rename every live `*.log` file of `logs` to `<name>.<suffix>`; returns the new paths.
+fn rename_live_files(logs: &Path, suffix: usize) -> Vec<PathBuf> {
+    let mut renamed = Vec::new();
+    for entry in fs::read_dir(logs).expect("read logs") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let to = PathBuf::from(format!("{}.{suffix}", path.display()));
+            fs::rename(&path, &to).expect("rename");
+            renamed.push(to);
+        }
+    }
+    renamed
+}
+
+/// Every line of every file in `logs` must be `<rank>|<seq>`; returns how often each was seen.
+fn count_records(logs: &Path) -> (HashMap<(u32, u64), u32>, usize) {
+    let mut seen = HashMap::new();
+    let mut files = 0;
+    for entry in fs::read_dir(logs).expect("read logs") {
+        let path = entry.expect("entry").path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
+        files += 1;
+        let bytes = fs::read(&path).expect("read log");
+        assert!(
+            bytes.is_empty() || bytes.ends_with(b"\n"),
+            "{} ends with a torn line",
+            path.display()
+        );
+        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let text = std::str::from_utf8(line).expect("ascii line");
+            let parsed = text
+                .split_once('|')
+                .and_then(|(r, s)| Some((r.parse::<u32>().ok()?, s.parse::<u64>().ok()?)));
+            let key = parsed
+                .unwrap_or_else(|| panic!("torn or garbled line {text:?} in {}", path.display()));
+            *seen.entry(key).or_insert(0) += 1;
+        }
+    }
+    (seen, files)
+}
+
+fn torture(flush: &str, rotations: usize) {
+    let dir = scratch_dir(&format!("torture{flush}"));
+    let logs = dir.join("logs");
+    let stop = dir.join("stop");
+    let host = build_c(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("c-tests/torture_host.c")
+            .as_path(),
+        &format!("torture_host_flush{flush}"),
+        &["-O2"],
+    );
+    let mut child = Command::new(&host)
+        .arg(&logs)
+        .arg("4")
+        .arg(&stop)
+        .arg(flush)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start torture host");
+    let host_pid = Pid::from_raw(child.id() as i32);
+    let (lines_tx, lines_rx) = mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("host output");
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut workers = Vec::new();
+    for line in lines_rx.iter() {
+        if line == "ready" {
+            break;
+        }
+        if let Some(pid) = line
+            .strip_prefix("worker ")
+            .and_then(|l| l.split(' ').nth(1))
+        {
+            workers.push(Pid::from_raw(pid.parse().expect("pid")));
+        }
+    }
+    assert_eq!(workers.len(), 4, "host started its workers");
+
+    let cli = env!("CARGO_BIN_EXE_flatstore");
+    let mut unsealed: Vec<PathBuf> = Vec::new();
+    let mut sealed: Vec<(PathBuf, u64)> = Vec::new();
+    let mut triggers = [0usize; 3];
+    for i in 0..rotations {
+        unsealed.extend(rename_live_files(&logs, i));
+        match i % 3 {
+            0 => {
+                let status = Command::new(cli)
+                    .args(["rotate", "--wait", "--timeout", "20"])
+                    .arg(&logs)
+                    .status()
+                    .expect("run flatstore rotate");
+                assert!(status.success(), "flatstore rotate --wait failed");
+                for path in unsealed.drain(..) {
+                    let size = fs::metadata(&path).expect("renamed file").len();
+                    sealed.push((path, size));
+                }
+            }
+            1 => kill(host_pid, Signal::SIGUSR2).expect("signal host"),
+            _ => kill(workers[i % workers.len()], Signal::SIGUSR1).expect("signal worker"),
+        }
+        triggers[i % 3] += 1;
+    }
+    fs::write(&stop, b"").expect("create stop file");
+    let status = child.wait().expect("wait host");
+    reader.join().expect("reader");
+    assert!(status.success(), "torture host failed: {status}");
+
+    let mut inserted: HashMap<u32, u64> = HashMap::new();
+    for line in lines_rx.try_iter() {
+        if let Some(rest) = line.strip_prefix("done ") {
+            let (rank, count) = rest.split_once(' ').expect("done <rank> <count>");
+            inserted.insert(rank.parse().expect("rank"), count.parse().expect("count"));
+        }
+    }
+    assert_eq!(inserted.len(), 4, "every worker reported its count");
+
+    for (path, size) in &sealed {
+        let now = fs::metadata(path).expect("sealed file").len();
+        assert_eq!(
+            now,
+            *size,
+            "{} grew after rotate --wait returned",
+            path.display()
+        );
+    }
+    let (seen, files) = count_records(&logs);
+    let total: u64 = inserted.values().sum();
+    let duplicated = seen.values().filter(|&&n| n > 1).count();
+    assert_eq!(duplicated, 0, "records written twice");
+    for (rank, count) in &inserted {
+        for seq in 0..*count {
+            assert!(seen.contains_key(&(*rank, seq)), "record {rank}|{seq} lost");
+        }
+    }
+    assert_eq!(
+        seen.len() as u64,
+        total,
+        "records that no insert acknowledged"
+    );
+    eprintln!(
+        "flush={flush}: {total} records, {rotations} rotations (cli --wait {}, flat_rotate {}, \
+         signal {}), {files} files, {} sealed files unchanged after --wait: 0 lost, 0 duplicated, 0 torn",
+        triggers[0],
+        triggers[1],
+        triggers[2],
+        sealed.len()
+    );
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn torture_flush_1_every_record_once_across_1000_rotations() {
+    torture("1", 1000);
+}
+
+#[test]
+fn torture_flush_0_every_record_once_across_300_rotations() {
+    torture("0", 300);
+}
