@@ -54,7 +54,17 @@ fn count_records(logs: &Path) -> (HashMap<(u32, u64), u32>, usize) {
             continue;
         }
         files += 1;
-        let bytes = fs::read(&path).expect("read log");
+        let bytes = if path.extension().is_some_and(|e| e == "gz") {
+            let out = Command::new("gzip")
+                .arg("-dc")
+                .arg(&path)
+                .output()
+                .expect("run gzip");
+            assert!(out.status.success(), "{} is not valid gzip", path.display());
+            out.stdout
+        } else {
+            fs::read(&path).expect("read log")
+        };
         assert!(
             bytes.is_empty() || bytes.ends_with(b"\n"),
             "{} ends with a torn line",
@@ -73,50 +83,112 @@ fn count_records(logs: &Path) -> (HashMap<(u32, u64), u32>, usize) {
     (seen, files)
 }
 
+/// The torture host running with 4 workers, and what it printed.
+struct Host {
+    child: std::process::Child,
+    pid: Pid,
+    workers: Vec<Pid>,
+    lines: mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<()>,
+    stop: PathBuf,
+}
+
+impl Host {
+    fn start(dir: &Path, flush: &str) -> Host {
+        let logs = dir.join("logs");
+        let stop = dir.join("stop");
+        let program = build_c(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("c-tests/torture_host.c")
+                .as_path(),
+            &format!(
+                "torture_host_{}",
+                dir.file_name().expect("name").to_string_lossy()
+            ),
+            &["-O2"],
+        );
+        let mut child = Command::new(&program)
+            .arg(&logs)
+            .arg("4")
+            .arg(&stop)
+            .arg(flush)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start torture host");
+        let pid = Pid::from_raw(child.id() as i32);
+        let (lines_tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let line = line.expect("host output");
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut workers = Vec::new();
+        for line in lines.iter() {
+            if line == "ready" {
+                break;
+            }
+            if let Some(pid) = line
+                .strip_prefix("worker ")
+                .and_then(|l| l.split(' ').nth(1))
+            {
+                workers.push(Pid::from_raw(pid.parse().expect("pid")));
+            }
+        }
+        assert_eq!(workers.len(), 4, "host started its workers");
+        Host {
+            child,
+            pid,
+            workers,
+            lines,
+            reader,
+            stop,
+        }
+    }
+
+    /// Stop the workers; returns how many records each rank's inserts acknowledged.
+    fn finish(mut self) -> HashMap<u32, u64> {
+        fs::write(&self.stop, b"").expect("create stop file");
+        let status = self.child.wait().expect("wait host");
+        self.reader.join().expect("reader");
+        assert!(status.success(), "torture host failed: {status}");
+        let mut inserted = HashMap::new();
+        for line in self.lines.try_iter() {
+            if let Some(rest) = line.strip_prefix("done ") {
+                let (rank, count) = rest.split_once(' ').expect("done <rank> <count>");
+                inserted.insert(rank.parse().expect("rank"), count.parse().expect("count"));
+            }
+        }
+        assert_eq!(inserted.len(), 4, "every worker reported its count");
+        inserted
+    }
+}
+
+/// Every acknowledged record present exactly once, and nothing else.
+fn assert_each_record_once(seen: &HashMap<(u32, u64), u32>, inserted: &HashMap<u32, u64>) -> u64 {
+    let total: u64 = inserted.values().sum();
+    let duplicated = seen.values().filter(|&&n| n > 1).count();
+    assert_eq!(duplicated, 0, "records written twice");
+    for (rank, count) in inserted {
+        for seq in 0..*count {
+            assert!(seen.contains_key(&(*rank, seq)), "record {rank}|{seq} lost");
+        }
+    }
+    assert_eq!(
+        seen.len() as u64,
+        total,
+        "records that no insert acknowledged"
+    );
+    total
+}
+
 fn torture(flush: &str, rotations: usize) {
     let dir = scratch_dir(&format!("torture{flush}"));
     let logs = dir.join("logs");
-    let stop = dir.join("stop");
-    let host = build_c(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("c-tests/torture_host.c")
-            .as_path(),
-        &format!("torture_host_flush{flush}"),
-        &["-O2"],
-    );
-    let mut child = Command::new(&host)
-        .arg(&logs)
-        .arg("4")
-        .arg(&stop)
-        .arg(flush)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start torture host");
-    let host_pid = Pid::from_raw(child.id() as i32);
-    let (lines_tx, lines_rx) = mpsc::channel();
-    let stdout = child.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("host output");
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut workers = Vec::new();
-    for line in lines_rx.iter() {
-        if line == "ready" {
-            break;
-        }
-        if let Some(pid) = line
-            .strip_prefix("worker ")
-            .and_then(|l| l.split(' ').nth(1))
-        {
-            workers.push(Pid::from_raw(pid.parse().expect("pid")));
-        }
-    }
-    assert_eq!(workers.len(), 4, "host started its workers");
-
+    let host = Host::start(&dir, flush);
     let cli = env!("CARGO_BIN_EXE_flatstore");
     let mut unsealed: Vec<PathBuf> = Vec::new();
     let mut sealed: Vec<(PathBuf, u64)> = Vec::new();
@@ -136,25 +208,14 @@ fn torture(flush: &str, rotations: usize) {
                     sealed.push((path, size));
                 }
             }
-            1 => kill(host_pid, Signal::SIGUSR2).expect("signal host"),
-            _ => kill(workers[i % workers.len()], Signal::SIGUSR1).expect("signal worker"),
+            1 => kill(host.pid, Signal::SIGUSR2).expect("signal host"),
+            _ => {
+                kill(host.workers[i % host.workers.len()], Signal::SIGUSR1).expect("signal worker")
+            }
         }
         triggers[i % 3] += 1;
     }
-    fs::write(&stop, b"").expect("create stop file");
-    let status = child.wait().expect("wait host");
-    reader.join().expect("reader");
-    assert!(status.success(), "torture host failed: {status}");
-
-    let mut inserted: HashMap<u32, u64> = HashMap::new();
-    for line in lines_rx.try_iter() {
-        if let Some(rest) = line.strip_prefix("done ") {
-            let (rank, count) = rest.split_once(' ').expect("done <rank> <count>");
-            inserted.insert(rank.parse().expect("rank"), count.parse().expect("count"));
-        }
-    }
-    assert_eq!(inserted.len(), 4, "every worker reported its count");
-
+    let inserted = host.finish();
     for (path, size) in &sealed {
         let now = fs::metadata(path).expect("sealed file").len();
         assert_eq!(
@@ -165,19 +226,7 @@ fn torture(flush: &str, rotations: usize) {
         );
     }
     let (seen, files) = count_records(&logs);
-    let total: u64 = inserted.values().sum();
-    let duplicated = seen.values().filter(|&&n| n > 1).count();
-    assert_eq!(duplicated, 0, "records written twice");
-    for (rank, count) in &inserted {
-        for seq in 0..*count {
-            assert!(seen.contains_key(&(*rank, seq)), "record {rank}|{seq} lost");
-        }
-    }
-    assert_eq!(
-        seen.len() as u64,
-        total,
-        "records that no insert acknowledged"
-    );
+    let total = assert_each_record_once(&seen, &inserted);
     eprintln!(
         "flush={flush}: {total} records, {rotations} rotations (cli --wait {}, flat_rotate {}, \
          signal {}), {files} files, {} sealed files unchanged after --wait: 0 lost, 0 duplicated, 0 torn",
@@ -197,4 +246,59 @@ fn torture_flush_1_every_record_once_across_1000_rotations() {
 #[test]
 fn torture_flush_0_every_record_once_across_300_rotations() {
     torture("0", 300);
+}
+
+/// The recipe in `examples/logrotate.conf`, run by the real `logrotate` (forced, 5 times) while
+/// the workers write: every record once, across live, renamed and compressed files.
+#[test]
+fn logrotate_recipe_loses_nothing() {
+    if !common::require_tool("logrotate") {
+        return;
+    }
+    let dir = scratch_dir("logrotate");
+    let logs = dir.join("logs");
+    let recipe =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/logrotate.conf"))
+            .expect("read recipe")
+            .replace("/var/log/kamailio/acc", &logs.display().to_string())
+            .replace("/usr/bin/flatstore", env!("CARGO_BIN_EXE_flatstore"));
+    let config = dir.join("logrotate.conf");
+    fs::write(&config, recipe).expect("write config");
+    let host = Host::start(&dir, "1");
+    let mut rotated = 0;
+    for _ in 0..5 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let out = Command::new("logrotate")
+            .arg("--force")
+            .arg("--state")
+            .arg(dir.join("logrotate.state"))
+            .arg(&config)
+            .output()
+            .expect("run logrotate");
+        assert!(
+            out.status.success(),
+            "logrotate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rotated += 1;
+    }
+    let inserted = host.finish();
+    let (seen, files) = count_records(&logs);
+    let compressed = fs::read_dir(&logs)
+        .expect("read logs")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "gz"))
+        })
+        .count();
+    assert!(
+        compressed >= 4 * (rotated - 1),
+        "logrotate compressed {compressed} files"
+    );
+    let total = assert_each_record_once(&seen, &inserted);
+    eprintln!(
+        "logrotate: {total} records, {rotated} forced rotations, {files} files ({compressed} gzip): \
+         0 lost, 0 duplicated, 0 torn"
+    );
+    fs::remove_dir_all(&dir).expect("clean up");
 }
