@@ -21,15 +21,20 @@ pub mod sys;
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
     static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
+    static IN_GUARD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 static QUIET_PANICS: Once = Once::new();
 
-/// Our copy of std has its own panic hook: replace the default one (which prints to stderr)
-/// with one that keeps the message for the error.
+/// Inside a guard, a panic's message is kept for the error instead of being printed; panics
+/// elsewhere (a Rust program linking the rlib) still go to the hook that was there before.
 fn quiet_panics() {
     QUIET_PANICS.call_once(|| {
-        panic::set_hook(Box::new(|info| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !IN_GUARD.with(|g| g.get()) {
+                return previous(info);
+            }
             let message = match info.payload().downcast_ref::<&str>() {
                 Some(s) => (*s).to_owned(),
                 None => info
@@ -62,7 +67,10 @@ pub(crate) fn last_error_ptr() -> *const c_char {
 /// Run `f`, turning a panic into [`Error::Panic`] and recording any error as the last error.
 pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     quiet_panics();
-    let result = panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+    let outer = IN_GUARD.with(|g| g.replace(true));
+    let caught = panic::catch_unwind(AssertUnwindSafe(f));
+    IN_GUARD.with(|g| g.set(outer));
+    let result = caught.unwrap_or_else(|_| {
         Err(Error::Panic {
             message: PANIC_MESSAGE
                 .with(|m| m.borrow_mut().take())
