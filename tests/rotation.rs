@@ -302,3 +302,58 @@ fn logrotate_recipe_loses_nothing() {
     );
     fs::remove_dir_all(&dir).expect("clean up");
 }
+
+/// `rotate --wait` does not return while a write under the old generation is in flight: it
+/// times out with exit status 1 naming the writer, and succeeds once the write is done.
+#[test]
+fn rotate_wait_times_out_naming_a_writer_still_writing() {
+    let dir = scratch_dir("wait-timeout");
+    let logs = dir.join("logs");
+    let control = flatstore::control::Control::open(&logs, None).expect("control file");
+    let slot = control.claim_slot().expect("slot");
+    let generation = slot.begin_write();
+    slot.writing_to(generation);
+    let cli = env!("CARGO_BIN_EXE_flatstore");
+    let out = Command::new(cli)
+        .args(["rotate", "--wait", "--timeout", "0.3"])
+        .arg(&logs)
+        .output()
+        .expect("run flatstore rotate");
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "timed out: {message}");
+    assert!(
+        message.contains(&format!("pid {}", std::process::id())) && message.contains("generation"),
+        "names the writer: {message}"
+    );
+    slot.end_write();
+    let status = Command::new(cli)
+        .args(["rotate", "--wait", "--timeout", "5"])
+        .arg(&logs)
+        .status()
+        .expect("run flatstore rotate");
+    assert!(status.success(), "an idle writer does not hold up --wait");
+    drop(slot);
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+/// Usage errors exit 2; a directory no writer ever opened has nothing to rotate.
+#[test]
+fn rotate_cli_usage_and_untouched_directory() {
+    let dir = scratch_dir("cli");
+    let cli = env!("CARGO_BIN_EXE_flatstore");
+    let status = |args: &[&str]| Command::new(cli).args(args).status().expect("run").code();
+    assert_eq!(status(&["rotate"]), Some(2));
+    assert_eq!(status(&["rotate", "--bogus", "/tmp"]), Some(2));
+    assert_eq!(status(&["frobnicate"]), Some(2));
+    assert_eq!(status(&["rotate", "/no/such/dir"]), Some(1));
+    let logs = dir.join("logs");
+    assert_eq!(
+        status(&["rotate", "--wait", logs.to_str().expect("utf8")]),
+        Some(0)
+    );
+    assert!(
+        !logs.join(".flatstore.ctl").exists(),
+        "rotate creates nothing"
+    );
+    fs::remove_dir_all(&dir).expect("clean up");
+}
