@@ -71,16 +71,6 @@ impl Pending {
         self.bytes.drain(..written);
         result
     }
-
-    /// Bytes waiting.
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// Nothing waiting.
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
 }
 
 #[derive(Debug)]

@@ -132,11 +132,6 @@ impl LineFormat {
         Ok(())
     }
 
-    /// Append the bytes of one field (no delimiter) to `out`.
-    pub fn encode_value(&self, value: &Value<'_>, out: &mut LineBuf) {
-        self.write_field(value, false, out);
-    }
-
     /// Append one field to `out`, after a `|` when `delimiter` is set.
     #[inline]
     fn write_field(&self, value: &Value<'_>, delimiter: bool, out: &mut LineBuf) {

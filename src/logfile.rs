@@ -63,11 +63,6 @@ impl LogFile {
         })
     }
 
-    /// The path this file was opened under.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Append `bytes` (whole lines) with one `write(2)`.
     ///
     /// The kernel writes a regular file short only when it runs out of space or hits a size
