@@ -5,6 +5,22 @@
 //! locking between processes. The C API (`include/flatstore.h`) is the OpenSER 1.x database
 //! API insert subset; the Rust API below is what the CLI, the tests and the benchmarks use.
 //!
+//! ```
+//! use flatstore::{Config, Connection, Params, Value};
+//!
+//! let dir = std::env::temp_dir().join(format!("flatstore-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let url = format!("flatstore:{}", dir.display());
+//! let mut acc = Connection::new(Config::from_url(&url, &Params::default())?)?;
+//! flatstore::process::declare_number(5);
+//! acc.use_table(b"acc")?;
+//! acc.insert([Value::Str(b"INVITE"), Value::Int(200), Value::Str(b"a|b"), Value::Null].map(Ok))?;
+//! acc.close()?;
+//! assert_eq!(std::fs::read(dir.join("acc_5.log"))?, b"INVITE|200|a%7Cb|\n");
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! - [`value`]: one field, independent of the host's C layout.
 //! - [`format`](mod@format): values to the bytes of one line (pure).
 //! - [`decode`]: a line back to its fields (the inverse of `format`).
