@@ -27,6 +27,15 @@ fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// `flatstore rotate --wait --timeout <timeout> <logs>`.
+fn rotate_wait(logs: &Path, timeout: &str) -> std::process::ExitStatus {
+    Command::new(env!("CARGO_BIN_EXE_flatstore"))
+        .args(["rotate", "--wait", "--timeout", timeout])
+        .arg(logs)
+        .status()
+        .expect("run flatstore rotate")
+}
+
 /// Rename every live `*.log` file of `logs` to `<name>.<suffix>`; returns the new paths.
 fn rename_live_files(logs: &Path, suffix: usize) -> Vec<PathBuf> {
     let mut renamed = Vec::new();
@@ -189,7 +198,6 @@ fn torture(flush: &str, rotations: usize) {
     let dir = scratch_dir(&format!("torture{flush}"));
     let logs = dir.join("logs");
     let host = Host::start(&dir, flush);
-    let cli = env!("CARGO_BIN_EXE_flatstore");
     let mut unsealed: Vec<PathBuf> = Vec::new();
     let mut sealed: Vec<(PathBuf, u64)> = Vec::new();
     let mut triggers = [0usize; 3];
@@ -197,12 +205,10 @@ fn torture(flush: &str, rotations: usize) {
         unsealed.extend(rename_live_files(&logs, i));
         match i % 3 {
             0 => {
-                let status = Command::new(cli)
-                    .args(["rotate", "--wait", "--timeout", "20"])
-                    .arg(&logs)
-                    .status()
-                    .expect("run flatstore rotate");
-                assert!(status.success(), "flatstore rotate --wait failed");
+                assert!(
+                    rotate_wait(&logs, "20").success(),
+                    "flatstore rotate --wait failed"
+                );
                 for path in unsealed.drain(..) {
                     let size = fs::metadata(&path).expect("renamed file").len();
                     sealed.push((path, size));
@@ -326,12 +332,10 @@ fn rotate_wait_times_out_naming_a_writer_still_writing() {
         "names the writer: {message}"
     );
     slot.end_write();
-    let status = Command::new(cli)
-        .args(["rotate", "--wait", "--timeout", "5"])
-        .arg(&logs)
-        .status()
-        .expect("run flatstore rotate");
-    assert!(status.success(), "an idle writer does not hold up --wait");
+    assert!(
+        rotate_wait(&logs, "5").success(),
+        "an idle writer does not hold up --wait"
+    );
     drop(slot);
     fs::remove_dir_all(&dir).expect("clean up");
 }
