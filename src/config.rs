@@ -49,6 +49,15 @@ impl Default for Params {
     }
 }
 
+/// Parameters of Kamailio's stock module that do not change what its acc path writes: accepted
+/// at their default values only, so that an existing configuration loads unchanged.
+const STOCK_FIXED: [(&str, &str); 4] = [
+    ("field_delimiter", "|"),
+    ("record_delimiter", "\n"),
+    ("escape_char", "\\"),
+    ("file_suffix", ".log"),
+];
+
 /// Bounds of the numeric parameters.
 const MIN_BUFFER: usize = 4 * 1024;
 const MAX_BUFFER: usize = 64 * 1024 * 1024;
@@ -66,10 +75,21 @@ impl Params {
     /// | `encode_delimiter` | Kamailio's name: `1` = `escape=delimiter`, `0` = `escape=none` | `1` |
     /// | `file_mode` | octal permission bits for new files, e.g. `0640` | `0666` less the umask |
     /// | `rotate_signal` | `USR1`, `USR2`, `HUP` (or `SIG…`): this signal to any process rotates, `none` | `none` |
+    /// | `field_delimiter`, `record_delimiter`, `escape_char`, `file_suffix` | Kamailio's names, accepted at their defaults only: `\|`, newline, `\\`, `.log` | |
     ///
     /// Unknown names and malformed values are refused with a message naming them; the
     /// parameters are then unchanged.
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        if let Some((_, default)) = STOCK_FIXED.iter().find(|(n, _)| *n == name) {
+            return if value == *default {
+                Ok(())
+            } else {
+                Err(Error::param(
+                    name,
+                    format!("only {default:?} is supported (the stock module ignores it for acc)"),
+                ))
+            };
+        }
         let value = value.trim();
         match name {
             "flush" => self.flush = parse_bool(name, value)?,

@@ -31,6 +31,8 @@ pub const FLATSTORE_E_INTERNAL: i32 = -11;
 pub const FLATSTORE_E_THREAD: i32 = -12;
 /// A rotation did not complete in time.
 pub const FLATSTORE_E_ROTATE_TIMEOUT: i32 = -13;
+/// Shared memory for the host's processes could not be mapped.
+pub const FLATSTORE_E_SHARED_MEMORY: i32 = -14;
 
 /// Everything that can go wrong, with the context an operator needs to fix it.
 ///
@@ -117,6 +119,14 @@ pub enum Error {
         /// The OS error.
         source: io::Error,
     },
+    /// Shared memory for the host's processes could not be mapped.
+    #[error("cannot map shared memory for {what}: {source}")]
+    SharedMemory {
+        /// What it was for.
+        what: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
     /// `rotate --wait` gave up: some writer still could append to a rotated file.
     #[error("rotation of {path} not complete after {waited:?}: {blocking}")]
     RotateTimeout {
@@ -146,6 +156,7 @@ impl Error {
             Error::Panic { .. } => FLATSTORE_E_INTERNAL,
             Error::Thread { .. } => FLATSTORE_E_THREAD,
             Error::RotateTimeout { .. } => FLATSTORE_E_ROTATE_TIMEOUT,
+            Error::SharedMemory { .. } => FLATSTORE_E_SHARED_MEMORY,
         }
     }
 

@@ -45,6 +45,7 @@ pub mod buffer;
 pub mod config;
 pub mod control;
 pub mod decode;
+pub mod directories;
 pub mod error;
 pub mod ffi;
 pub mod format;

@@ -32,6 +32,7 @@ pub fn epoch() -> u64 {
 /// Declare this process's number N (the host's rank already mapped). It holds for this
 /// process only: a child forked later uses its own pid until it declares its own.
 pub fn declare_number(n: u32) {
+    track_forks();
     let tag = (epoch() & 0xffff_ffff) + 1;
     DECLARED_NUMBER.store(tag << 32 | u64::from(n), Ordering::Relaxed);
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::buffer::lock;
 use crate::control::{Control, WriterState};
+use crate::directories;
 use crate::error::{Error, Result};
 use crate::ffi::sys;
 
@@ -43,6 +44,7 @@ pub fn control_for(dir: &Path, mode: Option<u32>, signal: Option<i32>) -> Result
         Some(found) => found,
         None => {
             let control = Control::open(dir, mode)?;
+            directories::register(dir)?;
             mapped.push(Mapped {
                 dir: dir.to_owned(),
                 control: Arc::downgrade(&control),
@@ -65,14 +67,32 @@ pub fn control_for(dir: &Path, mode: Option<u32>, signal: Option<i32>) -> Result
     Ok(control)
 }
 
-/// `flat_rotate()`: request a rotation of every directory this process writes to; every
-/// process of the host (forked after the directory was opened) reopens before its next write.
-pub fn request_everywhere() {
+/// `flat_rotate()`: request a rotation of every directory this process writes to, and of every
+/// directory in the host's shared list ([`directories`]); every process of the host reopens
+/// before its next write. Returns how many directories were asked; a listed directory whose
+/// control file cannot be opened is reported after the others were asked.
+pub fn request_everywhere() -> Result<usize> {
+    let mut asked: Vec<PathBuf> = Vec::new();
     for m in lock(&MAPPED).iter() {
         if let Some(control) = m.control.upgrade() {
             control.request_rotation();
+            asked.push(m.dir.clone());
         }
     }
+    let mut failure = Ok(());
+    for dir in directories::all() {
+        if asked.contains(&dir) {
+            continue;
+        }
+        match Control::open_existing(&dir) {
+            Ok(control) => {
+                control.request_rotation();
+                asked.push(dir);
+            }
+            Err(e) => failure = failure.and(Err(e)),
+        }
+    }
+    failure.map(|()| asked.len())
 }
 
 /// Why a writer still holds up a rotation.

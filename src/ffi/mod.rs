@@ -9,11 +9,15 @@
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char, c_int};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 
+use crate::buffer::lock;
+use crate::config::Params;
 use crate::error::{Error, Result};
 use crate::value::ValueProblem;
 
+#[cfg(feature = "kamailio")]
+pub mod kamailio;
 #[cfg(not(feature = "kamailio"))]
 pub mod openser;
 pub mod sys;
@@ -25,6 +29,22 @@ thread_local! {
 }
 
 static QUIET_PANICS: Once = Once::new();
+
+/// Module parameters set by the host (`flat_set_param`, Kamailio's `modparam`), read by every
+/// later connection made in this process or in a process forked from it.
+static MODULE_PARAMS: Mutex<Option<Params>> = Mutex::new(None);
+
+/// Set one module parameter; on error nothing changes.
+pub(crate) fn set_module_param(name: &str, value: &str) -> Result<()> {
+    lock(&MODULE_PARAMS)
+        .get_or_insert_with(Params::default)
+        .set(name, value)
+}
+
+/// The module parameters set so far (the defaults for the rest).
+pub(crate) fn module_params() -> Params {
+    lock(&MODULE_PARAMS).clone().unwrap_or_default()
+}
 
 /// Inside a guard, a panic's message is kept for the error instead of being printed; panics
 /// elsewhere (a Rust program linking the rlib) still go to the hook that was there before.
@@ -91,18 +111,6 @@ pub(crate) fn guard_code(f: impl FnOnce() -> Result<()>) -> c_int {
     }
 }
 
-/// The bytes of a NUL-terminated C string.
-///
-/// # Safety
-/// `p` is NULL or points to a NUL-terminated string that outlives `'a`.
-pub(crate) unsafe fn c_str_bytes<'a>(p: *const c_char, what: &'static str) -> Result<&'a [u8]> {
-    if p.is_null() {
-        return Err(Error::NullArgument { what });
-    }
-    // SAFETY: non-NULL and NUL-terminated per the contract.
-    Ok(unsafe { CStr::from_ptr(p) }.to_bytes())
-}
-
 /// The bytes of a NUL-terminated C string, `None` for NULL.
 ///
 /// # Safety
@@ -111,16 +119,6 @@ pub(crate) unsafe fn c_str_bytes<'a>(p: *const c_char, what: &'static str) -> Re
 pub(crate) unsafe fn c_str_or_null<'a>(p: *const c_char) -> Option<&'a [u8]> {
     // SAFETY: non-NULL and NUL-terminated per the contract.
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_bytes())
-}
-
-/// A C string argument that must be UTF-8 text (URLs, parameter names and values).
-///
-/// # Safety
-/// As [`c_str_bytes`].
-pub(crate) unsafe fn c_str_text<'a>(p: *const c_char, what: &'static str) -> Result<&'a str> {
-    // SAFETY: same contract.
-    let bytes = unsafe { c_str_bytes(p, what) }?;
-    std::str::from_utf8(bytes).map_err(|_| Error::param(what, "not valid UTF-8"))
 }
 
 /// `n` elements at `p` as a slice: `(NULL, 0)` and `(p, 0)` give `&[]`; `n < 0`, or NULL with

@@ -2,16 +2,14 @@
 //! `flat_*` exports declared in `include/flatstore.h`.
 #![allow(unsafe_code, non_camel_case_types)]
 
-use std::ffi::{c_char, c_int, c_uint, c_ulong};
+use std::ffi::{CStr, c_char, c_int, c_uint, c_ulong};
 use std::mem::{offset_of, size_of};
-use std::sync::Mutex;
 
 use super::{
-    c_str_bytes, c_str_or_null, c_str_text, guard, guard_code, last_error_ptr, slice_or_empty,
-    str_bytes,
+    c_str_or_null, guard, guard_code, last_error_ptr, module_params, set_module_param,
+    slice_or_empty, str_bytes,
 };
-use crate::buffer::lock;
-use crate::config::{Config, Params};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::Connection;
 use crate::value::{BadValue, Value, ValueProblem};
@@ -100,8 +98,27 @@ const _: () = assert!(offset_of!(DbVal, val) == 8);
 const _: () = assert!(size_of::<DbCon>() == 16);
 const _: () = assert!(offset_of!(DbCon, tail) == 8);
 
-/// Parameters set by `flat_set_param`, read by every later `flat_db_init` in this process.
-static PARAMS: Mutex<Option<Params>> = Mutex::new(None);
+/// The bytes of a NUL-terminated C string.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that outlives `'a`.
+unsafe fn c_str_bytes<'a>(p: *const c_char, what: &'static str) -> Result<&'a [u8]> {
+    if p.is_null() {
+        return Err(Error::NullArgument { what });
+    }
+    // SAFETY: non-NULL and NUL-terminated per the contract.
+    Ok(unsafe { CStr::from_ptr(p) }.to_bytes())
+}
+
+/// A C string argument that must be UTF-8 text (URLs, parameter names and values).
+///
+/// # Safety
+/// As [`c_str_bytes`].
+unsafe fn c_str_text<'a>(p: *const c_char, what: &'static str) -> Result<&'a str> {
+    // SAFETY: same contract.
+    let bytes = unsafe { c_str_bytes(p, what) }?;
+    std::str::from_utf8(bytes).map_err(|_| Error::param(what, "not valid UTF-8"))
+}
 
 /// Read one value.
 ///
@@ -158,8 +175,7 @@ pub unsafe extern "C" fn flat_set_param(name: *const c_char, value: *const c_cha
         let name = unsafe { c_str_text(name, "parameter name") }?;
         // SAFETY: contract above.
         let value = unsafe { c_str_text(value, "parameter value") }?;
-        let mut params = lock(&PARAMS);
-        params.get_or_insert_with(Params::default).set(name, value)
+        set_module_param(name, value)
     })
 }
 
@@ -175,7 +191,7 @@ pub unsafe extern "C" fn flat_db_init(url: *const c_char) -> *mut DbCon {
     let made = guard(|| {
         // SAFETY: contract above.
         let url = unsafe { c_str_text(url, "url") }?;
-        let params = lock(&PARAMS).clone().unwrap_or_default();
+        let params = module_params();
         let connection = Connection::new(Config::from_url(url, &params)?)?;
         Ok(Box::new(DbCon {
             table: std::ptr::null(),
@@ -274,13 +290,10 @@ pub extern "C" fn flat_child_init(rank: c_int) -> c_int {
 /// Request a rotation of every log directory this process has opened: every process of the
 /// host that shares it (forked after `flat_db_init`) reopens its files before its next write,
 /// so files renamed away receive nothing more. Records still buffered go to the new files.
-/// Returns 0.
+/// Returns 0, or a negative code when a directory could not be asked (the others were).
 #[unsafe(no_mangle)]
 pub extern "C" fn flat_rotate() -> c_int {
-    guard_code(|| {
-        rotate::request_everywhere();
-        Ok(())
-    })
+    guard_code(|| rotate::request_everywhere().map(drop))
 }
 
 /// The message of the last error on this thread ("" if none). The string stays valid until the

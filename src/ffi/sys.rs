@@ -46,6 +46,27 @@ impl SharedWords {
                 0,
             )
         };
+        SharedWords::from_mapping(ptr, len)
+    }
+
+    /// `len` zeroed words of anonymous shared memory: seen by this process and by every
+    /// process forked from it afterwards.
+    pub fn anonymous(len: usize) -> std::io::Result<SharedWords> {
+        // SAFETY: a fresh anonymous shared mapping; the result is checked.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len * 8,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        SharedWords::from_mapping(ptr, len)
+    }
+
+    fn from_mapping(ptr: *mut libc::c_void, len: usize) -> std::io::Result<SharedWords> {
         if ptr == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }

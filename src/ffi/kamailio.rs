@@ -1,0 +1,566 @@
+//! The Kamailio 5.x module ABI: a loadable module named `db_flatstore` whose `db_bind_api`
+//! fills srdb1's `db_func_t` with use_table / init / close / insert, with Kamailio's modparams
+//! and the RPC commands `flatstore.rotate` and `flatstore.k_rotate`.
+//!
+//! Kamailio's loader `dlopen`s the module, compares `module_version` and `module_flags` with
+//! its own strings (learnt at build time, see `build.rs`), then reads `exports`. Nothing of the
+//! Kamailio core is called: libc is enough.
+#![allow(unsafe_code, non_camel_case_types, non_upper_case_globals)]
+
+use std::cell::UnsafeCell;
+use std::ffi::{CStr, c_char, c_int, c_uint, c_ulong, c_void};
+use std::mem::{offset_of, size_of};
+
+use super::{
+    c_str_or_null, guard, guard_code, module_params, set_module_param, slice_or_empty, str_bytes,
+};
+use crate::config::Config;
+use crate::directories;
+use crate::error::{Error, Result};
+use crate::store::Connection;
+use crate::value::{BadValue, Value, ValueProblem};
+use crate::{process, rotate};
+
+mod abi {
+    include!(concat!(env!("OUT_DIR"), "/kamailio_abi.rs"));
+}
+
+/// Kamailio's counted string: `s` is not NUL-terminated.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Str {
+    /// The bytes.
+    pub s: *mut c_char,
+    /// Their number.
+    pub len: c_int,
+}
+
+/// A column name; ignored by flatstore.
+pub type db_key_t = *const Str;
+
+/// srdb1's type tags, `DB1_INT` … `DB1_UBIGINT`; `DB1_UNKNOWN` (10) and anything else refuse
+/// the record.
+pub type db_type_t = c_int;
+/// `int`, `%d`.
+pub const DB1_INT: db_type_t = 0;
+/// `long long`, `%lld`.
+pub const DB1_BIGINT: db_type_t = 1;
+/// `double`, `%f`.
+pub const DB1_DOUBLE: db_type_t = 2;
+/// NUL-terminated string.
+pub const DB1_STRING: db_type_t = 3;
+/// Counted string.
+pub const DB1_STR: db_type_t = 4;
+/// `time_t`, `%u` of `(unsigned int)` the value.
+pub const DB1_DATETIME: db_type_t = 5;
+/// Counted bytes, `\xHH` escapes.
+pub const DB1_BLOB: db_type_t = 6;
+/// `unsigned int` flags, `%u`.
+pub const DB1_BITMAP: db_type_t = 7;
+/// `unsigned int`, `%u`.
+pub const DB1_UINT: db_type_t = 8;
+/// `unsigned long long`, `%llu`.
+pub const DB1_UBIGINT: db_type_t = 9;
+
+/// The value union of srdb1's `db_val_t`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union DbValUnion {
+    /// `DB1_INT`.
+    pub int_val: c_int,
+    /// `DB1_BIGINT`.
+    pub ll_val: i64,
+    /// `DB1_DOUBLE`.
+    pub double_val: f64,
+    /// `DB1_DATETIME`.
+    pub time_val: libc::time_t,
+    /// `DB1_STRING`.
+    pub string_val: *const c_char,
+    /// `DB1_STR`.
+    pub str_val: Str,
+    /// `DB1_BLOB`.
+    pub blob_val: Str,
+    /// `DB1_BITMAP`.
+    pub bitmap_val: c_uint,
+    /// `DB1_UINT`.
+    pub uint_val: c_uint,
+    /// `DB1_UBIGINT`.
+    pub ull_val: u64,
+}
+
+/// srdb1's `db_val_t`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct DbVal {
+    /// The type tag.
+    pub type_: db_type_t,
+    /// Non-zero: SQL NULL, written as an empty field.
+    pub nul: c_int,
+    /// Kamailio's "free after use" flag; not read.
+    pub free: c_int,
+    /// The value, read according to `type_`.
+    pub val: DbValUnion,
+}
+
+/// srdb1's `db1_con_t`. `table` is the name last given to `use_table` (owned by the host);
+/// `tail` is flatstore's connection.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Db1Con {
+    /// The current table.
+    pub table: *const Str,
+    /// Quote character for table names; unused (NULL).
+    pub tquote: *const c_char,
+    /// flatstore's connection state.
+    pub tail: c_ulong,
+}
+
+type UseTable = unsafe extern "C" fn(*mut Db1Con, *const Str) -> c_int;
+type Init = unsafe extern "C" fn(*const Str) -> *mut Db1Con;
+type Close = unsafe extern "C" fn(*mut Db1Con);
+type Insert = unsafe extern "C" fn(*const Db1Con, *const db_key_t, *const DbVal, c_int) -> c_int;
+/// A function of `db_func_t` flatstore does not provide (always NULL).
+type Absent = Option<unsafe extern "C" fn()>;
+
+/// srdb1's `db_func_t`: capabilities, then 22 functions in this order.
+#[repr(C)]
+pub struct DbFunc {
+    /// Capabilities; computed by Kamailio from the functions set.
+    pub cap: c_uint,
+    /// `use_table`.
+    pub use_table: Option<UseTable>,
+    /// `init`.
+    pub init: Option<Init>,
+    /// `init2` … `fetch_result`, `raw_query`, `free_result`: absent.
+    pub init2: Absent,
+    /// `close`.
+    pub close: Option<Close>,
+    /// `query`, `fetch_result`, `raw_query`, `free_result`: absent.
+    pub query_to_free_result: [Absent; 4],
+    /// `insert`.
+    pub insert: Option<Insert>,
+    /// `delete` … `raw_query_async`: absent.
+    pub delete_to_raw_query_async: [Absent; 13],
+}
+
+/// Kamailio's `cmd_export_t` (only `db_bind_api` is exported).
+#[repr(C)]
+pub struct CmdExport {
+    /// Command name.
+    pub name: *const c_char,
+    /// The function; here `int db_bind_api(db_func_t*)`.
+    pub function: Option<unsafe extern "C" fn(*mut DbFunc) -> c_int>,
+    /// Number of script parameters.
+    pub param_no: c_int,
+    /// Script fixups: none.
+    pub fixup: Absent,
+    /// Script fixup release: none.
+    pub free_fixup: Absent,
+    /// Script flags: none.
+    pub flags: c_uint,
+}
+
+/// Kamailio's `modparam_t` bits used here.
+const PARAM_STRING: c_uint = 1 << 0;
+const PARAM_INT: c_uint = 1 << 1;
+const PARAM_USE_FUNC: c_uint = 1 << 31;
+
+type ParamFunc = unsafe extern "C" fn(c_uint, *mut c_void) -> c_int;
+
+/// Kamailio's `param_export_t`.
+#[repr(C)]
+pub struct ParamExport {
+    /// Parameter name.
+    pub name: *const c_char,
+    /// `PARAM_INT` or `PARAM_STRING`, with `PARAM_USE_FUNC`.
+    pub type_: c_uint,
+    /// The setter.
+    pub ptr: Option<ParamFunc>,
+}
+
+/// The start of Kamailio's `rpc_t`: its first member replies with an error.
+#[repr(C)]
+pub struct Rpc {
+    /// `void fault(void* ctx, int code, char* fmt, ...)`.
+    pub fault: Option<unsafe extern "C" fn(*mut c_void, c_int, *const c_char, ...)>,
+}
+
+/// Kamailio's `rpc_export_t`.
+#[repr(C)]
+pub struct RpcExport {
+    /// Method name.
+    pub name: *const c_char,
+    /// The method.
+    pub function: Option<unsafe extern "C" fn(*mut Rpc, *mut c_void)>,
+    /// NULL-terminated documentation strings.
+    pub doc_str: *const *const c_char,
+    /// Flags: none.
+    pub flags: c_uint,
+}
+
+/// Kamailio's `module_exports_t`.
+#[repr(C)]
+pub struct ModuleExports {
+    /// Module name: `db_flatstore`, the name `db_url "flatstore:…"` binds to.
+    pub name: *const c_char,
+    /// dlopen flags: Kamailio's default.
+    pub dlflags: c_uint,
+    /// Script commands.
+    pub cmds: *const CmdExport,
+    /// Module parameters.
+    pub params: *const ParamExport,
+    /// RPC methods.
+    pub rpc_methods: *const RpcExport,
+    /// Pseudo-variables: none.
+    pub pv_items: *const c_void,
+    /// Reply hook: none.
+    pub response_f: Absent,
+    /// Called once in the main process before the workers are forked.
+    pub init: Option<unsafe extern "C" fn() -> c_int>,
+    /// Called in every process with its rank.
+    pub child_init: Option<unsafe extern "C" fn(c_int) -> c_int>,
+    /// Called at shutdown: none.
+    pub destroy: Absent,
+}
+
+const _: () = assert!(size_of::<Str>() == 16);
+const _: () = assert!(size_of::<DbValUnion>() == 16);
+const _: () = assert!(size_of::<DbVal>() == 32);
+const _: () = assert!(offset_of!(DbVal, free) == 8);
+const _: () = assert!(offset_of!(DbVal, val) == 16);
+const _: () = assert!(size_of::<Db1Con>() == 24);
+const _: () = assert!(offset_of!(Db1Con, tail) == 16);
+const _: () = assert!(size_of::<DbFunc>() == 8 + 22 * 8);
+const _: () = assert!(offset_of!(DbFunc, insert) == 8 + 8 * 8);
+const _: () = assert!(size_of::<CmdExport>() == 48);
+const _: () = assert!(size_of::<ParamExport>() == 24);
+const _: () = assert!(size_of::<RpcExport>() == 32);
+const _: () = assert!(size_of::<ModuleExports>() == 80);
+const _: () = assert!(offset_of!(ModuleExports, destroy) == 72);
+
+/// Data Kamailio reads (and may write) through exported symbols: kept in writable memory, and
+/// shared by the one thread that loads modules.
+#[repr(transparent)]
+pub struct Exported<T>(UnsafeCell<T>);
+
+// SAFETY: Kamailio reads these tables from its main thread during startup only.
+unsafe impl<T> Sync for Exported<T> {}
+
+/// The version string Kamailio's loader compares with its own (`kamailio -V`).
+#[unsafe(no_mangle)]
+pub static module_version: Exported<*const c_char> =
+    Exported(UnsafeCell::new(abi::VERSION.as_ptr()));
+
+/// The compile-flags string Kamailio's loader compares with its own (`kamailio -V`).
+#[unsafe(no_mangle)]
+pub static module_flags: Exported<*const c_char> = Exported(UnsafeCell::new(abi::FLAGS.as_ptr()));
+
+static COMMANDS: Exported<[CmdExport; 2]> = Exported(UnsafeCell::new([
+    CmdExport {
+        name: c"db_bind_api".as_ptr(),
+        function: Some(db_bind_api),
+        param_no: 0,
+        fixup: None,
+        free_fixup: None,
+        flags: 0,
+    },
+    CmdExport {
+        name: std::ptr::null(),
+        function: None,
+        param_no: 0,
+        fixup: None,
+        free_fixup: None,
+        flags: 0,
+    },
+]));
+
+/// Every modparam: Kamailio's names (`flush`, `encode_delimiter`, and the four the stock module
+/// only accepts at their defaults) and ours. Each is exported as int and as string.
+const PARAM_NAMES: [&CStr; 11] = [
+    c"flush",
+    c"encode_delimiter",
+    c"flush_interval",
+    c"buffer_size",
+    c"escape",
+    c"file_mode",
+    c"rotate_signal",
+    c"field_delimiter",
+    c"record_delimiter",
+    c"escape_char",
+    c"file_suffix",
+];
+
+/// Set parameter `PARAM_NAMES[I]` from Kamailio's value (an `int` or a `char*`).
+unsafe extern "C" fn set_param<const I: usize>(kind: c_uint, value: *mut c_void) -> c_int {
+    let name = PARAM_NAMES[I].to_str().unwrap_or_default();
+    let code = guard_code(|| {
+        let text = if kind & PARAM_INT != 0 {
+            // Kamailio passes an int parameter as the pointer's value.
+            (value as isize as c_int).to_string()
+        } else {
+            // SAFETY: a string parameter is a NUL-terminated string valid for the call.
+            let bytes = unsafe { c_str_or_null(value.cast_const().cast()) }
+                .ok_or(Error::NullArgument { what: "value" })?;
+            String::from_utf8(bytes.to_vec()).map_err(|_| Error::param(name, "not valid UTF-8"))?
+        };
+        set_module_param(name, &text)
+    });
+    report_at_startup(code)
+}
+
+macro_rules! params {
+    ($($i:literal)*) => {
+        [
+            $(
+                ParamExport {
+                    name: PARAM_NAMES[$i].as_ptr(),
+                    type_: PARAM_INT | PARAM_USE_FUNC,
+                    ptr: Some(set_param::<$i>),
+                },
+                ParamExport {
+                    name: PARAM_NAMES[$i].as_ptr(),
+                    type_: PARAM_STRING | PARAM_USE_FUNC,
+                    ptr: Some(set_param::<$i>),
+                },
+            )*
+            ParamExport { name: std::ptr::null(), type_: 0, ptr: None },
+        ]
+    };
+}
+
+static PARAMS: Exported<[ParamExport; 2 * PARAM_NAMES.len() + 1]> =
+    Exported(UnsafeCell::new(params!(0 1 2 3 4 5 6 7 8 9 10)));
+
+static ROTATE_DOC: Exported<[*const c_char; 2]> = Exported(UnsafeCell::new([
+    c"Make every process reopen its flatstore files before its next write.".as_ptr(),
+    std::ptr::null(),
+]));
+
+static RPC_METHODS: Exported<[RpcExport; 3]> = Exported(UnsafeCell::new([
+    RpcExport {
+        name: c"flatstore.rotate".as_ptr(),
+        function: Some(rpc_rotate),
+        doc_str: ROTATE_DOC.0.get().cast_const().cast(),
+        flags: 0,
+    },
+    RpcExport {
+        name: c"flatstore.k_rotate".as_ptr(),
+        function: Some(rpc_rotate),
+        doc_str: ROTATE_DOC.0.get().cast_const().cast(),
+        flags: 0,
+    },
+    RpcExport {
+        name: std::ptr::null(),
+        function: None,
+        doc_str: std::ptr::null(),
+        flags: 0,
+    },
+]));
+
+/// What Kamailio's loader reads: the module as `db_flatstore`.
+#[unsafe(no_mangle)]
+pub static exports: Exported<ModuleExports> = Exported(UnsafeCell::new(ModuleExports {
+    name: c"db_flatstore".as_ptr(),
+    dlflags: 0,
+    cmds: COMMANDS.0.get().cast_const().cast(),
+    params: PARAMS.0.get().cast_const().cast(),
+    rpc_methods: RPC_METHODS.0.get().cast_const().cast(),
+    pv_items: std::ptr::null(),
+    response_f: None,
+    init: Some(mod_init),
+    child_init: Some(child_init),
+    destroy: None,
+}));
+
+/// Kamailio's `PROC_INIT`: `child_init` in the main process before anything is forked.
+const PROC_INIT: c_int = -127;
+
+/// A failure during startup also goes to standard error (Kamailio's own log is not reachable
+/// without linking its core), so that the operator sees why Kamailio refused to start.
+fn report_at_startup(code: c_int) -> c_int {
+    if code < 0 {
+        let message = super::last_error_ptr();
+        // SAFETY: last_error_ptr is a NUL-terminated string owned by this thread.
+        let message = unsafe { CStr::from_ptr(message) }.to_string_lossy();
+        eprintln!("flatstore: {message}");
+    }
+    code
+}
+
+/// `mod_init`: make the shared directory list before Kamailio forks, so that the RPC process
+/// can rotate directories only the workers opened.
+unsafe extern "C" fn mod_init() -> c_int {
+    report_at_startup(guard_code(directories::share_with_children))
+}
+
+/// `child_init(rank)`: files of this process are `<table>_<N>.log` with N = `-rank` for
+/// Kamailio's own processes (rank ≤ 0) and `rank + 128` for workers, as the stock module.
+unsafe extern "C" fn child_init(rank: c_int) -> c_int {
+    guard_code(|| {
+        if rank != PROC_INIT {
+            let n = if rank <= 0 {
+                -i64::from(rank)
+            } else {
+                i64::from(rank) + 128
+            };
+            process::declare_number(u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        Ok(())
+    })
+}
+
+/// `db_bind_api`: fill `dbf` with the four functions flatstore provides.
+unsafe extern "C" fn db_bind_api(dbf: *mut DbFunc) -> c_int {
+    // SAFETY: Kamailio passes its db_func_t to fill, or NULL.
+    let Some(dbf) = (unsafe { dbf.as_mut() }) else {
+        return -1;
+    };
+    *dbf = DbFunc {
+        cap: 0,
+        use_table: Some(use_table),
+        init: Some(init),
+        init2: None,
+        close: Some(close),
+        query_to_free_result: [None; 4],
+        insert: Some(insert),
+        delete_to_raw_query_async: [None; 13],
+    };
+    0
+}
+
+/// `flatstore.rotate` and `flatstore.k_rotate`: every process of this Kamailio reopens its
+/// files before its next write. Replies with an error when there was nothing to rotate.
+unsafe extern "C" fn rpc_rotate(rpc: *mut Rpc, ctx: *mut c_void) {
+    let message = match guard(rotate::request_everywhere) {
+        Ok(0) => "no flatstore directory is open yet".to_owned(),
+        Ok(_) => return,
+        Err(error) => error.to_string(),
+    };
+    let message = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+    // SAFETY: Kamailio passes its rpc_t, whose first member is the fault reply.
+    if let Some(fault) = unsafe { rpc.as_ref() }.and_then(|rpc| rpc.fault) {
+        // SAFETY: fault is printf-like; "%s" with one NUL-terminated string.
+        unsafe { fault(ctx, 500, c"%s".as_ptr(), message.as_ptr()) };
+    }
+}
+
+/// Read one value.
+///
+/// # Safety
+/// The pointer members of `v` selected by its type tag are NULL or valid for the call.
+#[inline]
+unsafe fn value(v: &DbVal, index: usize) -> Result<Value<'_>, BadValue> {
+    let bad = |problem| BadValue { index, problem };
+    if !(DB1_INT..=DB1_UBIGINT).contains(&v.type_) {
+        return Err(bad(ValueProblem::UnknownType(v.type_)));
+    }
+    if v.nul != 0 {
+        return Ok(Value::Null);
+    }
+    // SAFETY: the tag says which member the host wrote; pointers are checked by the helpers.
+    unsafe {
+        Ok(match v.type_ {
+            DB1_INT => Value::Int(v.val.int_val),
+            DB1_BIGINT => Value::BigInt(v.val.ll_val),
+            DB1_DOUBLE => Value::Double(v.val.double_val),
+            DB1_STRING => {
+                Value::Str(c_str_or_null(v.val.string_val).ok_or(bad(ValueProblem::NullString))?)
+            }
+            DB1_STR => Value::Str(str_bytes(v.val.str_val.s, v.val.str_val.len).map_err(bad)?),
+            DB1_DATETIME => Value::DateTime(v.val.time_val),
+            DB1_BLOB => Value::Blob(str_bytes(v.val.blob_val.s, v.val.blob_val.len).map_err(bad)?),
+            DB1_BITMAP => Value::Bitmap(v.val.bitmap_val),
+            DB1_UINT => Value::UInt(v.val.uint_val),
+            _ => Value::UBigInt(v.val.ull_val),
+        })
+    }
+}
+
+/// The connection behind a handle.
+///
+/// # Safety
+/// `h` is NULL or a handle from `init` that was not closed.
+unsafe fn connection<'a>(h: *const Db1Con) -> Result<&'a mut Connection> {
+    // SAFETY: per the contract, a non-NULL `h` is ours.
+    let con = unsafe { h.as_ref() }.ok_or(Error::NullArgument { what: "handle" })?;
+    // SAFETY: `tail` was set from Box::into_raw in init and is freed only by close.
+    unsafe { (con.tail as *mut Connection).as_mut() }.ok_or(Error::NullArgument {
+        what: "handle's connection",
+    })
+}
+
+/// srdb1 `init(url)`: `url` is `flatstore:<dir>[?name=value&…]`.
+unsafe extern "C" fn init(url: *const Str) -> *mut Db1Con {
+    let made = guard(|| {
+        // SAFETY: Kamailio passes its db_url as a str, or NULL.
+        let url = unsafe { url.as_ref() }.ok_or(Error::NullArgument { what: "url" })?;
+        // SAFETY: a str's bytes are valid for its length.
+        let bytes = unsafe { str_bytes(url.s, url.len) }
+            .map_err(|_| Error::NullArgument { what: "url" })?;
+        let url = std::str::from_utf8(bytes).map_err(|_| Error::param("url", "not UTF-8"))?;
+        let connection = Connection::new(Config::from_url(url, &module_params())?)?;
+        Ok(Box::new(Db1Con {
+            table: std::ptr::null(),
+            tquote: std::ptr::null(),
+            tail: Box::into_raw(Box::new(connection)) as c_ulong,
+        }))
+    });
+    made.map_or(std::ptr::null_mut(), Box::into_raw)
+}
+
+/// srdb1 `use_table(h, table)`.
+unsafe extern "C" fn use_table(h: *mut Db1Con, table: *const Str) -> c_int {
+    guard_code(|| {
+        // SAFETY: Kamailio passes a handle from init.
+        let con = unsafe { connection(h) }?;
+        // SAFETY: Kamailio passes the table name as a str that outlives the handle's use.
+        let name = unsafe { table.as_ref() }.ok_or(Error::NullArgument { what: "table" })?;
+        // SAFETY: as above.
+        let bytes = unsafe { str_bytes(name.s, name.len) }
+            .map_err(|_| Error::NullArgument { what: "table" })?;
+        con.use_table(bytes)?;
+        // SAFETY: `connection` checked that `h` is a live handle.
+        unsafe { (*h).table = table };
+        Ok(())
+    })
+}
+
+/// srdb1 `insert(h, keys, values, n)`: one line; keys are ignored.
+unsafe extern "C" fn insert(
+    h: *const Db1Con,
+    k: *const db_key_t,
+    v: *const DbVal,
+    n: c_int,
+) -> c_int {
+    let _ignored_keys = k;
+    guard_code(|| {
+        // SAFETY: Kamailio passes a handle from init.
+        let con = unsafe { connection(h) }?;
+        // SAFETY: Kamailio passes n values.
+        let values = unsafe { slice_or_empty(v, n, "values") }?;
+        // SAFETY: each value's pointers are valid for the call.
+        con.insert(
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| unsafe { value(v, i) }),
+        )
+    })
+}
+
+/// srdb1 `close(h)`: write out what is buffered and free the handle.
+unsafe extern "C" fn close(h: *mut Db1Con) {
+    let _ = guard(|| {
+        if h.is_null() {
+            return Ok(());
+        }
+        // SAFETY: `h` came from Box::into_raw in init and is not used again.
+        let con = unsafe { Box::from_raw(h) };
+        let tail = con.tail as *mut Connection;
+        if tail.is_null() {
+            return Ok(());
+        }
+        // SAFETY: `tail` came from Box::into_raw in init.
+        unsafe { Box::from_raw(tail) }.close()
+    });
+}
