@@ -165,12 +165,21 @@ static AT_EXIT_HOOK: Once = Once::new();
 
 fn register_for_exit(watched: &Arc<Watched>) {
     AT_EXIT_HOOK.call_once(|| sys::at_exit(drain_at_exit));
+    // Without the hook, a host that exits from its SIGTERM handler loses what is buffered, as
+    // the C module does; the flusher still bounds how much.
+    let _ = sys::before_termination(drain_now);
     let mut list = lock(&AT_EXIT);
     list.retain(|(_, w)| w.strong_count() > 0);
     list.push((process::epoch(), Arc::downgrade(watched)));
 }
 
 extern "C" fn drain_at_exit() {
+    drain_now();
+}
+
+/// Write out every buffer of this process (not those inherited from a parent), each under a
+/// writer slot of its own; used at exit and on a termination signal.
+fn drain_now() {
     // Nothing may unwind out of an exit hook.
     let _ = std::panic::catch_unwind(|| {
         let Ok(list) = AT_EXIT.try_lock() else {

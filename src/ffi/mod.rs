@@ -72,6 +72,11 @@ fn quiet_panics() {
     });
 }
 
+/// Whether this thread is inside a library call (a signal handler must not take its locks).
+pub(crate) fn in_guard() -> bool {
+    IN_GUARD.with(|g| g.get())
+}
+
 /// Remember `error` as this thread's last error (see `flat_last_error`).
 pub(crate) fn set_last_error(error: &Error) {
     let text = error.to_string().replace('\0', "\\0");
@@ -90,6 +95,9 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     let outer = IN_GUARD.with(|g| g.replace(true));
     let caught = panic::catch_unwind(AssertUnwindSafe(f));
     IN_GUARD.with(|g| g.set(outer));
+    if !outer {
+        sys::deliver_postponed_termination();
+    }
     let result = caught.unwrap_or_else(|_| {
         Err(Error::Panic {
             message: PANIC_MESSAGE
