@@ -29,22 +29,87 @@ fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Our module, and the two strings Kamailio's loader will compare with it.
+struct Module {
+    path: PathBuf,
+    version: String,
+    flags: String,
+}
+
+/// The `version:` (up to the last `)`) and `flags:` lines of the installed `kamailio -V`.
+fn installed_kamailio_strings() -> Option<(String, String)> {
+    let out = Command::new("kamailio").arg("-V").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = |prefix: &str| text.lines().find_map(|l| l.strip_prefix(prefix));
+    let version = line("version: ")?;
+    let version = &version[..=version.rfind(')')?];
+    Some((version.to_owned(), line("flags: ")?.to_owned()))
+}
+
 /// Our module, built once per test run with the `kamailio` feature (its own target directory,
-/// so the OpenSER build the other tests load is left alone).
-fn our_module() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+/// so the OpenSER build the other tests load is left alone). Without an installed Kamailio it
+/// is built with stand-in strings given through the build's override variables.
+fn our_module() -> &'static Module {
+    static BUILT: OnceLock<Module> = OnceLock::new();
     BUILT.get_or_init(|| {
         let target = manifest_dir().join("target/kamailio");
-        let status = Command::new(env!("CARGO"))
+        let mut build = Command::new(env!("CARGO"));
+        build
             .args(["build", "--release", "--lib", "--features", "kamailio"])
             .arg("--target-dir")
             .arg(&target)
-            .current_dir(manifest_dir())
-            .status()
-            .expect("run cargo build");
+            .current_dir(manifest_dir());
+        let (version, flags) = installed_kamailio_strings().unwrap_or_else(|| {
+            let stand_in = ("kamailio 0.0.0 (test)".to_owned(), "TEST_FLAGS".to_owned());
+            build
+                .env("FLATSTORE_KAMAILIO_VERSION", &stand_in.0)
+                .env("FLATSTORE_KAMAILIO_FLAGS", &stand_in.1);
+            stand_in
+        });
+        let status = build.status().expect("run cargo build");
         assert!(status.success(), "building the Kamailio module failed");
-        target.join("release/libflatstore.so")
+        Module {
+            path: target.join("release/libflatstore.so"),
+            version,
+            flags,
+        }
     })
+}
+
+/// The module as Kamailio's loader and acc use it, from C (`c-tests/test_kamailio_abi.c`):
+/// the loader's strings, exports, modparams, db_bind_api, all srdb1 types, RPC rotation. Runs
+/// without Kamailio installed; under valgrind too when it is.
+#[test]
+fn kamailio_module_abi_from_c() {
+    let module = our_module();
+    let exe = common::c_build_dir().join("test_kamailio_abi");
+    let status = Command::new("cc")
+        .args(["-std=c11", "-g", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(manifest_dir().join("c-tests"))
+        .arg(manifest_dir().join("c-tests/test_kamailio_abi.c"))
+        .arg("-o")
+        .arg(&exe)
+        .args(["-ldl", "-lm"])
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "compiling test_kamailio_abi.c failed");
+    let mut plain = Command::new(&exe);
+    plain
+        .arg(&module.path)
+        .arg(&module.version)
+        .arg(&module.flags);
+    common::run_checked(plain, "test_kamailio_abi");
+    if common::require_tool("valgrind") {
+        let mut checked = Command::new("valgrind");
+        checked
+            .args(["--quiet", "--error-exitcode=99", "--leak-check=full"])
+            .args(["--errors-for-leak-kinds=definite"])
+            .arg(&exe)
+            .arg(&module.path)
+            .arg(&module.version)
+            .arg(&module.flags);
+        common::run_checked(checked, "test_kamailio_abi (valgrind)");
+    }
 }
 
 /// Four consecutive UDP ports on 127.0.0.1, different for every proxy of this test run.
@@ -338,7 +403,7 @@ fn kamailio_accounts_every_call_across_rotations() {
     let port = ports();
     let started = epoch_now();
     let proxy = Proxy::start(
-        &our_module().display().to_string(),
+        &our_module().path.display().to_string(),
         &dir,
         port,
         &format!("flatstore:{}", acc.display()),
@@ -429,7 +494,7 @@ fn kamailio_flush_0_loses_nothing_when_stopped() {
     let port = ports();
     let started = epoch_now();
     let proxy = Proxy::start(
-        &our_module().display().to_string(),
+        &our_module().path.display().to_string(),
         &dir,
         port,
         &format!("flatstore:{}?flush_interval=3600", acc.display()),
@@ -475,7 +540,7 @@ fn stock_module_and_ours_write_the_same_records() {
     let mut runs = Vec::new();
     for (name, module) in [
         ("stock", format!("{MODULES}/db_flatstore.so")),
-        ("ours", our_module().display().to_string()),
+        ("ours", our_module().path.display().to_string()),
     ] {
         let dir = scratch(&format!("diff-{name}"));
         let acc = dir.join("acc");
