@@ -579,3 +579,31 @@ fn stock_module_and_ours_write_the_same_records() {
     );
     assert_eq!(runs[0], runs[1], "stock and ours differ");
 }
+
+/// Building the Kamailio module where no kamailio binary is found, and no override is given,
+/// stops with a message that says what to do.
+#[test]
+fn kamailio_build_without_kamailio_explains_the_fix() {
+    let out = Command::new(env!("CARGO"))
+        .args(["check", "--lib", "--features", "kamailio"])
+        .arg("--target-dir")
+        .arg(manifest_dir().join("target/kamailio"))
+        .current_dir(manifest_dir())
+        .env("FLATSTORE_KAMAILIO", "/nonexistent/kamailio")
+        .env_remove("FLATSTORE_KAMAILIO_VERSION")
+        .env_remove("FLATSTORE_KAMAILIO_FLAGS")
+        .output()
+        .expect("run cargo check");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the build must fail");
+    for needle in [
+        "no kamailio binary was found",
+        "apt-get install kamailio",
+        "FLATSTORE_KAMAILIO_VERSION",
+    ] {
+        assert!(
+            stderr.contains(needle),
+            "{needle:?} missing from:\n{stderr}"
+        );
+    }
+}
