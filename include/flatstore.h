@@ -81,6 +81,11 @@
 #define FLATSTORE_E_ROTATE_TIMEOUT -13
 
 /**
+ * Shared memory for the host's processes could not be mapped.
+ */
+#define FLATSTORE_E_SHARED_MEMORY -14
+
+/**
  * A connection handle. `table` is the pointer last given to `flat_use_table` (owned by the
  * host); `tail` is private to flatstore.
  */
@@ -274,7 +279,7 @@ int flat_child_init(int rank);
  * Request a rotation of every log directory this process has opened: every process of the
  * host that shares it (forked after `flat_db_init`) reopens its files before its next write,
  * so files renamed away receive nothing more. Records still buffered go to the new files.
- * Returns 0.
+ * Returns 0, or a negative code when a directory could not be asked (the others were).
  */
 int flat_rotate(void);
 

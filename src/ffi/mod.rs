@@ -16,6 +16,8 @@ use crate::config::Params;
 use crate::error::{Error, Result};
 use crate::value::ValueProblem;
 
+/// Kamailio reads the module's export tables itself: no header.
+/// cbindgen:ignore
 #[cfg(feature = "kamailio")]
 pub mod kamailio;
 #[cfg(not(feature = "kamailio"))]
