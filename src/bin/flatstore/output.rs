@@ -1,0 +1,49 @@
+//! The frame that `cat` and `export` share: select a table's files, show progress, write to
+//! standard output in large blocks, and turn what happened into the exit status.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write as _};
+use std::os::fd::AsFd as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::files::{self, LogFile, Selection};
+use crate::progress::Progress;
+use crate::status::Status;
+
+/// Bytes gathered before a write to standard output.
+const OUTPUT_BUFFER: usize = 256 * 1024;
+
+/// Standard output, buffered by us (not line by line as `io::stdout()` is).
+pub type Output = BufWriter<File>;
+
+/// Write `preamble`, then the selected files of `table` to standard output, one after the
+/// other in reading order, each with `write_file`; trouble inside a file is `write_file`'s to report to the
+/// status, an `Err` from it is a failed write and ends the run.
+pub fn write_table(
+    label: &'static str,
+    dir: &Path,
+    table: &str,
+    selection: &Selection,
+    preamble: &[u8],
+    status: &mut Status,
+    mut write_file: impl FnMut(&LogFile, &Progress, &mut Output, &mut Status) -> io::Result<()>,
+) -> ExitCode {
+    let Some(files) = files::select(dir, table, selection, status) else {
+        return status.exit_code();
+    };
+    let progress = Progress::new(label, files.iter().map(|f| f.size).sum());
+    let written = io::stdout().as_fd().try_clone_to_owned().and_then(|fd| {
+        let mut out = BufWriter::with_capacity(OUTPUT_BUFFER, File::from(fd));
+        out.write_all(preamble)?;
+        for file in &files {
+            write_file(file, &progress, &mut out, status)?;
+        }
+        out.flush()
+    });
+    progress.finish();
+    if let Err(e) = written {
+        status.output_failed(&e);
+    }
+    status.exit_code()
+}
