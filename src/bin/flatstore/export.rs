@@ -15,7 +15,7 @@ use crate::json;
 use crate::lines::{self, Stop};
 use crate::output::{self, Output};
 use crate::progress::Progress;
-use crate::status::Status;
+use crate::status::{Status, records};
 use crate::time;
 
 /// The output formats.
@@ -303,8 +303,9 @@ fn export_file(
     let path = file.path.display();
     if skipped > 0 {
         status.problem(format_args!(
-            "{path}: {skipped} records not exported: their column count is not the {} of \
-             --columns (first: line {first_skipped})",
+            "{path}: {} not exported: the column count is not the {} of --columns \
+             (first: line {first_skipped})",
+            records(skipped),
             exporter.expected.unwrap_or_default()
         ));
     }

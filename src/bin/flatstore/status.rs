@@ -57,3 +57,12 @@ impl Status {
         ExitCode::from(self.worst)
     }
 }
+
+/// "1 record", "2 records".
+pub fn records(n: u64) -> String {
+    if n == 1 {
+        "1 record".into()
+    } else {
+        format!("{n} records")
+    }
+}

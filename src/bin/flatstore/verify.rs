@@ -13,7 +13,7 @@ use crate::files::{self, FileError, LogFile};
 use crate::json;
 use crate::lines::{self, Line, Stop};
 use crate::progress::Progress;
-use crate::status::{PROBLEMS, Status};
+use crate::status::{PROBLEMS, Status, records};
 
 /// Check every file of DIR (of TABLE only): counts, columns, torn lines, escapes.
 ///
@@ -164,15 +164,17 @@ impl TableCheck {
     fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for (file, check) in &self.files {
-            let name = &file.file_name;
+            let name = file.path.display();
             if let Some(e) = &check.error {
                 problems.push(e.to_string());
             }
             for c in &check.columns {
                 if let Some(majority) = self.majority.filter(|m| *m != c.columns) {
                     problems.push(format!(
-                        "{name}: {} records with {} columns instead of {majority} (first: line {})",
-                        c.lines, c.columns, c.first_line
+                        "{name}: {} with {} columns instead of {majority} (first: line {})",
+                        records(c.lines),
+                        c.columns,
+                        c.first_line
                     ));
                 }
             }
@@ -183,8 +185,9 @@ impl TableCheck {
             }
             if check.undecodable > 0 {
                 problems.push(format!(
-                    "{name}: {} records with an undecodable escape (first: line {})",
-                    check.undecodable, check.first_undecodable
+                    "{name}: {} with an undecodable escape (first: line {})",
+                    records(check.undecodable),
+                    check.first_undecodable
                 ));
             }
         }
@@ -286,7 +289,7 @@ fn text_report(tables: &[TableCheck], ignored: &[String], problems: &[String]) -
         );
         for (file, check) in &t.files {
             let state = match (&check.error, file.is_live()) {
-                (Some(_), _) => "unreadable",
+                (Some(_), _) => "error (see below)",
                 (None, true) => "live (a writer may still append)",
                 (None, false) => "rotated",
             };
