@@ -393,6 +393,13 @@ fn export_fixture(name: &str) -> PathBuf {
                 Value::DateTime(1_795_392_001),
                 Value::Blob(b"\x00\xff\\"),
             ],
+            // Latin-1, not UTF-8, and nothing escaped: written as it is.
+            vec![
+                Value::Str(b"caf\xe9"),
+                Value::Int(486),
+                Value::DateTime(1_795_392_002),
+                Value::Str(b"ok"),
+            ],
         ],
     );
     rotate(&dir, "acc", 5, ".1");
@@ -408,7 +415,8 @@ fn export_csv_decodes_escapes_and_quotes_per_rfc_4180() {
     assert_eq!(
         out.stdout,
         b"\"a|b,c\",200,1795392000,\"say \"\"h\xc3\xa9\"\"\r\n100%\"\r\n\
-          ,-1,1795392001,\x00\xff\\\r\n"
+          ,-1,1795392001,\x00\xff\\\r\n\
+          caf\xe9,486,1795392002,ok\r\n"
     );
     let out = flatstore(&[
         "export",
@@ -426,7 +434,8 @@ fn export_csv_decodes_escapes_and_quotes_per_rfc_4180() {
         out.stdout,
         b"who,code,time,what\r\n\
           \"a|b,c\",200,2026-11-23T00:00:00Z,\"say \"\"h\xc3\xa9\"\"\r\n100%\"\r\n\
-          ,-1,2026-11-23T00:00:01Z,\x00\xff\\\r\n"
+          ,-1,2026-11-23T00:00:01Z,\x00\xff\\\r\n\
+          caf\xe9,486,2026-11-23T00:00:02Z,ok\r\n"
     );
     fs::remove_dir_all(&dir).expect("clean up");
 }
@@ -440,7 +449,8 @@ fn export_jsonl_keeps_utf8_as_strings_and_other_bytes_as_base64() {
     assert_eq!(
         stdout(&out),
         "[\"a|b,c\",\"200\",\"2026-11-23T00:00:00Z\",\"say \\\"hé\\\"\\r\\n100%\"]\n\
-         [\"\",\"-1\",\"2026-11-23T00:00:01Z\",{\"base64\":\"AP9c\"}]\n"
+         [\"\",\"-1\",\"2026-11-23T00:00:01Z\",{\"base64\":\"AP9c\"}]\n\
+         [{\"base64\":\"Y2Fm6Q==\"},\"486\",\"2026-11-23T00:00:02Z\",\"ok\"]\n"
     );
     let out = flatstore(&[
         "export",
@@ -455,7 +465,8 @@ fn export_jsonl_keeps_utf8_as_strings_and_other_bytes_as_base64() {
     assert_eq!(
         stdout(&out),
         "{\"who\":\"a|b,c\",\"code\":\"200\",\"time\":\"1795392000\",\"what\":\"say \\\"hé\\\"\\r\\n100%\"}\n\
-         {\"who\":\"\",\"code\":\"-1\",\"time\":\"1795392001\",\"what\":{\"base64\":\"AP9c\"}}\n"
+         {\"who\":\"\",\"code\":\"-1\",\"time\":\"1795392001\",\"what\":{\"base64\":\"AP9c\"}}\n\
+         {\"who\":{\"base64\":\"Y2Fm6Q==\"},\"code\":\"486\",\"time\":\"1795392002\",\"what\":\"ok\"}\n"
     );
     fs::remove_dir_all(&dir).expect("clean up");
 }

@@ -29,7 +29,7 @@ pub enum Stop<E> {
 }
 
 fn newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', bytes)
 }
 
 /// Call `each` with every line of `content`, in order, the torn last line included.

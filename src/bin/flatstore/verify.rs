@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use flatstore::decode::escape_at;
+use flatstore::format::DELIMITER;
 
 use crate::content;
 use crate::files::{self, FileError, LogFile};
@@ -97,15 +98,9 @@ impl FileCheck {
 
 /// The column count of a record, and whether it holds an undecodable escape.
 fn scan(line: &[u8]) -> (usize, bool) {
-    let mut columns = 1;
-    let mut undecodable = false;
-    for (at, &b) in line.iter().enumerate() {
-        match b {
-            b'|' => columns += 1,
-            b'%' | b'\\' => undecodable |= escape_at(line, at).is_none(),
-            _ => {}
-        }
-    }
+    let columns = 1 + line.iter().filter(|&&b| b == DELIMITER).count();
+    let undecodable =
+        memchr::memchr2_iter(b'%', b'\\', line).any(|at| escape_at(line, at).is_none());
     (columns, undecodable)
 }
 
