@@ -44,6 +44,7 @@ fn write_table(dir: &Path, table: &str, bytes: u64, gzip: bool) -> u64 {
     let per_file = bytes / u64::from(WRITERS) / 2;
     let mut total = 0;
     let mut seq = 0u64;
+    let mut random = 0x9e37_79b9_7f4a_7c15_u64;
     for n in 5..5 + WRITERS {
         for k in 1..=2 {
             let name = format!("{table}_{n}.log.{k}{}", if gzip { ".gz" } else { "" });
@@ -56,7 +57,13 @@ fn write_table(dir: &Path, table: &str, bytes: u64, gzip: bool) -> u64 {
             let mut written = 0;
             while written < per_file {
                 seq += 1;
-                let call_id = format!("{seq:016x}@pc33.atlanta.example.com");
+                // Tags and call ids as random as a proxy's (xorshift64).
+                random ^= random << 13;
+                random ^= random >> 7;
+                random ^= random << 17;
+                let from_tag = format!("{:08x}", random >> 32);
+                let to_tag = format!("{:08x}", random as u32);
+                let call_id = format!("{random:016x}@pc33.atlanta.example.com");
                 let reason: &[u8] = if seq.is_multiple_of(16) {
                     b"Busy|Here"
                 } else {
@@ -64,8 +71,8 @@ fn write_table(dir: &Path, table: &str, bytes: u64, gzip: bool) -> u64 {
                 };
                 let values = [
                     Value::Str(b"INVITE"),
-                    Value::Str(b"as5f7a2c1b"),
-                    Value::Str(b"1928301774"),
+                    Value::Str(from_tag.as_bytes()),
+                    Value::Str(to_tag.as_bytes()),
                     Value::Str(call_id.as_bytes()),
                     Value::Int(200),
                     Value::Str(reason),
