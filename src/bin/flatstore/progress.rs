@@ -45,7 +45,8 @@ impl Progress {
         self.done.set(done);
         let Some(drawn) = &self.drawn else { return };
         let now = Instant::now();
-        if drawn.get().is_none_or(|at| now - at >= EVERY) {
+        // The first line after EVERY: a short run draws nothing.
+        if now - drawn.get().unwrap_or(self.start) >= EVERY {
             drawn.set(Some(now));
             let line = render(self.label, done, self.total, now - self.start);
             eprint!("\r{line}\x1b[K");
