@@ -4,10 +4,9 @@ use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::content;
-use crate::files::{self, LogFile, Selection};
+use crate::content::{self, Content};
+use crate::files::{self, Selection};
 use crate::output::{self, Output};
-use crate::progress::Progress;
 use crate::status::Status;
 
 /// Every record of TABLE, from all its files, as one stream.
@@ -42,40 +41,18 @@ pub fn run(args: &Args) -> ExitCode {
     )
 }
 
-fn copy_file(
-    file: &LogFile,
-    progress: &Progress,
-    out: &mut Output,
-    status: &mut Status,
-) -> io::Result<()> {
-    let mut content = match content::open(file, progress) {
-        Ok(content) => content,
-        Err(e) => {
-            status.file_error(&e);
-            return Ok(());
-        }
-    };
+fn copy_file(content: &mut Content<'_>, out: &mut Output, status: &mut Status) -> io::Result<()> {
     let mut last = b'\n';
-    loop {
-        match content.fill() {
-            Ok([]) => break,
-            Ok(chunk) => {
-                out.write_all(chunk)?;
-                last = chunk[chunk.len() - 1];
-                let n = chunk.len();
-                content.consume(n);
-            }
-            Err(e) => {
-                status.file_error(&e);
-                break;
-            }
-        }
-    }
+    let copied = content.for_each_chunk(|chunk| {
+        last = chunk[chunk.len() - 1];
+        out.write_all(chunk)
+    });
+    content::reported(copied, status)?;
     if last != b'\n' {
         out.write_all(b"\n")?;
         status.problem(format_args!(
             "{}: the last line is torn (no newline at its end); a newline was added after it",
-            file.path.display()
+            content.path().display()
         ));
     }
     Ok(())

@@ -10,6 +10,7 @@ use flate2::bufread::MultiGzDecoder;
 
 use crate::files::{FileError, LogFile};
 use crate::progress::{Progress, Tracked};
+use crate::status::Status;
 
 /// Size of the read buffers.
 const CHUNK: usize = 256 * 1024;
@@ -77,9 +78,25 @@ impl<'a> Content<'a> {
         self.path
     }
 
-    /// The next bytes of content (decompressed); empty at the end. Until [`Content::consume`]
-    /// the same bytes are returned again.
-    pub fn fill(&mut self) -> Result<&[u8], FileError> {
+    /// Call `each` with the content (decompressed), chunk by chunk (never empty), to its end.
+    pub fn for_each_chunk<E>(
+        &mut self,
+        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), Stop<E>> {
+        loop {
+            let chunk = self.fill().map_err(Stop::Read)?;
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let n = chunk.len();
+            each(chunk).map_err(Stop::Sink)?;
+            self.consume(n);
+        }
+    }
+
+    /// The next bytes of content; empty at the end. Until [`Content::consume`] the same bytes
+    /// are returned again.
+    fn fill(&mut self) -> Result<&[u8], FileError> {
         match self.reader.fill_buf() {
             Ok(bytes) => Ok(bytes),
             // The decoder's verdicts on its input; anything else came from the file.
@@ -105,8 +122,30 @@ impl<'a> Content<'a> {
     }
 
     /// Mark the first `n` bytes of the last [`Content::fill`] as used.
-    pub fn consume(&mut self, n: usize) {
+    fn consume(&mut self, n: usize) {
         self.reader.consume(n);
         self.position += n as u64;
+    }
+}
+
+/// Why reading a file's content stopped early.
+#[derive(Debug)]
+pub enum Stop<E> {
+    /// The file could not be read on, or is no flatstore log.
+    Read(FileError),
+    /// The callback failed.
+    Sink(E),
+}
+
+/// Report a read error to `status` (the reader goes on with the next file); hand back the
+/// callback's error.
+pub fn reported<E>(result: Result<(), Stop<E>>, status: &mut Status) -> Result<(), E> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(Stop::Read(e)) => {
+            status.file_error(&e);
+            Ok(())
+        }
+        Err(Stop::Sink(e)) => Err(e),
     }
 }

@@ -9,12 +9,11 @@ use clap::error::ErrorKind;
 use flatstore::decode::decode_field_lenient;
 use flatstore::format::DELIMITER;
 
-use crate::content;
-use crate::files::{self, LogFile, Selection};
+use crate::content::{self, Content};
+use crate::files::{self, Selection};
 use crate::json;
-use crate::lines::{self, Stop};
+use crate::lines;
 use crate::output::{self, Output};
-use crate::progress::Progress;
 use crate::status::{Status, records};
 use crate::time;
 
@@ -319,28 +318,20 @@ pub fn run(args: &Args) -> ExitCode {
         &args.selection,
         &header,
         &mut status,
-        |file, progress, out, status| export_file(&mut exporter, file, progress, out, status),
+        |content, out, status| export_file(&mut exporter, content, out, status),
     )
 }
 
 fn export_file(
     exporter: &mut Exporter,
-    file: &LogFile,
-    progress: &Progress,
+    content: &mut Content<'_>,
     out: &mut Output,
     status: &mut Status,
 ) -> io::Result<()> {
-    let mut content = match content::open(file, progress) {
-        Ok(content) => content,
-        Err(e) => {
-            status.file_error(&e);
-            return Ok(());
-        }
-    };
     let mut torn = false;
     let mut skipped = 0u64;
     let mut first_skipped = 0;
-    let read = lines::for_each_line(&mut content, |line| {
+    let read = lines::for_each_line(content, |line| {
         if !line.terminated {
             torn = true;
             return Ok(());
@@ -356,12 +347,8 @@ fn export_file(
             }
         }
     });
-    match read {
-        Ok(()) => {}
-        Err(Stop::Read(e)) => status.file_error(&e),
-        Err(Stop::Sink(e)) => return Err(e),
-    }
-    let path = file.path.display();
+    content::reported(read, status)?;
+    let path = content.path().display();
     if skipped > 0 {
         status.problem(format_args!(
             "{path}: {} not exported: the column count is not the {} of --columns \

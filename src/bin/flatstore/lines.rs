@@ -1,7 +1,7 @@
 //! A file's content as lines, in bounded memory: lines are handed out of the read buffer
 //! where they lie whole, and only a line that straddles two reads is copied.
 
-use crate::content::Content;
+use crate::content::{Content, Stop};
 use crate::files::FileError;
 
 /// Longest line accepted. flatstore records are far shorter; a longer "line" means the file is
@@ -17,15 +17,6 @@ pub struct Line<'a> {
     pub number: u64,
     /// `false` for a last line without `\n` (torn).
     pub terminated: bool,
-}
-
-/// Why [`for_each_line`] stopped early.
-#[derive(Debug)]
-pub enum Stop<E> {
-    /// The file could not be read on, or is no flatstore log.
-    Read(FileError),
-    /// The callback failed.
-    Sink(E),
 }
 
 fn newline(bytes: &[u8]) -> Option<usize> {
@@ -53,18 +44,11 @@ pub fn for_each_line<E>(
         carry.extend_from_slice(more);
         Ok(())
     };
-    loop {
-        let chunk = content.fill().map_err(Stop::Read)?;
-        let len = chunk.len();
-        if len == 0 {
-            break;
-        }
+    let read = content.for_each_chunk(|chunk| {
         let mut rest = chunk;
         if !carry.is_empty() {
             let Some(end) = newline(rest) else {
-                hold(&mut carry, rest, number)?;
-                content.consume(len);
-                continue;
+                return hold(&mut carry, rest, number);
             };
             hold(&mut carry, &rest[..end], number)?;
             number += 1;
@@ -87,8 +71,13 @@ pub fn for_each_line<E>(
             .map_err(Stop::Sink)?;
             rest = &rest[end + 1..];
         }
-        hold(&mut carry, rest, number)?;
-        content.consume(len);
+        hold(&mut carry, rest, number)
+    });
+    match read {
+        Ok(()) => {}
+        Err(Stop::Read(e)) => return Err(Stop::Read(e)),
+        // The chunk callback's own stops: a line too long, or `each` failed.
+        Err(Stop::Sink(stop)) => return Err(stop),
     }
     if !carry.is_empty() {
         each(Line {

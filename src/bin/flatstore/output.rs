@@ -7,7 +7,8 @@ use std::os::fd::AsFd as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::files::{self, LogFile, Selection};
+use crate::content::{self, Content};
+use crate::files::{self, Selection};
 use crate::progress::Progress;
 use crate::status::Status;
 
@@ -18,8 +19,9 @@ const OUTPUT_BUFFER: usize = 256 * 1024;
 pub type Output = BufWriter<File>;
 
 /// Write `preamble`, then the selected files of `table` to standard output, one after the
-/// other in reading order, each with `write_file`; trouble inside a file is `write_file`'s to report to the
-/// status, an `Err` from it is a failed write and ends the run.
+/// other in reading order, each with `write_file`. A file that cannot be opened is reported
+/// to `status` and skipped; trouble inside a file is `write_file`'s to report; an `Err` from
+/// it is a failed write and ends the run.
 pub fn write_table(
     label: &'static str,
     dir: &Path,
@@ -27,7 +29,7 @@ pub fn write_table(
     selection: &Selection,
     preamble: &[u8],
     status: &mut Status,
-    mut write_file: impl FnMut(&LogFile, &Progress, &mut Output, &mut Status) -> io::Result<()>,
+    mut write_file: impl FnMut(&mut Content<'_>, &mut Output, &mut Status) -> io::Result<()>,
 ) -> ExitCode {
     let Some(files) = files::select(dir, table, selection, status) else {
         return status.exit_code();
@@ -37,7 +39,10 @@ pub fn write_table(
         let mut out = BufWriter::with_capacity(OUTPUT_BUFFER, File::from(fd));
         out.write_all(preamble)?;
         for file in &files {
-            write_file(file, &progress, &mut out, status)?;
+            match content::open(file, &progress) {
+                Ok(mut content) => write_file(&mut content, &mut out, status)?,
+                Err(e) => status.file_error(&e),
+            }
         }
         out.flush()
     });

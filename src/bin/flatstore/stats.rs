@@ -1,5 +1,6 @@
 //! `flatstore stats`: a directory's tables at a glance.
 
+use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,28 +42,18 @@ struct TableStats {
 
 /// Lines ending in `\n` in `file`; what stops the count early goes to `status`.
 fn count_records(file: &LogFile, progress: &Progress, status: &mut Status) -> u64 {
-    let mut content = match content::open(file, progress) {
-        Ok(content) => content,
-        Err(e) => {
-            status.file_error(&e);
-            return 0;
-        }
-    };
     let mut records = 0;
-    loop {
-        match content.fill() {
-            Ok([]) => return records,
-            Ok(chunk) => {
+    match content::open(file, progress) {
+        Ok(mut content) => {
+            let counted = content.for_each_chunk(|chunk| {
                 records += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
-                let n = chunk.len();
-                content.consume(n);
-            }
-            Err(e) => {
-                status.file_error(&e);
-                return records;
-            }
+                Ok::<(), Infallible>(())
+            });
+            let Ok(()) = content::reported(counted, status);
         }
+        Err(e) => status.file_error(&e),
     }
+    records
 }
 
 fn table_stats(files: &[LogFile], progress: &Progress, status: &mut Status) -> TableStats {

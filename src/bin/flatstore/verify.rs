@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use flatstore::decode::escape_at;
 use flatstore::format::DELIMITER;
 
-use crate::content;
+use crate::content::{self, Stop};
 use crate::files::{self, FileError, LogFile};
 use crate::json;
-use crate::lines::{self, Line, Stop};
+use crate::lines::{self, Line};
 use crate::progress::Progress;
 use crate::status::{PROBLEMS, Status, records};
 
