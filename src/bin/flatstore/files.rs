@@ -223,7 +223,7 @@ pub fn table_name(value: &str) -> Result<String, String> {
 /// Which of a table's files `cat` and `export` read.
 #[derive(Debug, clap::Args)]
 pub struct Selection {
-    /// Also read the live <table>_<N>.log files, which writers may still be appending to.
+    /// Also read the live TABLE_N.log files, which writers may still be appending to.
     #[arg(long)]
     pub live: bool,
     /// Only files last modified at or after TIME: 2026-11-23, 2026-11-23T10:00:00,

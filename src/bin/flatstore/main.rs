@@ -4,13 +4,16 @@
 //! flatstore rotate DIR [--wait] [--timeout SECONDS]
 //! flatstore cat    DIR TABLE [--live] [--since TIME] [--until TIME]
 //! flatstore verify DIR [TABLE] [--json]
-//! flatstore export DIR TABLE --format csv|jsonl [--columns NAME,..] [--iso-time COL,..] [--live] [--since TIME] [--until TIME]
+//! flatstore export DIR TABLE --format csv|jsonl [--columns NAME,..] [--iso-time COL,..]
+//!                            [--live] [--since TIME] [--until TIME]
 //! flatstore stats  DIR [--json]
 //! ```
 //!
-//! One module per job: [`files`] finds and orders a table's files and reads them (gzip
-//! included), [`lines`] splits their content into lines, [`status`] collects what went wrong
-//! into the exit status, [`progress`] reports on a terminal, and one module per command.
+//! One module per job: [`files`] finds a directory's log files and orders them, [`content`]
+//! reads one (gzip included), [`lines`] splits content into lines, [`output`] is the frame of
+//! the commands that write records, [`status`] turns what went wrong into the exit status,
+//! [`progress`] reports on a terminal, [`json`] and [`time`] format; and one module per
+//! command ([`rotate`], [`cat`], [`verify`], [`export`], [`stats`]).
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
