@@ -211,12 +211,14 @@ fn cat_names_bad_files_and_still_writes_the_rest() {
     fs::write(dir.join("acc_5.log.1"), b"\x7fELF\x02\x01\x01\0\0\0binary").expect("write");
     let torn = b"INVITE|5|torn".to_vec();
     fs::write(dir.join("acc_6.log.1"), &torn).expect("write");
+    symlink(dir.join("gone"), dir.join("acc_6.log.2")).expect("symlink");
     let live = write_tagged(&dir, "acc", 5, "live", 2);
 
     let out = flatstore(&["cat", "--live", path_str(&dir), "acc"]);
     let message = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{message}");
+    assert_eq!(out.status.code(), Some(2), "an unreadable file: {message}");
     for (file, what) in [
+        ("acc_6.log.2", "No such file or directory"),
         ("acc_5.log.3.gz", "corrupt gzip after "),
         ("acc_5.log.2.gz", "corrupt gzip after 0 bytes"),
         ("acc_5.log.1", "binary content (a NUL byte at offset 7)"),
@@ -238,6 +240,14 @@ fn cat_names_bad_files_and_still_writes_the_rest() {
         truncated.starts_with(middle) && middle.len() > 1000,
         "what the truncated gzip held up to the damage: {} bytes",
         middle.len()
+    );
+    fs::remove_file(dir.join("acc_6.log.2")).expect("remove");
+    let out = flatstore(&["cat", "--live", path_str(&dir), "acc"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "problems only: {}",
+        stderr(&out)
     );
     fs::remove_dir_all(&dir).expect("clean up");
 }
