@@ -96,7 +96,8 @@ struct IsoTimes {
 impl IsoTimes {
     /// `value` (decimal seconds since the epoch) as ISO-8601 UTC; `None` when it is not one.
     fn render(&mut self, value: &[u8]) -> Option<&str> {
-        if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        // Digits only: `parse` would also take a sign.
+        if !value.iter().all(u8::is_ascii_digit) {
             return None;
         }
         let secs: u64 = std::str::from_utf8(value).ok()?.parse().ok()?;

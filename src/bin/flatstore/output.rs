@@ -1,5 +1,6 @@
-//! The frame that `cat` and `export` share: select a table's files, show progress, write to
-//! standard output in large blocks, and turn what happened into the exit status.
+//! Standard output. The frame that `cat` and `export` share: select a table's files, show
+//! progress, write to standard output in large blocks, and turn what happened into the exit
+//! status; and the reports of `verify` and `stats`.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write as _};
@@ -51,4 +52,12 @@ pub fn write_table(
         status.output_failed(&e);
     }
     status.exit_code()
+}
+
+/// Write a report to standard output; a failed write goes to `status`.
+pub fn print_report(report: &str, status: &mut Status) {
+    let mut out = io::stdout().lock();
+    if let Err(e) = out.write_all(report.as_bytes()).and_then(|()| out.flush()) {
+        status.output_failed(&e);
+    }
 }

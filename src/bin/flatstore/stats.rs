@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use crate::content;
 use crate::files::{self, LogFile};
 use crate::json;
+use crate::output;
 use crate::progress::Progress;
 use crate::status::Status;
 use crate::time;
@@ -109,7 +110,7 @@ pub fn run(args: &Args) -> ExitCode {
     } else {
         text_report(&tables)
     };
-    print!("{report}");
+    output::print_report(&report, &mut status);
     status.exit_code()
 }
 

@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::iter;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,6 +12,7 @@ use crate::content::{self, Stop};
 use crate::files::{self, FileError, LogFile};
 use crate::json;
 use crate::lines::{self, Line};
+use crate::output;
 use crate::progress::Progress;
 use crate::status::{PROBLEMS, Status, records};
 
@@ -124,15 +124,18 @@ fn check_file(file: &LogFile, progress: &Progress) -> FileCheck {
 
 /// One table's files and what they hold.
 #[derive(Debug)]
-struct TableCheck {
+struct TableCheck<'a> {
     table: String,
-    files: Vec<(LogFile, FileCheck)>,
+    files: Vec<(&'a LogFile, FileCheck)>,
     /// The column count of most records.
     majority: Option<usize>,
 }
 
-impl TableCheck {
-    fn new(table: String, files: Vec<(LogFile, FileCheck)>) -> TableCheck {
+impl<'a> TableCheck<'a> {
+    /// Check `files`, all of one table and at least one.
+    fn new(files: &'a [LogFile], progress: &Progress) -> TableCheck<'a> {
+        let files: Vec<(&LogFile, FileCheck)> =
+            files.iter().map(|f| (f, check_file(f, progress))).collect();
         let mut totals: Vec<(usize, u64)> = Vec::new();
         for c in files.iter().flat_map(|(_, check)| &check.columns) {
             match totals.iter_mut().find(|(columns, _)| *columns == c.columns) {
@@ -145,7 +148,7 @@ impl TableCheck {
             .max_by_key(|(columns, lines)| (*lines, std::cmp::Reverse(*columns)))
             .map(|(columns, _)| *columns);
         TableCheck {
-            table,
+            table: String::from_utf8_lossy(&files[0].0.name.table).into_owned(),
             files,
             majority,
         }
@@ -202,19 +205,11 @@ pub fn run(args: &Args) -> ExitCode {
         }
     };
     let progress = Progress::new("verify", listing.files.iter().map(|f| f.size).sum());
-    let mut tables: Vec<TableCheck> = Vec::new();
-    let mut files = listing.files.into_iter().peekable();
-    while let Some(first) = files.next() {
-        let table = String::from_utf8_lossy(&first.name.table).into_owned();
-        let mut checked = Vec::new();
-        for file in iter::once(first).chain(iter::from_fn(|| {
-            files.next_if(|f| f.name.table == table.as_bytes())
-        })) {
-            let check = check_file(&file, &progress);
-            checked.push((file, check));
-        }
-        tables.push(TableCheck::new(table, checked));
-    }
+    let tables: Vec<TableCheck<'_>> = listing
+        .files
+        .chunk_by(|a, b| a.name.table == b.name.table)
+        .map(|files| TableCheck::new(files, &progress))
+        .collect();
     progress.finish();
     let mut problems: Vec<String> = listing.errors.iter().map(ToString::to_string).collect();
     problems.extend(tables.iter().flat_map(TableCheck::problems));
@@ -243,7 +238,7 @@ pub fn run(args: &Args) -> ExitCode {
     } else {
         text_report(&tables, &listing.ignored, &problems)
     };
-    print!("{report}");
+    output::print_report(&report, &mut status);
     status.exit_code()
 }
 
@@ -258,7 +253,7 @@ fn column_list(check: &FileCheck) -> String {
     }
 }
 
-fn text_report(tables: &[TableCheck], ignored: &[String], problems: &[String]) -> String {
+fn text_report(tables: &[TableCheck<'_>], ignored: &[String], problems: &[String]) -> String {
     let mut out = String::new();
     for t in tables {
         let majority = t.majority.map_or("no".into(), |m| m.to_string());
@@ -321,7 +316,7 @@ fn text_report(tables: &[TableCheck], ignored: &[String], problems: &[String]) -
 
 fn json_report(
     dir: &std::path::Path,
-    tables: &[TableCheck],
+    tables: &[TableCheck<'_>],
     ignored: &[String],
     problems: &[String],
 ) -> String {
