@@ -35,7 +35,7 @@ pub fn write_table(
     let Some(files) = files::select(dir, table, selection, status) else {
         return status.exit_code();
     };
-    let progress = Progress::new(label, files.iter().map(|f| f.size).sum());
+    let progress = Progress::new(label, files.iter().map(|f| f.size).sum(), true);
     let written = io::stdout().as_fd().try_clone_to_owned().and_then(|fd| {
         let mut out = BufWriter::with_capacity(OUTPUT_BUFFER, File::from(fd));
         out.write_all(preamble)?;

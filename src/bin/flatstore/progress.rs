@@ -1,5 +1,6 @@
 //! Progress on standard error, for long runs: shown only when standard error is a terminal
-//! and the input is larger than [`THRESHOLD`]; quiet when piped or redirected.
+//! (and standard output is not, for the commands that stream records there) and the input is
+//! larger than [`THRESHOLD`]; quiet when piped or redirected.
 
 use std::cell::Cell;
 use std::io::{self, IsTerminal as _, Read};
@@ -27,9 +28,12 @@ pub fn wanted(terminal: bool, total: u64) -> bool {
 }
 
 impl Progress {
-    /// Progress of the command `label` over `total` bytes on disk.
-    pub fn new(label: &'static str, total: u64) -> Progress {
-        let shown = wanted(io::stderr().is_terminal(), total);
+    /// Progress of the command `label` over `total` bytes on disk. `streaming`: the command
+    /// writes records to standard output as it goes, so a terminal there gets no progress
+    /// line in between.
+    pub fn new(label: &'static str, total: u64, streaming: bool) -> Progress {
+        let terminal = io::stderr().is_terminal() && !(streaming && io::stdout().is_terminal());
+        let shown = wanted(terminal, total);
         Progress {
             label,
             total,
@@ -120,7 +124,7 @@ mod tests {
 
     #[test]
     fn tracked_reads_are_counted() {
-        let progress = Progress::new("test", 10);
+        let progress = Progress::new("test", 10, false);
         let mut reader = Tracked::new(&b"0123456789"[..], &progress);
         let mut buf = [0; 4];
         assert_eq!(reader.read(&mut buf).expect("read"), 4);

@@ -98,7 +98,7 @@ pub fn run(args: &Args) -> ExitCode {
     for error in &listing.errors {
         status.file_error(error);
     }
-    let progress = Progress::new("stats", listing.files.iter().map(|f| f.size).sum());
+    let progress = Progress::new("stats", listing.files.iter().map(|f| f.size).sum(), false);
     let tables: Vec<TableStats> = listing
         .files
         .chunk_by(|a, b| a.name.table == b.name.table)

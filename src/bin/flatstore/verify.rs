@@ -204,7 +204,7 @@ pub fn run(args: &Args) -> ExitCode {
             return status.exit_code();
         }
     };
-    let progress = Progress::new("verify", listing.files.iter().map(|f| f.size).sum());
+    let progress = Progress::new("verify", listing.files.iter().map(|f| f.size).sum(), false);
     let tables: Vec<TableCheck<'_>> = listing
         .files
         .chunk_by(|a, b| a.name.table == b.name.table)
