@@ -36,23 +36,53 @@ fn hex_pair(bytes: &[u8]) -> Option<u8> {
     }
 }
 
-/// Append the decoded bytes of one field to `out`: `%HH` and `\xHH` become the byte they
-/// name. On error `out` holds the bytes decoded before the bad escape.
-pub fn decode_field(field: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+/// The byte named by the escape that starts at `field[at]`, and the escape's length: `%HH` is
+/// 3 bytes, `\xHH` 4. `None` when no escape starts there (also when `at` is out of range).
+pub fn escape_at(field: &[u8], at: usize) -> Option<(u8, usize)> {
+    match field.get(at)? {
+        b'%' => Some((hex_pair(&field[at + 1..])?, 3)),
+        b'\\' if field.get(at + 1) == Some(&b'x') => Some((hex_pair(&field[at + 2..])?, 4)),
+        _ => None,
+    }
+}
+
+/// Decode `field` into `out`; `bad(offset)` decides what happens at a `%` or `\` that starts
+/// no escape: stop with its error, or go on (the byte is then kept as it is).
+fn decode_into<E>(
+    field: &[u8],
+    out: &mut Vec<u8>,
+    mut bad: impl FnMut(usize) -> Result<(), E>,
+) -> Result<(), E> {
     let mut i = 0;
     while let Some(pos) = field[i..].iter().position(|&b| b == b'%' || b == b'\\') {
         let at = i + pos;
         out.extend_from_slice(&field[i..at]);
-        let (byte, len) = match field[at] {
-            b'%' => (hex_pair(&field[at + 1..]), 3),
-            _ if field.get(at + 1) == Some(&b'x') => (hex_pair(&field[at + 2..]), 4),
-            _ => (None, 0),
-        };
-        out.push(byte.ok_or(DecodeError { offset: at })?);
-        i = at + len;
+        match escape_at(field, at) {
+            Some((byte, len)) => {
+                out.push(byte);
+                i = at + len;
+            }
+            None => {
+                bad(at)?;
+                out.push(field[at]);
+                i = at + 1;
+            }
+        }
     }
     out.extend_from_slice(&field[i..]);
     Ok(())
+}
+
+/// Append the decoded bytes of one field to `out`: `%HH` and `\xHH` become the byte they
+/// name. On error `out` holds the bytes decoded before the bad escape.
+pub fn decode_field(field: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    decode_into(field, out, |offset| Err(DecodeError { offset }))
+}
+
+/// As [`decode_field`], but a `%` or `\` that starts no escape is kept as it is (with
+/// `escape=delimiter` that is how a literal `100%` is written), so it never fails.
+pub fn decode_field_lenient(field: &[u8], out: &mut Vec<u8>) {
+    let Ok(()) = decode_into(field, out, |_| Ok::<(), std::convert::Infallible>(()));
 }
 
 #[cfg(test)]
@@ -123,5 +153,16 @@ mod tests {
         out.clear();
         decode_field(b"a%7Cb\\x0Ac%25", &mut out).expect("valid");
         assert_eq!(out, b"a|b\nc%");
+    }
+
+    #[test]
+    fn lenient_decoding_keeps_what_is_no_escape() {
+        let mut out = Vec::new();
+        decode_field_lenient(b"100% %41\\q\\x4a%4", &mut out);
+        assert_eq!(out, b"100% A\\qJ%4");
+        assert_eq!(escape_at(b"a%7C", 1), Some((b'|', 3)));
+        assert_eq!(escape_at(b"\\x7c", 0), Some((b'|', 4)));
+        assert_eq!(escape_at(b"%7", 0), None);
+        assert_eq!(escape_at(b"%7", 5), None);
     }
 }

@@ -1,0 +1,414 @@
+//! `flatstore export`: a table's records as CSV or JSON Lines, escapes decoded, for billing
+//! tools.
+
+use std::io::{self, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use flatstore::decode::decode_field_lenient;
+use flatstore::format::DELIMITER;
+
+use crate::content::{self, Content};
+use crate::files::{self, Selection};
+use crate::json;
+use crate::lines;
+use crate::output::{self, Output};
+use crate::status::{Status, records};
+use crate::time;
+
+/// The output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// RFC 4180: CRLF line ends; a field holding `,`, `"`, CR or LF is quoted, `"` doubled.
+    Csv,
+    /// One JSON array per record, an object with --columns; values that are not UTF-8 as
+    /// {"base64":"…"}.
+    Jsonl,
+}
+
+/// TABLE's records as CSV or JSON Lines, escapes decoded.
+///
+/// The files `cat` reads, in the same order. Every escape is decoded (%HH, \xHH); a % or \
+/// that starts no escape is kept as it is. Only whole lines are records: a torn last line is
+/// not exported.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The log directory.
+    dir: PathBuf,
+    /// The table.
+    #[arg(value_parser = files::table_name)]
+    table: String,
+    /// The output format.
+    #[arg(long, value_enum)]
+    format: Format,
+    /// Names of the columns, in order: CSV gets a header line, JSON Lines objects instead of
+    /// arrays. Records with another number of columns are not exported (and reported).
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
+    columns: Vec<String>,
+    /// DATETIME columns (names from --columns, or positions from 1) written as ISO-8601 UTC,
+    /// 2026-11-23T10:00:00Z. Values that are not a decimal number are written as they are.
+    #[arg(long = "iso-time", value_name = "COLUMN,…", value_delimiter = ',')]
+    iso_time: Vec<String>,
+    #[command(flatten)]
+    selection: Selection,
+}
+
+/// A usage error found after parsing (exit status 2, as clap's own).
+fn usage(message: String) -> ! {
+    clap::Error::raw(ErrorKind::ValueValidation, format!("{message}\n")).exit()
+}
+
+/// Which columns `--iso-time` names, as a mask over column positions.
+fn iso_columns(args: &Args) -> Vec<bool> {
+    let mut mask = Vec::new();
+    for column in &args.iso_time {
+        let index = match args.columns.iter().position(|name| name == column) {
+            Some(index) => index,
+            None => match column.parse::<usize>() {
+                Ok(position)
+                    if position >= 1
+                        && (args.columns.is_empty() || position <= args.columns.len()) =>
+                {
+                    position - 1
+                }
+                _ => usage(format!(
+                    "--iso-time {column:?}: no such column (give a name from --columns or a \
+                     position from 1)"
+                )),
+            },
+        };
+        if mask.len() <= index {
+            mask.resize(index + 1, false);
+        }
+        mask[index] = true;
+    }
+    mask
+}
+
+/// The last DATETIME rendered: accounting records come in time order, so most are the same
+/// second as the one before.
+#[derive(Debug, Default)]
+struct IsoTimes {
+    last: Option<(u64, String)>,
+}
+
+impl IsoTimes {
+    /// `value` (decimal seconds since the epoch) as ISO-8601 UTC; `None` when it is not one.
+    fn render(&mut self, value: &[u8]) -> Option<&str> {
+        // Digits only: `parse` would also take a sign.
+        if !value.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let secs: u64 = std::str::from_utf8(value).ok()?.parse().ok()?;
+        if self.last.as_ref().is_none_or(|(last, _)| *last != secs) {
+            let text = time::iso8601(i64::try_from(secs).ok()?)?;
+            self.last = Some((secs, text));
+        }
+        self.last.as_ref().map(|(_, text)| text.as_str())
+    }
+}
+
+/// Turns records into output rows.
+#[derive(Debug)]
+struct Exporter {
+    format: Format,
+    /// JSON object keys, `"name":` each; empty without --columns.
+    keys: Vec<Vec<u8>>,
+    /// The column count --columns requires.
+    expected: Option<usize>,
+    iso: Vec<bool>,
+    times: IsoTimes,
+    /// One decoded field, and the row being built: reused for every record.
+    field: Vec<u8>,
+    row: Vec<u8>,
+}
+
+fn csv_field(out: &mut Vec<u8>, value: &[u8]) {
+    // One pass without early exit (vectorised): most values need no quotes.
+    let quote = value.iter().fold(false, |any, &b| {
+        any | (b == b',') | (b == b'"') | (b == b'\r') | (b == b'\n')
+    });
+    if !quote {
+        out.extend_from_slice(value);
+        return;
+    }
+    out.push(b'"');
+    for (i, part) in value.split(|&b| b == b'"').enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\"\"");
+        }
+        out.extend_from_slice(part);
+    }
+    out.push(b'"');
+}
+
+impl Exporter {
+    fn new(args: &Args) -> Exporter {
+        let mut seen = std::collections::HashSet::new();
+        for name in &args.columns {
+            if name.is_empty() || !seen.insert(name) {
+                usage(format!("--columns: {name:?} is empty or given twice"));
+            }
+        }
+        let keys = match args.format {
+            Format::Jsonl => args
+                .columns
+                .iter()
+                .map(|name| {
+                    let mut key = Vec::new();
+                    json::write_str(&mut key, name);
+                    key.push(b':');
+                    key
+                })
+                .collect(),
+            Format::Csv => Vec::new(),
+        };
+        Exporter {
+            format: args.format,
+            keys,
+            expected: (!args.columns.is_empty()).then_some(args.columns.len()),
+            iso: iso_columns(args),
+            times: IsoTimes::default(),
+            field: Vec::new(),
+            row: Vec::new(),
+        }
+    }
+
+    /// What comes before the first record: the CSV header, when there are names.
+    fn header(&self, args: &Args) -> Vec<u8> {
+        let mut header = Vec::new();
+        if self.format == Format::Csv && !args.columns.is_empty() {
+            for (i, name) in args.columns.iter().enumerate() {
+                if i > 0 {
+                    header.push(b',');
+                }
+                csv_field(&mut header, name.as_bytes());
+            }
+            header.extend_from_slice(b"\r\n");
+        }
+        header
+    }
+
+    /// The output row of one record (`line` without its `\n`), or `Err(columns)` when its
+    /// column count is not the one --columns names.
+    fn record(&mut self, line: &[u8]) -> Result<&[u8], usize> {
+        let Exporter {
+            format,
+            keys,
+            expected,
+            iso,
+            times,
+            field,
+            row,
+        } = self;
+        row.clear();
+        if *format == Format::Jsonl {
+            row.push(if keys.is_empty() { b'[' } else { b'{' });
+        }
+
+        // Most records hold no escape, and no byte that CSV must quote or JSON escape: their
+        // fields are copied as they lie.
+        let escaped = memchr::memchr2(b'%', b'\\', line).is_some();
+        let known = if escaped || std::str::from_utf8(line).is_err() {
+            Known::Nothing
+        } else if clean(*format, line) {
+            Known::Clean
+        } else {
+            Known::Utf8
+        };
+        let mut columns = 0;
+        for raw in fields(line) {
+            if columns > 0 {
+                row.push(b',');
+            }
+            if let Some(key) = keys.get(columns) {
+                row.extend_from_slice(key);
+            }
+            let value: &[u8] = if escaped {
+                field.clear();
+                decode_field_lenient(raw, field);
+                field
+            } else {
+                raw
+            };
+            match iso
+                .get(columns)
+                .copied()
+                .unwrap_or(false)
+                .then(|| times.render(value))
+                .flatten()
+            {
+                Some(time) => write_value(row, *format, time.as_bytes(), Known::Clean),
+                None => write_value(row, *format, value, known),
+            }
+            columns += 1;
+        }
+        if expected.is_some_and(|expected| expected != columns) {
+            return Err(columns);
+        }
+        row.extend_from_slice(match (*format, keys.is_empty()) {
+            (Format::Csv, _) => b"\r\n",
+            (Format::Jsonl, true) => b"]\n",
+            (Format::Jsonl, false) => b"}\n",
+        });
+        Ok(row)
+    }
+}
+
+/// What is known of a value before it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    /// Needs no quotes in CSV, no escape in JSON.
+    Clean,
+    /// UTF-8.
+    Utf8,
+    /// Any bytes.
+    Nothing,
+}
+
+/// `line` holds no byte that `format` must quote or escape, given that it is UTF-8 and holds
+/// no `\\`. One pass without early exit (vectorised).
+fn clean(format: Format, line: &[u8]) -> bool {
+    !line.iter().fold(false, |any, &b| {
+        any | match format {
+            Format::Csv => (b == b',') | (b == b'"') | (b == b'\r'),
+            Format::Jsonl => (b < 0x20) | (b == b'"'),
+        }
+    })
+}
+
+fn write_value(row: &mut Vec<u8>, format: Format, value: &[u8], known: Known) {
+    match (format, known) {
+        (Format::Csv, Known::Clean) => row.extend_from_slice(value),
+        (Format::Csv, _) => csv_field(row, value),
+        (Format::Jsonl, Known::Clean) => {
+            row.push(b'"');
+            row.extend_from_slice(value);
+            row.push(b'"');
+        }
+        (Format::Jsonl, Known::Utf8) => json::write_utf8(row, value),
+        (Format::Jsonl, Known::Nothing) => json::write_bytes(row, value),
+    }
+}
+
+/// The raw fields of a line, as [`flatstore::decode::split_fields`] gives them, found with a
+/// vectorised search (export's hot loop).
+fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(DELIMITER, line)
+        .chain([line.len()])
+        .map(move |end| {
+            let field = &line[start..end];
+            start = end + 1;
+            field
+        })
+}
+
+/// Exit status 0 when every record was exported, 1 when a file is corrupt or binary, a record
+/// has the wrong column count or a last line is torn (everything else is still exported),
+/// 2 on usage and I/O errors.
+pub fn run(args: &Args) -> ExitCode {
+    let mut exporter = Exporter::new(args);
+    let header = exporter.header(args);
+    let mut status = Status::default();
+    output::write_table(
+        "export",
+        &args.dir,
+        &args.table,
+        &args.selection,
+        &header,
+        &mut status,
+        |content, out, status| export_file(&mut exporter, content, out, status),
+    )
+}
+
+fn export_file(
+    exporter: &mut Exporter,
+    content: &mut Content<'_>,
+    out: &mut Output,
+    status: &mut Status,
+) -> io::Result<()> {
+    let mut torn = false;
+    let mut skipped = 0u64;
+    let mut first_skipped = 0;
+    let read = lines::for_each_line(content, |line| {
+        if !line.terminated {
+            torn = true;
+            return Ok(());
+        }
+        match exporter.record(line.bytes) {
+            Ok(row) => out.write_all(row),
+            Err(_) => {
+                if skipped == 0 {
+                    first_skipped = line.number;
+                }
+                skipped += 1;
+                Ok(())
+            }
+        }
+    });
+    content::reported(read, status)?;
+    let path = content.path().display();
+    if skipped > 0 {
+        status.problem(format_args!(
+            "{path}: {} not exported: the column count is not the {} of --columns \
+             (first: line {first_skipped})",
+            records(skipped),
+            exporter.expected.unwrap_or_default()
+        ));
+    }
+    if torn {
+        status.problem(format_args!(
+            "{path}: the last line is torn (no newline at its end): not exported"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_only_what_needs_it() {
+        let mut out = Vec::new();
+        for value in [&b"plain"[..], b"a,b", b"say \"hi\"", b"two\r\nlines", b""] {
+            csv_field(&mut out, value);
+            out.push(b';');
+        }
+        assert_eq!(
+            out,
+            b"plain;\"a,b\";\"say \"\"hi\"\"\";\"two\r\nlines\";;".as_slice()
+        );
+    }
+
+    #[test]
+    fn fields_are_split_as_the_decoder_splits_them() {
+        for line in [
+            &b""[..],
+            b"|",
+            b"a",
+            b"a|",
+            b"|a",
+            b"a||b|",
+            b"INVITE|200|a%7Cb|",
+        ] {
+            let ours: Vec<&[u8]> = fields(line).collect();
+            let decoder: Vec<&[u8]> = flatstore::decode::split_fields(line).collect();
+            assert_eq!(ours, decoder, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn iso_times_only_for_decimal_seconds() {
+        let mut times = IsoTimes::default();
+        assert_eq!(times.render(b"1795392000"), Some("2026-11-23T00:00:00Z"));
+        assert_eq!(times.render(b"1795392000"), Some("2026-11-23T00:00:00Z"));
+        assert_eq!(times.render(b"0"), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(times.render(b""), None);
+        assert_eq!(times.render(b"-5"), None);
+        assert_eq!(times.render(b"12:00"), None);
+        assert_eq!(times.render(b"99999999999999999999"), None);
+    }
+}

@@ -1,0 +1,68 @@
+//! `flatstore`: the operator's command line, on the library's safe Rust API.
+//!
+//! ```text
+//! flatstore rotate DIR [--wait] [--timeout SECONDS]
+//! flatstore cat    DIR TABLE [--live] [--since TIME] [--until TIME]
+//! flatstore verify DIR [TABLE] [--json]
+//! flatstore export DIR TABLE --format csv|jsonl [--columns NAME,..] [--iso-time COL,..]
+//!                            [--live] [--since TIME] [--until TIME]
+//! flatstore stats  DIR [--json]
+//! ```
+//!
+//! One module per job: [`files`] finds a directory's log files and orders them, [`content`]
+//! reads one (gzip included), [`lines`] splits content into lines, [`output`] is the frame of
+//! the commands that write records, [`status`] turns what went wrong into the exit status,
+//! [`progress`] reports on a terminal, [`json`] and [`time`] format; and one module per
+//! command ([`rotate`], [`cat`], [`verify`], [`export`], [`stats`]).
+#![forbid(unsafe_code)]
+#![warn(rust_2018_idioms)]
+
+mod cat;
+mod content;
+mod export;
+mod files;
+mod json;
+mod lines;
+mod output;
+mod progress;
+mod rotate;
+mod stats;
+mod status;
+mod time;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const EXIT_STATUS: &str = "\
+Exit status: rotate: 0 done, 1 failed, 2 usage error.
+cat, verify, export, stats: 0 clean, 1 problems found in the files (named on standard error,
+or in verify's report), 2 usage error or an I/O error (a missing directory, an unreadable file).";
+
+/// The operator's tool for a flatstore log directory.
+#[derive(Debug, Parser)]
+#[command(name = "flatstore", version, after_help = EXIT_STATUS)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Rotate(rotate::Args),
+    Cat(cat::Args),
+    Verify(verify::Args),
+    Export(export::Args),
+    Stats(stats::Args),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Rotate(args) => rotate::run(&args),
+        Command::Cat(args) => cat::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Stats(args) => stats::run(&args),
+    }
+}
