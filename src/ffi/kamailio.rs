@@ -12,9 +12,9 @@ use std::ffi::{CStr, c_char, c_int, c_uint, c_ulong, c_void};
 use std::mem::{offset_of, size_of};
 
 use super::{
-    c_str_or_null, guard, guard_code, module_params, set_module_param, slice_or_empty, str_bytes,
+    c_str_or_null, close_tail, connection_tail, guard, guard_code, set_module_param,
+    slice_or_empty, str_bytes, tail_connection,
 };
-use crate::config::Config;
 use crate::directories;
 use crate::error::{Error, Result};
 use crate::store::Connection;
@@ -483,10 +483,8 @@ unsafe fn value(v: &DbVal, index: usize) -> Result<Value<'_>, BadValue> {
 unsafe fn connection<'a>(h: *const Db1Con) -> Result<&'a mut Connection> {
     // SAFETY: per the contract, a non-NULL `h` is ours.
     let con = unsafe { h.as_ref() }.ok_or(Error::NullArgument { what: "handle" })?;
-    // SAFETY: `tail` was set from Box::into_raw in init and is freed only by close.
-    unsafe { (con.tail as *mut Connection).as_mut() }.ok_or(Error::NullArgument {
-        what: "handle's connection",
-    })
+    // SAFETY: `tail` was set by init and is freed only by close.
+    unsafe { tail_connection(con.tail) }
 }
 
 /// srdb1 `init(url)`: `url` is `flatstore:<dir>[?name=value&…]`.
@@ -498,11 +496,10 @@ unsafe extern "C" fn init(url: *const Str) -> *mut Db1Con {
         let bytes = unsafe { str_bytes(url.s, url.len) }
             .map_err(|_| Error::NullArgument { what: "url" })?;
         let url = std::str::from_utf8(bytes).map_err(|_| Error::param("url", "not UTF-8"))?;
-        let connection = Connection::new(Config::from_url(url, &module_params())?)?;
         Ok(Box::new(Db1Con {
             table: std::ptr::null(),
             tquote: std::ptr::null(),
-            tail: Box::into_raw(Box::new(connection)) as c_ulong,
+            tail: connection_tail(url)?,
         }))
     });
     made.map_or(std::ptr::null_mut(), Box::into_raw)
@@ -556,11 +553,7 @@ unsafe extern "C" fn close(h: *mut Db1Con) {
         }
         // SAFETY: `h` came from Box::into_raw in init and is not used again.
         let con = unsafe { Box::from_raw(h) };
-        let tail = con.tail as *mut Connection;
-        if tail.is_null() {
-            return Ok(());
-        }
-        // SAFETY: `tail` came from Box::into_raw in init.
-        unsafe { Box::from_raw(tail) }.close()
+        // SAFETY: `tail` was set by init and is not used again.
+        unsafe { close_tail(con.tail) }
     });
 }

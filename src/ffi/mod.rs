@@ -7,13 +7,14 @@
 #![allow(unsafe_code)]
 
 use std::cell::RefCell;
-use std::ffi::{CStr, CString, c_char, c_int};
+use std::ffi::{CStr, CString, c_char, c_int, c_ulong};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Mutex, Once};
 
 use crate::buffer::lock;
-use crate::config::Params;
+use crate::config::{Config, Params};
 use crate::error::{Error, Result};
+use crate::store::Connection;
 use crate::value::ValueProblem;
 
 /// Kamailio reads the module's export tables itself: no header.
@@ -72,6 +73,37 @@ fn quiet_panics() {
             PANIC_MESSAGE.with(|m| *m.borrow_mut() = Some(format!("{message}{location}")));
         }));
     });
+}
+
+/// A new connection for the host's `url`, as the value a handle's `tail` holds.
+pub(crate) fn connection_tail(url: &str) -> Result<c_ulong> {
+    let connection = Connection::new(Config::from_url(url, &module_params())?)?;
+    Ok(Box::into_raw(Box::new(connection)) as c_ulong)
+}
+
+/// The connection a handle's `tail` holds.
+///
+/// # Safety
+/// `tail` is 0 or a value from [`connection_tail`] not yet given to [`close_tail`], and the
+/// host uses the handle from one thread at a time.
+pub(crate) unsafe fn tail_connection<'a>(tail: c_ulong) -> Result<&'a mut Connection> {
+    // SAFETY: per the contract, a non-zero `tail` is a live Box pointer.
+    unsafe { (tail as *mut Connection).as_mut() }.ok_or(Error::NullArgument {
+        what: "handle's connection",
+    })
+}
+
+/// Write out and free the connection a handle's `tail` holds (0 is ignored).
+///
+/// # Safety
+/// `tail` is 0 or a value from [`connection_tail`], not used again.
+pub(crate) unsafe fn close_tail(tail: c_ulong) -> Result<()> {
+    let connection = tail as *mut Connection;
+    if connection.is_null() {
+        return Ok(());
+    }
+    // SAFETY: per the contract, a Box pointer given up here.
+    unsafe { Box::from_raw(connection) }.close()
 }
 
 /// Whether this thread is inside a library call (a signal handler must not take its locks).

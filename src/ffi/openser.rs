@@ -6,10 +6,9 @@ use std::ffi::{CStr, c_char, c_int, c_uint, c_ulong};
 use std::mem::{offset_of, size_of};
 
 use super::{
-    c_str_or_null, guard, guard_code, last_error_ptr, module_params, set_module_param,
-    slice_or_empty, str_bytes,
+    c_str_or_null, close_tail, connection_tail, guard, guard_code, last_error_ptr,
+    set_module_param, slice_or_empty, str_bytes, tail_connection,
 };
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::Connection;
 use crate::value::{BadValue, Value, ValueProblem};
@@ -154,12 +153,10 @@ unsafe fn value(v: &DbVal, index: usize) -> Result<Value<'_>, BadValue> {
 /// # Safety
 /// `h` is NULL or a handle from `flat_db_init` that was not closed.
 unsafe fn connection<'a>(h: *mut DbCon) -> Result<&'a mut Connection> {
-    // SAFETY: per the contract, a non-NULL `h` is ours and `tail` holds our Box pointer.
-    let con = unsafe { h.as_mut() }.ok_or(Error::NullArgument { what: "handle" })?;
-    // SAFETY: `tail` was set from Box::into_raw in flat_db_init and is freed only by close.
-    unsafe { (con.tail as *mut Connection).as_mut() }.ok_or(Error::NullArgument {
-        what: "handle's connection",
-    })
+    // SAFETY: per the contract, a non-NULL `h` is ours.
+    let con = unsafe { h.as_ref() }.ok_or(Error::NullArgument { what: "handle" })?;
+    // SAFETY: `tail` was set by flat_db_init and is freed only by flat_db_close.
+    unsafe { tail_connection(con.tail) }
 }
 
 /// Set a module parameter (the `modparam` of the C module) for every later `flat_db_init` in
@@ -191,11 +188,9 @@ pub unsafe extern "C" fn flat_db_init(url: *const c_char) -> *mut DbCon {
     let made = guard(|| {
         // SAFETY: contract above.
         let url = unsafe { c_str_text(url, "url") }?;
-        let params = module_params();
-        let connection = Connection::new(Config::from_url(url, &params)?)?;
         Ok(Box::new(DbCon {
             table: std::ptr::null(),
-            tail: Box::into_raw(Box::new(connection)) as c_ulong,
+            tail: connection_tail(url)?,
         }))
     });
     made.map_or(std::ptr::null_mut(), Box::into_raw)
@@ -264,12 +259,8 @@ pub unsafe extern "C" fn flat_db_close(h: *mut DbCon) {
         }
         // SAFETY: `h` came from Box::into_raw in flat_db_init and is not used again.
         let con = unsafe { Box::from_raw(h) };
-        let tail = con.tail as *mut Connection;
-        if tail.is_null() {
-            return Ok(());
-        }
-        // SAFETY: `tail` came from Box::into_raw in flat_db_init.
-        unsafe { Box::from_raw(tail) }.close()
+        // SAFETY: `tail` was set by flat_db_init and is not used again.
+        unsafe { close_tail(con.tail) }
     });
 }
 
