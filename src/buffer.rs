@@ -73,6 +73,20 @@ impl Pending {
     }
 }
 
+impl Pending {
+    /// Last chance (process exit, termination signal): drain, and if that fails say on
+    /// standard error how many records are lost and why, since no caller is left to tell.
+    fn drain_or_report(&mut self, slot: &Slot) {
+        if let Err(error) = self.drain(slot) {
+            let records = self.bytes.iter().filter(|&&b| b == b'\n').count();
+            eprintln!(
+                "flatstore: {records} buffered records ({} bytes) could not be written: {error}",
+                self.bytes.len()
+            );
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Watched {
     sinks: Mutex<Vec<SharedPending>>,
@@ -190,7 +204,9 @@ fn drain_now() {
             if let Some(watched) = watched.upgrade()
                 && let Ok(slot) = watched.control.claim_slot()
             {
-                watched.drain_all(&slot);
+                for pending in lock(&watched.sinks).iter() {
+                    lock(pending).drain_or_report(&slot);
+                }
             }
         }
     });

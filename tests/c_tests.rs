@@ -8,7 +8,51 @@ use std::process::Command;
 
 use common::{build_c, require_tool, run_checked};
 
-const PROGRAMS: &[&str] = &["test_api", "test_host_types"];
+const PROGRAMS: &[&str] = &["test_api", "test_host_types", "test_hardening"];
+
+/// A 256 KiB tmpfs for the full-disk tests of `test_hardening`, mounted while it lives; `None`
+/// when this process may not mount (not root), and the C test then uses RLIMIT_FSIZE.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(name: &str) -> Option<SmallDisk> {
+        let dir =
+            std::env::temp_dir().join(format!("flatstore-full-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .arg(&dir)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if mounted {
+            return Some(SmallDisk(dir));
+        }
+        eprintln!(
+            "note: cannot mount a small tmpfs (not root?): the full-disk tests use RLIMIT_FSIZE"
+        );
+        let _ = std::fs::remove_dir(&dir);
+        None
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// `cmd` for `name`, with the small disk of the hardening test when there is one.
+fn with_small_disk(cmd: &mut Command, name: &str, mode: &str) -> Option<SmallDisk> {
+    if name != "test_hardening" {
+        return None;
+    }
+    let disk = SmallDisk::mount(mode);
+    if let Some(disk) = &disk {
+        cmd.env("FLATSTORE_CTEST_FULL_DIR", &disk.0);
+    }
+    disk
+}
 
 fn program_source(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,7 +64,9 @@ fn program_source(name: &str) -> PathBuf {
 fn c_tests_plain() {
     for name in PROGRAMS {
         let exe = build_c(&program_source(name), &format!("{name}-plain"), &[]);
-        run_checked(Command::new(&exe), name);
+        let mut cmd = Command::new(&exe);
+        let _disk = with_small_disk(&mut cmd, name, "plain");
+        run_checked(cmd, name);
     }
 }
 
@@ -48,6 +94,7 @@ fn c_tests_under_asan_and_ubsan() {
                         .display()
                 ),
             );
+        let _disk = with_small_disk(&mut cmd, name, "asan");
         run_checked(cmd, &format!("{name} (ASan/UBSan)"));
     }
 }
@@ -77,7 +124,10 @@ fn c_tests_under_valgrind() {
         .arg(&exe)
         // valgrind's scheduler makes write(2) calls of its own: the per-record write counts are
         // checked by the plain and sanitizer runs.
-        .env("FLATSTORE_CTEST_NO_SYSCALL_COUNTS", "1");
+        .env("FLATSTORE_CTEST_NO_SYSCALL_COUNTS", "1")
+        // 20 kill -9 rounds instead of 200: the plain and sanitizer runs do the rest.
+        .env("FLATSTORE_CTEST_QUICK", "1");
+        let _disk = with_small_disk(&mut cmd, name, "valgrind");
         run_checked(cmd, &format!("{name} (valgrind)"));
     }
 }

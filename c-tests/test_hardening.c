@@ -1,0 +1,485 @@
+/* Hardening through the C ABI: every bad argument gets a clean error and writes nothing;
+ * kill -9 never leaves a torn line; a torn tail left by others is closed before the next
+ * record; a full disk fails inserts without partial lines, loses no buffered record, and
+ * recovers once space is freed.
+ *
+ * FLATSTORE_CTEST_FULL_DIR: an empty directory on a small file system (the runner mounts a
+ * 256 KiB tmpfs there when it can); without it the full disk is simulated with RLIMIT_FSIZE.
+ * FLATSTORE_CTEST_QUICK: fewer kill -9 rounds (valgrind). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "flatstore.h"
+#include "harness.h"
+
+static char dir[64];
+
+static char *slurp_path(const char *path, long *len) {
+    *len = -1;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return NULL;
+    struct stat st;
+    fstat(fd, &st);
+    char *buf = malloc((size_t)st.st_size + 1);
+    long got = 0;
+    while (got < st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)(st.st_size - got));
+        if (n <= 0) break;
+        got += n;
+    }
+    close(fd);
+    buf[got] = 0;
+    *len = got;
+    return buf;
+}
+
+static char *slurp(const char *in, const char *name, long *len) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", in, name);
+    return slurp_path(path, len);
+}
+
+/* Entries of `in`, excluding the control file: a refused call must not create any. */
+static int entries(const char *in) {
+    DIR *d = opendir(in);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, ".flatstore.ctl")) n++;
+    if (d) closedir(d);
+    return n;
+}
+
+static db_con_t *open_in(const char *in, const char *query) {
+    char url[512];
+    snprintf(url, sizeof url, "flatstore:%s%s", in, query);
+    return flat_db_init(url);
+}
+
+/* ---- the hostile-input matrix ---- */
+
+static void refused(int rc, const char *what) {
+    const char *msg = flat_last_error();
+    CHECK(rc < 0 && msg && msg[0], "%s: rc %d, message \"%s\"", what, rc, msg ? msg : "(null)");
+}
+
+static void test_bad_arguments(void) {
+    int before = entries(dir);
+    char url[256];
+
+    /* init: NULL, not ours, relative, missing directory, bad and unknown parameters */
+    const char *bad_urls[] = {
+        "", "flatstore", "flatstore:", "mysql://user@host/db", "flatstore:relative/dir",
+        "flatstore:/nonexistent/flatstore/dir", "flatstore:/etc/passwd",
+    };
+    CHECK(flat_db_init(NULL) == NULL && flat_last_error()[0], "init(NULL)");
+    for (size_t i = 0; i < sizeof bad_urls / sizeof *bad_urls; i++)
+        CHECK(flat_db_init(bad_urls[i]) == NULL && flat_last_error()[0], "init(\"%s\")", bad_urls[i]);
+    const char *bad_queries[] = {
+        "?flush=2", "?flush=", "?flush_interval=0", "?flush_interval=-1", "?flush_interval=nan",
+        "?buffer_size=1", "?buffer_size=99999999999999999999", "?escape=html", "?file_mode=0999",
+        "?file_mode=rwx", "?rotate_signal=KILL", "?no_such_parameter=1", "?flush", "?=1",
+        "?field_delimiter=;",
+    };
+    for (size_t i = 0; i < sizeof bad_queries / sizeof *bad_queries; i++) {
+        snprintf(url, sizeof url, "flatstore:%s%s", dir, bad_queries[i]);
+        CHECK(flat_db_init(url) == NULL && flat_last_error()[0], "init(\"%s\")", url);
+    }
+    size_t huge_len = 1 << 20;
+    char *huge = malloc(huge_len + 1);
+    memset(huge, 'a', huge_len);
+    memcpy(huge, "flatstore:/", 11);
+    huge[huge_len] = 0;
+    CHECK(flat_db_init(huge) == NULL && flat_last_error()[0], "init(1 MiB URL)");
+    free(huge);
+
+    /* parameters */
+    refused(flat_set_param(NULL, "1"), "set_param(NULL, ...)");
+    refused(flat_set_param("flush", NULL), "set_param(flush, NULL)");
+    refused(flat_set_param("flush", "yes please"), "set_param(flush, junk)");
+    refused(flat_set_param("no_such_parameter", "1"), "set_param(unknown)");
+
+    /* NULL handles everywhere */
+    db_val_t one = {.type = DB_INT};
+    refused(flat_use_table(NULL, "acc"), "use_table(NULL handle)");
+    refused(flat_db_insert(NULL, NULL, &one, 1), "insert(NULL handle)");
+    flat_db_close(NULL);
+
+    db_con_t *h = open_in(dir, "");
+    if (!h) { CHECK(0, "init: %s", flat_last_error()); return; }
+    refused(flat_db_insert(h, NULL, &one, 1), "insert before use_table");
+
+    /* table names that could leave the directory, or are not names at all */
+    char too_long[10001];
+    memset(too_long, 't', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = 0;
+    char just_too_long[202];
+    memset(just_too_long, 't', 201);
+    just_too_long[201] = 0;
+    const char *bad_tables[] = {
+        "", "..", "../acc", "a/../../etc/x", "/etc/passwd", "acc/x", "x..y", just_too_long, too_long,
+    };
+    refused(flat_use_table(h, NULL), "use_table(NULL)");
+    for (size_t i = 0; i < sizeof bad_tables / sizeof *bad_tables; i++)
+        refused(flat_use_table(h, bad_tables[i]), bad_tables[i]);
+    CHECK(flat_use_table(h, "acc") == 0, "a good table still works");
+
+    /* values: counts, arrays, tags, lengths, pointers */
+    db_val_t v[3] = {{.type = DB_INT}, {.type = DB_STR}, {.type = DB_STRING}};
+    v[1].val.str_val = (str){"ok", 2};
+    v[2].val.string_val = "fine";
+    refused(flat_db_insert(h, NULL, v, -1), "n = -1");
+    refused(flat_db_insert(h, NULL, v, INT_MIN), "n = INT_MIN");
+    refused(flat_db_insert(h, NULL, NULL, 3), "NULL values, n = 3");
+    refused(flat_db_insert(h, NULL, NULL, INT_MAX), "NULL values, n = INT_MAX");
+    int tags[] = {-1, 7, 8, 1000, INT_MAX, INT_MIN};
+    for (size_t i = 0; i < sizeof tags / sizeof *tags; i++) {
+        db_val_t bad[3] = {v[0], v[1], v[2]};
+        bad[1].type = tags[i];
+        char what[64];
+        snprintf(what, sizeof what, "type tag %d", tags[i]);
+        refused(flat_db_insert(h, NULL, bad, 3), what);
+        bad[1].nul = 1; /* a NULL of an unknown type is still an unknown type */
+        refused(flat_db_insert(h, NULL, bad, 3), what);
+    }
+    db_val_t bad[3] = {v[0], v[1], v[2]};
+    bad[1].val.str_val = (str){"x", -1};
+    refused(flat_db_insert(h, NULL, bad, 3), "negative str length");
+    bad[1].val.str_val = (str){"x", INT_MIN};
+    refused(flat_db_insert(h, NULL, bad, 3), "INT_MIN str length");
+    bad[1].val.str_val = (str){NULL, 5};
+    refused(flat_db_insert(h, NULL, bad, 3), "NULL str with a length");
+    bad[1].type = DB_BLOB;
+    bad[1].val.blob_val = (str){NULL, 1};
+    refused(flat_db_insert(h, NULL, bad, 3), "NULL blob with a length");
+    bad[1] = v[1];
+    bad[2].val.string_val = NULL;
+    refused(flat_db_insert(h, NULL, bad, 3), "NULL string");
+    CHECK(entries(dir) == before, "no refused call created a file (%d entries, %d before)",
+          entries(dir), before);
+
+    /* the same NULLs with nul set are NULL values: accepted, empty fields */
+    bad[2].nul = 1;
+    CHECK(flat_db_insert(h, NULL, bad, 3) == 0, "NULL string with nul=1: %s", flat_last_error());
+    long len;
+    char *got = slurp(dir, "acc_5.log", &len);
+    CHECK(got && strcmp(got, "0|ok|\n") == 0, "only the accepted record: \"%s\"", got ? got : "");
+    free(got);
+    flat_db_close(h);
+}
+
+/* ---- kill -9 ---- */
+
+/* The line of record i: "<i>|" and 10 to 4,000 bytes, so that kills also land in long writes. */
+static int line_of(long i, char *out, size_t room) {
+    int n = snprintf(out, room, "%ld|", i);
+    int size = (int)(i * 7919 % 4000);
+    memset(out + n, 'p', (size_t)size);
+    out[n + size] = '\n';
+    return n + size + 1;
+}
+
+/* Writers at flush=1 killed at random moments. Every acknowledged record is in the file,
+ * whole and in order; after them at most the record in flight, whole or cut short (Linux
+ * stops a write(2) between pages when a fatal signal is pending: an append cannot be made
+ * atomic against kill -9); the next writer of the file starts on a fresh line. */
+static void test_kill_9(int rounds) {
+    volatile long *returned = mmap(NULL, sizeof(long), PROT_READ | PROT_WRITE,
+                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int bad = 0, cut_short = 0;
+    long records = 0, in_flight = 0;
+    static char want[8192];
+    srand(12345);
+    for (int round = 0; round < rounds; round++) {
+        char table[32];
+        snprintf(table, sizeof table, "k%d", round);
+        *returned = 0;
+        pid_t pid = fork();
+        if (pid == 0) {
+            flat_child_init(1);
+            db_con_t *h = open_in(dir, "");
+            flat_use_table(h, table);
+            for (long i = 0;; i++) {
+                int len = line_of(i, want, sizeof want);
+                db_val_t r[2] = {{.type = DB_INT}, {.type = DB_STR}};
+                r[0].val.int_val = (int)i;
+                char *bar = memchr(want, '|', (size_t)len);
+                r[1].val.str_val = (str){bar + 1, (int)(want + len - 1 - (bar + 1))};
+                if (flat_db_insert(h, NULL, r, 2) == 0) *returned = i + 1;
+            }
+        }
+        long wait_for = rand() % 400;
+        while (*returned < wait_for) usleep(50);
+        usleep((useconds_t)(rand() % 500));
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        long acknowledged = *returned;
+        char name[64];
+        snprintf(name, sizeof name, "%s_5.log", table);
+        long len;
+        char *got = slurp(dir, name, &len);
+        long lines = 0, at = 0, ok = got && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+        while (ok && at < len) {
+            int n = line_of(lines, want, sizeof want);
+            if (at + n <= len && memcmp(got + at, want, (size_t)n) == 0) {
+                at += n;
+                lines++;
+            } else {
+                /* only the record in flight may be cut short */
+                ok = lines == acknowledged && memcmp(got + at, want, (size_t)(len - at)) == 0;
+                cut_short += ok;
+                break;
+            }
+        }
+        ok = ok && lines >= acknowledged && lines <= acknowledged + 1;
+        free(got);
+        /* the next writer of the file (same process number) starts on a fresh line */
+        pid = fork();
+        if (pid == 0) {
+            flat_child_init(1);
+            db_con_t *h = open_in(dir, "");
+            flat_use_table(h, table);
+            db_val_t r = {.type = DB_STRING};
+            r.val.string_val = "next";
+            _exit(flat_db_insert(h, NULL, &r, 1) == 0 ? 0 : 1);
+        }
+        waitpid(pid, &status, 0);
+        got = slurp(dir, name, &len);
+        ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0 && len >= 6 &&
+             memcmp(got + len - 6, "\nnext\n", 6) == 0;
+        free(got);
+        if (!ok) {
+            bad++;
+            fprintf(stderr, "kill -9 round %d: %ld whole records, %ld acknowledged\n", round,
+                    lines, acknowledged);
+        }
+        records += lines;
+        in_flight += lines - acknowledged;
+    }
+    printf("kill -9: %d rounds, %ld records in the files, %ld written whole but not yet "
+           "acknowledged when the kill came, %d cut short by the kill and closed by the next "
+           "writer\n", rounds, records, in_flight, cut_short);
+    CHECK(bad == 0, "%d of %d kill -9 rounds lost an acknowledged record or merged lines", bad,
+          rounds);
+    munmap((void *)returned, sizeof(long));
+}
+
+/* ---- a torn tail left by someone else ---- */
+
+static void test_torn_tail_closed(void) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/torn_5.log", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(write(fd, "1|a|x\n2|b", 9) == 9, "write torn file");
+    close(fd);
+    db_con_t *h = open_in(dir, "");
+    flat_use_table(h, "torn");
+    db_val_t r[3] = {{.type = DB_INT}, {.type = DB_STRING}, {.type = DB_STRING}};
+    r[0].val.int_val = 3;
+    r[1].val.string_val = "c";
+    r[2].val.string_val = "z";
+    CHECK(flat_db_insert(h, NULL, r, 3) == 0, "insert after a torn tail");
+    long len;
+    char *got = slurp_path(path, &len);
+    CHECK(got && strcmp(got, "1|a|x\n2|b\n3|c|z\n") == 0, "fresh line after the torn one: \"%s\"",
+          got ? got : "");
+    free(got);
+    flat_db_close(h);
+}
+
+/* ---- a full disk ---- */
+
+static const char *full_dir;
+
+/* Leave about 40 KiB of room: fill the small tmpfs with a filler file and give 40 KiB of it
+ * back, or (no tmpfs) limit this process's file size with RLIMIT_FSIZE. 0 on success. */
+static int limit_space(const char *in) {
+    if (!full_dir) {
+        signal(SIGXFSZ, SIG_IGN); /* EFBIG instead of the default: terminate */
+        struct rlimit limit = {40 * 1024, RLIM_INFINITY};
+        return setrlimit(RLIMIT_FSIZE, &limit);
+    }
+    char filler[512];
+    snprintf(filler, sizeof filler, "%s/filler", in);
+    int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return -1;
+    char block[4096];
+    memset(block, 0, sizeof block);
+    while (write(fd, block, sizeof block) == (ssize_t)sizeof block) {}
+    off_t size = lseek(fd, 0, SEEK_END);
+    int rc = ftruncate(fd, size > 40 * 1024 ? size - 40 * 1024 : 0);
+    close(fd);
+    return rc;
+}
+
+static void free_space(const char *in) {
+    if (!full_dir) {
+        struct rlimit limit = {RLIM_INFINITY, RLIM_INFINITY};
+        setrlimit(RLIMIT_FSIZE, &limit);
+        return;
+    }
+    char filler[512];
+    snprintf(filler, sizeof filler, "%s/filler", in);
+    unlink(filler);
+}
+
+static int whole_lines(const char *in, const char *name, long *lines) {
+    long len;
+    char *got = slurp(in, name, &len);
+    *lines = 0;
+    if (!got) return len == -1;
+    for (long i = 0; i < len; i++) *lines += got[i] == '\n';
+    int whole = len == 0 || got[len - 1] == '\n';
+    free(got);
+    return whole;
+}
+
+/* Insert 180-byte records until the disk is full (and 20 more). Returns the number accepted,
+ * -1 if the disk never filled or the error was not about space. */
+static long fill_with_records(db_con_t *h) {
+    char payload[180];
+    memset(payload, 'f', sizeof payload);
+    db_val_t r = {.type = DB_STR};
+    r.val.str_val = (str){payload, (int)sizeof payload};
+    long accepted = 0, first_error = -1;
+    for (long i = 0; i < 2000 && (first_error < 0 || i < first_error + 20); i++) {
+        if (flat_db_insert(h, NULL, &r, 1) == 0) {
+            accepted++;
+        } else if (first_error < 0) {
+            first_error = i;
+            const char *msg = flat_last_error();
+            if (!strstr(msg, "No space") && !strstr(msg, "too large")) {
+                fprintf(stderr, "not an error about space: %s\n", msg);
+                return -1;
+            }
+        }
+    }
+    return first_error < 0 ? -1 : accepted;
+}
+
+/* In a child (the limit belongs to it): fill, check, free, insert again, close and check.
+ * Exit status: the number of failures. */
+static int full_disk_child(const char *in, const char *query, const char *table) {
+    int buffered = strstr(query, "flush=0") != NULL, failures = 0;
+    flat_child_init(1);
+    db_con_t *h = open_in(in, query);
+    if (!h || flat_use_table(h, table) != 0 || limit_space(in) != 0) return 100;
+    long accepted = fill_with_records(h), lines;
+    char name[64];
+    snprintf(name, sizeof name, "%s_5.log", table);
+    if (accepted < 0) return 101;
+    if (!whole_lines(in, name, &lines)) { fprintf(stderr, "partial line on a full disk\n"); failures++; }
+    if (!buffered && lines != accepted) {
+        fprintf(stderr, "flush=1: %ld lines, %ld inserts accepted\n", lines, accepted);
+        failures++;
+    }
+    long full_at = accepted;
+    free_space(in);
+    char payload[180];
+    memset(payload, 'f', sizeof payload);
+    db_val_t r = {.type = DB_STR};
+    r.val.str_val = (str){payload, (int)sizeof payload};
+    for (int i = 0; i < 10; i++) {
+        if (flat_db_insert(h, NULL, &r, 1) != 0) {
+            fprintf(stderr, "insert after space was freed: %s\n", flat_last_error());
+            failures++;
+            break;
+        }
+        accepted++;
+    }
+    flat_db_close(h);
+    if (!whole_lines(in, name, &lines) || lines != accepted) {
+        fprintf(stderr, "after freeing space and closing: %ld lines, %ld accepted\n", lines, accepted);
+        failures++;
+    }
+    printf("full disk (%s, flush=%d): inserts failed after %ld records; after freeing space "
+           "%ld accepted in all, %ld whole lines in the file\n",
+           full_dir ? "tmpfs" : "RLIMIT_FSIZE", !buffered, full_at, accepted, lines);
+    fflush(stdout);
+    return failures;
+}
+
+static void test_full_disk(const char *query, const char *table) {
+    const char *in = full_dir ? full_dir : dir;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) _exit(full_disk_child(in, query, table));
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "full disk, %s: status %d", query, status);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s_5.log", in, table);
+    if (full_dir) unlink(path);
+}
+
+/* flush=0, the disk still full when the process exits: the records that could not be written
+ * are counted on standard error, never dropped silently. */
+static void test_full_disk_at_exit(void) {
+    const char *in = full_dir ? full_dir : dir;
+    int err[2];
+    if (pipe(err) != 0) { CHECK(0, "pipe"); return; }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(err[1], 2);
+        close(err[0]);
+        flat_child_init(1);
+        db_con_t *h = open_in(in, "?flush=0&buffer_size=4096&flush_interval=60");
+        if (!h || flat_use_table(h, "full_exit") != 0 || limit_space(in) != 0) _exit(100);
+        exit(fill_with_records(h) < 0 ? 101 : 0);
+    }
+    close(err[1]);
+    char report[4096] = {0};
+    size_t got = 0;
+    for (ssize_t n; got < sizeof report - 1 && (n = read(err[0], report + got, sizeof report - 1 - got)) > 0;)
+        got += (size_t)n;
+    close(err[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "full disk at exit: status %d", status);
+    CHECK(strstr(report, "buffered records") && strstr(report, "could not be written"),
+          "records lost at exit are reported: \"%s\"", report);
+    printf("full disk at exit: %s", report);
+    free_space(in);
+    char path[512];
+    snprintf(path, sizeof path, "%s/full_exit_5.log", in);
+    unlink(path);
+}
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/flatstore-hardening-XXXXXX");
+    if (!mkdtemp(dir)) { perror("mkdtemp"); return 2; }
+    full_dir = getenv("FLATSTORE_CTEST_FULL_DIR");
+    if (full_dir && !full_dir[0]) full_dir = NULL;
+    CHECK(flat_child_init(1) == 0, "child_init");
+
+    test_bad_arguments();
+    test_torn_tail_closed();
+    test_kill_9(getenv("FLATSTORE_CTEST_QUICK") ? 20 : 200);
+    test_full_disk("", "full1");
+    test_full_disk("?flush=0&buffer_size=4096&flush_interval=60", "full0");
+    test_full_disk_at_exit();
+
+    if (harness_failed == 0) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    } else {
+        fprintf(stderr, "files kept in %s\n", dir);
+    }
+    return harness_done();
+}
