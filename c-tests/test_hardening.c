@@ -1,6 +1,6 @@
 /* Hardening through the C ABI: every bad argument gets a clean error and writes nothing;
- * kill -9 never leaves a torn line; a torn tail left by others is closed before the next
- * record; a full disk fails inserts without partial lines, loses no buffered record, and
+ * kill -9 loses no acknowledged record, and a record it cut short (or a power loss did) is
+ * moved out of the log by the next writer; a full disk fails inserts without partial lines, loses no buffered record, and
  * recovers once space is freed.
  *
  * FLATSTORE_CTEST_FULL_DIR: an empty directory on a small file system (the runner mounts a
@@ -232,7 +232,8 @@ static void test_kill_9(int rounds) {
         snprintf(name, sizeof name, "%s_5.log", table);
         long len;
         char *got = slurp(dir, name, &len);
-        long lines = 0, at = 0, ok = got && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+        long lines = 0, at = 0, cut = 0;
+        long ok = got && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
         while (ok && at < len) {
             int n = line_of(lines, want, sizeof want);
             if (at + n <= len && memcmp(got + at, want, (size_t)n) == 0) {
@@ -241,12 +242,20 @@ static void test_kill_9(int rounds) {
             } else {
                 /* only the record in flight may be cut short */
                 ok = lines == acknowledged && memcmp(got + at, want, (size_t)(len - at)) == 0;
+                cut = len - at;
                 cut_short += ok;
                 break;
             }
         }
         ok = ok && lines >= acknowledged && lines <= acknowledged + 1;
         free(got);
+        char *torn_copy = NULL;
+        if (cut) {
+            torn_copy = malloc((size_t)cut + 1);
+            line_of(lines, want, sizeof want);
+            memcpy(torn_copy, want, (size_t)cut);
+            torn_copy[cut] = '\n';
+        }
         /* the next writer of the file (same process number) starts on a fresh line */
         pid = fork();
         if (pid == 0) {
@@ -258,10 +267,17 @@ static void test_kill_9(int rounds) {
             _exit(flat_db_insert(h, NULL, &r, 1) == 0 ? 0 : 1);
         }
         waitpid(pid, &status, 0);
+        /* the cut-short record was moved aside, and the next one follows the whole ones */
         got = slurp(dir, name, &len);
-        ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0 && len >= 6 &&
-             memcmp(got + len - 6, "\nnext\n", 6) == 0;
+        ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0 && len == at + 5 &&
+             memcmp(got + at, "next\n", 5) == 0;
         free(got);
+        char aside[80];
+        snprintf(aside, sizeof aside, ".%s.torn", name);
+        got = slurp(dir, aside, &len);
+        ok = ok && (cut ? got && len == cut + 1 && memcmp(got, torn_copy, (size_t)len) == 0 : !got);
+        free(got);
+        free(torn_copy);
         if (!ok) {
             bad++;
             fprintf(stderr, "kill -9 round %d: %ld whole records, %ld acknowledged\n", round,
@@ -271,14 +287,14 @@ static void test_kill_9(int rounds) {
         in_flight += lines - acknowledged;
     }
     printf("kill -9: %d rounds, %ld records in the files, %ld written whole but not yet "
-           "acknowledged when the kill came, %d cut short by the kill and closed by the next "
+           "acknowledged when the kill came, %d cut short by the kill and moved aside by the next "
            "writer\n", rounds, records, in_flight, cut_short);
     CHECK(bad == 0, "%d of %d kill -9 rounds lost an acknowledged record or merged lines", bad,
           rounds);
     munmap((void *)returned, sizeof(long));
 }
 
-/* ---- a torn tail left by someone else ---- */
+/* ---- a torn tail left by a crash of the machine ---- */
 
 static void test_torn_tail_closed(void) {
     char path[128];
@@ -295,10 +311,54 @@ static void test_torn_tail_closed(void) {
     CHECK(flat_db_insert(h, NULL, r, 3) == 0, "insert after a torn tail");
     long len;
     char *got = slurp_path(path, &len);
-    CHECK(got && strcmp(got, "1|a|x\n2|b\n3|c|z\n") == 0, "fresh line after the torn one: \"%s\"",
+    CHECK(got && strcmp(got, "1|a|x\n3|c|z\n") == 0, "torn record moved out: \"%s\"",
           got ? got : "");
     free(got);
+    got = slurp(dir, ".torn_5.log.torn", &len);
+    CHECK(got && strcmp(got, "2|b\n") == 0, "torn bytes kept aside: \"%s\"", got ? got : "");
+    free(got);
     flat_db_close(h);
+}
+
+/* ---- files planted by others ---- */
+
+/* A FIFO at the log path: refused at once (no hang in open), nothing written anywhere. A
+ * directory that other users can write to: a warning on standard error at init. */
+static void test_planted_files(void) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/fifo_5.log", dir);
+    CHECK(mkfifo(path, 0644) == 0, "mkfifo");
+    db_con_t *h = open_in(dir, "");
+    flat_use_table(h, "fifo");
+    db_val_t r = {.type = DB_INT};
+    refused(flat_db_insert(h, NULL, &r, 1), "insert with a FIFO at the log path");
+    CHECK(strstr(flat_last_error(), "not a regular file") != NULL, "says why: %s", flat_last_error());
+    flat_db_close(h);
+    unlink(path);
+
+    char shared[128];
+    snprintf(shared, sizeof shared, "%s/shared", dir);
+    mkdir(shared, 0777);
+    chmod(shared, 0777);
+    int err[2];
+    if (pipe(err) != 0) { CHECK(0, "pipe"); return; }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(err[1], 2);
+        close(err[0]);
+        _exit(open_in(shared, "") ? 0 : 1);
+    }
+    close(err[1]);
+    char said[1024] = {0};
+    size_t got = 0;
+    for (ssize_t n; got < sizeof said - 1 && (n = read(err[0], said + got, sizeof said - 1 - got)) > 0;)
+        got += (size_t)n;
+    close(err[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "init in a shared directory still works");
+    CHECK(strstr(said, "writable by other users") != NULL, "warning: \"%s\"", said);
 }
 
 /* ---- a full disk ---- */
@@ -469,6 +529,7 @@ int main(void) {
 
     test_bad_arguments();
     test_torn_tail_closed();
+    test_planted_files();
     test_kill_9(getenv("FLATSTORE_CTEST_QUICK") ? 20 : 200);
     test_full_disk("", "full1");
     test_full_disk("?flush=0&buffer_size=4096&flush_interval=60", "full0");

@@ -8,6 +8,28 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// The longest torn tail moved aside; a longer run of bytes without a newline is not a log.
+const MAX_TORN: u64 = 16 << 20;
+
+/// Offset just after the last `\n` of the first `len` bytes of `file` (0 if there is none).
+fn last_line_end(file: &File, len: u64) -> io::Result<u64> {
+    let mut chunk = [0u8; 4096];
+    let mut end = len;
+    while end > 0 && len - end <= MAX_TORN {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - start) as usize];
+        file.read_exact_at(part, start)?;
+        if let Some(i) = part.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(end)
+}
+
+/// Why a log path that is not a regular file is refused.
+const PLANTED: &str = "not a regular file (something else was planted at the log path)";
+
 /// An append-only log file opened by this process.
 #[derive(Debug)]
 pub struct LogFile {
@@ -18,17 +40,31 @@ pub struct LogFile {
 impl LogFile {
     /// Open `path` for appending, creating it if needed, never through a symlink.
     ///
-    /// Flags: `O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC|O_NOFOLLOW`. A new file gets `mode` exactly
-    /// when one is given, else `0666` less the umask.
+    /// Flags: `O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK`; anything but a
+    /// regular file at the path is refused. A new file gets `mode` exactly when one is given,
+    /// else `0666` less the umask.
     pub fn open(path: &Path, mode: Option<u32>) -> Result<LogFile> {
-        let fail = |source| Error::Open {
+        let log = LogFile::open_plain(path, mode)?;
+        log.end_torn_line(mode)?;
+        Ok(log)
+    }
+
+    /// [`LogFile::open`] without the torn-line check.
+    fn open_plain(path: &Path, mode: Option<u32>) -> Result<LogFile> {
+        let fail = |source: io::Error| Error::Open {
             path: path.to_owned(),
-            source,
+            source: if source.raw_os_error() == Some(libc::ENXIO) {
+                // What O_NONBLOCK gives for a FIFO (or socket) without a reader.
+                io::Error::other(PLANTED)
+            } else {
+                source
+            },
         };
         let options = |create_new: bool| {
             let mut o = OpenOptions::new();
+            // O_NONBLOCK: a FIFO planted at the path must not hang the host in open(2).
             o.append(true)
-                .custom_flags(libc::O_NOFOLLOW)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
                 .mode(mode.unwrap_or(0o666));
             if create_new {
                 o.create_new(true);
@@ -58,40 +94,55 @@ impl LogFile {
                 }
             },
         };
-        let log = LogFile {
+        let kind = file.metadata().map_err(fail)?.file_type();
+        if !kind.is_file() {
+            return Err(fail(io::Error::other(PLANTED)));
+        }
+        Ok(LogFile {
             file,
             path: path.to_owned(),
-        };
-        log.end_torn_line()?;
-        Ok(log)
+        })
     }
 
-    /// A file that does not end in `\n` ends in a torn line, left by a crash of the machine
-    /// (or a writer that was not flatstore): close it with a `\n` so that the next record
-    /// starts on a line of its own. The torn record itself stays as it is, for `flatstore
-    /// verify` to report.
-    fn end_torn_line(&self) -> Result<()> {
-        let len = self
-            .file
-            .metadata()
-            .map_err(|source| Error::Open {
-                path: self.path.clone(),
-                source,
-            })?
-            .len();
+    /// A file that does not end in `\n` ends in a torn line: the record a writer was writing
+    /// when it was killed (Linux can stop a `write(2)` between pages on `kill -9`) or when the
+    /// machine lost power. The torn bytes are moved out of the log, appended as one line to
+    /// the hidden file `.<name>.torn` beside it (for `flatstore verify` to report), and the log
+    /// is cut back to its last whole line: the next record starts on a line of its own and no
+    /// billing run ever reads a cut-short record. A tail of more than 16 MiB without a newline
+    /// is not a log: the open is refused.
+    fn end_torn_line(&self, mode: Option<u32>) -> Result<()> {
+        let fail = |source| Error::Open {
+            path: self.path.clone(),
+            source,
+        };
+        let len = self.file.metadata().map_err(fail)?.len();
         if len == 0 {
             return Ok(());
         }
-        // The descriptor is write-only: read the last byte through a read-only descriptor of
-        // the same open file (not of the path, which a rotation may have moved). Without
-        // /proc the check is skipped.
-        let mut last = [0u8];
-        let read = File::open(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
-            .and_then(|reader| reader.read_exact_at(&mut last, len - 1));
-        if read.is_ok() && last[0] != b'\n' {
-            self.write_lines(b"\n")?;
+        // The descriptor is write-only: read through a read-only descriptor of the same open
+        // file (not of the path, which a rotation may have moved). Without /proc the check is
+        // skipped.
+        let Ok(reader) = File::open(format!("/proc/self/fd/{}", self.file.as_raw_fd())) else {
+            return Ok(());
+        };
+        let whole = last_line_end(&reader, len).map_err(fail)?;
+        if whole == len {
+            return Ok(());
         }
-        Ok(())
+        if len - whole > MAX_TORN {
+            return Err(fail(io::Error::other(format!(
+                "ends in {} bytes without a newline: not a flatstore log",
+                len - whole
+            ))));
+        }
+        let mut torn = vec![0u8; (len - whole) as usize];
+        reader.read_exact_at(&mut torn, whole).map_err(fail)?;
+        torn.push(b'\n');
+        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        let aside = self.path.with_file_name(format!(".{name}.torn"));
+        LogFile::open_plain(&aside, mode)?.write_lines(&torn)?;
+        self.file.set_len(whole).map_err(fail)
     }
 
     /// Append `bytes` (whole lines) with one `write(2)`.

@@ -45,6 +45,7 @@ pub fn control_for(dir: &Path, mode: Option<u32>, signal: Option<i32>) -> Result
         None => {
             let control = Control::open(dir, mode)?;
             directories::register(dir)?;
+            warn_if_others_can_write(dir);
             mapped.push(Mapped {
                 dir: dir.to_owned(),
                 control: Arc::downgrade(&control),
@@ -65,6 +66,23 @@ pub fn control_for(dir: &Path, mode: Option<u32>, signal: Option<i32>) -> Result
         entry.signal = Some(signal);
     }
     Ok(control)
+}
+
+/// A log directory that other users can write to lets them plant files where the writers
+/// will look (symlinks and FIFOs are refused, but the names are theirs to take): say so on
+/// standard error, once per directory and process.
+fn warn_if_others_can_write(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(dir)
+        && meta.permissions().mode() & 0o002 != 0
+    {
+        eprintln!(
+            "flatstore: warning: log directory {} is writable by other users (mode {:o}); \
+             use a directory only the proxy's user can write",
+            dir.display(),
+            meta.permissions().mode() & 0o7777
+        );
+    }
 }
 
 /// `flat_rotate()`: request a rotation of every directory this process writes to, and of every

@@ -162,6 +162,9 @@ pub struct Listing {
     pub ignored: Vec<String>,
     /// Log files that could not be examined, or are no regular file.
     pub errors: Vec<FileError>,
+    /// `.<log name>.torn` files: torn records that a writer moved out of a log on opening it
+    /// (see the library's `logfile` module), with the log's name.
+    pub torn_aside: Vec<(PathBuf, String)>,
 }
 
 /// List the log files of `dir`, only `table`'s when given. Fails only when the directory
@@ -176,6 +179,18 @@ pub fn discover(dir: &Path, table: Option<&[u8]>) -> Result<Listing, FileError> 
         let entry = entry.map_err(dir_error)?;
         let os_name = entry.file_name();
         let file_name = os_name.to_string_lossy().into_owned();
+        let torn_of = os_name
+            .as_bytes()
+            .strip_prefix(b".")
+            .and_then(|n| n.strip_suffix(b".torn"))
+            .and_then(|log| LogName::parse(log).map(|name| (log, name)));
+        if let Some((log, name)) = torn_of {
+            if table.is_none_or(|t| t == name.table) {
+                let log = String::from_utf8_lossy(log).into_owned();
+                listing.torn_aside.push((entry.path(), log));
+            }
+            continue;
+        }
         let Some(name) = LogName::parse(os_name.as_bytes()) else {
             if table.is_none() && !file_name.starts_with('.') {
                 listing.ignored.push(file_name);
@@ -210,6 +225,7 @@ pub fn discover(dir: &Path, table: Option<&[u8]>) -> Result<Listing, FileError> 
         ))
     });
     listing.ignored.sort();
+    listing.torn_aside.sort();
     Ok(listing)
 }
 

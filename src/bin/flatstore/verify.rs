@@ -213,6 +213,13 @@ pub fn run(args: &Args) -> ExitCode {
     progress.finish();
     let mut problems: Vec<String> = listing.errors.iter().map(ToString::to_string).collect();
     problems.extend(tables.iter().flat_map(TableCheck::problems));
+    for (path, log) in &listing.torn_aside {
+        let records = std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+        problems.push(format!(
+            "{}: {records} torn record(s) that a writer moved out of {log} (cut short by a crash)",
+            path.display()
+        ));
+    }
     for error in listing.errors.iter().chain(
         tables
             .iter()
