@@ -347,7 +347,10 @@ static void test_planted_files(void) {
     if (pid == 0) {
         dup2(err[1], 2);
         close(err[0]);
-        _exit(open_in(shared, "") ? 0 : 1);
+        db_con_t *h = open_in(shared, "");
+        int opened = h != NULL;
+        flat_db_close(h);
+        _exit(opened ? 0 : 1);
     }
     close(err[1]);
     char said[1024] = {0};

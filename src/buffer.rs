@@ -6,7 +6,7 @@
 //! written by an `atexit` hook; a forked child never writes what its parent buffered.
 
 use std::mem;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -122,11 +122,13 @@ impl Flusher {
             control: Arc::clone(control),
         });
         let slot = control.claim_slot()?;
+        ForkGate::install();
         let for_thread = Arc::clone(&watched);
         let thread = spawn_without_signals(move || {
             loop {
                 thread::park_timeout(interval);
                 let stop = for_thread.stop.load(Ordering::Acquire);
+                let _tick = ForkGate::enter();
                 for_thread.drain_all(&slot);
                 if stop {
                     break;
@@ -155,6 +157,59 @@ impl Flusher {
     pub fn abandon(self) {
         mem::forget(self);
     }
+}
+
+/// Keeps `fork()` out of the flushers' ticks: the host's `fork()` waits until no flusher of
+/// this process is draining, and no tick starts until it returns. A child is then never
+/// forked while a flusher holds a lock (ours, or the memory allocator's) that no thread of the
+/// child would ever release.
+struct ForkGate;
+
+static FORKING: AtomicBool = AtomicBool::new(false);
+static TICKING: AtomicUsize = AtomicUsize::new(0);
+static FORK_GATE: Once = Once::new();
+
+impl ForkGate {
+    /// Wait until no fork is in progress, then hold the gate open for one tick.
+    fn enter() -> ForkGate {
+        loop {
+            while FORKING.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_micros(100));
+            }
+            TICKING.fetch_add(1, Ordering::SeqCst);
+            if !FORKING.load(Ordering::SeqCst) {
+                return ForkGate;
+            }
+            TICKING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn install() {
+        FORK_GATE.call_once(|| sys::around_fork(before_fork, after_fork_in_parent, after_fork_in_child));
+    }
+}
+
+impl Drop for ForkGate {
+    fn drop(&mut self) {
+        TICKING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+extern "C" fn before_fork() {
+    FORKING.store(true, Ordering::SeqCst);
+    while TICKING.load(Ordering::SeqCst) > 0 {
+        thread::yield_now();
+    }
+}
+
+extern "C" fn after_fork_in_parent() {
+    FORKING.store(false, Ordering::SeqCst);
+}
+
+extern "C" fn after_fork_in_child() {
+    // No flusher of the parent exists here, not even one that was just looking at the gate.
+    TICKING.store(0, Ordering::SeqCst);
+    FORKING.store(false, Ordering::SeqCst);
 }
 
 fn spawn_without_signals(body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {

@@ -12,6 +12,14 @@ pub fn on_fork_child(hook: extern "C" fn()) {
     let _ = unsafe { libc::pthread_atfork(None, None, Some(hook)) };
 }
 
+/// Run `prepare` in the forking thread just before every `fork()` of this process, then
+/// `parent` in the parent and `child` in the child just after it (`pthread_atfork`).
+pub fn around_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) {
+    // SAFETY: registers plain function pointers with static lifetime. Failure (ENOMEM) leaves
+    // the hooks off, which the caller cannot improve on.
+    let _ = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+}
+
 /// Run `hook` when the process exits normally or this library is unloaded (`atexit`).
 pub fn at_exit(hook: extern "C" fn()) {
     // SAFETY: registers a plain function pointer with static lifetime. glibc ties it to this
