@@ -88,9 +88,13 @@ pub(crate) fn connection_tail(url: &str) -> Result<c_ulong> {
 /// host uses the handle from one thread at a time.
 pub(crate) unsafe fn tail_connection<'a>(tail: c_ulong) -> Result<&'a mut Connection> {
     // SAFETY: per the contract, a non-zero `tail` is a live Box pointer.
-    unsafe { (tail as *mut Connection).as_mut() }.ok_or(Error::NullArgument {
-        what: "handle's connection",
-    })
+    match unsafe { (tail as *mut Connection).as_mut() } {
+        Some(connection) => Ok(connection),
+        // Not `ok_or`: an error built eagerly costs a call to its drop on every insert.
+        None => Err(Error::NullArgument {
+            what: "handle's connection",
+        }),
+    }
 }
 
 /// Write out and free the connection a handle's `tail` holds (0 is ignored).
