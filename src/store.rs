@@ -127,7 +127,10 @@ impl Connection {
     where
         I: IntoIterator<Item = Result<Value<'a>, BadValue>>,
     {
-        let index = self.current.ok_or(Error::NoTable)?;
+        // Not `ok_or`: an error built eagerly costs a call to its drop on every insert.
+        let Some(index) = self.current else {
+            return Err(Error::NoTable);
+        };
         self.line.clear();
         self.config.format.encode_record(values, &mut self.line)?;
         self.leave_inherited_files();
