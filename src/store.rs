@@ -102,6 +102,12 @@ impl Connection {
     /// Select the table the next inserts write to. Refuses names that could leave the
     /// directory (see [`check_table_name`]).
     pub fn use_table(&mut self, table: &[u8]) -> Result<()> {
+        // Kamailio selects the table before every insert: the current one was checked already.
+        if let Some(current) = self.current
+            && self.tables[current].name.as_bytes() == table
+        {
+            return Ok(());
+        }
         check_table_name(table)?;
         let position = self.tables.iter().position(|t| t.name.as_bytes() == table);
         let index = match position {
