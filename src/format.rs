@@ -224,6 +224,16 @@ fn write_text(
     table: &EscapeTable,
     candidates: impl Fn(u64) -> u64,
 ) -> usize {
+    let Some(last) = src.last_chunk::<8>() else {
+        // Shorter than a word: one zero-padded word, written whole (`dst` has the room).
+        let word = short_word(src);
+        let in_text = (1u64 << (8 * src.len())) - 1;
+        if candidates(word) & in_text == 0 {
+            dst[..8].copy_from_slice(&word.to_le_bytes());
+            return src.len();
+        }
+        return write_escaped_bytes(src, dst, table, b'%');
+    };
     // Common case first: whole words with nothing to escape, copied without index checks.
     let mut done = 0;
     for (s, d) in src
@@ -233,32 +243,40 @@ fn write_text(
         .zip(dst.as_chunks_mut::<8>().0)
     {
         if candidates(u64::from_le_bytes(*s)) != 0 {
-            break;
+            return done + write_escaped_bytes(&src[done..], &mut dst[done..], table, b'%');
         }
         *d = *s;
         done += 8;
     }
-    let rest = &src[done..];
-    if rest.is_empty() {
-        return done;
+    // The last 0..7 bytes within the word that ends the text, whose first bytes were copied
+    // unchanged already: rewriting them as they are costs less than shifting the word.
+    let end = src.len();
+    if candidates(u64::from_le_bytes(*last)) == 0 {
+        dst[end - 8..end].copy_from_slice(last);
+        return end;
     }
-    if rest.len() < 8 {
-        // The last 0..7 bytes as one zero-padded word: the word ending the text shifted down
-        // when the text is long enough, else assembled bytewise.
-        let word = match src.last_chunk::<8>() {
-            Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - rest.len())),
-            None => rest
-                .iter()
-                .rev()
-                .fold(0u64, |word, &b| word << 8 | u64::from(b)),
-        };
-        let in_text = (1u64 << (8 * rest.len())) - 1;
-        if candidates(word) & in_text == 0 {
-            dst[done..done + 8].copy_from_slice(&word.to_le_bytes());
-            return done + rest.len();
+    done + write_escaped_bytes(&src[done..], &mut dst[done..], table, b'%')
+}
+
+/// The 0..7 bytes of `src` as a little-endian word padded with zeros, from two overlapping
+/// loads rather than a loop over the bytes.
+#[inline]
+fn short_word(src: &[u8]) -> u64 {
+    let len = src.len();
+    if let (Some(head), Some(tail)) = (src.first_chunk::<4>(), src.last_chunk::<4>()) {
+        let head = u64::from(u32::from_le_bytes(*head));
+        let tail = u64::from(u32::from_le_bytes(*tail));
+        // The overlap holds the same bytes in both.
+        return head | tail << (8 * (len - 4));
+    }
+    match src {
+        [] => 0,
+        [first, ..] => {
+            u64::from(*first)
+                | u64::from(src[len / 2]) << (8 * (len / 2))
+                | u64::from(src[len - 1]) << (8 * (len - 1))
         }
     }
-    done + write_escaped_bytes(rest, &mut dst[done..], table, b'%')
 }
 
 /// Copy `src`, replacing each byte marked in `table` by `%HH` (style `%`) or `\xHH` (style
@@ -451,17 +469,23 @@ mod tests {
 
     #[test]
     fn word_at_a_time_scan_finds_every_special_byte() {
-        let mut text = b"0123456789abcdefghij".to_vec();
-        for at in 0..text.len() {
-            for special in [b'|', b'\n', b'\r'] {
-                let saved = text[at];
-                text[at] = special;
-                let mut want = text[..at].to_vec();
-                want.extend_from_slice(format!("%{special:02X}").as_bytes());
-                want.extend_from_slice(&text[at + 1..]);
-                want.push(b'\n');
-                assert_eq!(line(LineFormat::default(), &[Value::Str(&text)]), want);
-                text[at] = saved;
+        let all = b"0123456789abcdefghij";
+        for len in 0..=all.len() {
+            let mut text = all[..len].to_vec();
+            let mut want = text.clone();
+            want.push(b'\n');
+            assert_eq!(line(LineFormat::default(), &[Value::Str(&text)]), want);
+            for at in 0..len {
+                for special in [b'|', b'\n', b'\r'] {
+                    let saved = text[at];
+                    text[at] = special;
+                    let mut want = text[..at].to_vec();
+                    want.extend_from_slice(format!("%{special:02X}").as_bytes());
+                    want.extend_from_slice(&text[at + 1..]);
+                    want.push(b'\n');
+                    assert_eq!(line(LineFormat::default(), &[Value::Str(&text)]), want);
+                    text[at] = saved;
+                }
             }
         }
     }
