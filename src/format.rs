@@ -90,6 +90,46 @@ impl LineBuf {
         self.len = 0;
     }
 
+    /// An empty buffer with `room` bytes of storage ready, for one that collects many records.
+    pub(crate) fn with_room(room: usize) -> LineBuf {
+        LineBuf {
+            storage: vec![0; room],
+            len: 0,
+        }
+    }
+
+    /// Number of bytes held.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Append `bytes` as they are.
+    pub(crate) fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.room(bytes.len())[..bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Keep the first `len` bytes only.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Drop the first `n` bytes (all, if fewer are held) and keep the rest.
+    pub(crate) fn consume(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.storage.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    /// Give back the storage beyond `room` bytes (never below the contents).
+    pub(crate) fn shrink_to(&mut self, room: usize) {
+        let keep = room.max(self.len);
+        if self.storage.len() > keep {
+            self.storage.truncate(keep);
+            self.storage.shrink_to_fit();
+        }
+    }
+
     /// At least `need` writable bytes after the contents.
     #[inline]
     fn room(&mut self, need: usize) -> &mut [u8] {

@@ -137,9 +137,31 @@ impl Connection {
         let Some(index) = self.current else {
             return Err(Error::NoTable);
         };
+        self.leave_inherited_files();
+        let format = self.config.format;
+        match (&mut self.tables[index].sink, &self.slot) {
+            // Formatted straight into the buffer, which a refused record leaves as it was.
+            (Sink::Buffered(pending), Some(slot)) => buffer::lock(pending).push_with(slot, |out| {
+                format.encode_record(values, out).map_err(Error::from)
+            }),
+            (Sink::Direct(file), Some(slot)) => {
+                self.line.clear();
+                format.encode_record(values, &mut self.line)?;
+                let mut written = 0;
+                file.write(slot, self.line.as_bytes(), &mut written)
+            }
+            _ => self.first_insert(index, values),
+        }
+    }
+
+    /// The first insert into table `index` in this process (or since a fork): the record is
+    /// formatted first, so that no file is opened (nor slot claimed) for a refused one.
+    fn first_insert<'a, I>(&mut self, index: usize, values: I) -> Result<()>
+    where
+        I: IntoIterator<Item = Result<Value<'a>, BadValue>>,
+    {
         self.line.clear();
         self.config.format.encode_record(values, &mut self.line)?;
-        self.leave_inherited_files();
         if self.slot.is_none() {
             self.slot = Some(self.control.claim_slot()?);
         }
@@ -156,7 +178,13 @@ impl Connection {
                 let mut written = 0;
                 file.write(slot, self.line.as_bytes(), &mut written)
             }
-            Sink::Buffered(pending) => buffer::lock(pending).push(self.line.as_bytes(), slot),
+            Sink::Buffered(pending) => {
+                let line = self.line.as_bytes();
+                buffer::lock(pending).push_with(slot, |out| {
+                    out.extend_from_slice(line);
+                    Ok(())
+                })
+            }
             Sink::Closed => unreachable!("opened above"),
         }
     }
