@@ -190,10 +190,10 @@ impl LineFormat {
             Value::Double(v) => put_field(out, delimiter, MAX_DOUBLE_LEN, |d| write_double(v, d)),
             Value::Str(bytes) => match self.escape {
                 Escape::Delimiter => put_field(out, delimiter, 3 * bytes.len() + 8, |d| {
-                    write_text(bytes, d, &TEXT_DELIMITER, delimiter_candidates)
+                    write_text::<DelimiterCandidates>(bytes, d, &TEXT_DELIMITER)
                 }),
                 Escape::Strict => put_field(out, delimiter, 3 * bytes.len() + 8, |d| {
-                    write_text(bytes, d, &TEXT_STRICT, strict_candidates)
+                    write_text::<StrictCandidates>(bytes, d, &TEXT_STRICT)
                 }),
                 Escape::None => put_field(out, delimiter, bytes.len(), |d| {
                     d[..bytes.len()].copy_from_slice(bytes);
@@ -240,62 +240,100 @@ fn put_field(
     out.len += skip + written;
 }
 
-/// Bytes below `0x0E` (NUL to CR, candidates for `\n` and `\r`) and `|`, flagged for the
-/// word-at-a-time scan of [`Escape::Delimiter`]. Flags are candidates: the byte table decides.
-#[inline]
-fn delimiter_candidates(word: u64) -> u64 {
-    (word.wrapping_sub(ONES * 0x0E) & !word & HIGHS) | byte_mask(word, b'|')
+/// The bytes that text escaping looks at in one mode, found a word or a block at a time.
+/// Flags are candidates: the byte table of the mode decides.
+trait Candidates {
+    /// The high bit of at least every candidate byte of a little-endian word (bytes above a
+    /// candidate may be flagged too, see [`byte_mask`]).
+    fn in_word(word: u64) -> u64;
+    /// Whether `byte` is a candidate: comparisons without branches, so that a block of bytes
+    /// is tested with vector instructions.
+    fn is(byte: u8) -> bool;
 }
 
-/// [`delimiter_candidates`] plus `%` and `\`, for [`Escape::Strict`].
-#[inline]
-fn strict_candidates(word: u64) -> u64 {
-    delimiter_candidates(word) | byte_mask(word, b'%') | byte_mask(word, b'\\')
+/// Bytes below `0x0E` (NUL to CR, candidates for `\n` and `\r`) and `|`, for
+/// [`Escape::Delimiter`].
+struct DelimiterCandidates;
+
+impl Candidates for DelimiterCandidates {
+    #[inline]
+    fn in_word(word: u64) -> u64 {
+        (word.wrapping_sub(ONES * 0x0E) & !word & HIGHS) | byte_mask(word, b'|')
+    }
+
+    #[inline]
+    fn is(byte: u8) -> bool {
+        (byte < 0x0E) | (byte == b'|')
+    }
 }
 
-/// Text with `%HH` escapes. Words of eight bytes are copied whole while `candidates` flags
-/// none of their bytes (it flags, in a little-endian word, at least every byte `table` marks;
-/// a flagged byte that `table` does not mark is copied as it is). `dst` has room for the
-/// escaped text plus 8 bytes. Returns bytes written.
+/// [`DelimiterCandidates`] plus `%` and `\`, for [`Escape::Strict`].
+struct StrictCandidates;
+
+impl Candidates for StrictCandidates {
+    #[inline]
+    fn in_word(word: u64) -> u64 {
+        DelimiterCandidates::in_word(word) | byte_mask(word, b'%') | byte_mask(word, b'\\')
+    }
+
+    #[inline]
+    fn is(byte: u8) -> bool {
+        DelimiterCandidates::is(byte) | (byte == b'%') | (byte == b'\\')
+    }
+}
+
+/// Whether any byte of `block` is a candidate of `C`.
 #[inline]
-fn write_text(
-    src: &[u8],
-    dst: &mut [u8],
-    table: &EscapeTable,
-    candidates: impl Fn(u64) -> u64,
-) -> usize {
-    let Some(last) = src.last_chunk::<8>() else {
-        // Shorter than a word: one zero-padded word, written whole (`dst` has the room).
-        let word = short_word(src);
-        let in_text = (1u64 << (8 * src.len())) - 1;
-        if candidates(word) & in_text == 0 {
-            dst[..8].copy_from_slice(&word.to_le_bytes());
-            return src.len();
+fn any_candidate<C: Candidates>(block: &[u8; 16]) -> bool {
+    block.iter().fold(false, |any, &b| any | C::is(b))
+}
+
+/// Text with `%HH` escapes. Text without candidates (see [`Candidates`]) is copied in blocks
+/// of 16 bytes, or as two words or one when it is shorter; from the first block or word that
+/// holds a candidate on, `table` decides byte by byte (a candidate it does not mark is copied
+/// as it is). `dst` has room for the escaped text plus 8 bytes. Returns bytes written.
+#[inline]
+fn write_text<C: Candidates>(src: &[u8], dst: &mut [u8], table: &EscapeTable) -> usize {
+    let len = src.len();
+    if let Some(last) = src.last_chunk::<16>() {
+        let mut done = 0;
+        for (s, d) in src
+            .as_chunks::<16>()
+            .0
+            .iter()
+            .zip(dst.as_chunks_mut::<16>().0)
+        {
+            if any_candidate::<C>(s) {
+                return done + write_escaped_bytes(&src[done..], &mut dst[done..], table, b'%');
+            }
+            *d = *s;
+            done += 16;
         }
-        return write_escaped_bytes(src, dst, table, b'%');
-    };
-    // Common case first: whole words with nothing to escape, copied without index checks.
-    let mut done = 0;
-    for (s, d) in src
-        .as_chunks::<8>()
-        .0
-        .iter()
-        .zip(dst.as_chunks_mut::<8>().0)
-    {
-        if candidates(u64::from_le_bytes(*s)) != 0 {
+        // The last 0..15 bytes within the block that ends the text, whose first bytes were
+        // copied unchanged already: rewriting them costs less than a shorter tail.
+        if any_candidate::<C>(last) {
             return done + write_escaped_bytes(&src[done..], &mut dst[done..], table, b'%');
         }
-        *d = *s;
-        done += 8;
+        dst[len - 16..len].copy_from_slice(last);
+        return len;
     }
-    // The last 0..7 bytes within the word that ends the text, whose first bytes were copied
-    // unchanged already: rewriting them as they are costs less than shifting the word.
-    let end = src.len();
-    if candidates(u64::from_le_bytes(*last)) == 0 {
-        dst[end - 8..end].copy_from_slice(last);
-        return end;
+    if let (Some(first), Some(last)) = (src.first_chunk::<8>(), src.last_chunk::<8>()) {
+        // 8 to 15 bytes: two overlapping words.
+        if C::in_word(u64::from_le_bytes(*first)) | C::in_word(u64::from_le_bytes(*last)) != 0 {
+            return write_escaped_bytes(src, dst, table, b'%');
+        }
+        dst[..8].copy_from_slice(first);
+        dst[len - 8..len].copy_from_slice(last);
+        return len;
     }
-    done + write_escaped_bytes(&src[done..], &mut dst[done..], table, b'%')
+    // Shorter than a word: one zero-padded word, written whole (`dst` has the room).
+    let word = short_word(src);
+    let in_text = (1u64 << (8 * len)) - 1;
+    if C::in_word(word) & in_text == 0 {
+        dst[..8].copy_from_slice(&word.to_le_bytes());
+        return len;
+    }
+    write_escaped_bytes(src, dst, table, b'%')
 }
 
 /// The 0..7 bytes of `src` as a little-endian word padded with zeros, from two overlapping
@@ -509,7 +547,7 @@ mod tests {
 
     #[test]
     fn word_at_a_time_scan_finds_every_special_byte() {
-        let all = b"0123456789abcdefghij";
+        let all = b"0123456789abcdefghijklmnopqrstuvwxyzABCD";
         for len in 0..=all.len() {
             let mut text = all[..len].to_vec();
             let mut want = text.clone();
