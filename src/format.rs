@@ -157,45 +157,46 @@ impl LineFormat {
         I: IntoIterator<Item = Result<Value<'a>, E>>,
     {
         let start = out.len;
-        let mut delimiter = false;
         for value in values {
             match value {
-                Ok(value) => self.write_field(&value, delimiter, out),
+                Ok(value) => self.write_field(&value, out),
                 Err(e) => {
                     out.len = start;
                     return Err(e);
                 }
             }
-            delimiter = true;
         }
-        out.push(b'\n');
+        // Every field ends in a delimiter: the last one becomes the end of the line.
+        if out.len > start {
+            out.storage[out.len - 1] = b'\n';
+        } else {
+            out.push(b'\n');
+        }
         Ok(())
     }
 
-    /// Append one field to `out`, after a `|` when `delimiter` is set.
+    /// Append one field to `out`, and a `|` after it.
     #[inline]
-    fn write_field(&self, value: &Value<'_>, delimiter: bool, out: &mut LineBuf) {
+    fn write_field(&self, value: &Value<'_>, out: &mut LineBuf) {
         match *value {
-            Value::Null => put_field(out, delimiter, 0, |_| 0),
-            Value::Int(v) => put_field(out, delimiter, 20, |d| write_signed(i64::from(v), d)),
+            Value::Null => put_field(out, 0, |_| 0),
+            Value::Int(v) => put_field(out, 20, |d| write_signed(i64::from(v), d)),
             Value::UInt(v) | Value::Bitmap(v) => {
-                put_field(out, delimiter, 20, |d| write_unsigned(u64::from(v), d))
+                put_field(out, 20, |d| write_unsigned(u64::from(v), d))
             }
-            Value::BigInt(v) => put_field(out, delimiter, 20, |d| write_signed(v, d)),
-            Value::UBigInt(v) => put_field(out, delimiter, 20, |d| write_unsigned(v, d)),
+            Value::BigInt(v) => put_field(out, 20, |d| write_signed(v, d)),
+            Value::UBigInt(v) => put_field(out, 20, |d| write_unsigned(v, d)),
             // The C modules print `(unsigned int)` of the time_t: keep their truncation.
-            Value::DateTime(t) => put_field(out, delimiter, 20, |d| {
-                write_unsigned(u64::from(t as u32), d)
-            }),
-            Value::Double(v) => put_field(out, delimiter, MAX_DOUBLE_LEN, |d| write_double(v, d)),
+            Value::DateTime(t) => put_field(out, 20, |d| write_unsigned(u64::from(t as u32), d)),
+            Value::Double(v) => put_field(out, MAX_DOUBLE_LEN, |d| write_double(v, d)),
             Value::Str(bytes) => match self.escape {
-                Escape::Delimiter => put_field(out, delimiter, 3 * bytes.len() + 8, |d| {
+                Escape::Delimiter => put_field(out, 3 * bytes.len() + 8, |d| {
                     write_text::<DelimiterCandidates>(bytes, d, &TEXT_DELIMITER)
                 }),
-                Escape::Strict => put_field(out, delimiter, 3 * bytes.len() + 8, |d| {
+                Escape::Strict => put_field(out, 3 * bytes.len() + 8, |d| {
                     write_text::<StrictCandidates>(bytes, d, &TEXT_STRICT)
                 }),
-                Escape::None => put_field(out, delimiter, bytes.len(), |d| {
+                Escape::None => put_field(out, bytes.len(), |d| {
                     d[..bytes.len()].copy_from_slice(bytes);
                     bytes.len()
                 }),
@@ -205,7 +206,7 @@ impl LineFormat {
                     Escape::Strict => &BLOB_STRICT,
                     Escape::Delimiter | Escape::None => &BLOB_DELIMITER,
                 };
-                put_field(out, delimiter, 4 * bytes.len(), |d| {
+                put_field(out, 4 * bytes.len(), |d| {
                     write_escaped_bytes(bytes, d, table, b'x')
                 })
             }
@@ -224,20 +225,13 @@ fn byte_mask(word: u64, byte: u8) -> u64 {
     x.wrapping_sub(ONES) & !x & HIGHS
 }
 
-/// Room for a delimiter and `need` bytes, then `write` the value after the delimiter slot;
-/// the slot is always filled and counted only when `delimiter` is set.
+/// Room for `need` bytes and a delimiter: `write` the value, then the delimiter after it.
 #[inline]
-fn put_field(
-    out: &mut LineBuf,
-    delimiter: bool,
-    need: usize,
-    write: impl FnOnce(&mut [u8]) -> usize,
-) {
-    let skip = usize::from(delimiter);
-    let dst = out.room(1 + need);
-    dst[0] = DELIMITER;
-    let written = write(&mut dst[skip..]);
-    out.len += skip + written;
+fn put_field(out: &mut LineBuf, need: usize, write: impl FnOnce(&mut [u8]) -> usize) {
+    let dst = out.room(need + 1);
+    let written = write(dst);
+    dst[written] = DELIMITER;
+    out.len += written + 1;
 }
 
 /// The bytes that text escaping looks at in one mode, found a word or a block at a time.
