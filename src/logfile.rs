@@ -74,6 +74,7 @@ impl LogFile {
 
     /// [`LogFile::write_lines`], telling in `written` how many bytes reached the file, also
     /// when it fails.
+    #[inline]
     pub fn write_lines_counted(&self, bytes: &[u8], written: &mut usize) -> Result<()> {
         *written = 0;
         while *written < bytes.len() {
