@@ -53,6 +53,7 @@ impl Pending {
     /// Add one whole line, which `encode` appends to the buffer (leaving it as it was when it
     /// fails). When it does not fit, what was buffered before it is written first; a line
     /// larger than the whole buffer is written on its own. On error the line is not taken.
+    #[inline]
     pub fn push_with(
         &mut self,
         slot: &Slot,
