@@ -98,7 +98,7 @@ impl LineBuf {
         }
     }
 
-    /// Number of bytes held.
+    /// Number of bytes held (without the bounds check of the slice's `len`).
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -144,6 +144,15 @@ impl LineBuf {
     fn push(&mut self, byte: u8) {
         self.room(1)[0] = byte;
         self.len += 1;
+    }
+}
+
+/// The formatted bytes, as a slice (as a `Vec` is one).
+impl std::ops::Deref for LineBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
     }
 }
 
