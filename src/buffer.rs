@@ -16,6 +16,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
 use crate::control::{Control, Slot};
 use crate::error::{Error, Result};
 use crate::ffi::sys;
+use crate::format::LineBuf;
 use crate::process;
 use crate::table::TableFile;
 
@@ -23,9 +24,13 @@ use crate::table::TableFile;
 #[derive(Debug)]
 pub struct Pending {
     table: TableFile,
-    bytes: Vec<u8>,
+    bytes: LineBuf,
     capacity: usize,
 }
+
+/// Storage kept beyond the buffer's capacity: the record being formatted when the buffer is
+/// nearly full overflows into it (it is then written out), so that it need not grow.
+const LINE_ROOM: usize = 4096;
 
 /// A [`Pending`] shared between its connection and the connection's flusher.
 pub type SharedPending = Arc<Mutex<Pending>>;
@@ -40,22 +45,44 @@ impl Pending {
     pub fn new(table: TableFile, capacity: usize) -> Pending {
         Pending {
             table,
-            bytes: Vec::with_capacity(capacity),
+            bytes: LineBuf::with_room(capacity + LINE_ROOM),
             capacity,
         }
     }
 
-    /// Add one whole line. When it does not fit, what is buffered is written first; a line
+    /// Add one whole line, which `encode` appends to the buffer (leaving it as it was when it
+    /// fails). When it does not fit, what was buffered before it is written first; a line
     /// larger than the whole buffer is written on its own. On error the line is not taken.
-    pub fn push(&mut self, line: &[u8], slot: &Slot) -> Result<()> {
-        if self.bytes.len() + line.len() > self.capacity {
-            self.drain(slot)?;
+    #[inline]
+    pub fn push_with(
+        &mut self,
+        slot: &Slot,
+        encode: impl FnOnce(&mut LineBuf) -> Result<()>,
+    ) -> Result<()> {
+        let start = self.bytes.len();
+        let result = match encode(&mut self.bytes) {
+            Ok(()) if self.bytes.len() <= self.capacity => return Ok(()),
+            Ok(()) => self.overflow(start, slot),
+            Err(e) => Err(e),
+        };
+        // A line longer than the room kept made the storage grow: give that back.
+        self.bytes.shrink_to(self.capacity + LINE_ROOM);
+        result
+    }
+
+    /// The line that starts at `start` does not fit: write what is before it, then the line
+    /// itself when it is larger than the whole buffer.
+    fn overflow(&mut self, start: usize, slot: &Slot) -> Result<()> {
+        let line = self.bytes.len() - start;
+        if let Err(e) = self.write_out(start, slot) {
+            self.bytes.truncate(self.bytes.len() - line);
+            return Err(e);
         }
-        if line.len() > self.capacity {
-            let mut written = 0;
-            return self.table.write(slot, line, &mut written);
+        if line > self.capacity {
+            let result = self.write_out(line, slot);
+            self.bytes.clear();
+            return result;
         }
-        self.bytes.extend_from_slice(line);
         Ok(())
     }
 
@@ -63,12 +90,19 @@ impl Pending {
     /// generation (a drain is a write like any other). On error what did reach the file is
     /// dropped from the buffer and the rest kept for the next attempt.
     pub fn drain(&mut self, slot: &Slot) -> Result<()> {
-        if self.bytes.is_empty() {
+        self.write_out(self.bytes.len(), slot)
+    }
+
+    /// [`Pending::drain`] of the first `end` bytes only.
+    fn write_out(&mut self, end: usize, slot: &Slot) -> Result<()> {
+        if end == 0 {
             return Ok(());
         }
         let mut written = 0;
-        let result = self.table.write(slot, &self.bytes, &mut written);
-        self.bytes.drain(..written);
+        let result = self
+            .table
+            .write(slot, &self.bytes.as_bytes()[..end], &mut written);
+        self.bytes.consume(written);
         result
     }
 }
@@ -265,4 +299,55 @@ fn drain_now() {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    fn push(pending: &mut Pending, slot: &Slot, line: &[u8]) -> Result<()> {
+        pending.push_with(slot, |out| {
+            out.extend_from_slice(line);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn whole_lines_reach_the_file_when_the_buffer_is_full_and_a_refused_one_never() {
+        let dir = std::env::temp_dir().join(format!("flatstore-pending-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let control = Control::open(&dir, None).expect("control");
+        let slot = control.claim_slot().expect("slot");
+        let path = dir.join("t_1.log");
+        let file = TableFile::open(path.clone(), None, control.generation()).expect("open");
+        let mut pending = Pending::new(file, 10);
+        let on_disk = || std::fs::read(&path).expect("read");
+
+        push(&mut pending, &slot, b"aaaa\n").expect("fits");
+        push(&mut pending, &slot, b"bbbb\n").expect("fits exactly");
+        assert_eq!(on_disk(), b"");
+        push(&mut pending, &slot, b"cc\n").expect("overflows");
+        assert_eq!(
+            on_disk(),
+            b"aaaa\nbbbb\n",
+            "what was buffered before the line"
+        );
+        let refused = pending.push_with(&slot, |out| {
+            out.extend_from_slice(b"half");
+            out.truncate(out.len() - 4);
+            Err(Error::NoTable)
+        });
+        assert!(refused.is_err());
+        push(&mut pending, &slot, b"a line longer than ten bytes\n").expect("on its own");
+        assert_eq!(on_disk(), b"aaaa\nbbbb\ncc\na line longer than ten bytes\n");
+        push(&mut pending, &slot, b"dd\n").expect("fits");
+        pending.drain(&slot).expect("drain");
+        assert_eq!(
+            on_disk(),
+            b"aaaa\nbbbb\ncc\na line longer than ten bytes\ndd\n"
+        );
+        drop(slot);
+        std::fs::remove_dir_all(&dir).expect("remove");
+    }
 }

@@ -90,6 +90,46 @@ impl LineBuf {
         self.len = 0;
     }
 
+    /// An empty buffer with `room` bytes of storage ready, for one that collects many records.
+    pub(crate) fn with_room(room: usize) -> LineBuf {
+        LineBuf {
+            storage: vec![0; room],
+            len: 0,
+        }
+    }
+
+    /// Number of bytes held (without the bounds check of the slice's `len`).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Append `bytes` as they are.
+    pub(crate) fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.room(bytes.len())[..bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Keep the first `len` bytes only.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Drop the first `n` bytes (all, if fewer are held) and keep the rest.
+    pub(crate) fn consume(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.storage.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    /// Give back the storage beyond `room` bytes (never below the contents).
+    pub(crate) fn shrink_to(&mut self, room: usize) {
+        let keep = room.max(self.len);
+        if self.storage.len() > keep {
+            self.storage.truncate(keep);
+            self.storage.shrink_to_fit();
+        }
+    }
+
     /// At least `need` writable bytes after the contents.
     #[inline]
     fn room(&mut self, need: usize) -> &mut [u8] {
@@ -107,6 +147,15 @@ impl LineBuf {
     }
 }
 
+/// The formatted bytes, as a slice (as a `Vec` is one).
+impl std::ops::Deref for LineBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
 impl LineFormat {
     /// Append one whole record, `\n` included, to `out`.
     ///
@@ -117,45 +166,46 @@ impl LineFormat {
         I: IntoIterator<Item = Result<Value<'a>, E>>,
     {
         let start = out.len;
-        let mut delimiter = false;
         for value in values {
             match value {
-                Ok(value) => self.write_field(&value, delimiter, out),
+                Ok(value) => self.write_field(&value, out),
                 Err(e) => {
                     out.len = start;
                     return Err(e);
                 }
             }
-            delimiter = true;
         }
-        out.push(b'\n');
+        // Every field ends in a delimiter: the last one becomes the end of the line.
+        if out.len > start {
+            out.storage[out.len - 1] = b'\n';
+        } else {
+            out.push(b'\n');
+        }
         Ok(())
     }
 
-    /// Append one field to `out`, after a `|` when `delimiter` is set.
+    /// Append one field to `out`, and a `|` after it.
     #[inline]
-    fn write_field(&self, value: &Value<'_>, delimiter: bool, out: &mut LineBuf) {
+    fn write_field(&self, value: &Value<'_>, out: &mut LineBuf) {
         match *value {
-            Value::Null => put_field(out, delimiter, 0, |_| 0),
-            Value::Int(v) => put_field(out, delimiter, 20, |d| write_signed(i64::from(v), d)),
+            Value::Null => put_field(out, 0, |_| 0),
+            Value::Int(v) => put_field(out, 20, |d| write_signed(i64::from(v), d)),
             Value::UInt(v) | Value::Bitmap(v) => {
-                put_field(out, delimiter, 20, |d| write_unsigned(u64::from(v), d))
+                put_field(out, 20, |d| write_unsigned(u64::from(v), d))
             }
-            Value::BigInt(v) => put_field(out, delimiter, 20, |d| write_signed(v, d)),
-            Value::UBigInt(v) => put_field(out, delimiter, 20, |d| write_unsigned(v, d)),
+            Value::BigInt(v) => put_field(out, 20, |d| write_signed(v, d)),
+            Value::UBigInt(v) => put_field(out, 20, |d| write_unsigned(v, d)),
             // The C modules print `(unsigned int)` of the time_t: keep their truncation.
-            Value::DateTime(t) => put_field(out, delimiter, 20, |d| {
-                write_unsigned(u64::from(t as u32), d)
-            }),
-            Value::Double(v) => put_field(out, delimiter, MAX_DOUBLE_LEN, |d| write_double(v, d)),
+            Value::DateTime(t) => put_field(out, 20, |d| write_unsigned(u64::from(t as u32), d)),
+            Value::Double(v) => put_field(out, MAX_DOUBLE_LEN, |d| write_double(v, d)),
             Value::Str(bytes) => match self.escape {
-                Escape::Delimiter => put_field(out, delimiter, 3 * bytes.len() + 8, |d| {
-                    write_text(bytes, d, &TEXT_DELIMITER, delimiter_candidates)
+                Escape::Delimiter => put_field(out, 3 * bytes.len() + 8, |d| {
+                    write_text::<DelimiterCandidates>(bytes, d, &TEXT_DELIMITER)
                 }),
-                Escape::Strict => put_field(out, delimiter, 3 * bytes.len() + 8, |d| {
-                    write_text(bytes, d, &TEXT_STRICT, strict_candidates)
+                Escape::Strict => put_field(out, 3 * bytes.len() + 8, |d| {
+                    write_text::<StrictCandidates>(bytes, d, &TEXT_STRICT)
                 }),
-                Escape::None => put_field(out, delimiter, bytes.len(), |d| {
+                Escape::None => put_field(out, bytes.len(), |d| {
                     d[..bytes.len()].copy_from_slice(bytes);
                     bytes.len()
                 }),
@@ -165,7 +215,7 @@ impl LineFormat {
                     Escape::Strict => &BLOB_STRICT,
                     Escape::Delimiter | Escape::None => &BLOB_DELIMITER,
                 };
-                put_field(out, delimiter, 4 * bytes.len(), |d| {
+                put_field(out, 4 * bytes.len(), |d| {
                     write_escaped_bytes(bytes, d, table, b'x')
                 })
             }
@@ -184,81 +234,130 @@ fn byte_mask(word: u64, byte: u8) -> u64 {
     x.wrapping_sub(ONES) & !x & HIGHS
 }
 
-/// Room for a delimiter and `need` bytes, then `write` the value after the delimiter slot;
-/// the slot is always filled and counted only when `delimiter` is set.
+/// Room for `need` bytes and a delimiter: `write` the value, then the delimiter after it.
 #[inline]
-fn put_field(
-    out: &mut LineBuf,
-    delimiter: bool,
-    need: usize,
-    write: impl FnOnce(&mut [u8]) -> usize,
-) {
-    let skip = usize::from(delimiter);
-    let dst = out.room(1 + need);
-    dst[0] = DELIMITER;
-    let written = write(&mut dst[skip..]);
-    out.len += skip + written;
+fn put_field(out: &mut LineBuf, need: usize, write: impl FnOnce(&mut [u8]) -> usize) {
+    let dst = out.room(need + 1);
+    let written = write(dst);
+    dst[written] = DELIMITER;
+    out.len += written + 1;
 }
 
-/// Bytes below `0x0E` (NUL to CR, candidates for `\n` and `\r`) and `|`, flagged for the
-/// word-at-a-time scan of [`Escape::Delimiter`]. Flags are candidates: the byte table decides.
-#[inline]
-fn delimiter_candidates(word: u64) -> u64 {
-    (word.wrapping_sub(ONES * 0x0E) & !word & HIGHS) | byte_mask(word, b'|')
+/// The bytes that text escaping looks at in one mode, found a word or a block at a time.
+/// Flags are candidates: the byte table of the mode decides.
+trait Candidates {
+    /// The high bit of at least every candidate byte of a little-endian word (bytes above a
+    /// candidate may be flagged too, see [`byte_mask`]).
+    fn in_word(word: u64) -> u64;
+    /// Whether `byte` is a candidate: comparisons without branches, so that a block of bytes
+    /// is tested with vector instructions.
+    fn is(byte: u8) -> bool;
 }
 
-/// [`delimiter_candidates`] plus `%` and `\`, for [`Escape::Strict`].
-#[inline]
-fn strict_candidates(word: u64) -> u64 {
-    delimiter_candidates(word) | byte_mask(word, b'%') | byte_mask(word, b'\\')
+/// Bytes below `0x0E` (NUL to CR, candidates for `\n` and `\r`) and `|`, for
+/// [`Escape::Delimiter`].
+struct DelimiterCandidates;
+
+impl Candidates for DelimiterCandidates {
+    #[inline]
+    fn in_word(word: u64) -> u64 {
+        (word.wrapping_sub(ONES * 0x0E) & !word & HIGHS) | byte_mask(word, b'|')
+    }
+
+    #[inline]
+    fn is(byte: u8) -> bool {
+        (byte < 0x0E) | (byte == b'|')
+    }
 }
 
-/// Text with `%HH` escapes. Words of eight bytes are copied whole while `candidates` flags
-/// none of their bytes (it flags, in a little-endian word, at least every byte `table` marks;
-/// a flagged byte that `table` does not mark is copied as it is). `dst` has room for the
-/// escaped text plus 8 bytes. Returns bytes written.
+/// [`DelimiterCandidates`] plus `%` and `\`, for [`Escape::Strict`].
+struct StrictCandidates;
+
+impl Candidates for StrictCandidates {
+    #[inline]
+    fn in_word(word: u64) -> u64 {
+        DelimiterCandidates::in_word(word) | byte_mask(word, b'%') | byte_mask(word, b'\\')
+    }
+
+    #[inline]
+    fn is(byte: u8) -> bool {
+        DelimiterCandidates::is(byte) | (byte == b'%') | (byte == b'\\')
+    }
+}
+
+/// Whether any byte of `block` is a candidate of `C`.
 #[inline]
-fn write_text(
-    src: &[u8],
-    dst: &mut [u8],
-    table: &EscapeTable,
-    candidates: impl Fn(u64) -> u64,
-) -> usize {
-    // Common case first: whole words with nothing to escape, copied without index checks.
-    let mut done = 0;
-    for (s, d) in src
-        .as_chunks::<8>()
-        .0
-        .iter()
-        .zip(dst.as_chunks_mut::<8>().0)
-    {
-        if candidates(u64::from_le_bytes(*s)) != 0 {
-            break;
+fn any_candidate<C: Candidates>(block: &[u8; 16]) -> bool {
+    block.iter().fold(false, |any, &b| any | C::is(b))
+}
+
+/// Text with `%HH` escapes. Text without candidates (see [`Candidates`]) is copied in blocks
+/// of 16 bytes, or as two words or one when it is shorter; from the first block or word that
+/// holds a candidate on, `table` decides byte by byte (a candidate it does not mark is copied
+/// as it is). `dst` has room for the escaped text plus 8 bytes. Returns bytes written.
+#[inline]
+fn write_text<C: Candidates>(src: &[u8], dst: &mut [u8], table: &EscapeTable) -> usize {
+    let len = src.len();
+    if let Some(last) = src.last_chunk::<16>() {
+        let mut done = 0;
+        for (s, d) in src
+            .as_chunks::<16>()
+            .0
+            .iter()
+            .zip(dst.as_chunks_mut::<16>().0)
+        {
+            if any_candidate::<C>(s) {
+                return done + write_escaped_bytes(&src[done..], &mut dst[done..], table, b'%');
+            }
+            *d = *s;
+            done += 16;
         }
-        *d = *s;
-        done += 8;
+        // The last 0..15 bytes within the block that ends the text, whose first bytes were
+        // copied unchanged already: rewriting them costs less than a shorter tail.
+        if any_candidate::<C>(last) {
+            return done + write_escaped_bytes(&src[done..], &mut dst[done..], table, b'%');
+        }
+        dst[len - 16..len].copy_from_slice(last);
+        return len;
     }
-    let rest = &src[done..];
-    if rest.is_empty() {
-        return done;
+    if let (Some(first), Some(last)) = (src.first_chunk::<8>(), src.last_chunk::<8>()) {
+        // 8 to 15 bytes: two overlapping words.
+        if C::in_word(u64::from_le_bytes(*first)) | C::in_word(u64::from_le_bytes(*last)) != 0 {
+            return write_escaped_bytes(src, dst, table, b'%');
+        }
+        dst[..8].copy_from_slice(first);
+        dst[len - 8..len].copy_from_slice(last);
+        return len;
     }
-    if rest.len() < 8 {
-        // The last 0..7 bytes as one zero-padded word: the word ending the text shifted down
-        // when the text is long enough, else assembled bytewise.
-        let word = match src.last_chunk::<8>() {
-            Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - rest.len())),
-            None => rest
-                .iter()
-                .rev()
-                .fold(0u64, |word, &b| word << 8 | u64::from(b)),
-        };
-        let in_text = (1u64 << (8 * rest.len())) - 1;
-        if candidates(word) & in_text == 0 {
-            dst[done..done + 8].copy_from_slice(&word.to_le_bytes());
-            return done + rest.len();
+    // Shorter than a word: one zero-padded word, written whole (`dst` has the room).
+    let word = short_word(src);
+    let in_text = (1u64 << (8 * len)) - 1;
+    if C::in_word(word) & in_text == 0 {
+        dst[..8].copy_from_slice(&word.to_le_bytes());
+        return len;
+    }
+    write_escaped_bytes(src, dst, table, b'%')
+}
+
+/// The 0..7 bytes of `src` as a little-endian word padded with zeros, from two overlapping
+/// loads rather than a loop over the bytes.
+#[inline]
+fn short_word(src: &[u8]) -> u64 {
+    let len = src.len();
+    if let (Some(head), Some(tail)) = (src.first_chunk::<4>(), src.last_chunk::<4>()) {
+        let head = u64::from(u32::from_le_bytes(*head));
+        let tail = u64::from(u32::from_le_bytes(*tail));
+        // The overlap holds the same bytes in both.
+        return head | tail << (8 * (len - 4));
+    }
+    match src {
+        [] => 0,
+        [first, ..] => {
+            u64::from(*first)
+                | u64::from(src[len / 2]) << (8 * (len / 2))
+                | u64::from(src[len - 1]) << (8 * (len - 1))
         }
     }
-    done + write_escaped_bytes(rest, &mut dst[done..], table, b'%')
 }
 
 /// Copy `src`, replacing each byte marked in `table` by `%HH` (style `%`) or `\xHH` (style
@@ -451,17 +550,23 @@ mod tests {
 
     #[test]
     fn word_at_a_time_scan_finds_every_special_byte() {
-        let mut text = b"0123456789abcdefghij".to_vec();
-        for at in 0..text.len() {
-            for special in [b'|', b'\n', b'\r'] {
-                let saved = text[at];
-                text[at] = special;
-                let mut want = text[..at].to_vec();
-                want.extend_from_slice(format!("%{special:02X}").as_bytes());
-                want.extend_from_slice(&text[at + 1..]);
-                want.push(b'\n');
-                assert_eq!(line(LineFormat::default(), &[Value::Str(&text)]), want);
-                text[at] = saved;
+        let all = b"0123456789abcdefghijklmnopqrstuvwxyzABCD";
+        for len in 0..=all.len() {
+            let mut text = all[..len].to_vec();
+            let mut want = text.clone();
+            want.push(b'\n');
+            assert_eq!(line(LineFormat::default(), &[Value::Str(&text)]), want);
+            for at in 0..len {
+                for special in [b'|', b'\n', b'\r'] {
+                    let saved = text[at];
+                    text[at] = special;
+                    let mut want = text[..at].to_vec();
+                    want.extend_from_slice(format!("%{special:02X}").as_bytes());
+                    want.extend_from_slice(&text[at + 1..]);
+                    want.push(b'\n');
+                    assert_eq!(line(LineFormat::default(), &[Value::Str(&text)]), want);
+                    text[at] = saved;
+                }
             }
         }
     }

@@ -157,6 +157,7 @@ impl LogFile {
     /// [`LogFile::write_lines`], telling in `written` how many bytes of whole lines are in the
     /// file, also when it fails. A failure never leaves part of a line behind: when the disk
     /// fills in the middle of a line, the file is cut back to the end of the last whole line.
+    #[inline]
     pub fn write_lines_counted(&self, bytes: &[u8], written: &mut usize) -> Result<()> {
         *written = 0;
         while *written < bytes.len() {

@@ -102,6 +102,12 @@ impl Connection {
     /// Select the table the next inserts write to. Refuses names that could leave the
     /// directory (see [`check_table_name`]).
     pub fn use_table(&mut self, table: &[u8]) -> Result<()> {
+        // Kamailio selects the table before every insert: the current one was checked already.
+        if let Some(current) = self.current
+            && self.tables[current].name.as_bytes() == table
+        {
+            return Ok(());
+        }
         check_table_name(table)?;
         let position = self.tables.iter().position(|t| t.name.as_bytes() == table);
         let index = match position {
@@ -127,10 +133,35 @@ impl Connection {
     where
         I: IntoIterator<Item = Result<Value<'a>, BadValue>>,
     {
-        let index = self.current.ok_or(Error::NoTable)?;
+        // Not `ok_or`: an error built eagerly costs a call to its drop on every insert.
+        let Some(index) = self.current else {
+            return Err(Error::NoTable);
+        };
+        self.leave_inherited_files();
+        let format = self.config.format;
+        match (&mut self.tables[index].sink, &self.slot) {
+            // Formatted straight into the buffer, which a refused record leaves as it was.
+            (Sink::Buffered(pending), Some(slot)) => buffer::lock(pending).push_with(slot, |out| {
+                format.encode_record(values, out).map_err(Error::from)
+            }),
+            (Sink::Direct(file), Some(slot)) => {
+                self.line.clear();
+                format.encode_record(values, &mut self.line)?;
+                let mut written = 0;
+                file.write(slot, self.line.as_bytes(), &mut written)
+            }
+            _ => self.first_insert(index, values),
+        }
+    }
+
+    /// The first insert into table `index` in this process (or since a fork): the record is
+    /// formatted first, so that no file is opened (nor slot claimed) for a refused one.
+    fn first_insert<'a, I>(&mut self, index: usize, values: I) -> Result<()>
+    where
+        I: IntoIterator<Item = Result<Value<'a>, BadValue>>,
+    {
         self.line.clear();
         self.config.format.encode_record(values, &mut self.line)?;
-        self.leave_inherited_files();
         if self.slot.is_none() {
             self.slot = Some(self.control.claim_slot()?);
         }
@@ -147,7 +178,13 @@ impl Connection {
                 let mut written = 0;
                 file.write(slot, self.line.as_bytes(), &mut written)
             }
-            Sink::Buffered(pending) => buffer::lock(pending).push(self.line.as_bytes(), slot),
+            Sink::Buffered(pending) => {
+                let line = self.line.as_bytes();
+                buffer::lock(pending).push_with(slot, |out| {
+                    out.extend_from_slice(line);
+                    Ok(())
+                })
+            }
             Sink::Closed => unreachable!("opened above"),
         }
     }

@@ -482,7 +482,9 @@ unsafe fn value(v: &DbVal, index: usize) -> Result<Value<'_>, BadValue> {
 /// `h` is NULL or a handle from `init` that was not closed.
 unsafe fn connection<'a>(h: *const Db1Con) -> Result<&'a mut Connection> {
     // SAFETY: per the contract, a non-NULL `h` is ours.
-    let con = unsafe { h.as_ref() }.ok_or(Error::NullArgument { what: "handle" })?;
+    let Some(con) = (unsafe { h.as_ref() }) else {
+        return Err(Error::NullArgument { what: "handle" });
+    };
     // SAFETY: `tail` was set by init and is freed only by close.
     unsafe { tail_connection(con.tail) }
 }

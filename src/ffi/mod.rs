@@ -88,9 +88,13 @@ pub(crate) fn connection_tail(url: &str) -> Result<c_ulong> {
 /// host uses the handle from one thread at a time.
 pub(crate) unsafe fn tail_connection<'a>(tail: c_ulong) -> Result<&'a mut Connection> {
     // SAFETY: per the contract, a non-zero `tail` is a live Box pointer.
-    unsafe { (tail as *mut Connection).as_mut() }.ok_or(Error::NullArgument {
-        what: "handle's connection",
-    })
+    match unsafe { (tail as *mut Connection).as_mut() } {
+        Some(connection) => Ok(connection),
+        // Not `ok_or`: an error built eagerly costs a call to its drop on every insert.
+        None => Err(Error::NullArgument {
+            what: "handle's connection",
+        }),
+    }
 }
 
 /// Write out and free the connection a handle's `tail` holds (0 is ignored).
@@ -123,8 +127,10 @@ pub(crate) fn last_error_ptr() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().as_ptr())
 }
 
-/// Run `f`, turning a panic into [`Error::Panic`] and recording any error as the last error.
-pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+/// Run `f` with this thread marked as inside the library (a termination signal is held until
+/// it returns); a panic is caught and returned as `Err`.
+#[inline]
+fn inside<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
     quiet_panics();
     let outer = IN_GUARD.with(|g| g.replace(true));
     let caught = panic::catch_unwind(AssertUnwindSafe(f));
@@ -132,25 +138,37 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     if !outer {
         sys::deliver_postponed_termination();
     }
-    let result = caught.unwrap_or_else(|_| {
-        Err(Error::Panic {
-            message: PANIC_MESSAGE
-                .with(|m| m.borrow_mut().take())
-                .unwrap_or_else(|| "panic".to_owned()),
-        })
-    });
+    caught
+}
+
+/// The error for a panic caught by [`inside`].
+fn caught_panic() -> Error {
+    Error::Panic {
+        message: PANIC_MESSAGE
+            .with(|m| m.borrow_mut().take())
+            .unwrap_or_else(|| "panic".to_owned()),
+    }
+}
+
+/// `error` recorded as the last error, as a C code.
+fn failed(error: &Error) -> c_int {
+    set_last_error(error);
+    error.code()
+}
+
+/// Run `f`, turning a panic into [`Error::Panic`] and recording any error as the last error.
+pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let result = inside(f).unwrap_or_else(|_| Err(caught_panic()));
     if let Err(e) = &result {
         set_last_error(e);
     }
     result
 }
 
-/// [`guard`] for exports that return `0` or a negative code.
+/// [`guard`] for exports that return `0` or a negative code. The code is made inside the
+/// guarded call, so that a successful insert does not move a `Result<(), Error>` out of it.
 pub(crate) fn guard_code(f: impl FnOnce() -> Result<()>) -> c_int {
-    match guard(f) {
-        Ok(()) => 0,
-        Err(e) => e.code(),
-    }
+    inside(|| f().map_or_else(|e| failed(&e), |()| 0)).unwrap_or_else(|_| failed(&caught_panic()))
 }
 
 /// The bytes of a NUL-terminated C string, `None` for NULL.

@@ -154,7 +154,9 @@ unsafe fn value(v: &DbVal, index: usize) -> Result<Value<'_>, BadValue> {
 /// `h` is NULL or a handle from `flat_db_init` that was not closed.
 unsafe fn connection<'a>(h: *mut DbCon) -> Result<&'a mut Connection> {
     // SAFETY: per the contract, a non-NULL `h` is ours.
-    let con = unsafe { h.as_ref() }.ok_or(Error::NullArgument { what: "handle" })?;
+    let Some(con) = (unsafe { h.as_ref() }) else {
+        return Err(Error::NullArgument { what: "handle" });
+    };
     // SAFETY: `tail` was set by flat_db_init and is freed only by flat_db_close.
     unsafe { tail_connection(con.tail) }
 }

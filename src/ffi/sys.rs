@@ -166,6 +166,10 @@ pub fn before_termination(write_out: fn()) -> std::io::Result<()> {
 
 /// If a termination signal arrived while this thread was inside the library, deliver it now.
 pub fn deliver_postponed_termination() {
+    // A plain load first: this runs at the end of every library call.
+    if POSTPONED.load(SeqCst) == 0 {
+        return;
+    }
     let signal = POSTPONED.swap(0, SeqCst);
     if signal != 0 {
         // SAFETY: raising a signal for this thread; the handler above runs before it returns.
