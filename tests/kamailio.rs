@@ -12,8 +12,8 @@ use std::thread;
 use std::time::Duration;
 
 use common::kamailio::{
-    MODULES, Proxy, Uas, all_lines, assert_every_call_accounted_once, epoch_now, installed_strings,
-    place_calls, ports, scratch,
+    MODULES, Proxy, Uas, account_calls, all_lines, assert_every_call_accounted_once, epoch_now,
+    installed_strings, place_calls, ports, scratch,
 };
 
 const TOOLS: [&str; 4] = ["kamailio", "sipp", "kamcmd", "logrotate"];
@@ -267,23 +267,7 @@ fn stock_module_and_ours_write_the_same_records() {
         ("stock", format!("{MODULES}/db_flatstore.so")),
         ("ours", our_module().path.display().to_string()),
     ] {
-        let dir = scratch(&format!("diff-{name}"));
-        let acc = dir.join("acc");
-        let port = ports();
-        let proxy = Proxy::start(
-            &module,
-            &dir,
-            port,
-            &format!("flatstore:{}", acc.display()),
-            1,
-        );
-        let _uas = Uas::start(port + 1, &dir);
-        place_calls(&proxy, calls, 250)
-            .join()
-            .expect("every call succeeded");
-        let status = proxy.stop();
-        assert!(status.success(), "{name}: kamailio exit status {status}");
-        let (lines, _) = all_lines(&acc);
+        let lines = account_calls(&module, &format!("diff-{name}"), calls, 250);
         let mut without_time: Vec<String> = lines
             .iter()
             .map(|l| {

@@ -13,8 +13,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use common::kamailio::{
-    MODULES, Proxy, Uas, all_lines, assert_every_call_accounted_once, epoch_now, installed_strings,
-    place_calls, ports, scratch,
+    MODULES, account_calls, assert_every_call_accounted_once, epoch_now, installed_strings,
 };
 
 /// The crate version, from `Cargo.toml`.
@@ -387,24 +386,8 @@ fn installed_deb_serves_c_hosts_and_kamailio() {
     build_host(&pkg_config_flags(&[]), &host);
     assert_host_writes_a_record(&host, None);
 
-    let dir = scratch("installed-deb");
-    let acc = dir.join("acc");
-    let port = ports();
     let started = epoch_now();
-    let proxy = Proxy::start(
-        "flatstore.so",
-        &dir,
-        port,
-        &format!("flatstore:{}", acc.display()),
-        1,
-    );
-    let _uas = Uas::start(port + 1, &dir);
     let calls = 300;
-    place_calls(&proxy, calls, 150)
-        .join()
-        .expect("every call succeeded");
-    let status = proxy.stop();
-    assert!(status.success(), "kamailio exit status {status}");
-    let (lines, _) = all_lines(&acc);
+    let lines = account_calls("flatstore.so", "installed-deb", calls, 150);
     assert_every_call_accounted_once(&lines, calls, started);
 }

@@ -199,6 +199,28 @@ pub fn place_calls(proxy: &Proxy, count: u32, rate: u32) -> thread::JoinHandle<(
     })
 }
 
+/// Run a proxy loading `module` at flush=1 in the scratch directory `name`, place calls
+/// 1..=`calls` through it at `rate` per second, and stop it by pid: every line it accounted.
+pub fn account_calls(module: &str, name: &str, calls: u32, rate: u32) -> Vec<String> {
+    let dir = scratch(name);
+    let acc = dir.join("acc");
+    let port = ports();
+    let proxy = Proxy::start(
+        module,
+        &dir,
+        port,
+        &format!("flatstore:{}", acc.display()),
+        1,
+    );
+    let _uas = Uas::start(port + 1, &dir);
+    place_calls(&proxy, calls, rate)
+        .join()
+        .expect("every call succeeded");
+    let status = proxy.stop();
+    assert!(status.success(), "{name}: kamailio exit status {status}");
+    all_lines(&acc).0
+}
+
 /// Every line of every file in `dir` (live, renamed and gzip-compressed), after checking that
 /// no file ends in a partial line.
 pub fn all_lines(dir: &Path) -> (Vec<String>, usize) {
