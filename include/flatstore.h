@@ -289,6 +289,13 @@ int flat_rotate(void);
  */
 const char *flat_last_error(void);
 
+/**
+ * This library's version, `MAJOR.MINOR.PATCH` as in its `Cargo.toml`, `flatstore --version`
+ * and the Debian package (a host can log it, or compare it with the version it was built
+ * against). A static string: never NULL, valid for the life of the process; do not free it.
+ */
+const char *flat_version(void);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

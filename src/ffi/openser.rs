@@ -295,3 +295,18 @@ pub extern "C" fn flat_rotate() -> c_int {
 pub extern "C" fn flat_last_error() -> *const c_char {
     last_error_ptr()
 }
+
+/// This library's version, `MAJOR.MINOR.PATCH` as in its `Cargo.toml`, `flatstore --version`
+/// and the Debian package (a host can log it, or compare it with the version it was built
+/// against). A static string: never NULL, valid for the life of the process; do not free it.
+#[unsafe(no_mangle)]
+pub extern "C" fn flat_version() -> *const c_char {
+    VERSION.as_ptr()
+}
+
+/// [`flat_version`]'s string, NUL-terminated.
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(version) => version,
+        Err(_) => panic!("the crate version contains no NUL"),
+    };

@@ -1,5 +1,8 @@
-//! Helpers shared by the integration tests: the built library, C compilation, optional tools.
+//! Helpers shared by the integration tests: the built library, C compilation, optional tools,
+//! and a real Kamailio under SIPp traffic ([`kamailio`]).
 #![allow(dead_code)]
+
+pub mod kamailio;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

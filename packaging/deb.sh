@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Builds the Debian package target/debian/flatstore_<version>-1_<arch>.deb (dpkg-deb, no
+# debhelper): the two builds of this crate, plus the CLI, its man page and the examples.
+#
+#   /usr/lib/<multiarch>/libflatstore.so.*        the OpenSER C library (cargo cinstall:
+#   /usr/include/flatstore.h                       soname, links, header, pkg-config file)
+#   /usr/lib/<multiarch>/pkgconfig/flatstore.pc
+#   /usr/lib/<multiarch>/kamailio/modules/flatstore.so
+#                                                  the Kamailio module (--features kamailio),
+#                                                  built against the installed Kamailio
+#   /usr/bin/flatstore                             the CLI; man page flatstore(1) by help2man
+#   /usr/share/doc/flatstore/                      README, copyright, examples/ (logrotate.conf,
+#                                                  kamailio.cfg)
+#
+# Needs: cargo-c (cargo cinstall), kamailio (or FLATSTORE_KAMAILIO_VERSION and
+# FLATSTORE_KAMAILIO_FLAGS, see the README), dpkg-dev, help2man. Maintainer: $DEBFULLNAME
+# <$DEBEMAIL> when set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+id=$(cargo pkgid)
+version=${id##*[#@]}
+revision=1
+arch=$(dpkg-architecture -qDEB_HOST_ARCH)
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+out=$PWD/target/debian
+stage=$out/stage
+rm -rf "$stage"
+mkdir -p "$stage/DEBIAN"
+
+# The C library: what `cargo cinstall` installs, shared object only (a static archive of a
+# Rust library would carry every dependency of the crate, the CLI's too).
+cargo cinstall --release --library-type cdylib --prefix /usr --libdir "/usr/lib/$multiarch" \
+    --destdir "$stage"
+library=$(readlink -f "$stage/usr/lib/$multiarch/libflatstore.so")
+chmod 644 "$library"
+
+# The Kamailio module: a second build (the feature swaps the exported ABI), in its own target
+# directory. Its loader strings come from the installed kamailio (build.rs).
+cargo build --release --lib --features kamailio --target-dir target/kamailio
+install -D -m 644 target/kamailio/release/libflatstore.so \
+    "$stage/usr/lib/$multiarch/kamailio/modules/flatstore.so"
+
+# The CLI and its man page, made from its --help output (and each command's).
+cargo build --release --bin flatstore
+install -D -m 755 target/release/flatstore "$stage/usr/bin/flatstore"
+commands=$out/commands.h2m
+{
+    echo "[COMMANDS]"
+    for command in rotate cat verify export stats; do
+        echo ".SS $command"
+        echo ".nf"
+        target/release/flatstore "$command" --help | sed -e 's/\\/\\e/g' -e "s/^[.']/\\\\\\&&/"
+        echo ".fi"
+    done
+} >"$commands"
+mkdir -p "$stage/usr/share/man/man1"
+help2man --no-info --section 1 --include "$commands" \
+    --name "read, check, export and rotate flatstore accounting files" \
+    target/release/flatstore | gzip -9n >"$stage/usr/share/man/man1/flatstore.1.gz"
+
+doc=$stage/usr/share/doc/flatstore
+install -D -m 644 README.md "$doc/README.md"
+install -D -m 644 examples/logrotate.conf "$doc/examples/logrotate.conf"
+install -D -m 644 examples/kamailio.cfg "$doc/examples/kamailio.cfg"
+{
+    echo "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
+    echo "Upstream-Name: flatstore"
+    echo
+    echo "Files: *"
+    echo "License: MIT"
+    sed -e 's/^$/./' -e 's/^/ /' LICENSE
+} >"$doc/copyright"
+
+# Debian policy: shared objects stripped of debug information and symbols not needed.
+module=$stage/usr/lib/$multiarch/kamailio/modules/flatstore.so
+strip --strip-unneeded --remove-section=.comment --remove-section=.note \
+    "$library" "$module" "$stage/usr/bin/flatstore"
+
+# The module loads only into the Kamailio whose version string it was built with.
+kamailio_version=${FLATSTORE_KAMAILIO_VERSION:-$(kamailio -V | sed -n 's/^version: //p')}
+kamailio_upstream=$(sed -n 's/^kamailio \([0-9][0-9.]*\) .*/\1/p' <<<"$kamailio_version")
+[ -n "$kamailio_upstream" ] || { echo "no Kamailio version in '$kamailio_version'" >&2; exit 1; }
+next=${kamailio_upstream%.*}.$((${kamailio_upstream##*.} + 1))
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+mkdir "$scratch/debian" && touch "$scratch/debian/control"
+shlibs=$(cd "$scratch" && dpkg-shlibdeps -O "-e$stage/usr/bin/flatstore" \
+    "-e$module" "-e$library")
+soname=$(objdump -p "$library" | awk '$1 == "SONAME" {print $2}')
+
+cat >"$stage/DEBIAN/control" <<CONTROL
+Package: flatstore
+Version: $version-$revision
+Architecture: $arch
+Maintainer: ${DEBFULLNAME:-the flatstore developers} <${DEBEMAIL:-flatstore@localhost}>
+Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+Depends: ${shlibs#shlibs:Depends=}
+Enhances: kamailio
+Breaks: kamailio (<< $kamailio_upstream), kamailio (>= $next~)
+Section: net
+Priority: optional
+Description: SIP accounting to flat files (OpenSER/Kamailio flatstore)
+ One |-separated line per accounting record, one file per process per table,
+ no locks between processes, rotation without losing or tearing a line.
+ .
+ Contains the OpenSER 1.x C library libflatstore (header, pkg-config file),
+ the Kamailio $kamailio_upstream module flatstore.so (a drop-in replacement for
+ db_flatstore), and the flatstore command (rotate, cat, verify, export, stats).
+CONTROL
+# The library's soname, for packages linking it (dpkg-shlibdeps), and ldconfig after install.
+echo "${soname%.so.*} ${soname#*.so.} flatstore (>= $version)" >"$stage/DEBIAN/shlibs"
+echo "activate-noawait ldconfig" >"$stage/DEBIAN/triggers"
+(cd "$stage" && find usr -type f -print0 | sort -z | xargs -0 md5sum) >"$stage/DEBIAN/md5sums"
+
+deb=$out/flatstore_${version}-${revision}_$arch.deb
+dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb"
+echo "$deb"
