@@ -219,7 +219,8 @@ impl ForkGate {
     }
 
     fn install() {
-        FORK_GATE.call_once(|| sys::around_fork(before_fork, after_fork_in_parent, after_fork_in_child));
+        FORK_GATE
+            .call_once(|| sys::around_fork(before_fork, after_fork_in_parent, after_fork_in_child));
     }
 }
 
