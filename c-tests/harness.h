@@ -3,6 +3,7 @@
 #define FLATSTORE_HARNESS_H
 
 #include <stdio.h>
+#include <stdlib.h>
 
 static int harness_passed, harness_failed;
 
@@ -23,6 +24,19 @@ static int harness_done(void) {
     printf("%d passed, %d failed\n", harness_passed, harness_failed);
     fflush(stdout);
     return harness_failed == 0 ? 0 : 1;
+}
+
+/* harness_done, after removing the test's scratch directory when everything passed (it is
+ * kept, and named, for inspection when something failed). */
+static int harness_done_removing(const char *scratch) {
+    if (harness_failed == 0) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", scratch);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", scratch);
+    } else {
+        fprintf(stderr, "files kept in %s\n", scratch);
+    }
+    return harness_done();
 }
 
 #endif

@@ -665,12 +665,5 @@ int main(void) {
     test_inherited_handle("", "inh1");
     test_inherited_handle("?flush=0&flush_interval=60", "inh0");
 
-    if (harness_failed == 0) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-    } else {
-        fprintf(stderr, "files kept in %s\n", dir);
-    }
-    return harness_done();
+    return harness_done_removing(dir);
 }

@@ -320,7 +320,39 @@ static void test_torn_tail_closed(void) {
     flat_db_close(h);
 }
 
+/* Run `body(arg)` in a child, which then exits normally with its result (exit hooks run);
+ * its standard error is collected into `said` (NUL-terminated). Returns the wait status. */
+static int in_child_capturing_stderr(int (*body)(const char *), const char *arg, char *said,
+                                     size_t room) {
+    int err[2];
+    said[0] = 0;
+    if (pipe(err) != 0) return -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(err[1], 2);
+        close(err[0]);
+        exit(body(arg));
+    }
+    close(err[1]);
+    size_t got = 0;
+    for (ssize_t n; got < room - 1 && (n = read(err[0], said + got, room - 1 - got)) > 0;)
+        got += (size_t)n;
+    said[got] = 0;
+    close(err[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
 /* ---- files planted by others ---- */
+
+static int open_and_close(const char *in) {
+    db_con_t *h = open_in(in, "");
+    int opened = h != NULL;
+    flat_db_close(h);
+    return opened ? 0 : 1;
+}
 
 /* A FIFO at the log path: refused at once (no hang in open), nothing written anywhere. A
  * directory that other users can write to: a warning on standard error at init. */
@@ -340,26 +372,8 @@ static void test_planted_files(void) {
     snprintf(shared, sizeof shared, "%s/shared", dir);
     mkdir(shared, 0777);
     chmod(shared, 0777);
-    int err[2];
-    if (pipe(err) != 0) { CHECK(0, "pipe"); return; }
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(err[1], 2);
-        close(err[0]);
-        db_con_t *h = open_in(shared, "");
-        int opened = h != NULL;
-        flat_db_close(h);
-        _exit(opened ? 0 : 1);
-    }
-    close(err[1]);
-    char said[1024] = {0};
-    size_t got = 0;
-    for (ssize_t n; got < sizeof said - 1 && (n = read(err[0], said + got, sizeof said - 1 - got)) > 0;)
-        got += (size_t)n;
-    close(err[0]);
-    int status;
-    waitpid(pid, &status, 0);
+    char said[1024];
+    int status = in_child_capturing_stderr(open_and_close, shared, said, sizeof said);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "init in a shared directory still works");
     CHECK(strstr(said, "writable by other users") != NULL, "warning: \"%s\"", said);
 }
@@ -491,28 +505,17 @@ static void test_full_disk(const char *query, const char *table) {
 
 /* flush=0, the disk still full when the process exits: the records that could not be written
  * are counted on standard error, never dropped silently. */
+static int fill_and_exit(const char *in) {
+    flat_child_init(1);
+    db_con_t *h = open_in(in, "?flush=0&buffer_size=4096&flush_interval=60");
+    if (!h || flat_use_table(h, "full_exit") != 0 || limit_space(in) != 0) return 100;
+    return fill_with_records(h) < 0 ? 101 : 0;
+}
+
 static void test_full_disk_at_exit(void) {
     const char *in = full_dir ? full_dir : dir;
-    int err[2];
-    if (pipe(err) != 0) { CHECK(0, "pipe"); return; }
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(err[1], 2);
-        close(err[0]);
-        flat_child_init(1);
-        db_con_t *h = open_in(in, "?flush=0&buffer_size=4096&flush_interval=60");
-        if (!h || flat_use_table(h, "full_exit") != 0 || limit_space(in) != 0) _exit(100);
-        exit(fill_with_records(h) < 0 ? 101 : 0);
-    }
-    close(err[1]);
-    char report[4096] = {0};
-    size_t got = 0;
-    for (ssize_t n; got < sizeof report - 1 && (n = read(err[0], report + got, sizeof report - 1 - got)) > 0;)
-        got += (size_t)n;
-    close(err[0]);
-    int status;
-    waitpid(pid, &status, 0);
+    char report[4096];
+    int status = in_child_capturing_stderr(fill_and_exit, in, report, sizeof report);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "full disk at exit: status %d", status);
     CHECK(strstr(report, "buffered records") && strstr(report, "could not be written"),
           "records lost at exit are reported: \"%s\"", report);
@@ -538,12 +541,5 @@ int main(void) {
     test_full_disk("?flush=0&buffer_size=4096&flush_interval=60", "full0");
     test_full_disk_at_exit();
 
-    if (harness_failed == 0) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-    } else {
-        fprintf(stderr, "files kept in %s\n", dir);
-    }
-    return harness_done();
+    return harness_done_removing(dir);
 }

@@ -240,12 +240,5 @@ int main(int argc, char **argv) {
     dbf.close(h);
     dbf.close(NULL);
 
-    if (harness_failed == 0) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-    } else {
-        fprintf(stderr, "files kept in %s\n", dir);
-    }
-    return harness_done();
+    return harness_done_removing(dir);
 }
