@@ -28,7 +28,7 @@ static int harness_done(void) {
 
 /* harness_done, after removing the test's scratch directory when everything passed (it is
  * kept, and named, for inspection when something failed). */
-static int harness_done_removing(const char *scratch) {
+static inline int harness_done_removing(const char *scratch) {
     if (harness_failed == 0) {
         char cmd[256];
         snprintf(cmd, sizeof cmd, "rm -rf %s", scratch);

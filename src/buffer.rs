@@ -5,7 +5,6 @@
 //! signal blocked so the host's signal handling is unchanged. Buffers left at process exit are
 //! written by an `atexit` hook; a forked child never writes what its parent buffered.
 
-use std::mem;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak};
 use std::thread::{self, JoinHandle};
@@ -189,7 +188,7 @@ impl Flusher {
     /// In a forked child: forget the parent's thread and buffers without touching them (the
     /// thread does not exist here; its locks may be held forever; the parent writes the bytes).
     pub fn abandon(self) {
-        mem::forget(self);
+        process::keep_inherited(self);
     }
 }
 

@@ -248,7 +248,7 @@ impl Slot {
 
     /// In a forked child: the slot is the parent's; forget it without releasing it.
     pub fn abandon(self) {
-        std::mem::forget(self);
+        crate::process::keep_inherited(self);
     }
 }
 

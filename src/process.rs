@@ -4,8 +4,8 @@
 //! kernel for the pid on every insert, a `pthread_atfork` child hook bumps a counter in the new
 //! process; anything opened under an older epoch belongs to an ancestor.
 
-use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, Once};
 
 use crate::ffi::sys;
 
@@ -45,4 +45,15 @@ pub fn number() -> u64 {
     } else {
         u64::from(std::process::id())
     }
+}
+
+/// What forked children inherited from their parents and must neither use nor free.
+static INHERITED: Mutex<Vec<Box<dyn Send>>> = Mutex::new(Vec::new());
+
+/// In a forked child: keep `parent_state` (the parent's buffers, flusher, writer slot) alive
+/// and untouched for the life of the process. Its locks may be held by threads that do not
+/// exist here and its bytes are the parent's to write, so it is never dropped; kept in a
+/// static rather than forgotten, it stays reachable, as memory checkers expect.
+pub fn keep_inherited(parent_state: impl Send + 'static) {
+    crate::buffer::lock(&INHERITED).push(Box::new(parent_state));
 }

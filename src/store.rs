@@ -260,9 +260,7 @@ impl Connection {
             match mem::replace(&mut table.sink, Sink::Closed) {
                 // Closing our copy of the descriptor leaves the parent's open.
                 Sink::Direct(file) => drop(file),
-                // Its lock may be held by a thread that does not exist here; its bytes are the
-                // parent's to write.
-                Sink::Buffered(pending) => mem::forget(pending),
+                Sink::Buffered(pending) => process::keep_inherited(pending),
                 Sink::Closed => {}
             }
         }
