@@ -50,9 +50,9 @@ fn rename_live_files(logs: &Path, suffix: usize) -> Vec<PathBuf> {
     renamed
 }
 
-/// Every line of every file in `logs` must be `<rank>|<seq>`; returns how often each was seen.
-fn count_records(logs: &Path) -> (HashMap<(u32, u64), u32>, usize) {
-    let mut seen = HashMap::new();
+/// Call `visit` with `(rank, seq)` and the text of every line of every file in `logs` (live,
+/// renamed or gzip-compressed), failing on a torn or garbled line; returns the number of files.
+fn for_each_record(logs: &Path, mut visit: impl FnMut((u32, u64), &str)) -> usize {
     let mut files = 0;
     for entry in fs::read_dir(logs).expect("read logs") {
         let path = entry.expect("entry").path();
@@ -81,14 +81,20 @@ fn count_records(logs: &Path) -> (HashMap<(u32, u64), u32>, usize) {
         );
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let text = std::str::from_utf8(line).expect("ascii line");
-            let parsed = text
+            let key = text
                 .split_once('|')
-                .and_then(|(r, s)| Some((r.parse::<u32>().ok()?, s.parse::<u64>().ok()?)));
-            let key = parsed
+                .and_then(|(r, s)| Some((r.parse::<u32>().ok()?, s.parse::<u64>().ok()?)))
                 .unwrap_or_else(|| panic!("torn or garbled line {text:?} in {}", path.display()));
-            *seen.entry(key).or_insert(0) += 1;
+            visit(key, text);
         }
     }
+    files
+}
+
+/// Every line of every file in `logs` must be `<rank>|<seq>`; returns how often each was seen.
+fn count_records(logs: &Path) -> (HashMap<(u32, u64), u32>, usize) {
+    let mut seen = HashMap::new();
+    let files = for_each_record(logs, |key, _| *seen.entry(key).or_insert(0) += 1);
     (seen, files)
 }
 
@@ -426,37 +432,15 @@ fn count_records_compact(logs: &Path, inserted: &HashMap<u32, u64>) -> (u64, usi
         .iter()
         .map(|(rank, count)| (*rank, vec![0u8; *count as usize]))
         .collect();
-    let mut files = 0;
     let mut records = 0;
-    for entry in fs::read_dir(logs).expect("read logs") {
-        let path = entry.expect("entry").path();
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        {
-            continue;
-        }
-        files += 1;
-        let bytes = fs::read(&path).expect("read log");
-        assert!(
-            bytes.is_empty() || bytes.ends_with(b"\n"),
-            "{} ends with a torn line",
-            path.display()
-        );
-        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let text = std::str::from_utf8(line).expect("ascii line");
-            let (rank, seq) = text
-                .split_once('|')
-                .and_then(|(r, s)| Some((r.parse::<u32>().ok()?, s.parse::<usize>().ok()?)))
-                .unwrap_or_else(|| panic!("torn or garbled line {text:?} in {}", path.display()));
-            let slot = seen
-                .get_mut(&rank)
-                .and_then(|s| s.get_mut(seq))
-                .unwrap_or_else(|| panic!("record {text} was never acknowledged"));
-            *slot += 1;
-            assert_eq!(*slot, 1, "record {text} written twice");
-            records += 1;
-        }
-    }
+    let files = for_each_record(logs, |(rank, seq), text| {
+        let slot = seen
+            .get_mut(&rank)
+            .and_then(|s| s.get_mut(seq as usize))
+            .unwrap_or_else(|| panic!("record {text} was never acknowledged"));
+        *slot += 1;
+        assert_eq!(*slot, 1, "record {text} written twice");
+        records += 1;
+    });
     (records, files)
 }
