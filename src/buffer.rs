@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
 
@@ -92,6 +92,12 @@ impl Pending {
         self.write_out(self.bytes.len(), slot)
     }
 
+    /// At close: drain, then sync the file unless `fsync=never`.
+    pub fn settle(&mut self, slot: &Slot) -> Result<()> {
+        self.drain(slot)?;
+        self.table.settle()
+    }
+
     /// [`Pending::drain`] of the first `end` bytes only.
     fn write_out(&mut self, end: usize, slot: &Slot) -> Result<()> {
         if end == 0 {
@@ -136,9 +142,65 @@ impl Watched {
             let _ = lock(pending).drain(slot);
         }
     }
+
+    /// Seal every file whose first record is `age` old.
+    fn seal_older(&self, age: Duration) {
+        for pending in lock(&self.sinks).iter() {
+            lock(pending).table.seal_if_older(age);
+        }
+    }
+
+    /// Sync every file written since its last sync, each without holding up its writer.
+    fn sync_all(&self) {
+        let sinks: Vec<SharedPending> = lock(&self.sinks).clone();
+        for pending in sinks {
+            let unsynced = lock(&pending).table.take_unsynced();
+            if let Some(file) = unsynced
+                && let Err(e) = file.sync()
+            {
+                eprintln!("flatstore: {e}");
+            }
+        }
+    }
 }
 
-/// The helper thread of one connection in one process.
+/// What a connection's helper thread does at each tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Chores {
+    /// Write out the buffers at least this often (`flush=0`).
+    pub drain_every: Option<Duration>,
+    /// Seal files whose first record is this old (`rotate_seconds`), also for an idle writer.
+    pub seal_after: Option<Duration>,
+    /// Sync files with unsynced data this often (`fsync=interval`).
+    pub sync_every: Option<Duration>,
+}
+
+/// Bounds of the tick that checks the age of files: a tenth of the limit, within these.
+const SEAL_TICK_MIN: Duration = Duration::from_millis(10);
+const SEAL_TICK_MAX: Duration = Duration::from_secs(1);
+
+impl Chores {
+    /// True when there is nothing to do: no thread is needed.
+    pub fn is_empty(&self) -> bool {
+        *self == Chores::default()
+    }
+
+    /// Time between ticks: short enough for every chore. A file is sealed at most one tick
+    /// after it reached its age limit.
+    pub fn tick(&self) -> Duration {
+        let seal_tick = self
+            .seal_after
+            .map(|age| (age / 10).clamp(SEAL_TICK_MIN, SEAL_TICK_MAX));
+        [self.drain_every, seal_tick, self.sync_every]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(SEAL_TICK_MAX)
+    }
+}
+
+/// The helper thread of one connection in one process: writes out buffers, seals files by
+/// age, syncs files, each as its [`Chores`] say.
 #[derive(Debug)]
 pub struct Flusher {
     watched: Arc<Watched>,
@@ -146,9 +208,8 @@ pub struct Flusher {
 }
 
 impl Flusher {
-    /// Start the thread, with a writer slot of its own in `control`; it drains every watched
-    /// buffer each `interval`.
-    pub fn start(interval: Duration, control: &Arc<Control>) -> Result<Flusher> {
+    /// Start the thread, with a writer slot of its own in `control`.
+    pub fn start(chores: Chores, control: &Arc<Control>) -> Result<Flusher> {
         let watched = Arc::new(Watched {
             sinks: Mutex::default(),
             stop: AtomicBool::new(false),
@@ -158,11 +219,21 @@ impl Flusher {
         ForkGate::install();
         let for_thread = Arc::clone(&watched);
         let thread = spawn_without_signals(move || {
+            let mut last_sync = Instant::now();
             loop {
-                thread::park_timeout(interval);
+                thread::park_timeout(chores.tick());
                 let stop = for_thread.stop.load(Ordering::Acquire);
                 let _tick = ForkGate::enter();
                 for_thread.drain_all(&slot);
+                if let Some(age) = chores.seal_after {
+                    for_thread.seal_older(age);
+                }
+                if let Some(every) = chores.sync_every
+                    && last_sync.elapsed() >= every
+                {
+                    for_thread.sync_all();
+                    last_sync = Instant::now();
+                }
                 if stop {
                     break;
                 }
@@ -172,7 +243,7 @@ impl Flusher {
         Ok(Flusher { watched, thread })
     }
 
-    /// Drain `pending` at every tick from now on.
+    /// Look after `pending` at every tick from now on.
     pub fn watch(&self, pending: &SharedPending) {
         lock(&self.watched.sinks).push(Arc::clone(pending));
     }
@@ -305,6 +376,8 @@ fn drain_now() {
 mod tests {
     use super::*;
     use crate::error::Error;
+    use crate::seal::{Durability, SealLimits};
+    use crate::table::FileRules;
 
     fn push(pending: &mut Pending, slot: &Slot, line: &[u8]) -> Result<()> {
         pending.push_with(slot, |out| {
@@ -320,7 +393,11 @@ mod tests {
         let control = Control::open(&dir, None).expect("control");
         let slot = control.claim_slot().expect("slot");
         let path = dir.join("t_1.log");
-        let file = TableFile::open(path.clone(), None, control.generation()).expect("open");
+        let rules = FileRules {
+            seal: SealLimits::default(),
+            durability: Durability::Never,
+        };
+        let file = TableFile::open(path.clone(), None, control.generation(), rules).expect("open");
         let mut pending = Pending::new(file, 10);
         let on_disk = || std::fs::read(&path).expect("read");
 

@@ -1,10 +1,12 @@
 //! The database URL and the module parameters, validated once at init.
 
+use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::format::{Escape, LineFormat};
+use crate::seal::{Durability, SealLimits};
 
 /// URL scheme the host's `db_url` names us by.
 pub const SCHEME: &str = "flatstore";
@@ -34,6 +36,10 @@ pub struct Params {
     escape: Escape,
     file_mode: Option<u32>,
     rotate_signal: Option<i32>,
+    seal: SealLimits,
+    durability: Durability,
+    fsync_interval: Duration,
+    header: bool,
 }
 
 impl Default for Params {
@@ -45,6 +51,10 @@ impl Default for Params {
             escape: Escape::Delimiter,
             file_mode: None,
             rotate_signal: None,
+            seal: SealLimits::default(),
+            durability: Durability::Never,
+            fsync_interval: Duration::from_secs(1),
+            header: false,
         }
     }
 }
@@ -62,6 +72,7 @@ const STOCK_FIXED: [(&str, &str); 4] = [
 const MIN_BUFFER: usize = 4 * 1024;
 const MAX_BUFFER: usize = 64 * 1024 * 1024;
 const MAX_INTERVAL_SECS: f64 = 3600.0;
+const MAX_SEAL_SECS: f64 = 31.0 * 24.0 * 3600.0;
 
 impl Params {
     /// Set one parameter by name. Names and values:
@@ -75,6 +86,12 @@ impl Params {
     /// | `encode_delimiter` | Kamailio's name: `1` = `escape=delimiter`, `0` = `escape=none` | `1` |
     /// | `file_mode` | octal permission bits for new files, e.g. `0640` | `0666` less the umask |
     /// | `rotate_signal` | `USR1`, `USR2`, `HUP` (or `SIG…`): this signal to any process rotates, `none` | `none` |
+    /// | `rotate_records` | seal a file once it holds this many records, `0` off | `0` |
+    /// | `rotate_bytes` | seal a file before it would exceed this many bytes (`K`, `M`, `G` suffixes: ×1024), `0` off | `0` |
+    /// | `rotate_seconds` | seal a file this long after its first record, `0.01`..`2678400`, `0` off | `0` |
+    /// | `fsync` | `never`, `rotate` (before a file is sealed or left), `interval`, `always` (after every write) | `never` |
+    /// | `fsync_interval` | seconds between syncs at `fsync=interval`, `0.001`..`3600` | `1` |
+    /// | `header` | `1`: write the column names (the insert keys) to `<table>.columns` | `0` |
     /// | `field_delimiter`, `record_delimiter`, `escape_char`, `file_suffix` | Kamailio's names, accepted at their defaults only: `\|`, newline, `\\`, `.log` | |
     ///
     /// Unknown names and malformed values are refused with a message naming them; the
@@ -94,17 +111,40 @@ impl Params {
         match name {
             "flush" => self.flush = parse_bool(name, value)?,
             "flush_interval" => {
-                let secs: f64 = value.parse().map_err(|_| {
-                    Error::param(name, format!("{value:?} is not a number of seconds"))
-                })?;
-                if !(0.001..=MAX_INTERVAL_SECS).contains(&secs) {
-                    return Err(Error::param(
-                        name,
-                        format!("{value} is outside 0.001..{MAX_INTERVAL_SECS} seconds"),
-                    ));
-                }
-                self.flush_interval = Duration::from_secs_f64(secs);
+                self.flush_interval = parse_seconds(name, value, 0.001, MAX_INTERVAL_SECS)?
             }
+            "fsync_interval" => {
+                self.fsync_interval = parse_seconds(name, value, 0.001, MAX_INTERVAL_SECS)?
+            }
+            "rotate_seconds" => {
+                self.seal.age = if value == "0" {
+                    None
+                } else {
+                    Some(parse_seconds(name, value, 0.01, MAX_SEAL_SECS)?)
+                }
+            }
+            "rotate_records" => {
+                let records: u64 = value
+                    .parse()
+                    .map_err(|_| Error::param(name, format!("{value:?} is not a record count")))?;
+                self.seal.records = NonZeroU64::new(records);
+            }
+            "rotate_bytes" => self.seal.bytes = NonZeroU64::new(parse_size(name, value)?),
+            "fsync" => {
+                self.durability = match value {
+                    "never" => Durability::Never,
+                    "rotate" => Durability::OnSeal,
+                    "interval" => Durability::Interval,
+                    "always" => Durability::EveryWrite,
+                    _ => {
+                        return Err(Error::param(
+                            name,
+                            format!("{value:?} is not one of never, rotate, interval, always"),
+                        ));
+                    }
+                }
+            }
+            "header" => self.header = parse_bool(name, value)?,
             "buffer_size" => {
                 let bytes: usize = value
                     .parse()
@@ -177,6 +217,40 @@ impl Params {
     }
 }
 
+/// Seconds, decimals allowed, within `min..=max`.
+fn parse_seconds(name: &str, value: &str, min: f64, max: f64) -> Result<Duration> {
+    let secs: f64 = value
+        .parse()
+        .map_err(|_| Error::param(name, format!("{value:?} is not a number of seconds")))?;
+    if !(min..=max).contains(&secs) {
+        return Err(Error::param(
+            name,
+            format!("{value} is outside {min}..{max} seconds"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// A byte count, optionally with a binary `K`, `M` or `G` suffix.
+fn parse_size(name: &str, value: &str) -> Result<u64> {
+    let (digits, unit) = match value.as_bytes().last() {
+        Some(b'K' | b'k') => (&value[..value.len() - 1], 1u64 << 10),
+        Some(b'M' | b'm') => (&value[..value.len() - 1], 1 << 20),
+        Some(b'G' | b'g') => (&value[..value.len() - 1], 1 << 30),
+        _ => (value, 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| {
+            Error::param(
+                name,
+                format!("{value:?} is not a byte count (digits, optionally K, M or G)"),
+            )
+        })
+}
+
 fn parse_bool(name: &str, value: &str) -> Result<bool> {
     match value {
         "1" => Ok(true),
@@ -198,6 +272,14 @@ pub struct Config {
     pub file_mode: Option<u32>,
     /// Signal that requests a rotation of the directory, when opted in.
     pub rotate_signal: Option<i32>,
+    /// When a writer seals its own file (all off by default).
+    pub seal: SealLimits,
+    /// When written data is forced to stable storage.
+    pub durability: Durability,
+    /// Time between syncs at [`Durability::Interval`].
+    pub fsync_interval: Duration,
+    /// Write each table's column names to `<table>.columns`.
+    pub header: bool,
 }
 
 impl Config {
@@ -238,6 +320,10 @@ impl Config {
             flush: params.flush_policy(),
             file_mode: params.file_mode,
             rotate_signal: params.rotate_signal,
+            seal: params.seal,
+            durability: params.durability,
+            fsync_interval: params.fsync_interval,
+            header: params.header,
             dir,
         })
     }

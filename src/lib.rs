@@ -25,11 +25,13 @@
 //! - [`format`](mod@format): values to the bytes of one line (pure).
 //! - [`decode`]: a line back to its fields (the inverse of `format`).
 //! - [`config`]: the URL and the module parameters.
+//! - [`columns`]: the schema sidecar `<table>.columns` (`header=1`).
 //! - [`store`]: per-process table files, lazy open, one write per record, reopen.
 //! - [`table`]: one table's file in one process, and the write handshake.
 //! - [`logfile`]: opening a log file and writing whole lines to it.
 //! - [`buffer`]: buffered mode (`flush=0`) and its helper thread.
 //! - [`rotate`]: rotation policy, triggers, and waiting for writers.
+//! - [`seal`]: self-rotation limits, sealed names, and the durability policy.
 //! - [`control`]: the control file shared by a directory's writers.
 //! - [`process`]: fork detection and the process number N.
 //! - [`error`]: the error type and its C codes.
@@ -42,6 +44,7 @@
 )]
 
 pub mod buffer;
+pub mod columns;
 pub mod config;
 pub mod control;
 pub mod decode;
@@ -52,6 +55,7 @@ pub mod format;
 pub mod logfile;
 pub mod process;
 pub mod rotate;
+pub mod seal;
 pub mod store;
 pub mod table;
 pub mod value;

@@ -145,6 +145,41 @@ impl LogFile {
         self.file.set_len(whole).map_err(fail)
     }
 
+    /// True when the file holds no bytes.
+    pub fn is_empty(&self) -> Result<bool> {
+        self.file
+            .metadata()
+            .map(|m| m.len() == 0)
+            .map_err(|source| self.write_error(source))
+    }
+
+    /// True when `self.path` still names this open file (no one renamed it away).
+    pub fn is_at_its_path(&self) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        match (self.file.metadata(), std::fs::symlink_metadata(&self.path)) {
+            (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+            _ => false,
+        }
+    }
+
+    /// Force the written data to stable storage (`fdatasync`).
+    pub fn sync(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|source| self.write_error(source))
+    }
+
+    /// A second descriptor of this open file, to sync it without holding up writers.
+    pub fn try_clone(&self) -> Result<LogFile> {
+        Ok(LogFile {
+            file: self
+                .file
+                .try_clone()
+                .map_err(|source| self.write_error(source))?,
+            path: self.path.clone(),
+        })
+    }
+
     /// Append `bytes` (whole lines) with one `write(2)`.
     ///
     /// The kernel writes a regular file short only when it runs out of space or hits a size

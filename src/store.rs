@@ -3,14 +3,15 @@
 use std::mem;
 use std::sync::{Arc, Mutex};
 
-use crate::buffer::{self, Flusher, Pending, SharedPending};
+use crate::buffer::{self, Chores, Flusher, Pending, SharedPending};
 use crate::config::{Config, Flush};
 use crate::control::{Control, Slot};
 use crate::error::{Error, Result};
 use crate::format::LineBuf;
-use crate::table::TableFile;
+use crate::seal::Durability;
+use crate::table::{FileRules, TableFile};
 use crate::value::{BadValue, Value};
-use crate::{process, rotate};
+use crate::{columns, process, rotate};
 
 /// Longest table name accepted: the file name `<table>_<N>.log` must fit `NAME_MAX` (255).
 pub const MAX_TABLE_LEN: usize = 200;
@@ -44,16 +45,19 @@ pub fn check_table_name(table: &[u8]) -> Result<()> {
 enum Sink {
     /// Not opened in this process yet.
     Closed,
-    /// `flush=1`: one write per record.
+    /// `flush=1` with nothing for the helper thread to do: one write per record.
     Direct(TableFile),
-    /// `flush=0`: lines collected, shared with the flusher thread.
-    Buffered(SharedPending),
+    /// Shared with the connection's helper thread: lines collected at `flush=0` (none kept at
+    /// `flush=1`), and a file the thread seals by age or syncs.
+    Shared(SharedPending),
 }
 
 #[derive(Debug)]
 struct Table {
     name: String,
     sink: Sink,
+    /// This process wrote (or tried to write) the table's column names (`header=1`).
+    columns_recorded: bool,
 }
 
 /// A connection: the host's handle, writing any number of tables of one directory.
@@ -118,12 +122,46 @@ impl Connection {
                     // bytes as given (lossless for UTF-8, which table names are in practice).
                     name: String::from_utf8_lossy(table).into_owned(),
                     sink: Sink::Closed,
+                    columns_recorded: false,
                 });
                 self.tables.len() - 1
             }
         };
         self.current = Some(index);
         Ok(())
+    }
+
+    /// True when the current table's column names are still to be recorded (`header=1`): the
+    /// host then passes its insert keys to [`Connection::record_columns`].
+    #[inline]
+    pub fn wants_columns(&self) -> bool {
+        self.config.header
+            && self
+                .current
+                .is_some_and(|i| !self.tables[i].columns_recorded)
+    }
+
+    /// Record the current table's column names in `<table>.columns` (see [`crate::columns`]),
+    /// once per table and process. A failure (a `None` name, an I/O error) never refuses a
+    /// record: it is reported on standard error, once.
+    pub fn record_columns<'a>(&mut self, names: impl IntoIterator<Item = Option<&'a [u8]>>) {
+        let Some(index) = self.current else {
+            return;
+        };
+        let table = &mut self.tables[index];
+        table.columns_recorded = true;
+        if let Err(e) = columns::record(
+            &self.config.dir,
+            &table.name,
+            names,
+            self.config.format,
+            self.config.file_mode,
+        ) {
+            eprintln!(
+                "flatstore: column names of table {:?} not recorded: {e}",
+                table.name
+            );
+        }
     }
 
     /// Append one record to the current table: formatted whole, then written with one
@@ -141,7 +179,7 @@ impl Connection {
         let format = self.config.format;
         match (&mut self.tables[index].sink, &self.slot) {
             // Formatted straight into the buffer, which a refused record leaves as it was.
-            (Sink::Buffered(pending), Some(slot)) => buffer::lock(pending).push_with(slot, |out| {
+            (Sink::Shared(pending), Some(slot)) => buffer::lock(pending).push_with(slot, |out| {
                 format.encode_record(values, out).map_err(Error::from)
             }),
             (Sink::Direct(file), Some(slot)) => {
@@ -178,7 +216,7 @@ impl Connection {
                 let mut written = 0;
                 file.write(slot, self.line.as_bytes(), &mut written)
             }
-            Sink::Buffered(pending) => {
+            Sink::Shared(pending) => {
                 let line = self.line.as_bytes();
                 buffer::lock(pending).push_with(slot, |out| {
                     out.extend_from_slice(line);
@@ -189,29 +227,51 @@ impl Connection {
         }
     }
 
-    /// Open table `index`'s file in this process, and the flusher when buffering.
+    /// Open table `index`'s file in this process, and the helper thread when it has work.
     fn open_sink(&mut self, index: usize) -> Result<Sink> {
         let path = self.config.dir.join(format!(
             "{}_{}.log",
             self.tables[index].name,
             process::number()
         ));
-        let file = TableFile::open(path, self.config.file_mode, self.control.generation())?;
-        match self.config.flush {
-            Flush::EveryRecord => Ok(Sink::Direct(file)),
-            Flush::Buffered {
-                interval,
-                buffer_size,
-            } => {
-                if self.flusher.is_none() {
-                    self.flusher = Some(Flusher::start(interval, &self.control)?);
-                }
-                let pending = Arc::new(Mutex::new(Pending::new(file, buffer_size)));
-                if let Some(flusher) = &self.flusher {
-                    flusher.watch(&pending);
-                }
-                Ok(Sink::Buffered(pending))
-            }
+        let rules = FileRules {
+            seal: self.config.seal,
+            durability: self.config.durability,
+        };
+        let file = TableFile::open(
+            path,
+            self.config.file_mode,
+            self.control.generation(),
+            rules,
+        )?;
+        let chores = self.chores();
+        if chores.is_empty() {
+            return Ok(Sink::Direct(file));
+        }
+        if self.flusher.is_none() {
+            self.flusher = Some(Flusher::start(chores, &self.control)?);
+        }
+        let capacity = match self.config.flush {
+            Flush::EveryRecord => 0,
+            Flush::Buffered { buffer_size, .. } => buffer_size,
+        };
+        let pending = Arc::new(Mutex::new(Pending::new(file, capacity)));
+        if let Some(flusher) = &self.flusher {
+            flusher.watch(&pending);
+        }
+        Ok(Sink::Shared(pending))
+    }
+
+    /// What the helper thread has to do for this configuration.
+    fn chores(&self) -> Chores {
+        Chores {
+            drain_every: match self.config.flush {
+                Flush::EveryRecord => None,
+                Flush::Buffered { interval, .. } => Some(interval),
+            },
+            seal_after: self.config.seal.age,
+            sync_every: (self.config.durability == Durability::Interval)
+                .then_some(self.config.fsync_interval),
         }
     }
 
@@ -223,7 +283,7 @@ impl Connection {
         };
         let mut result = Ok(());
         for table in &self.tables {
-            if let Sink::Buffered(pending) = &table.sink
+            if let Sink::Shared(pending) = &table.sink
                 && let Err(e) = buffer::lock(pending).drain(slot)
             {
                 result = result.and(Err(e));
@@ -232,14 +292,31 @@ impl Connection {
         result
     }
 
-    /// Drain and close every file; the first error is returned, nothing buffered is dropped
-    /// silently.
+    /// Drain, sync (unless `fsync=never`) and close every file; the first error is returned,
+    /// nothing buffered is dropped silently.
     pub fn close(mut self) -> Result<()> {
+        self.settle()
+    }
+
+    /// Stop the helper thread, then drain and sync every file of this process.
+    fn settle(&mut self) -> Result<()> {
         self.leave_inherited_files();
         if let Some(flusher) = self.flusher.take() {
             flusher.stop();
         }
-        self.flush()
+        let Some(slot) = &self.slot else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        for table in &mut self.tables {
+            let settled = match &mut table.sink {
+                Sink::Direct(file) => file.settle(),
+                Sink::Shared(pending) => buffer::lock(pending).settle(slot),
+                Sink::Closed => Ok(()),
+            };
+            result = result.and(settled);
+        }
+        result
     }
 
     /// After a fork, the files, buffers and slot of this connection belong to the parent:
@@ -260,7 +337,7 @@ impl Connection {
             match mem::replace(&mut table.sink, Sink::Closed) {
                 // Closing our copy of the descriptor leaves the parent's open.
                 Sink::Direct(file) => drop(file),
-                Sink::Buffered(pending) => process::keep_inherited(pending),
+                Sink::Shared(pending) => process::keep_inherited(pending),
                 Sink::Closed => {}
             }
         }
@@ -269,11 +346,7 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        self.leave_inherited_files();
-        if let Some(flusher) = self.flusher.take() {
-            flusher.stop();
-        }
         // Drop cannot report; `close` is the way to learn about a failed last write.
-        let _ = self.flush();
+        let _ = self.settle();
     }
 }

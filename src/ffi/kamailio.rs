@@ -35,7 +35,7 @@ pub struct Str {
     pub len: c_int,
 }
 
-/// A column name; ignored by flatstore.
+/// A column name; read only with `header=1`.
 pub type db_key_t = *const Str;
 
 /// srdb1's type tags, `DB1_INT` … `DB1_UBIGINT`; `DB1_UNKNOWN` (10) and anything else refuse
@@ -524,17 +524,28 @@ unsafe extern "C" fn use_table(h: *mut Db1Con, table: *const Str) -> c_int {
     })
 }
 
-/// srdb1 `insert(h, keys, values, n)`: one line; keys are ignored.
+/// srdb1 `insert(h, keys, values, n)`: one line. The keys are read only with `header=1`, at a
+/// table's first insert in a process, for `<table>.columns`.
 unsafe extern "C" fn insert(
     h: *const Db1Con,
     k: *const db_key_t,
     v: *const DbVal,
     n: c_int,
 ) -> c_int {
-    let _ignored_keys = k;
     guard_code(|| {
         // SAFETY: Kamailio passes a handle from init.
         let con = unsafe { connection(h) }?;
+        if con.wants_columns() {
+            // SAFETY: Kamailio passes n keys (acc: its column names), or NULL.
+            let keys = unsafe { slice_or_empty(k, n, "keys") }.unwrap_or_default();
+            let count = usize::try_from(n).unwrap_or_default();
+            con.record_columns((0..count).map(|i| {
+                keys.get(i)
+                    .filter(|key| !key.is_null())
+                    // SAFETY: a non-NULL key points to a str valid for the call.
+                    .and_then(|&key| unsafe { str_bytes((*key).s, (*key).len) }.ok())
+            }));
+        }
         // SAFETY: Kamailio passes n values.
         let values = unsafe { slice_or_empty(v, n, "values") }?;
         // SAFETY: each value's pointers are valid for the call.

@@ -217,13 +217,15 @@ pub unsafe extern "C" fn flat_use_table(h: *mut DbCon, table: *const c_char) -> 
     })
 }
 
-/// Append one record (`n` values; keys are ignored) as one line to the current table, with one
-/// `write(2)` at `flush=1`. Returns 0, or a negative code; on any error nothing is written.
+/// Append one record (`n` values) as one line to the current table, with one `write(2)` at
+/// `flush=1`. Returns 0, or a negative code; on any error nothing is written. The keys are
+/// read only with `header=1`, at a table's first insert in a process, for `<table>.columns`.
 /// Not thread-safe for one handle; each process writes its own files.
 ///
 /// # Safety
 /// `h` is NULL or an open handle; `v` is NULL or points to `n` values whose pointers (by type)
-/// are NULL or valid for the call. `k` is not read.
+/// are NULL or valid for the call; `k` is NULL or points to `n` keys, each NULL or a
+/// NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn flat_db_insert(
     h: *mut DbCon,
@@ -231,10 +233,18 @@ pub unsafe extern "C" fn flat_db_insert(
     v: *const DbVal,
     n: c_int,
 ) -> c_int {
-    let _ignored_keys = k;
     guard_code(|| {
         // SAFETY: contract above.
         let con = unsafe { connection(h) }?;
+        if con.wants_columns() {
+            // SAFETY: contract above; NULL keys (or a bad count) name no column.
+            let keys = unsafe { slice_or_empty(k, n, "keys") }.unwrap_or_default();
+            let count = usize::try_from(n).unwrap_or_default();
+            // SAFETY: contract above, for each key.
+            con.record_columns(
+                (0..count).map(|i| keys.get(i).and_then(|&key| unsafe { c_str_or_null(key) })),
+            );
+        }
         // SAFETY: contract above.
         let values = unsafe { slice_or_empty(v, n, "values") }?;
         // SAFETY: contract above, for each value.

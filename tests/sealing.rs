@@ -1,0 +1,245 @@
+//! Self-rotation through the Rust API, in one process: each limit seals files of exactly the
+//! promised size, the time limit fires for an idle writer, a file left by an earlier process is
+//! sealed before it is appended to, and `header=1` records the column names.
+//!
+//! Concurrent writers and crashes are in `tests/rotation.rs` (the torture host) and
+//! `c-tests/test_hardening.c`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use flatstore::{Config, Connection, Params, Value};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("flatstore-sealing-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// Every test's writer is process number 3 (the number is per process; each test has its own
+/// directory).
+fn connect(dir: &Path, query: &str) -> Connection {
+    flatstore::process::declare_number(3);
+    let url = format!("flatstore:{}?{query}", dir.display());
+    Connection::new(Config::from_url(&url, &Params::default()).expect("config")).expect("connect")
+}
+
+/// The sealed files of `live_name` in sealing order, and their contents.
+fn sealed(dir: &Path, live_name: &str) -> Vec<(String, String)> {
+    let prefix = format!("{live_name}.sealed-");
+    let mut found: Vec<(String, String)> = fs::read_dir(dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
+        .filter(|name| name.starts_with(&prefix))
+        .map(|name| {
+            let content = fs::read_to_string(dir.join(&name)).expect("read sealed");
+            (name, content)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn live(dir: &Path, live_name: &str) -> String {
+    fs::read_to_string(dir.join(live_name)).unwrap_or_default()
+}
+
+fn insert_numbered(con: &mut Connection, range: std::ops::Range<u32>, padding: &[u8]) {
+    for i in range {
+        con.insert([Value::UInt(i), Value::Str(padding)].map(Ok))
+            .expect("insert");
+    }
+}
+
+/// Every record `0..count` exactly once and in order across the sealed files then the live one.
+fn assert_all_in_order(sealed: &[(String, String)], live: &str, count: u32) {
+    let numbers: Vec<u32> = sealed
+        .iter()
+        .map(|(_, content)| content.as_str())
+        .chain([live])
+        .flat_map(str::lines)
+        .map(|line| {
+            line.split('|')
+                .next()
+                .expect("field")
+                .parse()
+                .expect("number")
+        })
+        .collect();
+    assert_eq!(numbers, (0..count).collect::<Vec<_>>());
+}
+
+fn records_limit(flush: &str) {
+    let dir = scratch(&format!("records{flush}"));
+    let mut con = connect(&dir, &format!("flush={flush}&rotate_records=1000"));
+    con.use_table(b"acc").expect("table");
+    insert_numbered(&mut con, 0..10_050, b"x");
+    con.close().expect("close");
+    let sealed = sealed(&dir, "acc_3.log");
+    assert_eq!(sealed.len(), 10, "{sealed:?}");
+    for (name, content) in &sealed {
+        assert_eq!(content.lines().count(), 1000, "{name}");
+        assert!(content.ends_with('\n'), "{name} ends in a whole line");
+    }
+    assert_eq!(live(&dir, "acc_3.log").lines().count(), 50);
+    assert_all_in_order(&sealed, &live(&dir, "acc_3.log"), 10_050);
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn rotate_records_seals_files_of_exactly_that_many_records() {
+    records_limit("1");
+}
+
+#[test]
+fn rotate_records_holds_at_flush_0_when_buffers_span_files() {
+    records_limit("0");
+}
+
+#[test]
+fn rotate_bytes_seals_files_as_full_as_whole_records_allow() {
+    let dir = scratch("bytes");
+    let mut con = connect(&dir, "flush=0&rotate_bytes=4K");
+    con.use_table(b"acc").expect("table");
+    insert_numbered(
+        &mut con,
+        0..5_000,
+        b"0123456789012345678901234567890123456789",
+    );
+    // One record larger than the limit goes alone into a file of its own.
+    let huge = vec![b'h'; 5000];
+    con.insert([Value::UInt(5_000), Value::Str(&huge)].map(Ok))
+        .expect("huge record");
+    insert_numbered(&mut con, 5_001..5_010, b"after");
+    con.close().expect("close");
+    let sealed = sealed(&dir, "acc_3.log");
+    for (i, (name, content)) in sealed.iter().enumerate() {
+        let next = sealed
+            .get(i + 1)
+            .map(|(_, c)| c)
+            .map_or(live(&dir, "acc_3.log"), Clone::clone);
+        let next_line = next.lines().next().map_or(0, |l| l.len() + 1);
+        if content.contains("hhhh") {
+            assert_eq!(content.lines().count(), 1, "{name}: the huge record alone");
+        } else {
+            assert!(content.len() <= 4096, "{name}: {} bytes", content.len());
+            assert!(
+                content.len() + next_line > 4096,
+                "{name}: sealed at {} bytes though the next record ({next_line} bytes) fit",
+                content.len()
+            );
+        }
+    }
+    assert!(sealed.len() > 50, "{} sealed files", sealed.len());
+    assert_all_in_order(&sealed, &live(&dir, "acc_3.log"), 5_010);
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+/// An idle writer: records inserted, then no call at all; the file is sealed by the time limit.
+fn idle_writer_sealed_by_time(flush: &str) {
+    let dir = scratch(&format!("idle{flush}"));
+    let mut con = connect(
+        &dir,
+        &format!("flush={flush}&flush_interval=0.05&rotate_seconds=0.3"),
+    );
+    con.use_table(b"acc").expect("table");
+    let started = Instant::now();
+    insert_numbered(&mut con, 0..5, b"idle");
+    let deadline = started + Duration::from_secs(5);
+    while sealed(&dir, "acc_3.log").is_empty() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let took = started.elapsed();
+    let files = sealed(&dir, "acc_3.log");
+    assert_eq!(files.len(), 1, "sealed while idle after {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "sealed early, after {took:?}"
+    );
+    assert_eq!(files[0].1.lines().count(), 5);
+    assert_eq!(live(&dir, "acc_3.log"), "", "no live records left");
+    // Idle on: no empty file is sealed.
+    thread::sleep(Duration::from_millis(700));
+    assert_eq!(sealed(&dir, "acc_3.log").len(), 1);
+    insert_numbered(&mut con, 5..8, b"idle");
+    con.close().expect("close");
+    assert_all_in_order(&sealed(&dir, "acc_3.log"), &live(&dir, "acc_3.log"), 8);
+    eprintln!("flush={flush}: idle writer's file sealed {took:?} after its first record");
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn rotate_seconds_seals_an_idle_writers_file_at_flush_1() {
+    idle_writer_sealed_by_time("1");
+}
+
+#[test]
+fn rotate_seconds_seals_an_idle_writers_file_at_flush_0() {
+    idle_writer_sealed_by_time("0");
+}
+
+#[test]
+fn a_file_left_by_an_earlier_process_is_sealed_before_appending() {
+    let dir = scratch("leftover");
+    fs::write(dir.join("acc_3.log"), "left|1\nleft|2\n").expect("plant");
+    let mut con = connect(&dir, "rotate_records=10");
+    con.use_table(b"acc").expect("table");
+    con.insert([Value::Str(b"new"), Value::Int(3)].map(Ok))
+        .expect("insert");
+    con.close().expect("close");
+    let sealed = sealed(&dir, "acc_3.log");
+    assert_eq!(sealed.len(), 1);
+    assert_eq!(sealed[0].1, "left|1\nleft|2\n");
+    assert_eq!(live(&dir, "acc_3.log"), "new|3\n");
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn every_fsync_policy_writes_the_same_records() {
+    for policy in ["never", "rotate", "interval", "always"] {
+        let dir = scratch(&format!("fsync-{policy}"));
+        for flush in ["1", "0"] {
+            let mut con = connect(
+                &dir,
+                &format!("flush={flush}&fsync={policy}&fsync_interval=0.01&rotate_records=70"),
+            );
+            con.use_table(b"acc").expect("table");
+            insert_numbered(&mut con, 0..100, b"sync");
+            thread::sleep(Duration::from_millis(30));
+            con.close().expect("close");
+        }
+        // The second connection seals the first one's 30 records before it appends.
+        let per_file: Vec<usize> = sealed(&dir, "acc_3.log")
+            .iter()
+            .map(|(_, c)| c.lines().count())
+            .chain([live(&dir, "acc_3.log").lines().count()])
+            .collect();
+        assert_eq!(per_file, [70, 30, 70, 30], "{policy}");
+        fs::remove_dir_all(&dir).expect("clean up");
+    }
+}
+
+#[test]
+fn header_records_the_insert_keys_once_per_table() {
+    let dir = scratch("header");
+    let mut con = connect(&dir, "header=1");
+    con.use_table(b"acc").expect("table");
+    assert!(con.wants_columns());
+    con.record_columns([Some(&b"method"[..]), Some(b"to|tag")]);
+    assert!(!con.wants_columns(), "once per table");
+    con.insert([Value::Str(b"INVITE"), Value::Str(b"x")].map(Ok))
+        .expect("insert");
+    con.use_table(b"missed").expect("table");
+    assert!(con.wants_columns(), "each table has its own");
+    con.close().expect("close");
+    assert_eq!(
+        fs::read_to_string(dir.join("acc.columns")).expect("sidecar"),
+        "method|to%7Ctag\n"
+    );
+    let off = connect(&dir, "header=0");
+    assert!(!off.wants_columns());
+    fs::remove_dir_all(&dir).expect("clean up");
+}
