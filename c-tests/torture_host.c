@@ -4,7 +4,9 @@
  * as they can, and calls flat_rotate() each time it gets SIGUSR2. Everything stops when the
  * file STOP exists; each worker then prints "done <rank> <records inserted>".
  *
- *   torture_host DIR WORKERS STOP FLUSH
+ *   torture_host DIR WORKERS STOP FLUSH [PARAMS]
+ *
+ * PARAMS: more URL parameters, "name=value&name=value" (self-rotation limits, for example).
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -47,14 +49,15 @@ static int worker(db_con_t *h, int rank, const char *stop) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s DIR WORKERS STOP FLUSH\n", argv[0]);
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: %s DIR WORKERS STOP FLUSH [PARAMS]\n", argv[0]);
         return 2;
     }
     int workers = atoi(argv[2]);
     const char *stop = argv[3];
     char url[1024];
-    snprintf(url, sizeof url, "flatstore:%s?flush=%s&flush_interval=0.05", argv[1], argv[4]);
+    snprintf(url, sizeof url, "flatstore:%s?flush=%s&flush_interval=0.05%s%s", argv[1], argv[4],
+             argc == 6 && argv[5][0] ? "&" : "", argc == 6 ? argv[5] : "");
     if (flat_set_param("rotate_signal", "USR1") != 0) return 2;
     db_con_t *h = flat_db_init(url);
     if (!h) {

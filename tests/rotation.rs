@@ -10,22 +10,13 @@ mod common;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use common::build_c;
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("flatstore-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(dir.join("logs")).expect("create scratch dir");
-    dir
-}
+use common::torture::{Host, assert_each_record_once, count_records, for_each_record, scratch_dir};
 
 /// `flatstore rotate --wait --timeout <timeout> <logs>`.
 fn rotate_wait(logs: &Path, timeout: &str) -> std::process::ExitStatus {
@@ -50,165 +41,10 @@ fn rename_live_files(logs: &Path, suffix: usize) -> Vec<PathBuf> {
     renamed
 }
 
-/// Call `visit` with `(rank, seq)` and the text of every line of every file in `logs` (live,
-/// renamed or gzip-compressed), failing on a torn or garbled line; returns the number of files.
-fn for_each_record(logs: &Path, mut visit: impl FnMut((u32, u64), &str)) -> usize {
-    let mut files = 0;
-    for entry in fs::read_dir(logs).expect("read logs") {
-        let path = entry.expect("entry").path();
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        {
-            continue;
-        }
-        files += 1;
-        let bytes = if path.extension().is_some_and(|e| e == "gz") {
-            let out = Command::new("gzip")
-                .arg("-dc")
-                .arg(&path)
-                .output()
-                .expect("run gzip");
-            assert!(out.status.success(), "{} is not valid gzip", path.display());
-            out.stdout
-        } else {
-            fs::read(&path).expect("read log")
-        };
-        assert!(
-            bytes.is_empty() || bytes.ends_with(b"\n"),
-            "{} ends with a torn line",
-            path.display()
-        );
-        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let text = std::str::from_utf8(line).expect("ascii line");
-            let key = text
-                .split_once('|')
-                .and_then(|(r, s)| Some((r.parse::<u32>().ok()?, s.parse::<u64>().ok()?)))
-                .unwrap_or_else(|| panic!("torn or garbled line {text:?} in {}", path.display()));
-            visit(key, text);
-        }
-    }
-    files
-}
-
-/// Every line of every file in `logs` must be `<rank>|<seq>`; returns how often each was seen.
-fn count_records(logs: &Path) -> (HashMap<(u32, u64), u32>, usize) {
-    let mut seen = HashMap::new();
-    let files = for_each_record(logs, |key, _| *seen.entry(key).or_insert(0) += 1);
-    (seen, files)
-}
-
-/// The torture host running with its workers, and what it printed.
-struct Host {
-    child: std::process::Child,
-    pid: Pid,
-    workers: Vec<Pid>,
-    lines: mpsc::Receiver<String>,
-    reader: std::thread::JoinHandle<()>,
-    stop: PathBuf,
-}
-
-impl Host {
-    fn start(dir: &Path, flush: &str, workers: usize) -> Host {
-        let logs = dir.join("logs");
-        let stop = dir.join("stop");
-        let program = build_c(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("c-tests/torture_host.c")
-                .as_path(),
-            &format!(
-                "torture_host_{}",
-                dir.file_name().expect("name").to_string_lossy()
-            ),
-            &["-O2"],
-        );
-        let mut child = Command::new(&program)
-            .arg(&logs)
-            .arg(workers.to_string())
-            .arg(&stop)
-            .arg(flush)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start torture host");
-        let pid = Pid::from_raw(child.id() as i32);
-        let (lines_tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().expect("stdout");
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let line = line.expect("host output");
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let expected_workers = workers;
-        let mut workers = Vec::new();
-        for line in lines.iter() {
-            if line == "ready" {
-                break;
-            }
-            if let Some(pid) = line
-                .strip_prefix("worker ")
-                .and_then(|l| l.split(' ').nth(1))
-            {
-                workers.push(Pid::from_raw(pid.parse().expect("pid")));
-            }
-        }
-        assert_eq!(workers.len(), expected_workers, "host started its workers");
-        Host {
-            child,
-            pid,
-            workers,
-            lines,
-            reader,
-            stop,
-        }
-    }
-
-    /// Stop the workers; returns how many records each rank's inserts acknowledged.
-    fn finish(mut self) -> HashMap<u32, u64> {
-        fs::write(&self.stop, b"").expect("create stop file");
-        let status = self.child.wait().expect("wait host");
-        self.reader.join().expect("reader");
-        assert!(status.success(), "torture host failed: {status}");
-        let mut inserted = HashMap::new();
-        for line in self.lines.try_iter() {
-            if let Some(rest) = line.strip_prefix("done ") {
-                let (rank, count) = rest.split_once(' ').expect("done <rank> <count>");
-                inserted.insert(rank.parse().expect("rank"), count.parse().expect("count"));
-            }
-        }
-        assert_eq!(
-            inserted.len(),
-            self.workers.len(),
-            "every worker reported its count"
-        );
-        inserted
-    }
-}
-
-/// Every acknowledged record present exactly once, and nothing else.
-fn assert_each_record_once(seen: &HashMap<(u32, u64), u32>, inserted: &HashMap<u32, u64>) -> u64 {
-    let total: u64 = inserted.values().sum();
-    let duplicated = seen.values().filter(|&&n| n > 1).count();
-    assert_eq!(duplicated, 0, "records written twice");
-    for (rank, count) in inserted {
-        for seq in 0..*count {
-            assert!(seen.contains_key(&(*rank, seq)), "record {rank}|{seq} lost");
-        }
-    }
-    assert_eq!(
-        seen.len() as u64,
-        total,
-        "records that no insert acknowledged"
-    );
-    total
-}
-
 fn torture(flush: &str, rotations: usize) {
     let dir = scratch_dir(&format!("torture{flush}"));
     let logs = dir.join("logs");
-    let host = Host::start(&dir, flush, 4);
+    let host = Host::start(&dir, flush, "", 4);
     let mut unsealed: Vec<PathBuf> = Vec::new();
     let mut sealed: Vec<(PathBuf, u64)> = Vec::new();
     let mut triggers = [0usize; 3];
@@ -281,7 +117,7 @@ fn logrotate_recipe_loses_nothing() {
             .replace("/usr/bin/flatstore", env!("CARGO_BIN_EXE_flatstore"));
     let config = dir.join("logrotate.conf");
     fs::write(&config, recipe).expect("write config");
-    let host = Host::start(&dir, "1", 4);
+    let host = Host::start(&dir, "1", "", 4);
     let mut rotated = 0;
     for _ in 0..5 {
         std::thread::sleep(std::time::Duration::from_millis(200));
@@ -390,7 +226,7 @@ fn rss_kib(pid: Pid) -> u64 {
 fn load_8_writers_60_seconds_rotating_every_100_ms() {
     let dir = scratch_dir("load");
     let logs = dir.join("logs");
-    let host = Host::start(&dir, "1", 8);
+    let host = Host::start(&dir, "1", "", 8);
     std::thread::sleep(std::time::Duration::from_secs(1));
     let rss_start: Vec<u64> = host.workers.iter().map(|p| rss_kib(*p)).collect();
     let started = std::time::Instant::now();

@@ -1,8 +1,9 @@
 //! Helpers shared by the integration tests: the built library, C compilation, optional tools,
-//! and a real Kamailio under SIPp traffic ([`kamailio`]).
+//! a real Kamailio under SIPp traffic ([`kamailio`]), and the torture host ([`torture`]).
 #![allow(dead_code)]
 
 pub mod kamailio;
+pub mod torture;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
