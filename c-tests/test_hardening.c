@@ -1,6 +1,7 @@
 /* Hardening through the C ABI: every bad argument gets a clean error and writes nothing;
  * kill -9 loses no acknowledged record, and a record it cut short (or a power loss did) is
- * moved out of the log by the next writer; a full disk fails inserts without partial lines, loses no buffered record, and
+ * moved out of the log by the next writer, also with self-rotation, whose sealed files hold
+ * whole records only; a full disk fails inserts without partial lines, loses no buffered record, and
  * recovers once space is freed.
  *
  * FLATSTORE_CTEST_FULL_DIR: an empty directory on a small file system (the runner mounts a
@@ -294,6 +295,118 @@ static void test_kill_9(int rounds) {
     munmap((void *)returned, sizeof(long));
 }
 
+/* ---- kill -9 with self-rotation ---- */
+
+/* Rounds of one writer (always N = 5) at flush=1 with rotate_records=37, each killed at a
+ * random moment; a last writer then inserts "end" and closes. Sealed files must hold whole,
+ * intact records only (at most 37), and every acknowledged record of every round must be in
+ * exactly one file: a sealed one, the live one, or -- for the record the kill cut short --
+ * nowhere (moved aside as a torn line). */
+static void test_kill_9_sealed(int rounds) {
+    char in[128];
+    snprintf(in, sizeof in, "%s/sealed", dir);
+    mkdir(in, 0700);
+    volatile long *returned = mmap(NULL, sizeof(long) * (size_t)rounds, PROT_READ | PROT_WRITE,
+                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    static char want[8192];
+    srand(4242);
+    for (int round = 0; round < rounds; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            flat_child_init(1);
+            db_con_t *h = open_in(in, "?rotate_records=37");
+            flat_use_table(h, "s");
+            for (long i = 0;; i++) {
+                int len = line_of(i, want, sizeof want);
+                char *bar = memchr(want, '|', (size_t)len);
+                db_val_t r[3] = {{.type = DB_INT}, {.type = DB_INT}, {.type = DB_STR}};
+                r[0].val.int_val = round;
+                r[1].val.int_val = (int)i;
+                r[2].val.str_val = (str){bar + 1, (int)(want + len - 1 - (bar + 1))};
+                if (flat_db_insert(h, NULL, r, 3) == 0) returned[round] = i + 1;
+            }
+        }
+        long wait_for = rand() % 150;
+        while (returned[round] < wait_for) usleep(50);
+        usleep((useconds_t)(rand() % 500));
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    db_con_t *last = open_in(in, "?rotate_records=37");
+    db_val_t end = {.type = DB_STRING};
+    end.val.string_val = "end";
+    CHECK(last && flat_use_table(last, "s") == 0 && flat_db_insert(last, NULL, &end, 1) == 0,
+          "last writer inserts: %s", flat_last_error());
+    flat_db_close(last);
+
+    /* seen[round][i]: how many times record i of round was found */
+    long total = 0, sealed_files = 0, over_limit = 0, damaged = 0, live_records = 0;
+    unsigned char **seen = calloc((size_t)rounds, sizeof *seen);
+    for (int r = 0; r < rounds; r++) seen[r] = calloc((size_t)returned[r] + 2, 1);
+    DIR *d = opendir(in);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        int sealed = strncmp(e->d_name, "s_5.log.sealed-", 15) == 0;
+        int live = strcmp(e->d_name, "s_5.log") == 0;
+        if (!sealed && !live) continue;
+        long len;
+        char *got = slurp(in, e->d_name, &len);
+        long records = 0;
+        for (long at = 0; got && at < len;) {
+            char *end = memchr(got + at, '\n', (size_t)(len - at));
+            if (live && end && end - (got + at) == 3 && memcmp(got + at, "end", 3) == 0) {
+                at += 4;
+                continue;
+            }
+            int round, n;
+            long i;
+            if (!end || sscanf(got + at, "%d|%ld|%n", &round, &i, &n) != 2 || round < 0 ||
+                round >= rounds || i < 0 || i > returned[round]) {
+                damaged++;
+                break;
+            }
+            int wlen = line_of(i, want, sizeof want);
+            char *bar = memchr(want, '|', (size_t)wlen);
+            long payload = want + wlen - (bar + 1);
+            if (end + 1 - (got + at + n) != payload || memcmp(got + at + n, bar + 1, (size_t)payload)) {
+                damaged++;
+                break;
+            }
+            seen[round][i]++;
+            records++;
+            at = end + 1 - got;
+        }
+        if (sealed) {
+            sealed_files++;
+            over_limit += records > 37;
+        } else {
+            live_records += records;
+        }
+        total += records;
+        free(got);
+    }
+    if (d) closedir(d);
+    long lost = 0, twice = 0, unacknowledged = 0;
+    for (int r = 0; r < rounds; r++) {
+        for (long i = 0; i < returned[r]; i++) {
+            lost += seen[r][i] == 0;
+            twice += seen[r][i] > 1;
+        }
+        unacknowledged += seen[r][returned[r]];
+        free(seen[r]);
+    }
+    free(seen);
+    printf("kill -9 with rotate_records=37: %d rounds, %ld records in %ld sealed files and %ld in "
+           "the live file (%ld written whole but not acknowledged when the kill came)\n",
+           rounds, total - live_records, sealed_files, live_records, unacknowledged);
+    CHECK(damaged == 0, "%ld files hold a torn or altered record", damaged);
+    CHECK(over_limit == 0, "%ld sealed files hold more than 37 records", over_limit);
+    CHECK(lost == 0 && twice == 0, "%ld acknowledged records lost, %ld found twice", lost, twice);
+    CHECK(live_records == 0, "the last writer sealed the file it found (%ld records left live, "
+          "besides its own)", live_records);
+    CHECK(sealed_files >= rounds / 2, "only %ld sealed files from %d rounds", sealed_files, rounds);
+    munmap((void *)returned, sizeof(long) * (size_t)rounds);
+}
+
 /* ---- a torn tail left by a crash of the machine ---- */
 
 static void test_torn_tail_closed(void) {
@@ -541,6 +654,7 @@ int main(void) {
     test_torn_tail_closed();
     test_planted_files();
     test_kill_9(getenv("FLATSTORE_CTEST_QUICK") ? 20 : 200);
+    test_kill_9_sealed(getenv("FLATSTORE_CTEST_QUICK") ? 15 : 100);
     test_full_disk("", "full1");
     test_full_disk("?flush=0&buffer_size=4096&flush_interval=60", "full0");
     test_full_disk_at_exit();
