@@ -3,6 +3,7 @@
  * Every expected line is computed with the C library itself (snprintf), not copied from Rust.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
@@ -437,6 +438,45 @@ static void test_rotate_in_process(void) {
     free(new);
 }
 
+/* Names in the test directory that start with `prefix`. */
+static int count_named(const char *prefix) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d) closedir(d);
+    return n;
+}
+
+/* Self-rotation and the schema sidecar through the C API: keys are read with header=1 only. */
+static void test_sealing_and_header(void) {
+    db_con_t *h = open_dir("?rotate_records=2&header=1");
+    if (!h) { CHECK(0, "init"); return; }
+    db_key_t keys[2] = {"method", "to|tag"};
+    flat_use_table(h, "seal");
+    for (int i = 0; i < 5; i++) {
+        db_val_t v[2] = {v_int(i), v_string("x")};
+        CHECK(flat_db_insert(h, keys, v, 2) == 0, "insert %d", i);
+    }
+    long len;
+    char *columns = slurp("seal.columns", &len);
+    CHECK(columns && strcmp(columns, "method|to%7Ctag\n") == 0, "seal.columns: '%s'",
+          columns ? columns : "(none)");
+    free(columns);
+    CHECK(count_named("seal_5.log.sealed-") == 2, "2 sealed files of 2 records");
+    char *live = slurp("seal_5.log", &len);
+    CHECK(live && strcmp(live, "4|x\n") == 0, "live file: '%s'", live ? live : "(none)");
+    free(live);
+
+    /* A host that passes no keys: the record is written, no sidecar is. */
+    flat_use_table(h, "nokeys");
+    db_val_t v = v_int(7);
+    CHECK(flat_db_insert(h, NULL, &v, 1) == 0, "insert without keys");
+    CHECK(count_named("nokeys.columns") == 0, "no sidecar without keys");
+    CHECK(flat_set_param("fsync", "sometimes") < 0 && flat_set_param("rotate_bytes", "1X") < 0,
+          "bad policy and size refused");
+    flat_db_close(h);
+}
+
 static void test_buffered(void) {
     db_con_t *h = open_dir("?flush=0&flush_interval=0.3");
     if (!h) { CHECK(0, "init"); return; }
@@ -660,6 +700,7 @@ int main(void) {
     test_symlink_not_followed();
     test_file_mode();
     test_rotate_in_process();
+    test_sealing_and_header();
     test_buffered();
     test_exit_drains();
     test_sigterm_writes_out_buffer(1, "term_exit");

@@ -150,6 +150,9 @@ int main(int argc, char **argv) {
     CHECK(set_param("encode_delimiter", PARAM_INT, (void *)(long)1) == 0, "encode_delimiter");
     CHECK(set_param("flush_interval", PARAM_STRING, "0.5") == 0, "flush_interval as string");
     CHECK(set_param("file_mode", PARAM_STRING, "0640") == 0, "file_mode");
+    CHECK(set_param("header", PARAM_INT, (void *)(long)1) == 0, "header");
+    CHECK(set_param("rotate_records", PARAM_STRING, "1000000") == 0, "rotate_records");
+    CHECK(set_param("fsync", PARAM_STRING, "sometimes") < 0, "bad fsync policy refused");
     CHECK(set_param("field_delimiter", PARAM_STRING, "|") == 0, "stock default accepted");
     CHECK(set_param("field_delimiter", PARAM_STRING, ";") < 0, "other delimiter refused");
     CHECK(set_param("no_such_param", PARAM_INT, (void *)(long)1) == -200, "unknown not exported");
@@ -236,6 +239,16 @@ int main(int argc, char **argv) {
     CHECK(got && len == 12 && memcmp(got, "-2147483648\n", 12) == 0, "new file after rotate");
     free(got);
     CHECK(stat(renamed, &st) == 0 && st.st_size == want_len, "renamed file unchanged");
+
+    /* header=1: the keys (counted strs, not NUL-terminated) name the columns, once per table. */
+    str cols = {"colsXX", 4};
+    str names[2] = {{"methodZZ", 6}, {"to|tagZZ", 6}};
+    db_key_t keys[2] = {&names[0], &names[1]};
+    CHECK(dbf.use_table(h, &cols) == 0 && dbf.insert(h, keys, v, 2) == 0, "insert with keys");
+    got = slurp("cols.columns", &len);
+    CHECK(got && len == 16 && memcmp(got, "method|to%7Ctag\n", 16) == 0, "cols.columns: %s",
+          got ? got : "(none)");
+    free(got);
 
     dbf.close(h);
     dbf.close(NULL);

@@ -22,8 +22,8 @@ pub fn path(dir: &Path, table: &str) -> PathBuf {
 /// Why the column names were not written.
 #[derive(Debug, thiserror::Error)]
 pub enum ColumnsError {
-    /// The host gave no name for a column (a NULL key).
-    #[error("column {position} has no name (the host passed no key)")]
+    /// The host gave no name for a column (a NULL key, or an empty one).
+    #[error("column {position} has no name (the host passed no key, or an empty one)")]
     Unnamed {
         /// Its position, from 1.
         position: usize,
@@ -49,7 +49,8 @@ pub fn record<'a>(
     let mut line = LineBuf::new();
     format.encode_record(
         names.into_iter().enumerate().map(|(i, name)| {
-            name.map(Value::Str)
+            name.filter(|name| !name.is_empty())
+                .map(Value::Str)
                 .ok_or(ColumnsError::Unnamed { position: i + 1 })
         }),
         &mut line,
@@ -115,6 +116,8 @@ mod tests {
             unnamed,
             Err(ColumnsError::Unnamed { position: 2 })
         ));
+        let empty = record(&dir, "acc", [Some(&b""[..])], format, None);
+        assert!(matches!(empty, Err(ColumnsError::Unnamed { position: 1 })));
         assert_eq!(fs::read(&file).expect("read"), b"a|b\n", "left as it was");
         let leftovers: Vec<_> = fs::read_dir(&dir)
             .expect("list")

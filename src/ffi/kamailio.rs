@@ -276,7 +276,7 @@ static COMMANDS: Exported<[CmdExport; 2]> = Exported(UnsafeCell::new([
 
 /// Every modparam: Kamailio's names (`flush`, `encode_delimiter`, and the four the stock module
 /// only accepts at their defaults) and ours. Each is exported as int and as string.
-const PARAM_NAMES: [&CStr; 11] = [
+const PARAM_NAMES: [&CStr; 17] = [
     c"flush",
     c"encode_delimiter",
     c"flush_interval",
@@ -288,6 +288,12 @@ const PARAM_NAMES: [&CStr; 11] = [
     c"record_delimiter",
     c"escape_char",
     c"file_suffix",
+    c"rotate_records",
+    c"rotate_bytes",
+    c"rotate_seconds",
+    c"fsync",
+    c"fsync_interval",
+    c"header",
 ];
 
 /// Set parameter `PARAM_NAMES[I]` from Kamailio's value (an `int` or a `char*`).
@@ -328,8 +334,9 @@ macro_rules! params {
     };
 }
 
-static PARAMS: Exported<[ParamExport; 2 * PARAM_NAMES.len() + 1]> =
-    Exported(UnsafeCell::new(params!(0 1 2 3 4 5 6 7 8 9 10)));
+static PARAMS: Exported<[ParamExport; 2 * PARAM_NAMES.len() + 1]> = Exported(UnsafeCell::new(
+    params!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16),
+));
 
 static ROTATE_DOC: Exported<[*const c_char; 2]> = Exported(UnsafeCell::new([
     c"Make every process reopen its flatstore files before its next write.".as_ptr(),
