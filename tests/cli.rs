@@ -67,6 +67,12 @@ fn rotate(dir: &Path, table: &str, n: u32, suffix: &str) -> PathBuf {
     to
 }
 
+/// Rename the live file of `table` and writer `n` to its sealed name, as a writer does when it
+/// reaches a rotate_* limit: `<name>.sealed-<stamp>`, stamp `YYYYMMDDTHHMMSS.nnnnnnnnnZ`.
+fn seal(dir: &Path, table: &str, n: u32, stamp: &str) -> PathBuf {
+    rotate(dir, table, n, &format!(".sealed-{stamp}"))
+}
+
 fn gzip_bytes(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
     encoder.write_all(bytes).expect("compress");
@@ -193,6 +199,128 @@ fn cat_selects_files_by_modification_time() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
+/// Writers 5, 6 and 7 seal files at interleaved times (two in the same nanosecond), one is
+/// gzipped afterwards; logrotate's dated and counted files and the live files lie beside them.
+#[test]
+fn cat_reads_sealed_files_by_seal_time_across_writers() {
+    let dir = scratch_dir("cat-sealed");
+    let dated = write_tagged(&dir, "acc", 6, "dated", 2);
+    rotate(&dir, "acc", 6, "-20261122");
+    let counted = write_tagged(&dir, "acc", 5, "counted", 2);
+    rotate(&dir, "acc", 5, ".1");
+    let mut sealed = Vec::new();
+    for (n, stamp, tag) in [
+        (7, "20261123T174512.000000003Z", "s4"),
+        (5, "20261123T174512.000000001Z", "s1"),
+        (6, "20261123T174513.000000000Z", "s5"),
+        (6, "20261123T174512.000000002Z", "s2"),
+        // The same nanosecond as writer 7's: writer number N decides.
+        (5, "20261123T174512.000000003Z", "s3"),
+    ] {
+        let written = write_tagged(&dir, "acc", n, tag, 2);
+        let path = seal(&dir, "acc", n, stamp);
+        if tag == "s2" {
+            gzip(&path);
+        }
+        sealed.push((tag, written));
+    }
+    sealed.sort_by_key(|(tag, _)| *tag);
+    let sealed: Vec<u8> = sealed.into_iter().flat_map(|(_, bytes)| bytes).collect();
+    let live6 = write_tagged(&dir, "acc", 6, "live", 1);
+    let live5 = write_tagged(&dir, "acc", 5, "live", 1);
+    let d = path_str(&dir);
+    let cat = |args: &[&str]| {
+        let out = flatstore(&[&["cat", d, "acc"], args].concat());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        out.stdout
+    };
+    let rotated = [dated, counted].concat();
+    assert_eq!(
+        String::from_utf8_lossy(&cat(&[])),
+        String::from_utf8_lossy(&[rotated.clone(), sealed.clone()].concat())
+    );
+    assert_eq!(
+        cat(&["--live"]),
+        [rotated, sealed.clone(), live5, live6].concat()
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&cat(&["--sealed-only"])),
+        String::from_utf8_lossy(&sealed)
+    );
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+/// What a consumer that must never see a file being written reads: sealed files only, by
+/// `cat` and `export`, with `--since`/`--until` as for any file.
+#[test]
+fn sealed_only_reads_no_live_and_no_logrotate_file() {
+    let dir = scratch_dir("sealed-only");
+    write_tagged(&dir, "acc", 5, "dated", 2);
+    rotate(&dir, "acc", 5, "-20261122");
+    write_tagged(&dir, "acc", 5, "counted", 2);
+    gzip(&rotate(&dir, "acc", 5, ".1"));
+    let old = write_tagged(&dir, "acc", 5, "old", 3);
+    set_mtime(
+        &seal(&dir, "acc", 5, "20261121T120000.000000000Z"),
+        1_795_262_400,
+    );
+    let new = write_tagged(&dir, "acc", 5, "new", 1);
+    set_mtime(
+        &seal(&dir, "acc", 5, "20261123T120000.000000000Z"),
+        1_795_435_200,
+    );
+    write_tagged(&dir, "acc", 5, "live", 4);
+    // Not the sealed form: left alone, never read.
+    fs::write(
+        dir.join("acc_5.log.sealed-20261123T120000.000000001Z.gz.tmp"),
+        b"partial|0|0|0\n",
+    )
+    .expect("write");
+    fs::write(dir.join("acc_5.log.sealed-20261123"), b"bad|0|0|0\n").expect("write");
+    let d = path_str(&dir);
+    let run = |args: &[&str]| {
+        let out = flatstore(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{args:?}");
+        stdout(&out)
+    };
+    let both = String::from_utf8_lossy(&[old.clone(), new.clone()].concat()).into_owned();
+    assert_eq!(run(&["cat", "--sealed-only", d, "acc"]), both);
+    assert_eq!(
+        run(&["cat", "--sealed-only", "--since", "2026-11-22", d, "acc"]),
+        String::from_utf8_lossy(&new)
+    );
+    assert_eq!(
+        run(&["export", d, "acc", "--format", "csv", "--sealed-only"]),
+        "old,5,0,1795392000\r\nold,5,1,1795392000\r\nold,5,2,1795392000\r\n\
+         new,5,0,1795392000\r\n"
+    );
+    let out = flatstore(&["cat", "--sealed-only", "--live", d, "acc"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("'--sealed-only' cannot be used with '--live'"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "");
+    let out = flatstore(&[
+        "export",
+        d,
+        "acc",
+        "--format",
+        "csv",
+        "--live",
+        "--sealed-only",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // Every sealed file consumed: nothing to read, and no error while writers are idle.
+    for sealed in ["20261121T120000.000000000Z", "20261123T120000.000000000Z"] {
+        fs::remove_file(dir.join(format!("acc_5.log.sealed-{sealed}"))).expect("remove");
+    }
+    assert_eq!(run(&["cat", "--sealed-only", d, "acc"]), "");
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
 /// A valid gzip header followed by a deflate block of the reserved type.
 const CORRUPT_GZIP: &[u8] = &[
     0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -267,11 +395,11 @@ fn verify_counts_a_clean_directory() {
     let expected = format!(
         "{{\"dir\":\"{}\",\"tables\":[\
          {{\"table\":\"acc\",\"columns\":4,\"records\":20,\"bytes\":{},\"files\":[\
-         {{\"file\":\"acc_5.log.1.gz\",\"live\":false,\"size\":{gz_size},\"bytes\":{},\"records\":10,\"columns\":{{\"4\":10}},\"other_columns\":0,\"torn\":false,\"undecodable\":0,\"error\":null}},\
-         {{\"file\":\"acc_5.log\",\"live\":true,\"size\":{},\"bytes\":{},\"records\":3,\"columns\":{{\"4\":3}},\"other_columns\":0,\"torn\":false,\"undecodable\":0,\"error\":null}},\
-         {{\"file\":\"acc_6.log\",\"live\":true,\"size\":{},\"bytes\":{},\"records\":7,\"columns\":{{\"4\":7}},\"other_columns\":0,\"torn\":false,\"undecodable\":0,\"error\":null}}]}},\
+         {{\"file\":\"acc_5.log.1.gz\",\"live\":false,\"sealed\":false,\"size\":{gz_size},\"bytes\":{},\"records\":10,\"columns\":{{\"4\":10}},\"other_columns\":0,\"torn\":false,\"undecodable\":0,\"error\":null}},\
+         {{\"file\":\"acc_5.log\",\"live\":true,\"sealed\":false,\"size\":{},\"bytes\":{},\"records\":3,\"columns\":{{\"4\":3}},\"other_columns\":0,\"torn\":false,\"undecodable\":0,\"error\":null}},\
+         {{\"file\":\"acc_6.log\",\"live\":true,\"sealed\":false,\"size\":{},\"bytes\":{},\"records\":7,\"columns\":{{\"4\":7}},\"other_columns\":0,\"torn\":false,\"undecodable\":0,\"error\":null}}],\"column_names\":null}},\
          {{\"table\":\"missed\",\"columns\":4,\"records\":1,\"bytes\":{},\"files\":[\
-         {{\"file\":\"missed_9.log\",\"live\":true,\"size\":{},\"bytes\":{},\"records\":1,\"columns\":{{\"4\":1}},\"other_columns\":0,\"torn\":false,\"undecodable\":0,\"error\":null}}]}}],\
+         {{\"file\":\"missed_9.log\",\"live\":true,\"sealed\":false,\"size\":{},\"bytes\":{},\"records\":1,\"columns\":{{\"4\":1}},\"other_columns\":0,\"torn\":false,\"undecodable\":0,\"error\":null}}],\"column_names\":null}}],\
          \"ignored\":[],\"problems\":[]}}\n",
         dir.display(),
         a.len() + b.len() + c.len(),
@@ -340,8 +468,8 @@ fn verify_finds_every_kind_of_problem() {
     );
     let json = stdout(&out);
     for fragment in [
-        "{\"file\":\"acc_5.log.1\",\"live\":false,\"size\":67,\"bytes\":67,\"records\":5,\"columns\":{\"3\":3,\"2\":2},\"other_columns\":2,\"torn\":false,\"undecodable\":1,\"error\":null}",
-        "{\"file\":\"acc_6.log.1\",\"live\":false,\"size\":15,\"bytes\":15,\"records\":2,\"columns\":{\"3\":2},\"other_columns\":0,\"torn\":true,\"undecodable\":0,\"error\":null}",
+        "{\"file\":\"acc_5.log.1\",\"live\":false,\"sealed\":false,\"size\":67,\"bytes\":67,\"records\":5,\"columns\":{\"3\":3,\"2\":2},\"other_columns\":2,\"torn\":false,\"undecodable\":1,\"error\":null}",
+        "{\"file\":\"acc_6.log.1\",\"live\":false,\"sealed\":false,\"size\":15,\"bytes\":15,\"records\":2,\"columns\":{\"3\":2},\"other_columns\":0,\"torn\":true,\"undecodable\":0,\"error\":null}",
         "acc_5.log.1: 2 records with 2 columns instead of 3 (first: line 4)\"",
         "acc_5.log.1: 1 record with an undecodable escape (first: line 2)\"",
         "acc_6.log.1: the last line is torn (no newline at its end)\"",
@@ -522,6 +650,224 @@ fn export_leaves_out_records_of_another_shape_and_torn_lines() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
+/// The sidecar of a table, as writers with `header=1` write it: the column names encoded as
+/// record values are, here with a `|` in a name (`%7C`).
+const SIDECAR: &[u8] = b"wh%7Co|code|time|what\n";
+
+#[test]
+fn export_takes_column_names_from_the_sidecar() {
+    let dir = export_fixture("export-sidecar");
+    fs::write(dir.join("acc.columns"), SIDECAR).expect("write");
+    let d = path_str(&dir);
+    let out = flatstore(&["export", d, "acc", "--format", "csv", "--iso-time", "time"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        out.stdout,
+        b"wh|o,code,time,what\r\n\
+          \"a|b,c\",200,2026-11-23T00:00:00Z,\"say \"\"h\xc3\xa9\"\"\r\n100%\"\r\n\
+          ,-1,2026-11-23T00:00:01Z,\x00\xff\\\r\n\
+          caf\xe9,486,2026-11-23T00:00:02Z,ok\r\n"
+    );
+    let out = flatstore(&["export", d, "acc", "--format", "jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "{\"wh|o\":\"a|b,c\",\"code\":\"200\",\"time\":\"1795392000\",\"what\":\"say \\\"hé\\\"\\r\\n100%\"}\n\
+         {\"wh|o\":\"\",\"code\":\"-1\",\"time\":\"1795392001\",\"what\":{\"base64\":\"AP9c\"}}\n\
+         {\"wh|o\":{\"base64\":\"Y2Fm6Q==\"},\"code\":\"486\",\"time\":\"1795392002\",\"what\":\"ok\"}\n"
+    );
+    // --columns wins, even over a sidecar that is malformed.
+    fs::write(dir.join("acc.columns"), b"a|a\n").expect("write");
+    let out = flatstore(&[
+        "export",
+        d,
+        "acc",
+        "--format",
+        "csv",
+        "--columns",
+        "w,c,t,x",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("w,c,t,x\r\n\"a|b,c\",200,"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Records of another count than the sidecar names: left out, and the sidecar named.
+    fs::write(dir.join("acc.columns"), b"who|code|time\n").expect("write");
+    let out = flatstore(&["export", d, "acc", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "who,code,time\r\n");
+    let message = stderr(&out);
+    assert!(
+        message.contains(&format!(
+            "flatstore: {}: 3 records not exported: the column count is not the 3 of {} (first: line 1)",
+            dir.join("acc_5.log.1").display(),
+            dir.join("acc.columns").display()
+        )),
+        "{message}"
+    );
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn a_malformed_sidecar_stops_export_and_is_named() {
+    let dir = export_fixture("export-bad-sidecar");
+    let d = path_str(&dir);
+    let sidecar = dir.join("acc.columns");
+    for (content, what) in [
+        (&b""[..], "the file is empty"),
+        (b"who|code|time|what", "no newline at the end"),
+        (b"who|code\ntime|what\n", "more than one line"),
+        (b"who||time|what\n", "a name is empty"),
+        (b"who|code|who|what\n", "\"who\" is given twice"),
+    ] {
+        fs::write(&sidecar, content).expect("write");
+        for format in ["csv", "jsonl"] {
+            let out = flatstore(&["export", d, "acc", "--format", format]);
+            assert_eq!(out.status.code(), Some(2), "{content:?}: {}", stderr(&out));
+            assert_eq!(stdout(&out), "", "nothing exported under wrong names");
+            assert_eq!(
+                stderr(&out),
+                format!(
+                    "flatstore: {}: malformed column names: {what}\n",
+                    sidecar.display()
+                )
+            );
+        }
+        let out = flatstore(&["verify", d]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(
+            stdout(&out).contains(&format!(
+                "  {}: malformed column names: {what}\n",
+                sidecar.display()
+            )),
+            "{}",
+            stdout(&out)
+        );
+    }
+    // One that cannot be read: an I/O error, the same exit status.
+    fs::remove_file(&sidecar).expect("remove");
+    fs::create_dir(&sidecar).expect("mkdir");
+    let out = flatstore(&["export", d, "acc", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with(&format!("flatstore: {}: ", sidecar.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "");
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+/// Sealed files, a logrotate file, live files and the table's sidecar, as `verify` and `stats`
+/// show them.
+#[test]
+fn verify_and_stats_tell_sealed_files_apart() {
+    let dir = scratch_dir("verify-sealed");
+    let counted = write_tagged(&dir, "acc", 5, "counted", 2);
+    rotate(&dir, "acc", 5, ".1");
+    let first = write_tagged(&dir, "acc", 5, "first", 3);
+    gzip(&seal(&dir, "acc", 5, "20261123T174512.123456789Z"));
+    let second = write_tagged(&dir, "acc", 6, "second", 4);
+    seal(&dir, "acc", 6, "20261123T174513.000000000Z");
+    let live = write_tagged(&dir, "acc", 6, "live", 1);
+    fs::write(dir.join("acc.columns"), b"tag|n|i|time\n").expect("write");
+    fs::write(dir.join(".acc.columns.4242.tmp"), b"tag|n\n").expect("write");
+    let d = path_str(&dir);
+
+    let out = flatstore(&["verify", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = |name: &str, records: usize, bytes: usize, state: &str| {
+        format!(
+            "  {name:<46} {records:>10} {bytes:>12} {:>8} {:>6} {:>5} {:>11}  {state}\n",
+            4, 0, "no", 0
+        )
+    };
+    for line in [
+        "table acc: 4 files, 10 records".to_string(),
+        "  column names from acc.columns: \"tag\",\"n\",\"i\",\"time\"\n".into(),
+        row("acc_5.log.1", 2, counted.len(), "rotated"),
+        row(
+            "acc_5.log.sealed-20261123T174512.123456789Z.gz",
+            3,
+            first.len(),
+            "sealed",
+        ),
+        row(
+            "acc_6.log.sealed-20261123T174513.000000000Z",
+            4,
+            second.len(),
+            "sealed",
+        ),
+        row(
+            "acc_6.log",
+            1,
+            live.len(),
+            "live (a writer may still append)",
+        ),
+    ] {
+        assert!(text.contains(&line), "{line:?} not in {text}");
+    }
+    assert!(!text.contains("not flatstore logs"), "{text}");
+    assert!(text.ends_with("no problems\n"), "{text}");
+
+    let out = flatstore(&["verify", "--json", d, "acc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json = stdout(&out);
+    for fragment in [
+        "{\"file\":\"acc_5.log.1\",\"live\":false,\"sealed\":false,",
+        "{\"file\":\"acc_5.log.sealed-20261123T174512.123456789Z.gz\",\"live\":false,\"sealed\":true,",
+        "{\"file\":\"acc_6.log.sealed-20261123T174513.000000000Z\",\"live\":false,\"sealed\":true,",
+        "{\"file\":\"acc_6.log\",\"live\":true,\"sealed\":false,",
+        "],\"column_names\":[\"tag\",\"n\",\"i\",\"time\"]}],\"ignored\":[],\"problems\":[]}\n",
+    ] {
+        assert!(json.contains(fragment), "{fragment} not in {json}");
+    }
+
+    let out = flatstore(&["stats", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("TABLE  FILES  LIVE SEALED         SIZE      RECORDS  "),
+        "{text}"
+    );
+    assert!(text.contains("\nacc        4     1      2 "), "{text}");
+    let out = flatstore(&["stats", "--json", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(
+            "{\"table\":\"acc\",\"files\":4,\"live_files\":1,\"sealed_files\":2,\"writers\":[5,6],"
+        ),
+        "{}",
+        stdout(&out)
+    );
+
+    // Names as many as the records' columns, or a problem.
+    fs::write(dir.join("acc.columns"), b"tag|n|i\n").expect("write");
+    let out = flatstore(&["verify", d]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "  {}: 3 column names, but most records have 4 columns (export leaves out records \
+             of another count)\n",
+            dir.join("acc.columns").display()
+        )),
+        "{}",
+        stdout(&out)
+    );
+    // A table whose only file is its sidecar is no mistyped table.
+    fs::write(dir.join("cdr.columns"), b"a|b\n").expect("write");
+    let out = flatstore(&["verify", d, "cdr"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = flatstore(&["export", d, "cdr", "--format", "csv", "--sealed-only"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "a,b\r\n");
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
 #[test]
 fn stats_counts_tables_writers_sizes_and_times() {
     let dir = scratch_dir("stats");
@@ -540,8 +886,8 @@ fn stats_counts_tables_writers_sizes_and_times() {
         stdout(&out),
         format!(
             "{{\"dir\":\"{}\",\"tables\":[\
-             {{\"table\":\"acc\",\"files\":2,\"live_files\":1,\"writers\":[5,7],\"size\":{acc_size},\"records\":14,\"oldest\":\"2026-11-21T00:00:00Z\",\"newest\":\"2026-11-23T00:00:00Z\"}},\
-             {{\"table\":\"missed\",\"files\":1,\"live_files\":1,\"writers\":[5],\"size\":{missed_size},\"records\":2,\"oldest\":\"2026-11-23T00:00:05Z\",\"newest\":\"2026-11-23T00:00:05Z\"}}]}}\n",
+             {{\"table\":\"acc\",\"files\":2,\"live_files\":1,\"sealed_files\":0,\"writers\":[5,7],\"size\":{acc_size},\"records\":14,\"oldest\":\"2026-11-21T00:00:00Z\",\"newest\":\"2026-11-23T00:00:00Z\"}},\
+             {{\"table\":\"missed\",\"files\":1,\"live_files\":1,\"sealed_files\":0,\"writers\":[5],\"size\":{missed_size},\"records\":2,\"oldest\":\"2026-11-23T00:00:05Z\",\"newest\":\"2026-11-23T00:00:05Z\"}}]}}\n",
             dir.display()
         )
     );
@@ -552,7 +898,7 @@ fn stats_counts_tables_writers_sizes_and_times() {
     assert!(text.starts_with("TABLE "), "{text}");
     assert!(
         text.contains(&format!(
-            "acc         2     1 {acc_size:>12}           14  2026-11-21T00:00:00Z  2026-11-23T00:00:00Z  5,7\n"
+            "acc         2     1      0 {acc_size:>12}           14  2026-11-21T00:00:00Z  2026-11-23T00:00:00Z  5,7\n"
         )),
         "{text}"
     );

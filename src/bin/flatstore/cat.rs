@@ -12,9 +12,11 @@ use crate::status::Status;
 /// Every record of TABLE, from all its files, as one stream.
 ///
 /// Rotated files first, oldest first (gzip read transparently): stamped names (-20261123)
-/// by stamp, then counted ones, .3 before .2 before .1; then, with --live, the live files;
-/// within each step by writer number N. Bytes as they are, except that a torn last line is
-/// ended with a newline, so that it cannot run into the next file's first record.
+/// by stamp, then counted ones, .3 before .2 before .1; then the sealed ones
+/// (.sealed-20261123T174512.123456789Z) by seal time, across writers; then, with --live, the
+/// live files; within each step by writer number N. With --sealed-only, the sealed files
+/// alone. Bytes as they are, except that a torn last line is ended with a newline, so that it
+/// cannot run into the next file's first record.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The log directory.

@@ -9,12 +9,13 @@ use clap::error::ErrorKind;
 use flatstore::decode::decode_field_lenient;
 use flatstore::format::DELIMITER;
 
+use crate::columns;
 use crate::content::{self, Content};
-use crate::files::{self, Selection};
+use crate::files::{self, FileError, Selection};
 use crate::json;
 use crate::lines;
 use crate::output::{self, Output};
-use crate::status::{Status, records};
+use crate::status::{IO_ERROR, Status, records};
 use crate::time;
 
 /// The output formats.
@@ -22,8 +23,8 @@ use crate::time;
 pub enum Format {
     /// RFC 4180: CRLF line ends; a field holding `,`, `"`, CR or LF is quoted, `"` doubled.
     Csv,
-    /// One JSON array per record, an object with --columns; values that are not UTF-8 as
-    /// {"base64":"…"}.
+    /// One JSON array per record, an object when there are column names; values that are
+    /// not UTF-8 as {"base64":"…"}.
     Jsonl,
 }
 
@@ -32,6 +33,12 @@ pub enum Format {
 /// The files `cat` reads, in the same order. Every escape is decoded (%HH, \xHH); a % or \
 /// that starts no escape is kept as it is. Only whole lines are records: a torn last line is
 /// not exported.
+///
+/// Column names come from --columns, else from DIR/TABLE.columns when it exists (the sidecar
+/// that writers with header=1 keep: one line, the names encoded and separated as record
+/// values are), exactly as if given with --columns. A sidecar that cannot be read or is
+/// malformed (empty, not one line, a name empty, given twice or not UTF-8) stops the export
+/// before anything is written, with exit status 2; --columns overrides it.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The log directory.
@@ -44,9 +51,10 @@ pub struct Args {
     format: Format,
     /// Names of the columns, in order: CSV gets a header line, JSON Lines objects instead of
     /// arrays. Records with another number of columns are not exported (and reported).
+    /// Default: the names in DIR/TABLE.columns, when it exists.
     #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
     columns: Vec<String>,
-    /// DATETIME columns (names from --columns, or positions from 1) written as ISO-8601 UTC,
+    /// DATETIME columns (column names, or positions from 1) written as ISO-8601 UTC,
     /// 2026-11-23T10:00:00Z. Values that are not a decimal number are written as they are.
     #[arg(long = "iso-time", value_name = "COLUMN,…", value_delimiter = ',')]
     iso_time: Vec<String>,
@@ -59,22 +67,47 @@ fn usage(message: String) -> ! {
     clap::Error::raw(ErrorKind::ValueValidation, format!("{message}\n")).exit()
 }
 
+/// The names records are exported under, and where they were given.
+#[derive(Debug)]
+struct Names {
+    /// In column order; empty when none were given.
+    names: Vec<String>,
+    /// `--columns`, or the sidecar's path: for reports.
+    source: String,
+}
+
+/// The names from --columns (a bad list is a usage error), else from TABLE's sidecar when it
+/// exists, else none. `Err` when the sidecar cannot be read or is malformed.
+fn column_names(args: &Args) -> Result<Names, FileError> {
+    if !args.columns.is_empty() {
+        if let Err(what) = columns::check_names(&args.columns) {
+            usage(format!("--columns: {what}"));
+        }
+        return Ok(Names {
+            names: args.columns.clone(),
+            source: "--columns".into(),
+        });
+    }
+    let path = columns::path(&args.dir, &args.table);
+    Ok(Names {
+        names: columns::read(&path)?.unwrap_or_default(),
+        source: path.display().to_string(),
+    })
+}
+
 /// Which columns `--iso-time` names, as a mask over column positions.
-fn iso_columns(args: &Args) -> Vec<bool> {
+fn iso_columns(names: &[String], iso_time: &[String]) -> Vec<bool> {
     let mut mask = Vec::new();
-    for column in &args.iso_time {
-        let index = match args.columns.iter().position(|name| name == column) {
+    for column in iso_time {
+        let index = match names.iter().position(|name| name == column) {
             Some(index) => index,
             None => match column.parse::<usize>() {
-                Ok(position)
-                    if position >= 1
-                        && (args.columns.is_empty() || position <= args.columns.len()) =>
-                {
+                Ok(position) if position >= 1 && (names.is_empty() || position <= names.len()) => {
                     position - 1
                 }
                 _ => usage(format!(
-                    "--iso-time {column:?}: no such column (give a name from --columns or a \
-                     position from 1)"
+                    "--iso-time {column:?}: no such column (give a column name or a position \
+                     from 1)"
                 )),
             },
         };
@@ -113,10 +146,12 @@ impl IsoTimes {
 #[derive(Debug)]
 struct Exporter {
     format: Format,
-    /// JSON object keys, `"name":` each; empty without --columns.
+    /// JSON object keys, `"name":` each; empty without names.
     keys: Vec<Vec<u8>>,
-    /// The column count --columns requires.
+    /// The column count the names require.
     expected: Option<usize>,
+    /// Where the names were given, for reports.
+    names_from: String,
     iso: Vec<bool>,
     times: IsoTimes,
     /// One decoded field, and the row being built: reused for every record.
@@ -144,16 +179,10 @@ fn csv_field(out: &mut Vec<u8>, value: &[u8]) {
 }
 
 impl Exporter {
-    fn new(args: &Args) -> Exporter {
-        let mut seen = std::collections::HashSet::new();
-        for name in &args.columns {
-            if name.is_empty() || !seen.insert(name) {
-                usage(format!("--columns: {name:?} is empty or given twice"));
-            }
-        }
+    fn new(args: &Args, names: &Names) -> Exporter {
         let keys = match args.format {
-            Format::Jsonl => args
-                .columns
+            Format::Jsonl => names
+                .names
                 .iter()
                 .map(|name| {
                     let mut key = Vec::new();
@@ -167,8 +196,9 @@ impl Exporter {
         Exporter {
             format: args.format,
             keys,
-            expected: (!args.columns.is_empty()).then_some(args.columns.len()),
-            iso: iso_columns(args),
+            expected: (!names.names.is_empty()).then_some(names.names.len()),
+            names_from: names.source.clone(),
+            iso: iso_columns(&names.names, &args.iso_time),
             times: IsoTimes::default(),
             field: Vec::new(),
             row: Vec::new(),
@@ -176,10 +206,10 @@ impl Exporter {
     }
 
     /// What comes before the first record: the CSV header, when there are names.
-    fn header(&self, args: &Args) -> Vec<u8> {
+    fn header(&self, names: &Names) -> Vec<u8> {
         let mut header = Vec::new();
-        if self.format == Format::Csv && !args.columns.is_empty() {
-            for (i, name) in args.columns.iter().enumerate() {
+        if self.format == Format::Csv && !names.names.is_empty() {
+            for (i, name) in names.names.iter().enumerate() {
                 if i > 0 {
                     header.push(b',');
                 }
@@ -191,12 +221,13 @@ impl Exporter {
     }
 
     /// The output row of one record (`line` without its `\n`), or `Err(columns)` when its
-    /// column count is not the one --columns names.
+    /// column count is not the one the names require.
     fn record(&mut self, line: &[u8]) -> Result<&[u8], usize> {
         let Exporter {
             format,
             keys,
             expected,
+            names_from: _,
             iso,
             times,
             field,
@@ -307,10 +338,18 @@ fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// Exit status 0 when every record was exported, 1 when a file is corrupt or binary, a record
 /// has the wrong column count or a last line is torn (everything else is still exported),
-/// 2 on usage and I/O errors.
+/// 2 on usage and I/O errors, and when TABLE.columns is needed but cannot be read or is
+/// malformed (then nothing is exported: records under no names or wrong ones are no export).
 pub fn run(args: &Args) -> ExitCode {
-    let mut exporter = Exporter::new(args);
-    let header = exporter.header(args);
+    let names = match column_names(args) {
+        Ok(names) => names,
+        Err(e) => {
+            eprintln!("flatstore: {e}");
+            return ExitCode::from(IO_ERROR);
+        }
+    };
+    let mut exporter = Exporter::new(args, &names);
+    let header = exporter.header(&names);
     let mut status = Status::default();
     output::write_table(
         "export",
@@ -352,10 +391,11 @@ fn export_file(
     let path = content.path().display();
     if skipped > 0 {
         status.problem(format_args!(
-            "{path}: {} not exported: the column count is not the {} of --columns \
+            "{path}: {} not exported: the column count is not the {} of {} \
              (first: line {first_skipped})",
             records(skipped),
-            exporter.expected.unwrap_or_default()
+            exporter.expected.unwrap_or_default(),
+            exporter.names_from
         ));
     }
     if torn {

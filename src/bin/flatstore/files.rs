@@ -1,15 +1,23 @@
 //! A directory's log files: which table and writer each belongs to, where it stands in the
-//! rotation, and the order they are read in.
+//! rotation, and the order they are read in; and which table each `<table>.columns` sidecar
+//! belongs to (see [`crate::columns`]).
 //!
 //! Names are `<table>_<N>.log` (live: writers open this name and append to it), optionally
 //! followed by a rotation suffix and `.gz`:
 //!
 //! - `.<k>` with k of 1 to 7 digits: logrotate's count, `.1` the newest;
+//! - `.sealed-<YYYYMMDD>T<HHMMSS>.<nnnnnnnnn>Z`: sealed by its writer, which renamed it
+//!   complete at that UTC time (to the nanosecond) and never writes it again. The stamp has
+//!   exactly this form (8 digits, `T`, 6 digits, `.`, 9 digits, `Z`); a name with anything
+//!   else after `.sealed-` is no log file: the library never makes one, and its place in the
+//!   order could not be known;
 //! - `.<stamp>` or `-<stamp>` otherwise: a date or stamp (logrotate's `dateext`,
 //!   `-20261123`), ordered as text, which is chronological for year-first stamps.
 //!
 //! Reading order, oldest first: stamped files by stamp, then counted files from the highest
-//! count to `.1`, then live files; within each step by writer number N, then by name.
+//! count to `.1`, then sealed files by seal stamp (across writers: records come out in seal
+//! time order), then live files; within each step (a stamp, a count) by writer number N, then
+//! by name.
 
 use std::cmp::Reverse;
 use std::fs;
@@ -18,6 +26,7 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::columns;
 use crate::status::{IO_ERROR, PROBLEMS, Status};
 use crate::time;
 
@@ -28,6 +37,9 @@ pub enum Rotation {
     Dated(Vec<u8>),
     /// `.log.<k>`: logrotate's count, the highest (oldest) first.
     Numbered(Reverse<u64>),
+    /// `.log.sealed-<stamp>`: renamed complete by its writer; oldest first by the stamp's
+    /// bytes, which are fixed-width UTC digits, so text order is time order.
+    Sealed(Vec<u8>),
     /// `.log`: the name writers append to.
     Live,
 }
@@ -45,6 +57,11 @@ pub struct LogName {
 
 /// Counts of up to this many digits are logrotate's; longer ones are stamps.
 const MAX_COUNT_DIGITS: usize = 7;
+
+/// What comes between `.log` and a writer's seal stamp.
+const SEALED: &[u8] = b".sealed-";
+/// The form of a seal stamp, `D` standing for a digit: `20261123T174512.123456789Z`.
+const SEAL_STAMP: &[u8] = b"DDDDDDDDTDDDDDD.DDDDDDDDDZ";
 
 impl LogName {
     /// Parse a file name; `None` when it is no table's log file.
@@ -88,7 +105,19 @@ fn split_number(stem: &[u8]) -> Option<(&[u8], u64)> {
     (!table.is_empty()).then_some((table, number))
 }
 
+/// `stamp` has exactly the form of [`SEAL_STAMP`].
+fn is_seal_stamp(stamp: &[u8]) -> bool {
+    stamp.len() == SEAL_STAMP.len()
+        && stamp.iter().zip(SEAL_STAMP).all(|(&b, &form)| match form {
+            b'D' => b.is_ascii_digit(),
+            _ => b == form,
+        })
+}
+
 fn rotation(suffix: &[u8]) -> Option<Rotation> {
+    if let Some(stamp) = suffix.strip_prefix(SEALED) {
+        return is_seal_stamp(stamp).then(|| Rotation::Sealed(stamp.to_vec()));
+    }
     match suffix {
         [] => Some(Rotation::Live),
         [b'.', count @ ..] if count.len() <= MAX_COUNT_DIGITS && digits(count).is_some() => {
@@ -151,6 +180,11 @@ impl LogFile {
     pub fn is_live(&self) -> bool {
         self.name.rotation == Rotation::Live
     }
+
+    /// A sealed file: complete, its writer never writes it again.
+    pub fn is_sealed(&self) -> bool {
+        matches!(self.name.rotation, Rotation::Sealed(_))
+    }
 }
 
 /// What a directory holds.
@@ -158,7 +192,10 @@ impl LogFile {
 pub struct Listing {
     /// The log files, in reading order: by table, then as the module docs say.
     pub files: Vec<LogFile>,
-    /// Names that are no table's log (hidden names such as `.flatstore.ctl` left out).
+    /// `<table>.columns` sidecars: the table, and the path.
+    pub sidecars: Vec<(Vec<u8>, PathBuf)>,
+    /// Names that are no table's log or sidecar (hidden names such as `.flatstore.ctl` left
+    /// out).
     pub ignored: Vec<String>,
     /// Log files that could not be examined, or are no regular file.
     pub errors: Vec<FileError>,
@@ -192,7 +229,11 @@ pub fn discover(dir: &Path, table: Option<&[u8]>) -> Result<Listing, FileError> 
             continue;
         }
         let Some(name) = LogName::parse(os_name.as_bytes()) else {
-            if table.is_none() && !file_name.starts_with('.') {
+            if let Some(of) = columns::table_of(os_name.as_bytes()) {
+                if table.is_none_or(|t| t == of) {
+                    listing.sidecars.push((of.to_vec(), entry.path()));
+                }
+            } else if table.is_none() && !file_name.starts_with('.') {
                 listing.ignored.push(file_name);
             }
             continue;
@@ -224,6 +265,7 @@ pub fn discover(dir: &Path, table: Option<&[u8]>) -> Result<Listing, FileError> 
             &b.file_name,
         ))
     });
+    listing.sidecars.sort();
     listing.ignored.sort();
     listing.torn_aside.sort();
     Ok(listing)
@@ -242,6 +284,11 @@ pub struct Selection {
     /// Also read the live TABLE_N.log files, which writers may still be appending to.
     #[arg(long)]
     pub live: bool,
+    /// Read only the sealed files (TABLE_N.log.sealed-STAMP, gzipped or not), which their
+    /// writers renamed complete and never write again: for a consumer that must never see a
+    /// file still being written.
+    #[arg(long, conflicts_with = "live")]
+    pub sealed_only: bool,
     /// Only files last modified at or after TIME: 2026-11-23, 2026-11-23T10:00:00,
     /// 2026-11-23T10:00:00+01:00 or @SECONDS (UTC unless an offset is given).
     #[arg(long, value_name = "TIME", value_parser = time::parse_instant)]
@@ -253,7 +300,12 @@ pub struct Selection {
 
 impl Selection {
     fn wants(&self, file: &LogFile) -> bool {
-        (self.live || !file.is_live())
+        let by_rotation = if self.sealed_only {
+            file.is_sealed()
+        } else {
+            self.live || !file.is_live()
+        };
+        by_rotation
             && self.since.is_none_or(|since| file.modified >= since)
             && self.until.is_none_or(|until| file.modified < until)
     }
@@ -261,7 +313,8 @@ impl Selection {
 
 /// The files of `table` in `dir` that `selection` wants, in reading order. Files that could
 /// not be examined are reported to `status`; `None` when the directory cannot be read or holds
-/// no file of the table at all (a mistyped table name must not pass for an empty one).
+/// no file of the table at all, neither log nor sidecar (a mistyped table name must not pass
+/// for an empty one; a table whose sealed files were all consumed still has its sidecar).
 pub fn select(
     dir: &Path,
     table: &str,
@@ -278,7 +331,7 @@ pub fn select(
     for error in &listing.errors {
         status.file_error(error);
     }
-    if listing.files.is_empty() && listing.errors.is_empty() {
+    if listing.files.is_empty() && listing.errors.is_empty() && listing.sidecars.is_empty() {
         status.problem(format_args!(
             "{}: no file of table {table:?}",
             dir.display()
@@ -343,5 +396,79 @@ mod tests {
         assert!(dated("20261122") < dated("20261123"));
         assert!(dated("20261123") < counted(3));
         assert!(counted(3) < counted(2) && counted(1) < Rotation::Live);
+    }
+
+    #[test]
+    fn sealed_names_and_their_place_in_the_order() {
+        let sealed = |s: &str| Rotation::Sealed(s.as_bytes().to_vec());
+        let stamp = "20261123T174512.123456789Z";
+        assert_eq!(
+            parse(&format!("acc_129.log.sealed-{stamp}")),
+            Some(("acc".into(), 129, sealed(stamp)))
+        );
+        assert_eq!(
+            parse(&format!("acc_missed_7.log.sealed-{stamp}.gz")),
+            Some(("acc_missed".into(), 7, sealed(stamp)))
+        );
+        for malformed in [
+            "acc_5.log.sealed-",
+            "acc_5.log.sealed-20261123",
+            "acc_5.log.sealed-20261123T174512Z",
+            "acc_5.log.sealed-20261123T174512.12345678Z",
+            "acc_5.log.sealed-20261123T174512.1234567890Z",
+            "acc_5.log.sealed-20261123t174512.123456789Z",
+            "acc_5.log.sealed-20261123T174512.123456789",
+            "acc_5.log.sealed-20261123T174512,123456789Z",
+            "acc_5.log.sealed-2026112xT174512.123456789Z",
+            "acc_5.log.sealed-20261123T174512.123456789Z.tmp",
+            "acc_5.log.sealed-20261123T174512.123456789Z.gz.tmp",
+            "acc_5.log.sealed-20261123T174512.123456789Z.1",
+        ] {
+            assert_eq!(parse(malformed), None, "{malformed}");
+        }
+        // Not the sealed form: `-sealed-…` is a dated stamp as any other.
+        assert_eq!(
+            parse(&format!("acc_5.log-sealed-{stamp}")),
+            Some((
+                "acc".into(),
+                5,
+                Rotation::Dated(format!("sealed-{stamp}").into_bytes())
+            ))
+        );
+        let counted = |k| Rotation::Numbered(Reverse(k));
+        assert!(counted(1) < sealed("19700101T000000.000000000Z"));
+        assert!(sealed("20261123T174512.123456789Z") < sealed("20261123T174512.123456790Z"));
+        assert!(sealed("20261123T235959.999999999Z") < sealed("20261124T000000.000000000Z"));
+        assert!(sealed("99991231T235959.999999999Z") < Rotation::Live);
+    }
+
+    #[test]
+    fn sidecars_belong_to_their_table_and_are_no_unknown_file() {
+        let dir = std::env::temp_dir().join(format!("flatstore-files-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create");
+        for name in [
+            "acc_5.log",
+            "acc.columns",
+            ".acc.columns.4242.tmp",
+            "cdr.columns",
+            "notes.columns.txt",
+        ] {
+            fs::write(dir.join(name), b"x\n").expect("write");
+        }
+        let all = discover(&dir, None).expect("discover");
+        assert_eq!(
+            all.sidecars,
+            [
+                (b"acc".to_vec(), dir.join("acc.columns")),
+                (b"cdr".to_vec(), dir.join("cdr.columns")),
+            ]
+        );
+        assert_eq!(all.ignored, ["notes.columns.txt"]);
+        assert_eq!(all.files.len(), 1);
+        let acc = discover(&dir, Some(b"acc")).expect("discover");
+        assert_eq!(acc.sidecars, [(b"acc".to_vec(), dir.join("acc.columns"))]);
+        assert!(acc.ignored.is_empty());
+        fs::remove_dir_all(&dir).expect("clean up");
     }
 }

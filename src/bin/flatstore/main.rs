@@ -2,22 +2,24 @@
 //!
 //! ```text
 //! flatstore rotate DIR [--wait] [--timeout SECONDS]
-//! flatstore cat    DIR TABLE [--live] [--since TIME] [--until TIME]
+//! flatstore cat    DIR TABLE [--live | --sealed-only] [--since TIME] [--until TIME]
 //! flatstore verify DIR [TABLE] [--json]
 //! flatstore export DIR TABLE --format csv|jsonl [--columns NAME,..] [--iso-time COL,..]
-//!                            [--live] [--since TIME] [--until TIME]
+//!                            [--live | --sealed-only] [--since TIME] [--until TIME]
 //! flatstore stats  DIR [--json]
 //! ```
 //!
 //! One module per job: [`files`] finds a directory's log files and orders them, [`content`]
-//! reads one (gzip included), [`lines`] splits content into lines, [`output`] is the frame of
-//! the commands that write records, [`status`] turns what went wrong into the exit status,
-//! [`progress`] reports on a terminal, [`json`] and [`time`] format; and one module per
-//! command ([`rotate`], [`cat`], [`verify`], [`export`], [`stats`]).
+//! reads one (gzip included), [`lines`] splits content into lines, [`columns`] reads a table's
+//! `<table>.columns` sidecar, [`output`] is the frame of the commands that write records,
+//! [`status`] turns what went wrong into the exit status, [`progress`] reports on a terminal,
+//! [`json`] and [`time`] format; and one module per command ([`rotate`], [`cat`], [`verify`],
+//! [`export`], [`stats`]).
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
 mod cat;
+mod columns;
 mod content;
 mod export;
 mod files;
@@ -38,7 +40,8 @@ use clap::{Parser, Subcommand};
 const EXIT_STATUS: &str = "\
 Exit status: rotate: 0 done, 1 failed, 2 usage error.
 cat, verify, export, stats: 0 clean, 1 problems found in the files (named on standard error,
-or in verify's report), 2 usage error or an I/O error (a missing directory, an unreadable file).";
+or in verify's report), 2 usage error or an I/O error (a missing directory, an unreadable file),
+and for export a TABLE.columns that cannot be read or is malformed (nothing is exported).";
 
 /// The operator's tool for a flatstore log directory.
 #[derive(Debug, Parser)]

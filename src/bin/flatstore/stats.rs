@@ -16,7 +16,7 @@ use crate::time;
 
 /// DIR's tables at a glance: files, writers, size, records, times.
 ///
-/// Per table: files (and how many are live), writers (the process numbers N in the file
+/// Per table: files (and how many are live, how many sealed by their writers), writers (the process numbers N in the file
 /// names), size on disk, records (lines, gzip files decompressed), and the oldest and newest
 /// file modification times.
 #[derive(Debug, clap::Args)]
@@ -34,6 +34,7 @@ struct TableStats {
     table: String,
     files: usize,
     live: usize,
+    sealed: usize,
     writers: Vec<u64>,
     size: u64,
     records: u64,
@@ -65,6 +66,7 @@ fn table_stats(files: &[LogFile], progress: &Progress, status: &mut Status) -> T
         table: String::from_utf8_lossy(&files[0].name.table).into_owned(),
         files: files.len(),
         live: files.iter().filter(|f| f.is_live()).count(),
+        sealed: files.iter().filter(|f| f.is_sealed()).count(),
         writers,
         size: files.iter().map(|f| f.size).sum(),
         records: files
@@ -127,16 +129,17 @@ fn text_report(tables: &[TableStats]) -> String {
         .unwrap_or(0)
         .max(5);
     let mut out = format!(
-        "{:<width$} {:>6} {:>5} {:>12} {:>12}  {:<20}  {:<20}  WRITERS (N)\n",
-        "TABLE", "FILES", "LIVE", "SIZE", "RECORDS", "OLDEST", "NEWEST"
+        "{:<width$} {:>6} {:>5} {:>6} {:>12} {:>12}  {:<20}  {:<20}  WRITERS (N)\n",
+        "TABLE", "FILES", "LIVE", "SEALED", "SIZE", "RECORDS", "OLDEST", "NEWEST"
     );
     for t in tables {
         let _ = writeln!(
             out,
-            "{:<width$} {:>6} {:>5} {:>12} {:>12}  {:<20}  {:<20}  {}",
+            "{:<width$} {:>6} {:>5} {:>6} {:>12} {:>12}  {:<20}  {:<20}  {}",
             t.table,
             t.files,
             t.live,
+            t.sealed,
             t.size,
             t.records,
             time::file_time(t.oldest),
@@ -152,11 +155,13 @@ fn json_report(dir: &Path, tables: &[TableStats]) -> String {
         .iter()
         .map(|t| {
             format!(
-                "{{\"table\":{},\"files\":{},\"live_files\":{},\"writers\":[{}],\"size\":{},\
+                "{{\"table\":{},\"files\":{},\"live_files\":{},\"sealed_files\":{},\
+                 \"writers\":[{}],\"size\":{},\
                  \"records\":{},\"oldest\":\"{}\",\"newest\":\"{}\"}}",
                 json::string(&t.table),
                 t.files,
                 t.live,
+                t.sealed,
                 writer_list(&t.writers),
                 t.size,
                 t.records,

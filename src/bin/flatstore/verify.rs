@@ -2,12 +2,13 @@
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use flatstore::decode::escape_at;
 use flatstore::format::DELIMITER;
 
+use crate::columns;
 use crate::content::{self, Stop};
 use crate::files::{self, FileError, LogFile};
 use crate::json;
@@ -20,7 +21,10 @@ use crate::status::{PROBLEMS, Status, records};
 ///
 /// Per table and file, live files included: records, bytes, column counts, records whose
 /// column count differs from the table's most common one, a torn last line, records with an
-/// undecodable escape, and whether a writer may still append to the file.
+/// undecodable escape, and whether the file is live (a writer may still append to it),
+/// sealed by its writer (complete) or rotated. Per table, the column names in its
+/// TABLE.columns sidecar, which must be well formed and as many as the records' most common
+/// column count.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The log directory.
@@ -122,6 +126,25 @@ fn check_file(file: &LogFile, progress: &Progress) -> FileCheck {
     check
 }
 
+/// A table's `<table>.columns` sidecar and what it holds.
+#[derive(Debug)]
+struct Sidecar {
+    table: Vec<u8>,
+    path: PathBuf,
+    /// The names; `Ok(None)` when the file went away after it was listed.
+    names: Result<Option<Vec<String>>, FileError>,
+}
+
+impl Sidecar {
+    fn read(table: &[u8], path: &Path) -> Sidecar {
+        Sidecar {
+            table: table.to_vec(),
+            path: path.to_owned(),
+            names: columns::read(path),
+        }
+    }
+}
+
 /// One table's files and what they hold.
 #[derive(Debug)]
 struct TableCheck<'a> {
@@ -129,11 +152,14 @@ struct TableCheck<'a> {
     files: Vec<(&'a LogFile, FileCheck)>,
     /// The column count of most records.
     majority: Option<usize>,
+    /// The table's sidecar and its names, when it has a well-formed one.
+    sidecar: Option<(&'a Path, &'a [String])>,
 }
 
 impl<'a> TableCheck<'a> {
-    /// Check `files`, all of one table and at least one.
-    fn new(files: &'a [LogFile], progress: &Progress) -> TableCheck<'a> {
+    /// Check `files`, all of one table and at least one; its sidecar is among `sidecars`
+    /// when it has one.
+    fn new(files: &'a [LogFile], sidecars: &'a [Sidecar], progress: &Progress) -> TableCheck<'a> {
         let files: Vec<(&LogFile, FileCheck)> =
             files.iter().map(|f| (f, check_file(f, progress))).collect();
         let mut totals: Vec<(usize, u64)> = Vec::new();
@@ -147,10 +173,19 @@ impl<'a> TableCheck<'a> {
             .iter()
             .max_by_key(|(columns, lines)| (*lines, std::cmp::Reverse(*columns)))
             .map(|(columns, _)| *columns);
+        let table = &files[0].0.name.table;
+        let sidecar = sidecars
+            .iter()
+            .find(|s| s.table == *table)
+            .and_then(|s| match &s.names {
+                Ok(Some(names)) => Some((s.path.as_path(), names.as_slice())),
+                _ => None,
+            });
         TableCheck {
-            table: String::from_utf8_lossy(&files[0].0.name.table).into_owned(),
+            table: String::from_utf8_lossy(table).into_owned(),
             files,
             majority,
+            sidecar,
         }
     }
 
@@ -189,6 +224,16 @@ impl<'a> TableCheck<'a> {
                 ));
             }
         }
+        if let (Some((path, names)), Some(majority)) = (self.sidecar, self.majority)
+            && names.len() != majority
+        {
+            problems.push(format!(
+                "{}: {} column names, but most records have {majority} columns (export leaves \
+                 out records of another count)",
+                path.display(),
+                names.len()
+            ));
+        }
         problems
     }
 }
@@ -204,15 +249,25 @@ pub fn run(args: &Args) -> ExitCode {
             return status.exit_code();
         }
     };
+    let sidecars: Vec<Sidecar> = listing
+        .sidecars
+        .iter()
+        .map(|(table, path)| Sidecar::read(table, path))
+        .collect();
     let progress = Progress::new("verify", listing.files.iter().map(|f| f.size).sum(), false);
     let tables: Vec<TableCheck<'_>> = listing
         .files
         .chunk_by(|a, b| a.name.table == b.name.table)
-        .map(|files| TableCheck::new(files, &progress))
+        .map(|files| TableCheck::new(files, &sidecars, &progress))
         .collect();
     progress.finish();
+    let sidecar_errors: Vec<&FileError> = sidecars
+        .iter()
+        .filter_map(|s| s.names.as_ref().err())
+        .collect();
     let mut problems: Vec<String> = listing.errors.iter().map(ToString::to_string).collect();
     problems.extend(tables.iter().flat_map(TableCheck::problems));
+    problems.extend(sidecar_errors.iter().map(ToString::to_string));
     for (path, log) in &listing.torn_aside {
         let records = std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
         problems.push(format!(
@@ -220,11 +275,16 @@ pub fn run(args: &Args) -> ExitCode {
             path.display()
         ));
     }
-    for error in listing.errors.iter().chain(
-        tables
-            .iter()
-            .flat_map(|t| t.files.iter().filter_map(|(_, c)| c.error.as_ref())),
-    ) {
+    for error in listing
+        .errors
+        .iter()
+        .chain(
+            tables
+                .iter()
+                .flat_map(|t| t.files.iter().filter_map(|(_, c)| c.error.as_ref())),
+        )
+        .chain(sidecar_errors.iter().copied())
+    {
         status.raise(error.exit_status());
     }
     if !problems.is_empty() {
@@ -233,6 +293,7 @@ pub fn run(args: &Args) -> ExitCode {
     if let Some(table) = &args.table
         && tables.is_empty()
         && listing.errors.is_empty()
+        && sidecars.is_empty()
     {
         problems.push(format!(
             "{}: no file of table {table:?}",
@@ -272,6 +333,15 @@ fn text_report(tables: &[TableCheck<'_>], ignored: &[String], problems: &[String
             t.sum(|c| c.records),
             t.sum(|c| c.bytes),
         );
+        if let Some((path, names)) = t.sidecar {
+            let names: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+            let _ = writeln!(
+                out,
+                "  column names from {}: {}",
+                path.file_name().unwrap_or_default().to_string_lossy(),
+                names.join(",")
+            );
+        }
         let width = t
             .files
             .iter()
@@ -285,10 +355,14 @@ fn text_report(tables: &[TableCheck<'_>], ignored: &[String], problems: &[String
             "FILE", "RECORDS", "BYTES", "COLUMNS", "OTHER", "TORN", "UNDECODABLE"
         );
         for (file, check) in &t.files {
-            let state = match (&check.error, file.is_live()) {
-                (Some(_), _) => "error (see below)",
-                (None, true) => "live (a writer may still append)",
-                (None, false) => "rotated",
+            let state = if check.error.is_some() {
+                "error (see below)"
+            } else if file.is_live() {
+                "live (a writer may still append)"
+            } else if file.is_sealed() {
+                "sealed"
+            } else {
+                "rotated"
             };
             let _ = writeln!(
                 out,
@@ -344,11 +418,12 @@ fn json_report(
                         .map(|c| format!("\"{}\":{}", c.columns, c.lines))
                         .collect();
                     format!(
-                        "{{\"file\":{},\"live\":{},\"size\":{},\"bytes\":{},\"records\":{},\
-                         \"columns\":{{{}}},\"other_columns\":{},\"torn\":{},\
+                        "{{\"file\":{},\"live\":{},\"sealed\":{},\"size\":{},\"bytes\":{},\
+                         \"records\":{},\"columns\":{{{}}},\"other_columns\":{},\"torn\":{},\
                          \"undecodable\":{},\"error\":{}}}",
                         json::string(&file.file_name),
                         file.is_live(),
+                        file.is_sealed(),
                         file.size,
                         check.bytes,
                         check.records,
@@ -363,8 +438,12 @@ fn json_report(
                     )
                 })
                 .collect();
+            let names = t
+                .sidecar
+                .map_or("null".into(), |(_, names)| strings(&mut names.iter()));
             format!(
-                "{{\"table\":{},\"columns\":{},\"records\":{},\"bytes\":{},\"files\":[{}]}}",
+                "{{\"table\":{},\"columns\":{},\"records\":{},\"bytes\":{},\"files\":[{}],\
+                 \"column_names\":{names}}}",
                 json::string(&t.table),
                 t.majority.map_or("null".into(), |m| m.to_string()),
                 t.sum(|c| c.records),
