@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use flatstore::decode::{decode_field_lenient, split_fields};
 
@@ -25,10 +25,7 @@ pub fn table_of(name: &[u8]) -> Option<&[u8]> {
     Some(table)
 }
 
-/// The path of `table`'s sidecar in `dir`.
-pub fn path(dir: &Path, table: &str) -> PathBuf {
-    dir.join(format!("{table}.columns"))
-}
+pub use flatstore::columns::path;
 
 /// `Err` with what is wrong when `names` cannot name columns: a name is empty or given twice.
 /// The rule for `export --columns` and for sidecars alike.

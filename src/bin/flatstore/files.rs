@@ -59,7 +59,7 @@ pub struct LogName {
 const MAX_COUNT_DIGITS: usize = 7;
 
 /// What comes between `.log` and a writer's seal stamp.
-const SEALED: &[u8] = b".sealed-";
+const SEALED: &[u8] = flatstore::seal::SEALED_MARK.as_bytes();
 /// The form of a seal stamp, `D` standing for a digit: `20261123T174512.123456789Z`.
 const SEAL_STAMP: &[u8] = b"DDDDDDDDTDDDDDD.DDDDDDDDDZ";
 
