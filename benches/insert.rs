@@ -2,7 +2,8 @@
 //! calls it) against a raw `write(2)` of the same bytes and against what the C module does
 //! (`fprintf` per field, then `fflush` per record at flush=1).
 //!
-//! `cargo bench --bench insert` prints ns/record (median of interleaved rounds) and the ratios.
+//! `cargo bench --bench insert` prints ns/record (median of interleaved rounds) and the ratios,
+//! then the cost of each `fsync` policy and of self-rotation.
 //! Environment: `FLATSTORE_BENCH_DIR` (default: the system temp dir), `FLATSTORE_BENCH_RECORDS`.
 #![allow(unsafe_code)]
 
@@ -116,13 +117,19 @@ fn raw_write(dir: &Path, record: &Record, n: usize) -> f64 {
 }
 
 fn flatstore(dir: &Path, record: &Record, n: usize, flush: &str) -> f64 {
-    let url = CString::new(format!("flatstore:{}?flush={flush}", dir.display())).expect("url");
-    let table = CString::new(format!("flush{flush}")).expect("table");
+    flatstore_with(dir, record, n, &format!("flush={flush}"))
+}
+
+/// Insert `n` records through the C ABI with the URL parameters `query`; every record must be
+/// in the files afterwards (live or sealed), which are then removed.
+fn flatstore_with(dir: &Path, record: &Record, n: usize, query: &str) -> f64 {
+    let url = CString::new(format!("flatstore:{}?{query}", dir.display())).expect("url");
+    let table = CString::new("bench").expect("table");
     let values = record.values();
     // SAFETY: valid NUL-terminated strings; values point into `record`, alive for the loop.
     let ns = unsafe {
         let h: *mut DbCon = flat_db_init(url.as_ptr());
-        assert!(!h.is_null());
+        assert!(!h.is_null(), "{query}");
         assert_eq!(flat_use_table(h, table.as_ptr()), 0);
         let start = Instant::now();
         for _ in 0..n {
@@ -131,16 +138,73 @@ fn flatstore(dir: &Path, record: &Record, n: usize, flush: &str) -> f64 {
         flat_db_close(h);
         start.elapsed().as_nanos() as f64 / n as f64
     };
+    let mut lines = 0;
     for entry in fs::read_dir(dir).expect("read dir") {
         let path = entry.expect("entry").path();
-        if path.extension().is_none_or(|e| e != "log") {
+        if path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with('.'))
+        {
             continue; // the control file
         }
-        assert_eq!(count_lines(&path), n, "{} lines", path.display());
+        lines += count_lines(&path);
         fs::remove_file(path).expect("remove");
     }
+    assert_eq!(lines, n, "{query}: records in the files");
     ns
 }
+
+/// The cost of the durability policies and of self-rotation, each against plain flush=1 or
+/// flush=0 in the same round; `fsync=always` at flush=1 runs fewer records (it waits for the
+/// disk at every record).
+fn durability(dir: &Path, record: &Record, n: usize) {
+    let cases: [(&str, &str, usize); 10] = [
+        ("flush=1", "flush=1", n),
+        (
+            "flush=1 fsync=rotate rotate_records=10000",
+            "flush=1&fsync=rotate&rotate_records=10000",
+            n,
+        ),
+        ("flush=1 fsync=interval (1 s)", "flush=1&fsync=interval", n),
+        ("flush=1 fsync=always", "flush=1&fsync=always", n / 100),
+        (
+            "flush=1 rotate_records=10000",
+            "flush=1&rotate_records=10000",
+            n,
+        ),
+        ("flush=1 rotate_seconds=1", "flush=1&rotate_seconds=1", n),
+        ("flush=0", "flush=0", n * 5),
+        (
+            "flush=0 fsync=interval (1 s)",
+            "flush=0&fsync=interval",
+            n * 5,
+        ),
+        ("flush=0 fsync=always", "flush=0&fsync=always", n),
+        (
+            "flush=0 rotate_records=10000",
+            "flush=0&rotate_records=10000",
+            n * 5,
+        ),
+    ];
+    let mut samples = vec![Vec::new(); cases.len()];
+    for _ in 0..DURABILITY_ROUNDS {
+        for (case, samples) in cases.iter().zip(&mut samples) {
+            samples.push(flatstore_with(dir, record, case.2, case.1));
+        }
+    }
+    let m: Vec<f64> = samples.into_iter().map(median).collect();
+    println!("durability and self-rotation, median of {DURABILITY_ROUNDS} rounds:");
+    for ((name, query, _), ns) in cases.iter().zip(&m) {
+        let base = if query.starts_with("flush=1") {
+            m[0]
+        } else {
+            m[6]
+        };
+        println!("  {name:<42} {ns:>11.1} ns/record  {:>8.2}x", ns / base);
+    }
+}
+
+const DURABILITY_ROUNDS: usize = 3;
 
 fn count_lines(path: &Path) -> usize {
     fs::read(path)
@@ -285,7 +349,6 @@ fn main() {
         samples[5].push(format_only(&record, n * 5));
     }
     let (generation_load, handshake) = rotation_checks(&dir, n * 50);
-    fs::remove_dir_all(&dir).expect("remove bench dir");
     // Ratios per round (each pair ran back to back, under the same machine load), then the
     // median: steadier than a ratio of medians on a shared machine.
     let paired = |a: usize, b: usize| {
@@ -322,4 +385,6 @@ fn main() {
         m[3]
     );
     println!("  C module flush=0 / flatstore flush=0   {ratio_c0_flush0:>6.3}");
+    durability(&dir, &record, n);
+    fs::remove_dir_all(&dir).expect("remove bench dir");
 }
