@@ -99,6 +99,90 @@ fn kamailio_module_abi_from_c() {
     }
 }
 
+/// Self-rotation and the schema sidecar in the real proxy: 1,500 calls with `header=1`,
+/// `rotate_records=400` and `rotate_seconds=2` in the db_url. acc's own column names are in
+/// `acc.columns`; every sealed file holds at most 400 whole records; every call is accounted
+/// once across sealed and live files; `flatstore export --sealed-only` names the JSON keys
+/// from the sidecar.
+#[test]
+fn kamailio_seals_files_and_records_column_names() {
+    if !tools_present() {
+        return;
+    }
+    let dir = scratch("sealed");
+    let acc = dir.join("acc");
+    let port = ports();
+    let started = epoch_now();
+    let proxy = Proxy::start(
+        &our_module().path.display().to_string(),
+        &dir,
+        port,
+        &format!(
+            "flatstore:{}?header=1&rotate_records=400&rotate_seconds=2",
+            acc.display()
+        ),
+        1,
+    );
+    let _uas = Uas::start(port + 1, &dir);
+    let calls = 1500;
+    place_calls(&proxy, calls, 300)
+        .join()
+        .expect("every call succeeded");
+    // Idle now: the time limit seals what the workers still hold.
+    thread::sleep(Duration::from_secs(3));
+    let status = proxy.stop();
+    assert!(status.success(), "kamailio exit status {status}");
+    assert_eq!(
+        fs::read_to_string(acc.join("acc.columns")).expect("acc.columns"),
+        "method|from_tag|to_tag|callid|sip_code|sip_reason|time|src_ip|user_agent\n"
+    );
+    let mut sealed = 0;
+    let mut live_records = 0;
+    for entry in fs::read_dir(&acc).expect("read acc") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .into_string()
+            .expect("utf8");
+        let records = || {
+            fs::read_to_string(acc.join(&name))
+                .expect("read")
+                .lines()
+                .count()
+        };
+        if name.contains(".log.sealed-") {
+            sealed += 1;
+            assert!(records() <= 400, "{name}: {} records", records());
+        } else if name.ends_with(".log") {
+            live_records += records();
+        }
+    }
+    assert_eq!(
+        live_records, 0,
+        "the time limit sealed every file of the idle proxy"
+    );
+    assert!(sealed >= 8, "{sealed} sealed files for 3,000 records");
+    let (lines, _) = all_lines(&acc);
+    assert_every_call_accounted_once(&lines, calls, started);
+    let export = Command::new(env!("CARGO_BIN_EXE_flatstore"))
+        .args(["export", "--format", "jsonl", "--sealed-only"])
+        .arg(&acc)
+        .arg("acc")
+        .output()
+        .expect("run flatstore export");
+    assert!(export.status.success(), "export: {export:?}");
+    let text = String::from_utf8(export.stdout).expect("utf8");
+    assert_eq!(text.lines().count(), 2 * calls as usize);
+    assert!(
+        text.lines()
+            .all(|l| l.starts_with("{\"method\":\"")
+                && l.contains(",\"user_agent\":\"flatstore|uac ")),
+        "{}",
+        text.lines().next().unwrap_or_default()
+    );
+    eprintln!("{calls} calls: {sealed} sealed files, acc.columns as acc names them");
+}
+
 /// Rename every live `acc_<N>.log` to `acc_<N>.log.<suffix>`, as a rotation script does.
 fn rename_live_files(acc: &Path, suffix: &str) -> usize {
     let mut renamed = 0;

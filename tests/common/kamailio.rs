@@ -221,8 +221,8 @@ pub fn account_calls(module: &str, name: &str, calls: u32, rate: u32) -> Vec<Str
     all_lines(&acc).0
 }
 
-/// Every line of every file in `dir` (live, renamed and gzip-compressed), after checking that
-/// no file ends in a partial line.
+/// Every line of every file in `dir` (live, renamed, sealed and gzip-compressed), after
+/// checking that no file ends in a partial line.
 pub fn all_lines(dir: &Path) -> (Vec<String>, usize) {
     let mut lines = Vec::new();
     let mut files = 0;
@@ -233,7 +233,8 @@ pub fn all_lines(dir: &Path) -> (Vec<String>, usize) {
             .expect("name")
             .to_string_lossy()
             .into_owned();
-        if name.starts_with('.') {
+        // Hidden files, and the schema sidecar (`header=1`), hold no records.
+        if name.starts_with('.') || name.ends_with(".columns") {
             continue;
         }
         let bytes = if name.ends_with(".gz") {
