@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end on a fresh machine (needs only the Rust toolchain and cc):
 # build libflatstore.so, build a miniature forking SIP-proxy host in C against it, let its
-# workers account calls into ./demo-logs, and show the files they made.
+# workers account calls into ./demo-logs, and show the files they made; then again into
+# ./demo-sealed with the writers sealing their own files, read back by the flatstore command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -16,3 +17,14 @@ wc -l demo-logs/*.log
 echo
 echo "first lines of demo-logs/acc_5.log:"
 head -n 4 demo-logs/acc_5.log
+
+echo
+echo "the same host with the writers sealing their own files (rotate_records=4000, header=1):"
+rm -rf demo-sealed && mkdir demo-sealed
+target/examples/proxy "demo-sealed?rotate_records=4000&header=1" 4 10000 1
+echo "acc.columns (the insert keys): $(cat demo-sealed/acc.columns)"
+echo "sealed files of worker 5, 4000 records each, then its live file:"
+wc -l demo-sealed/acc_5.log.sealed-* demo-sealed/acc_5.log | head -n -1
+echo
+echo "the sealed records as CSV, named from acc.columns (first 3):"
+cargo run --release --quiet --bin flatstore -- export demo-sealed acc --format csv --sealed-only | head -n 4
