@@ -99,6 +99,42 @@ fn kamailio_module_abi_from_c() {
     }
 }
 
+/// Kamailio loading our module, accounting into `<scratch>/acc`, and the UAS behind it.
+struct Running {
+    /// The scratch directory of the run.
+    dir: PathBuf,
+    /// acc's log directory.
+    acc: PathBuf,
+    proxy: Proxy,
+    _uas: Uas,
+    /// When the proxy was started (seconds since the epoch).
+    started: u64,
+}
+
+/// Start [`Running`] in the scratch directory `name`, with `query` after acc's `db_url`
+/// (`?name=value&…` or empty) and the modparam `flush`.
+fn start_our_proxy(name: &str, query: &str, flush: u8) -> Running {
+    let dir = scratch(name);
+    let acc = dir.join("acc");
+    let port = ports();
+    let started = epoch_now();
+    let proxy = Proxy::start(
+        &our_module().path.display().to_string(),
+        &dir,
+        port,
+        &format!("flatstore:{}{query}", acc.display()),
+        flush,
+    );
+    let _uas = Uas::start(port + 1, &dir);
+    Running {
+        dir,
+        acc,
+        proxy,
+        _uas,
+        started,
+    }
+}
+
 /// Self-rotation and the schema sidecar in the real proxy: 1,500 calls with `header=1`,
 /// `rotate_records=400` and `rotate_seconds=2` in the db_url. acc's own column names are in
 /// `acc.columns`; every sealed file holds at most 400 whole records; every call is accounted
@@ -109,21 +145,13 @@ fn kamailio_seals_files_and_records_column_names() {
     if !tools_present() {
         return;
     }
-    let dir = scratch("sealed");
-    let acc = dir.join("acc");
-    let port = ports();
-    let started = epoch_now();
-    let proxy = Proxy::start(
-        &our_module().path.display().to_string(),
-        &dir,
-        port,
-        &format!(
-            "flatstore:{}?header=1&rotate_records=400&rotate_seconds=2",
-            acc.display()
-        ),
-        1,
-    );
-    let _uas = Uas::start(port + 1, &dir);
+    let Running {
+        dir: _,
+        acc,
+        proxy,
+        _uas,
+        started,
+    } = start_our_proxy("sealed", "?header=1&rotate_records=400&rotate_seconds=2", 1);
     let calls = 1500;
     place_calls(&proxy, calls, 300)
         .join()
@@ -207,18 +235,13 @@ fn kamailio_accounts_every_call_across_rotations() {
     if !tools_present() {
         return;
     }
-    let dir = scratch("flush1");
-    let acc = dir.join("acc");
-    let port = ports();
-    let started = epoch_now();
-    let proxy = Proxy::start(
-        &our_module().path.display().to_string(),
-        &dir,
-        port,
-        &format!("flatstore:{}", acc.display()),
-        1,
-    );
-    let _uas = Uas::start(port + 1, &dir);
+    let Running {
+        dir,
+        acc,
+        proxy,
+        _uas,
+        started,
+    } = start_our_proxy("flush1", "", 1);
     let calls = 3000;
     let traffic = place_calls(&proxy, calls, 300);
 
@@ -298,18 +321,13 @@ fn kamailio_flush_0_loses_nothing_when_stopped() {
     if !tools_present() {
         return;
     }
-    let dir = scratch("flush0");
-    let acc = dir.join("acc");
-    let port = ports();
-    let started = epoch_now();
-    let proxy = Proxy::start(
-        &our_module().path.display().to_string(),
-        &dir,
-        port,
-        &format!("flatstore:{}?flush_interval=3600", acc.display()),
-        0,
-    );
-    let _uas = Uas::start(port + 1, &dir);
+    let Running {
+        dir: _,
+        acc,
+        proxy,
+        _uas,
+        started,
+    } = start_our_proxy("flush0", "?flush_interval=3600", 0);
     let calls = 2000;
     let traffic = place_calls(&proxy, calls, 400);
     thread::sleep(Duration::from_secs(2));
