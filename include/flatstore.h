@@ -247,13 +247,15 @@ db_con_t *flat_db_init(const char *url);
 int flat_use_table(db_con_t *h, const char *table);
 
 /**
- * Append one record (`n` values; keys are ignored) as one line to the current table, with one
- * `write(2)` at `flush=1`. Returns 0, or a negative code; on any error nothing is written.
+ * Append one record (`n` values) as one line to the current table, with one `write(2)` at
+ * `flush=1`. Returns 0, or a negative code; on any error nothing is written. The keys are
+ * read only with `header=1`, at a table's first insert in a process, for `<table>.columns`.
  * Not thread-safe for one handle; each process writes its own files.
  *
  * # Safety
  * `h` is NULL or an open handle; `v` is NULL or points to `n` values whose pointers (by type)
- * are NULL or valid for the call. `k` is not read.
+ * are NULL or valid for the call; `k` is NULL or points to `n` keys, each NULL or a
+ * NUL-terminated string.
  */
 int flat_db_insert(db_con_t *h, const db_key_t *k, const db_val_t *v, int n);
 
