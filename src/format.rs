@@ -173,69 +173,117 @@ impl LineFormat {
     where
         I: IntoIterator<Item = Result<Value<'a>, E>>,
     {
-        let start = out.len;
-        for value in values {
-            match value {
-                Ok(value) => self.write_field(value, out),
-                Err(e) => {
-                    out.len = start;
-                    return Err(e);
-                }
-            }
+        match self.escape {
+            Escape::Delimiter => encode_fields::<DelimiterText, _, _>(values, out),
+            Escape::Strict => encode_fields::<StrictText, _, _>(values, out),
+            Escape::None => encode_fields::<RawText, _, _>(values, out),
         }
-        // Every field ends in a delimiter: the last one becomes the end of the line.
-        if out.len > start {
-            out.storage[out.len - 1] = b'\n';
-        } else {
-            out.push(b'\n');
-        }
-        Ok(())
-    }
-
-    /// Append one field to `out`, and a `|` after it. Inlined into the record loop, so that
-    /// the match on the value's kind joins the one that made the value; the rare kinds
-    /// (doubles, blobs) are calls.
-    #[inline(always)]
-    fn write_field(&self, value: Value<'_>, out: &mut LineBuf) {
-        match value {
-            Value::Null => out.push(DELIMITER),
-            Value::Int(v) => put_field(out, 20, |d| write_signed(i64::from(v), d)),
-            Value::UInt(v) | Value::Bitmap(v) => {
-                put_field(out, 20, |d| write_unsigned(u64::from(v), d))
-            }
-            Value::BigInt(v) => put_field(out, 20, |d| write_signed(v, d)),
-            Value::UBigInt(v) => put_field(out, 20, |d| write_unsigned(v, d)),
-            // The C modules print `(unsigned int)` of the time_t: keep their truncation.
-            Value::DateTime(t) => put_field(out, 20, |d| write_unsigned(u64::from(t as u32), d)),
-            Value::Double(v) => put_double_field(out, v),
-            Value::Str(bytes) => match self.escape {
-                Escape::Delimiter => {
-                    put_text_field::<DelimiterCandidates>(out, bytes, &TEXT_DELIMITER)
-                }
-                Escape::Strict => put_text_field::<StrictCandidates>(out, bytes, &TEXT_STRICT),
-                Escape::None => put_field(out, bytes.len(), |d| {
-                    d[..bytes.len()].copy_from_slice(bytes);
-                    bytes.len()
-                }),
-            },
-            Value::Blob(bytes) => self.put_blob_field(bytes, out),
-        }
-    }
-
-    /// [`LineFormat::write_field`] of a blob.
-    #[inline(never)]
-    fn put_blob_field(&self, bytes: &[u8], out: &mut LineBuf) {
-        let table = match self.escape {
-            Escape::Strict => &BLOB_STRICT,
-            Escape::Delimiter | Escape::None => &BLOB_DELIMITER,
-        };
-        put_field(out, 4 * bytes.len(), |d| {
-            write_escaped_bytes(bytes, d, table, b'x')
-        })
     }
 }
 
-/// [`LineFormat::write_field`] of a double.
+/// How text and blobs are written in one escape mode. The mode is chosen once per record, so
+/// that the field loop holds the text code of that mode only.
+trait TextMode {
+    /// Escapes of blobs in this mode.
+    const BLOB: &'static EscapeTable;
+
+    /// Append text and a `|` after it.
+    fn put_text(out: &mut LineBuf, bytes: &[u8]);
+}
+
+/// [`Escape::Delimiter`].
+struct DelimiterText;
+
+impl TextMode for DelimiterText {
+    const BLOB: &'static EscapeTable = &BLOB_DELIMITER;
+
+    #[inline(always)]
+    fn put_text(out: &mut LineBuf, bytes: &[u8]) {
+        put_text_field::<DelimiterCandidates>(out, bytes, &TEXT_DELIMITER);
+    }
+}
+
+/// [`Escape::Strict`].
+struct StrictText;
+
+impl TextMode for StrictText {
+    const BLOB: &'static EscapeTable = &BLOB_STRICT;
+
+    #[inline(always)]
+    fn put_text(out: &mut LineBuf, bytes: &[u8]) {
+        put_text_field::<StrictCandidates>(out, bytes, &TEXT_STRICT);
+    }
+}
+
+/// [`Escape::None`].
+struct RawText;
+
+impl TextMode for RawText {
+    const BLOB: &'static EscapeTable = &BLOB_DELIMITER;
+
+    #[inline(always)]
+    fn put_text(out: &mut LineBuf, bytes: &[u8]) {
+        put_field(out, bytes.len(), |d| {
+            d[..bytes.len()].copy_from_slice(bytes);
+            bytes.len()
+        });
+    }
+}
+
+/// [`LineFormat::encode_record`] in escape mode `M`.
+fn encode_fields<'a, M: TextMode, I, E>(values: I, out: &mut LineBuf) -> Result<(), E>
+where
+    I: IntoIterator<Item = Result<Value<'a>, E>>,
+{
+    let start = out.len;
+    for value in values {
+        match value {
+            Ok(value) => write_field::<M>(value, out),
+            Err(e) => {
+                out.len = start;
+                return Err(e);
+            }
+        }
+    }
+    // Every field ends in a delimiter: the last one becomes the end of the line.
+    if out.len > start {
+        out.storage[out.len - 1] = b'\n';
+    } else {
+        out.push(b'\n');
+    }
+    Ok(())
+}
+
+/// Append one field to `out`, and a `|` after it. Inlined into the record loop, so that the
+/// match on the value's kind joins the one that made the value; the rare kinds (doubles, blobs)
+/// are calls.
+#[inline(always)]
+fn write_field<M: TextMode>(value: Value<'_>, out: &mut LineBuf) {
+    match value {
+        Value::Null => out.push(DELIMITER),
+        Value::Int(v) => put_field(out, 20, |d| write_signed(i64::from(v), d)),
+        Value::UInt(v) | Value::Bitmap(v) => {
+            put_field(out, 20, |d| write_unsigned(u64::from(v), d))
+        }
+        Value::BigInt(v) => put_field(out, 20, |d| write_signed(v, d)),
+        Value::UBigInt(v) => put_field(out, 20, |d| write_unsigned(v, d)),
+        // The C modules print `(unsigned int)` of the time_t: keep their truncation.
+        Value::DateTime(t) => put_field(out, 20, |d| write_unsigned(u64::from(t as u32), d)),
+        Value::Double(v) => put_double_field(out, v),
+        Value::Str(bytes) => M::put_text(out, bytes),
+        Value::Blob(bytes) => put_blob_field(out, bytes, M::BLOB),
+    }
+}
+
+/// [`write_field`] of a blob, escaped as `table` says.
+#[inline(never)]
+fn put_blob_field(out: &mut LineBuf, bytes: &[u8], table: &EscapeTable) {
+    put_field(out, 4 * bytes.len(), |d| {
+        write_escaped_bytes(bytes, d, table, b'x')
+    })
+}
+
+/// [`write_field`] of a double.
 #[inline(never)]
 fn put_double_field(out: &mut LineBuf, v: f64) {
     put_field(out, MAX_DOUBLE_LEN, |d| write_double(v, d))
