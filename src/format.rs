@@ -134,10 +134,18 @@ impl LineBuf {
     #[inline]
     fn room(&mut self, need: usize) -> &mut [u8] {
         if self.storage.len() < self.len + need {
-            let grown = (self.len + need).max(2 * self.storage.len()).max(256);
-            self.storage.resize(grown, 0);
+            self.grow(need);
         }
         &mut self.storage[self.len..]
+    }
+
+    /// Make the storage hold `need` bytes after the contents: rare once warmed up, so kept out
+    /// of the formatting code.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, need: usize) {
+        let grown = (self.len + need).max(2 * self.storage.len()).max(256);
+        self.storage.resize(grown, 0);
     }
 
     #[inline]
@@ -165,62 +173,120 @@ impl LineFormat {
     where
         I: IntoIterator<Item = Result<Value<'a>, E>>,
     {
-        let start = out.len;
-        for value in values {
-            match value {
-                Ok(value) => self.write_field(&value, out),
-                Err(e) => {
-                    out.len = start;
-                    return Err(e);
-                }
-            }
+        match self.escape {
+            Escape::Delimiter => encode_fields::<DelimiterText, _, _>(values, out),
+            Escape::Strict => encode_fields::<StrictText, _, _>(values, out),
+            Escape::None => encode_fields::<RawText, _, _>(values, out),
         }
-        // Every field ends in a delimiter: the last one becomes the end of the line.
-        if out.len > start {
-            out.storage[out.len - 1] = b'\n';
-        } else {
-            out.push(b'\n');
-        }
-        Ok(())
     }
+}
 
-    /// Append one field to `out`, and a `|` after it.
-    #[inline]
-    fn write_field(&self, value: &Value<'_>, out: &mut LineBuf) {
-        match *value {
-            Value::Null => put_field(out, 0, |_| 0),
-            Value::Int(v) => put_field(out, 20, |d| write_signed(i64::from(v), d)),
-            Value::UInt(v) | Value::Bitmap(v) => {
-                put_field(out, 20, |d| write_unsigned(u64::from(v), d))
-            }
-            Value::BigInt(v) => put_field(out, 20, |d| write_signed(v, d)),
-            Value::UBigInt(v) => put_field(out, 20, |d| write_unsigned(v, d)),
-            // The C modules print `(unsigned int)` of the time_t: keep their truncation.
-            Value::DateTime(t) => put_field(out, 20, |d| write_unsigned(u64::from(t as u32), d)),
-            Value::Double(v) => put_field(out, MAX_DOUBLE_LEN, |d| write_double(v, d)),
-            Value::Str(bytes) => match self.escape {
-                Escape::Delimiter => put_field(out, 3 * bytes.len() + 8, |d| {
-                    write_text::<DelimiterCandidates>(bytes, d, &TEXT_DELIMITER)
-                }),
-                Escape::Strict => put_field(out, 3 * bytes.len() + 8, |d| {
-                    write_text::<StrictCandidates>(bytes, d, &TEXT_STRICT)
-                }),
-                Escape::None => put_field(out, bytes.len(), |d| {
-                    d[..bytes.len()].copy_from_slice(bytes);
-                    bytes.len()
-                }),
-            },
-            Value::Blob(bytes) => {
-                let table = match self.escape {
-                    Escape::Strict => &BLOB_STRICT,
-                    Escape::Delimiter | Escape::None => &BLOB_DELIMITER,
-                };
-                put_field(out, 4 * bytes.len(), |d| {
-                    write_escaped_bytes(bytes, d, table, b'x')
-                })
+/// How text and blobs are written in one escape mode. The mode is chosen once per record, so
+/// that the field loop holds the text code of that mode only.
+trait TextMode {
+    /// Escapes of blobs in this mode.
+    const BLOB: &'static EscapeTable;
+
+    /// Append text and a `|` after it.
+    fn put_text(out: &mut LineBuf, bytes: &[u8]);
+}
+
+/// [`Escape::Delimiter`].
+struct DelimiterText;
+
+impl TextMode for DelimiterText {
+    const BLOB: &'static EscapeTable = &BLOB_DELIMITER;
+
+    #[inline(always)]
+    fn put_text(out: &mut LineBuf, bytes: &[u8]) {
+        put_text_field::<DelimiterCandidates>(out, bytes, &TEXT_DELIMITER);
+    }
+}
+
+/// [`Escape::Strict`].
+struct StrictText;
+
+impl TextMode for StrictText {
+    const BLOB: &'static EscapeTable = &BLOB_STRICT;
+
+    #[inline(always)]
+    fn put_text(out: &mut LineBuf, bytes: &[u8]) {
+        put_text_field::<StrictCandidates>(out, bytes, &TEXT_STRICT);
+    }
+}
+
+/// [`Escape::None`].
+struct RawText;
+
+impl TextMode for RawText {
+    const BLOB: &'static EscapeTable = &BLOB_DELIMITER;
+
+    #[inline(always)]
+    fn put_text(out: &mut LineBuf, bytes: &[u8]) {
+        put_field(out, bytes.len(), |d| {
+            d[..bytes.len()].copy_from_slice(bytes);
+            bytes.len()
+        });
+    }
+}
+
+/// [`LineFormat::encode_record`] in escape mode `M`.
+fn encode_fields<'a, M: TextMode, I, E>(values: I, out: &mut LineBuf) -> Result<(), E>
+where
+    I: IntoIterator<Item = Result<Value<'a>, E>>,
+{
+    let start = out.len;
+    for value in values {
+        match value {
+            Ok(value) => write_field::<M>(value, out),
+            Err(e) => {
+                out.len = start;
+                return Err(e);
             }
         }
     }
+    // Every field ends in a delimiter: the last one becomes the end of the line.
+    if out.len > start {
+        out.storage[out.len - 1] = b'\n';
+    } else {
+        out.push(b'\n');
+    }
+    Ok(())
+}
+
+/// Append one field to `out`, and a `|` after it. Inlined into the record loop, so that the
+/// match on the value's kind joins the one that made the value; the rare kinds (doubles, blobs)
+/// are calls.
+#[inline(always)]
+fn write_field<M: TextMode>(value: Value<'_>, out: &mut LineBuf) {
+    match value {
+        Value::Null => out.push(DELIMITER),
+        Value::Int(v) => put_field(out, 20, |d| write_signed(i64::from(v), d)),
+        Value::UInt(v) | Value::Bitmap(v) => {
+            put_field(out, 20, |d| write_unsigned(u64::from(v), d))
+        }
+        Value::BigInt(v) => put_field(out, 20, |d| write_signed(v, d)),
+        Value::UBigInt(v) => put_field(out, 20, |d| write_unsigned(v, d)),
+        // The C modules print `(unsigned int)` of the time_t: keep their truncation.
+        Value::DateTime(t) => put_field(out, 20, |d| write_unsigned(u64::from(t as u32), d)),
+        Value::Double(v) => put_double_field(out, v),
+        Value::Str(bytes) => M::put_text(out, bytes),
+        Value::Blob(bytes) => put_blob_field(out, bytes, M::BLOB),
+    }
+}
+
+/// [`write_field`] of a blob, escaped as `table` says.
+#[inline(never)]
+fn put_blob_field(out: &mut LineBuf, bytes: &[u8], table: &EscapeTable) {
+    put_field(out, 4 * bytes.len(), |d| {
+        write_escaped_bytes(bytes, d, table, b'x')
+    })
+}
+
+/// [`write_field`] of a double.
+#[inline(never)]
+fn put_double_field(out: &mut LineBuf, v: f64) {
+    put_field(out, MAX_DOUBLE_LEN, |d| write_double(v, d))
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -235,11 +301,25 @@ fn byte_mask(word: u64, byte: u8) -> u64 {
 }
 
 /// Room for `need` bytes and a delimiter: `write` the value, then the delimiter after it.
-#[inline]
+#[inline(always)]
 fn put_field(out: &mut LineBuf, need: usize, write: impl FnOnce(&mut [u8]) -> usize) {
-    let dst = out.room(need + 1);
-    let written = write(dst);
-    dst[written] = DELIMITER;
+    let written = write(out.room(need + 1));
+    end_field(out, written);
+}
+
+/// [`put_field`] of text escaped as `table` says. Not through a closure: the compiler keeps
+/// one for text out of line, and text is most of a record.
+#[inline(always)]
+fn put_text_field<C: Candidates>(out: &mut LineBuf, bytes: &[u8], table: &EscapeTable) {
+    let written = write_text::<C>(bytes, out.room(3 * bytes.len() + 8 + 1), table);
+    end_field(out, written);
+}
+
+/// The `written` bytes after the contents are a field: the delimiter after them, and all of it
+/// into the contents. There is room for the delimiter.
+#[inline(always)]
+fn end_field(out: &mut LineBuf, written: usize) {
+    out.storage[out.len + written] = DELIMITER;
     out.len += written + 1;
 }
 
@@ -295,7 +375,7 @@ fn any_candidate<C: Candidates>(block: &[u8; 16]) -> bool {
 /// of 16 bytes, or as two words or one when it is shorter; from the first block or word that
 /// holds a candidate on, `table` decides byte by byte (a candidate it does not mark is copied
 /// as it is). `dst` has room for the escaped text plus 8 bytes. Returns bytes written.
-#[inline]
+#[inline(always)]
 fn write_text<C: Candidates>(src: &[u8], dst: &mut [u8], table: &EscapeTable) -> usize {
     let len = src.len();
     if let Some(last) = src.last_chunk::<16>() {
@@ -361,7 +441,9 @@ fn short_word(src: &[u8]) -> u64 {
 }
 
 /// Copy `src`, replacing each byte marked in `table` by `%HH` (style `%`) or `\xHH` (style
-/// `x`). Returns bytes written.
+/// `x`). Returns bytes written. Not inlined: text reaches it only when it holds a byte that may
+/// need escaping.
+#[inline(never)]
 fn write_escaped_bytes(src: &[u8], dst: &mut [u8], table: &EscapeTable, style: u8) -> usize {
     let mut o = 0;
     for &b in src {

@@ -321,11 +321,19 @@ impl Connection {
 
     /// After a fork, the files, buffers and slot of this connection belong to the parent:
     /// forget them here (the parent still writes them) and start afresh in this process.
+    #[inline]
     fn leave_inherited_files(&mut self) {
         let epoch = process::epoch();
-        if epoch == self.epoch {
-            return;
+        if epoch != self.epoch {
+            self.forget_inherited(epoch);
         }
+    }
+
+    /// [`Connection::leave_inherited_files`] in a child forked since the last call, now in
+    /// fork epoch `epoch`: once per fork, so kept out of the insert path.
+    #[cold]
+    #[inline(never)]
+    fn forget_inherited(&mut self, epoch: u64) {
         self.epoch = epoch;
         if let Some(flusher) = self.flusher.take() {
             flusher.abandon();

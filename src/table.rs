@@ -99,6 +99,7 @@ impl TableFile {
     }
 
     /// Write `bytes` across as many files as the seal limits call for, sealing each full one.
+    #[inline(never)]
     fn write_sealing(&mut self, bytes: &[u8], written: &mut usize) -> Result<()> {
         *written = 0;
         while *written < bytes.len() {
@@ -230,10 +231,17 @@ impl TableFile {
     /// Make the file of `generation` current when [`rotate::must_reopen`] says so: the new file
     /// is opened first and swapped in only on success. On failure the old file stays in use,
     /// the slot says so (`rotate --wait` reports it), and the next write tries again.
+    #[inline]
     fn follow(&mut self, generation: u64, slot: &Slot) {
-        if !rotate::must_reopen(self.generation, generation) {
-            return;
+        if rotate::must_reopen(self.generation, generation) {
+            self.reopen(generation, slot);
         }
+    }
+
+    /// [`TableFile::follow`] once the generation moved: rare, so kept out of the write path.
+    #[cold]
+    #[inline(never)]
+    fn reopen(&mut self, generation: u64, slot: &Slot) {
         if self.file.is_none() {
             self.generation = generation;
             return;
