@@ -662,7 +662,7 @@ static void test_inherited_handle(const char *query, const char *table) {
         int rc = flat_db_insert(h, NULL, &c, 1);
         flat_db_close(h);
         /* _exit: close wrote everything; exit would also run LSan's leak check, which counts
-         * the start-up memory of the parent's flusher thread (it does not exist here and its
+         * the start-up memory of the parent's helper thread (it does not exist here and its
          * frames are invisible to LSan's unwinder) as leaked. */
         _exit(rc == 0 ? 0 : 1);
     }

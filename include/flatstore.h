@@ -71,7 +71,7 @@
 #define FLATSTORE_E_INTERNAL -11
 
 /**
- * The buffered-mode flusher thread could not be started.
+ * The connection's helper thread (buffers, seals by age, syncs) could not be started.
  */
 #define FLATSTORE_E_THREAD -12
 

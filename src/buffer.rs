@@ -1,5 +1,7 @@
 //! Buffered mode (`flush=0`): whole lines collected per file, written by the inserting thread
-//! when the buffer fills and by a per-connection helper thread at least once per interval.
+//! when the buffer fills and by a per-connection helper thread (the [`Housekeeper`]) at least
+//! once per interval. The same thread seals files by age (`rotate_seconds`) and syncs them
+//! (`fsync=interval`), at `flush=1` too.
 //!
 //! The helper thread is started lazily in the process that writes (after any fork), with every
 //! signal blocked so the host's signal handling is unchanged. Buffers left at process exit are
@@ -31,7 +33,7 @@ pub struct Pending {
 /// nearly full overflows into it (it is then written out), so that it need not grow.
 const LINE_ROOM: usize = 4096;
 
-/// A [`Pending`] shared between its connection and the connection's flusher.
+/// A [`Pending`] shared between its connection and the connection's housekeeper.
 pub type SharedPending = Arc<Mutex<Pending>>;
 
 /// Lock, ignoring poisoning: every critical section leaves the buffer holding whole lines.
@@ -202,14 +204,14 @@ impl Chores {
 /// The helper thread of one connection in one process: writes out buffers, seals files by
 /// age, syncs files, each as its [`Chores`] say.
 #[derive(Debug)]
-pub struct Flusher {
+pub struct Housekeeper {
     watched: Arc<Watched>,
     thread: JoinHandle<()>,
 }
 
-impl Flusher {
+impl Housekeeper {
     /// Start the thread, with a writer slot of its own in `control`.
-    pub fn start(chores: Chores, control: &Arc<Control>) -> Result<Flusher> {
+    pub fn start(chores: Chores, control: &Arc<Control>) -> Result<Housekeeper> {
         let watched = Arc::new(Watched {
             sinks: Mutex::default(),
             stop: AtomicBool::new(false),
@@ -240,7 +242,7 @@ impl Flusher {
             }
         })?;
         register_for_exit(&watched);
-        Ok(Flusher { watched, thread })
+        Ok(Housekeeper { watched, thread })
     }
 
     /// Look after `pending` at every tick from now on.
@@ -263,9 +265,9 @@ impl Flusher {
     }
 }
 
-/// Keeps `fork()` out of the flushers' ticks: the host's `fork()` waits until no flusher of
+/// Keeps `fork()` out of the housekeepers' ticks: the host's `fork()` waits until no housekeeper of
 /// this process is draining, and no tick starts until it returns. A child is then never
-/// forked while a flusher holds a lock (ours, or the memory allocator's) that no thread of the
+/// forked while a housekeeper holds a lock (ours, or the memory allocator's) that no thread of the
 /// child would ever release.
 struct ForkGate;
 
@@ -312,7 +314,7 @@ extern "C" fn after_fork_in_parent() {
 }
 
 extern "C" fn after_fork_in_child() {
-    // No flusher of the parent exists here, not even one that was just looking at the gate.
+    // No housekeeper of the parent exists here, not even one that was just looking at the gate.
     TICKING.store(0, Ordering::SeqCst);
     FORKING.store(false, Ordering::SeqCst);
 }
@@ -340,7 +342,7 @@ static AT_EXIT_HOOK: Once = Once::new();
 fn register_for_exit(watched: &Arc<Watched>) {
     AT_EXIT_HOOK.call_once(|| sys::at_exit(drain_at_exit));
     // Without the hook, a host that exits from its SIGTERM handler loses what is buffered, as
-    // the C module does; the flusher still bounds how much.
+    // the C module does; the housekeeper still bounds how much.
     let _ = sys::before_termination(drain_now);
     let mut list = lock(&AT_EXIT);
     list.retain(|(_, w)| w.strong_count() > 0);

@@ -27,7 +27,7 @@ pub const FLATSTORE_E_OPEN: i32 = -9;
 pub const FLATSTORE_E_WRITE: i32 = -10;
 /// An internal error was caught at the boundary.
 pub const FLATSTORE_E_INTERNAL: i32 = -11;
-/// The buffered-mode flusher thread could not be started.
+/// The connection's helper thread (buffers, seals by age, syncs) could not be started.
 pub const FLATSTORE_E_THREAD: i32 = -12;
 /// A rotation did not complete in time.
 pub const FLATSTORE_E_ROTATE_TIMEOUT: i32 = -13;
@@ -113,8 +113,8 @@ pub enum Error {
         /// The panic message.
         message: String,
     },
-    /// The buffered-mode flusher thread could not be started.
-    #[error("cannot start the flusher thread: {source}")]
+    /// The connection's helper thread (buffers, seals by age, syncs) could not be started.
+    #[error("cannot start the helper thread: {source}")]
     Thread {
         /// The OS error.
         source: io::Error,

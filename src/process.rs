@@ -50,7 +50,7 @@ pub fn number() -> u64 {
 /// What forked children inherited from their parents and must neither use nor free.
 static INHERITED: Mutex<Vec<Box<dyn Send>>> = Mutex::new(Vec::new());
 
-/// In a forked child: keep `parent_state` (the parent's buffers, flusher, writer slot) alive
+/// In a forked child: keep `parent_state` (the parent's buffers, housekeeper, writer slot) alive
 /// and untouched for the life of the process. Its locks may be held by threads that do not
 /// exist here and its bytes are the parent's to write, so it is never dropped; kept in a
 /// static rather than forgotten, it stays reachable, as memory checkers expect.

@@ -3,7 +3,7 @@
 use std::mem;
 use std::sync::{Arc, Mutex};
 
-use crate::buffer::{self, Chores, Flusher, Pending, SharedPending};
+use crate::buffer::{self, Chores, Housekeeper, Pending, SharedPending};
 use crate::config::{Config, Flush};
 use crate::control::{Control, Slot};
 use crate::error::{Error, Result};
@@ -73,11 +73,11 @@ pub struct Connection {
     current: Option<usize>,
     /// The formatted record, reused for every insert.
     line: LineBuf,
-    /// Fork epoch the open files, the slot and the flusher belong to.
+    /// Fork epoch the open files, the slot and the housekeeper belong to.
     epoch: u64,
     /// This process's writer slot in the control file, claimed at its first write.
     slot: Option<Slot>,
-    flusher: Option<Flusher>,
+    housekeeper: Option<Housekeeper>,
 }
 
 impl Connection {
@@ -94,7 +94,7 @@ impl Connection {
             line: LineBuf::new(),
             epoch: process::epoch(),
             slot: None,
-            flusher: None,
+            housekeeper: None,
         })
     }
 
@@ -248,16 +248,16 @@ impl Connection {
         if chores.is_empty() {
             return Ok(Sink::Direct(file));
         }
-        if self.flusher.is_none() {
-            self.flusher = Some(Flusher::start(chores, &self.control)?);
+        if self.housekeeper.is_none() {
+            self.housekeeper = Some(Housekeeper::start(chores, &self.control)?);
         }
         let capacity = match self.config.flush {
             Flush::EveryRecord => 0,
             Flush::Buffered { buffer_size, .. } => buffer_size,
         };
         let pending = Arc::new(Mutex::new(Pending::new(file, capacity)));
-        if let Some(flusher) = &self.flusher {
-            flusher.watch(&pending);
+        if let Some(housekeeper) = &self.housekeeper {
+            housekeeper.watch(&pending);
         }
         Ok(Sink::Shared(pending))
     }
@@ -301,8 +301,8 @@ impl Connection {
     /// Stop the helper thread, then drain and sync every file of this process.
     fn settle(&mut self) -> Result<()> {
         self.leave_inherited_files();
-        if let Some(flusher) = self.flusher.take() {
-            flusher.stop();
+        if let Some(housekeeper) = self.housekeeper.take() {
+            housekeeper.stop();
         }
         let Some(slot) = &self.slot else {
             return Ok(());
@@ -335,8 +335,8 @@ impl Connection {
     #[inline(never)]
     fn forget_inherited(&mut self, epoch: u64) {
         self.epoch = epoch;
-        if let Some(flusher) = self.flusher.take() {
-            flusher.abandon();
+        if let Some(housekeeper) = self.housekeeper.take() {
+            housekeeper.abandon();
         }
         if let Some(slot) = self.slot.take() {
             slot.abandon();
