@@ -258,10 +258,10 @@ fn c_stdio(dir: &Path, record: &Record, n: usize, flush_each: bool) -> f64 {
     ns
 }
 
-/// Formatting alone (no I/O, no C conversion): the library's own share of an insert.
-fn format_only(record: &Record, n: usize) -> f64 {
+/// The record as the library's values (no C conversion).
+fn rust_values(record: &Record) -> [Value<'_>; 7] {
     let t = &record.texts;
-    let values = [
+    [
         Value::Str(t[0].as_bytes()),
         Value::Str(t[1].as_bytes()),
         Value::Str(t[2].as_bytes()),
@@ -269,7 +269,37 @@ fn format_only(record: &Record, n: usize) -> f64 {
         Value::Int(record.code),
         Value::Str(t[4].as_bytes()),
         Value::DateTime(record.time),
-    ];
+    ]
+}
+
+/// The floor of `flush=1`: the library's formatter then a raw `write(2)` per record, with no
+/// C boundary, no rotation handshake, nothing else around them.
+fn format_then_write(dir: &Path, record: &Record, n: usize) -> f64 {
+    let path = dir.join("floor.log");
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .expect("open");
+    let values = rust_values(record);
+    let format = LineFormat::default();
+    let mut line = LineBuf::new();
+    let start = Instant::now();
+    for _ in 0..n {
+        line.clear();
+        let _ = format.encode_record(values.iter().copied().map(Ok::<_, BadValue>), &mut line);
+        let written = file.write(line.as_bytes()).expect("write");
+        assert_eq!(written, line.as_bytes().len());
+    }
+    let ns = start.elapsed().as_nanos() as f64 / n as f64;
+    assert_eq!(count_lines(&path), n);
+    fs::remove_file(path).expect("remove");
+    ns
+}
+
+/// Formatting alone (no I/O, no C conversion): the library's own share of an insert.
+fn format_only(record: &Record, n: usize) -> f64 {
+    let values = rust_values(record);
     let format = LineFormat::default();
     let mut line = LineBuf::new();
     let start = Instant::now();
@@ -328,6 +358,7 @@ fn main() {
         "flatstore flush=0",
         "C module flush=0 (fprintf)",
         "formatting only (no I/O)",
+        "formatting + raw write(2) (the floor)",
     ];
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     if let Ok(flush) = std::env::var("FLATSTORE_BENCH_PROFILE") {
@@ -347,6 +378,7 @@ fn main() {
         samples[3].push(flatstore(&dir, &record, n * 5, "0"));
         samples[4].push(c_stdio(&dir, &record, n * 5, false));
         samples[5].push(format_only(&record, n * 5));
+        samples[6].push(format_then_write(&dir, &record, n));
     }
     let (generation_load, handshake) = rotation_checks(&dir, n * 50);
     // Ratios per round (each pair ran back to back, under the same machine load), then the
@@ -361,6 +393,7 @@ fn main() {
         )
     };
     let ratio_flush1_raw = paired(1, 0);
+    let ratio_floor_raw = paired(6, 0);
     let ratio_c1_flush1 = paired(2, 1);
     let ratio_c0_flush0 = paired(4, 3);
     let m: Vec<f64> = samples.into_iter().map(median).collect();
@@ -379,6 +412,9 @@ fn main() {
     println!("  whole --wait handshake (load + 3 stores) {handshake:>7.1} ns");
     println!("ratios (median of the per-round ratios):");
     println!("  flatstore flush=1 / raw write(2)       {ratio_flush1_raw:>6.3}  (target <= 1.15)");
+    println!(
+        "  formatting + write(2) / raw write(2)   {ratio_floor_raw:>6.3}  (the floor of flush=1)"
+    );
     println!("  C module flush=1 / flatstore flush=1   {ratio_c1_flush1:>6.3}");
     println!(
         "  flatstore flush=0                      {:>6.1} ns (target <= 150)",
