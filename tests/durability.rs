@@ -1,0 +1,133 @@
+//! The `fsync` policy as the system sees it: the example host (`examples/proxy.c`, 2 forked
+//! workers) runs under `strace -f`, and the `fdatasync` and `fsync` calls it makes are counted
+//! against what each policy promises. Needs `strace` (skipped loudly without it; required when
+//! `CI=true`).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What one traced run did.
+#[derive(Debug)]
+struct Traced {
+    /// `fdatasync` calls (files).
+    file_syncs: usize,
+    /// `fsync` calls (the directory, after a seal).
+    dir_syncs: usize,
+    /// Records in all files.
+    records: usize,
+    /// Sealed files.
+    sealed: usize,
+    /// Live files holding records.
+    live: usize,
+}
+
+fn proxy() -> PathBuf {
+    common::build_c(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/proxy.c"),
+        "durability_proxy",
+        &["-O2"],
+    )
+}
+
+/// Run the example host with 2 workers and 50 calls each (95 records per worker, in the tables
+/// `acc` and `missed_calls`) at `flush` with the URL parameters `query`, under strace.
+fn traced(name: &str, flush: &str, query: &str) -> Traced {
+    let dir = std::env::temp_dir().join(format!(
+        "flatstore-durability-{name}-{}",
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("scratch dir");
+    let log = dir.with_extension("strace");
+    let status = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=fdatasync,fsync", "-o"])
+        .arg(&log)
+        .arg(proxy())
+        .arg(format!("{}?{query}", dir.display()))
+        .args(["2", "50", flush])
+        .status()
+        .expect("run strace");
+    assert!(status.success(), "{name}: the host failed under strace");
+    let calls = fs::read_to_string(&log).expect("strace output");
+    let count = |call: &str| {
+        calls
+            .lines()
+            .filter(|l| l.contains(&format!("{call}(")))
+            .count()
+    };
+    let mut traced = Traced {
+        file_syncs: count("fdatasync"),
+        dir_syncs: count("fsync"),
+        records: 0,
+        sealed: 0,
+        live: 0,
+    };
+    for entry in fs::read_dir(&dir).expect("list") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let records = fs::read(&path)
+            .expect("read")
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        traced.records += records;
+        if name.contains(".log.sealed-") {
+            traced.sealed += 1;
+        } else if records > 0 {
+            traced.live += 1;
+        }
+    }
+    fs::remove_dir_all(&dir).expect("clean up");
+    fs::remove_file(&log).expect("remove strace output");
+    eprintln!("{name}: {traced:?}");
+    traced
+}
+
+#[test]
+fn each_fsync_policy_syncs_what_it_promises() {
+    if !common::require_tool("strace") {
+        return;
+    }
+    let never = traced("never", "1", "rotate_records=20");
+    assert_eq!(never.records, 190);
+    assert_eq!(
+        (never.file_syncs, never.dir_syncs),
+        (0, 0),
+        "fsync=never syncs nothing"
+    );
+
+    // Every sealed file before its seal, with the directory after it; every live file at close.
+    let rotate = traced("rotate", "1", "rotate_records=20&fsync=rotate");
+    assert_eq!(rotate.records, 190);
+    assert!(rotate.sealed >= 8, "{rotate:?}");
+    assert_eq!(rotate.file_syncs, rotate.sealed + rotate.live, "{rotate:?}");
+    assert_eq!(rotate.dir_syncs, rotate.sealed, "{rotate:?}");
+
+    // Every record at flush=1.
+    let always = traced("always", "1", "fsync=always");
+    assert_eq!(always.records, 190);
+    assert_eq!(always.file_syncs, 190, "one fdatasync per record");
+
+    // One per buffer written at flush=0: here each file's buffer is written once, at close.
+    let buffered = traced("always0", "0", "fsync=always&flush_interval=60");
+    assert_eq!(buffered.records, 190);
+    assert_eq!(buffered.file_syncs, buffered.live, "{buffered:?}");
+
+    // At least each file with records once (at close); never more than once per record.
+    let interval = traced("interval", "1", "fsync=interval&fsync_interval=0.001");
+    assert_eq!(interval.records, 190);
+    assert!(
+        (interval.live..=190).contains(&interval.file_syncs),
+        "{interval:?}"
+    );
+}
