@@ -65,16 +65,7 @@ fn traced(name: &str, flush: &str, query: &str) -> Traced {
         sealed: 0,
         live: 0,
     };
-    for entry in fs::read_dir(&dir).expect("list") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
+    for (name, path) in common::visible_files(&dir) {
         let records = fs::read(&path)
             .expect("read")
             .iter()

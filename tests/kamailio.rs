@@ -166,18 +166,8 @@ fn kamailio_seals_files_and_records_column_names() {
     );
     let mut sealed = 0;
     let mut live_records = 0;
-    for entry in fs::read_dir(&acc).expect("read acc") {
-        let name = entry
-            .expect("entry")
-            .file_name()
-            .into_string()
-            .expect("utf8");
-        let records = || {
-            fs::read_to_string(acc.join(&name))
-                .expect("read")
-                .lines()
-                .count()
-        };
+    for (name, path) in common::visible_files(&acc) {
+        let records = || fs::read_to_string(&path).expect("read").lines().count();
         if name.contains(".log.sealed-") {
             sealed += 1;
             assert!(records() <= 400, "{name}: {} records", records());

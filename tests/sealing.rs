@@ -32,17 +32,14 @@ fn connect(dir: &Path, query: &str) -> Connection {
 /// The sealed files of `live_name` in sealing order, and their contents.
 fn sealed(dir: &Path, live_name: &str) -> Vec<(String, String)> {
     let prefix = format!("{live_name}.sealed-");
-    let mut found: Vec<(String, String)> = fs::read_dir(dir)
-        .expect("list")
-        .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
-        .filter(|name| name.starts_with(&prefix))
-        .map(|name| {
-            let content = fs::read_to_string(dir.join(&name)).expect("read sealed");
+    common::visible_files(dir)
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(&prefix))
+        .map(|(name, path)| {
+            let content = fs::read_to_string(path).expect("read sealed");
             (name, content)
         })
-        .collect();
-    found.sort();
-    found
+        .collect()
 }
 
 fn live(dir: &Path, live_name: &str) -> String {
@@ -249,12 +246,7 @@ fn header_records_the_insert_keys_once_per_table() {
 /// Sealed files of `logs` by writer rank, each in sealing order: (stamp, content).
 fn sealed_by_rank(logs: &Path) -> std::collections::BTreeMap<u32, Vec<(String, Vec<u8>)>> {
     let mut by_rank = std::collections::BTreeMap::<u32, Vec<(String, Vec<u8>)>>::new();
-    for entry in fs::read_dir(logs).expect("list") {
-        let name = entry
-            .expect("entry")
-            .file_name()
-            .into_string()
-            .expect("utf8");
+    for (name, path) in common::visible_files(logs) {
         let Some((live, stamp)) = name.split_once(".sealed-") else {
             continue;
         };
@@ -263,7 +255,7 @@ fn sealed_by_rank(logs: &Path) -> std::collections::BTreeMap<u32, Vec<(String, V
             .and_then(|r| r.strip_suffix(".log"))
             .and_then(|r| r.parse::<u32>().ok())
             .unwrap_or_else(|| panic!("sealed name {name}"));
-        let content = fs::read(logs.join(&name)).expect("read sealed");
+        let content = fs::read(path).expect("read sealed");
         by_rank
             .entry(rank)
             .or_default()

@@ -226,15 +226,9 @@ pub fn account_calls(module: &str, name: &str, calls: u32, rate: u32) -> Vec<Str
 pub fn all_lines(dir: &Path) -> (Vec<String>, usize) {
     let mut lines = Vec::new();
     let mut files = 0;
-    for entry in fs::read_dir(dir).expect("read acc dir") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        // Hidden files, and the schema sidecar (`header=1`), hold no records.
-        if name.starts_with('.') || name.ends_with(".columns") {
+    for (name, path) in super::visible_files(dir) {
+        // The schema sidecar (`header=1`) holds no records.
+        if name.ends_with(".columns") {
             continue;
         }
         let bytes = if name.ends_with(".gz") {

@@ -74,6 +74,26 @@ pub fn build_c(source: &Path, out_name: &str, extra_flags: &[&str]) -> PathBuf {
     out
 }
 
+/// The files of `dir` that are not hidden (hidden ones are the control file, temporary files
+/// and torn records moved aside), as (name, path), sorted by name.
+pub fn visible_files(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.expect("directory entry").path();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            (name, path)
+        })
+        .filter(|(name, _)| !name.starts_with('.'))
+        .collect();
+    files.sort();
+    files
+}
+
 /// Whether an optional system tool is installed. Missing: a loud skip, or a failure when
 /// `CI=true` (CI installs every tool the tests use).
 pub fn require_tool(tool: &str) -> bool {

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 
 use nix::unistd::Pid;
 
-use super::build_c;
+use super::{build_c, visible_files};
 
 /// A fresh `<tmp>/flatstore-<name>-<pid>` with an empty `logs` directory in it.
 pub fn scratch_dir(name: &str) -> PathBuf {
@@ -25,14 +25,7 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 /// renamed or gzip-compressed), failing on a torn or garbled line; returns the number of files.
 pub fn for_each_record(logs: &Path, mut visit: impl FnMut((u32, u64), &str)) -> usize {
     let mut files = 0;
-    for entry in fs::read_dir(logs).expect("read logs") {
-        let path = entry.expect("entry").path();
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        {
-            continue;
-        }
+    for (_, path) in visible_files(logs) {
         files += 1;
         let bytes = if path.extension().is_some_and(|e| e == "gz") {
             let out = Command::new("gzip")
