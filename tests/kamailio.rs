@@ -145,28 +145,22 @@ fn kamailio_seals_files_and_records_column_names() {
     if !tools_present() {
         return;
     }
-    let Running {
-        dir: _,
-        acc,
-        proxy,
-        _uas,
-        started,
-    } = start_our_proxy("sealed", "?header=1&rotate_records=400&rotate_seconds=2", 1);
+    let run = start_our_proxy("sealed", "?header=1&rotate_records=400&rotate_seconds=2", 1);
     let calls = 1500;
-    place_calls(&proxy, calls, 300)
+    place_calls(&run.proxy, calls, 300)
         .join()
         .expect("every call succeeded");
     // Idle now: the time limit seals what the workers still hold.
     thread::sleep(Duration::from_secs(3));
-    let status = proxy.stop();
+    let status = run.proxy.stop();
     assert!(status.success(), "kamailio exit status {status}");
     assert_eq!(
-        fs::read_to_string(acc.join("acc.columns")).expect("acc.columns"),
+        fs::read_to_string(run.acc.join("acc.columns")).expect("acc.columns"),
         "method|from_tag|to_tag|callid|sip_code|sip_reason|time|src_ip|user_agent\n"
     );
     let mut sealed = 0;
     let mut live_records = 0;
-    for (name, path) in common::visible_files(&acc) {
+    for (name, path) in common::visible_files(&run.acc) {
         let records = || fs::read_to_string(&path).expect("read").lines().count();
         if name.contains(".log.sealed-") {
             sealed += 1;
@@ -180,11 +174,11 @@ fn kamailio_seals_files_and_records_column_names() {
         "the time limit sealed every file of the idle proxy"
     );
     assert!(sealed >= 8, "{sealed} sealed files for 3,000 records");
-    let (lines, _) = all_lines(&acc);
-    assert_every_call_accounted_once(&lines, calls, started);
+    let (lines, _) = all_lines(&run.acc);
+    assert_every_call_accounted_once(&lines, calls, run.started);
     let export = Command::new(env!("CARGO_BIN_EXE_flatstore"))
         .args(["export", "--format", "jsonl", "--sealed-only"])
-        .arg(&acc)
+        .arg(&run.acc)
         .arg("acc")
         .output()
         .expect("run flatstore export");
@@ -225,32 +219,26 @@ fn kamailio_accounts_every_call_across_rotations() {
     if !tools_present() {
         return;
     }
-    let Running {
-        dir,
-        acc,
-        proxy,
-        _uas,
-        started,
-    } = start_our_proxy("flush1", "", 1);
+    let run = start_our_proxy("flush1", "", 1);
     let calls = 3000;
-    let traffic = place_calls(&proxy, calls, 300);
+    let traffic = place_calls(&run.proxy, calls, 300);
 
     thread::sleep(Duration::from_secs(3));
-    let renamed = rename_live_files(&acc, "kamcmd");
+    let renamed = rename_live_files(&run.acc, "kamcmd");
     assert!(renamed > 0, "some worker has written by now");
-    let rotate = proxy.rpc("flatstore.rotate");
+    let rotate = run.proxy.rpc("flatstore.rotate");
     assert!(
         rotate.status.success(),
         "kamcmd flatstore.rotate: {rotate:?}"
     );
     let wait = Command::new(env!("CARGO_BIN_EXE_flatstore"))
         .arg("rotate")
-        .arg(&acc)
+        .arg(&run.acc)
         .args(["--wait", "--timeout", "10"])
         .output()
         .expect("run flatstore rotate --wait");
     assert!(wait.status.success(), "rotate --wait: {wait:?}");
-    let sealed: Vec<(PathBuf, u64)> = fs::read_dir(&acc)
+    let sealed: Vec<(PathBuf, u64)> = fs::read_dir(&run.acc)
         .expect("read acc")
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "kamcmd"))
@@ -263,20 +251,20 @@ fn kamailio_accounts_every_call_across_rotations() {
     thread::sleep(Duration::from_secs(3));
     let recipe = fs::read_to_string(manifest_dir().join("examples/logrotate.conf"))
         .expect("read recipe")
-        .replace("/var/log/kamailio/acc", &acc.display().to_string())
+        .replace("/var/log/kamailio/acc", &run.acc.display().to_string())
         .replace("/usr/bin/flatstore", env!("CARGO_BIN_EXE_flatstore"));
-    fs::write(dir.join("logrotate.conf"), recipe).expect("write recipe");
+    fs::write(run.dir.join("logrotate.conf"), recipe).expect("write recipe");
     let logrotate = Command::new("logrotate")
         .arg("--force")
         .arg("--state")
-        .arg(dir.join("logrotate.state"))
-        .arg(dir.join("logrotate.conf"))
+        .arg(run.dir.join("logrotate.state"))
+        .arg(run.dir.join("logrotate.conf"))
         .output()
         .expect("run logrotate");
     assert!(logrotate.status.success(), "logrotate: {logrotate:?}");
 
     traffic.join().expect("every call succeeded");
-    let status = proxy.stop();
+    let status = run.proxy.stop();
     assert!(status.success(), "kamailio exit status {status}");
     for (path, len) in &sealed {
         assert_eq!(
@@ -286,8 +274,8 @@ fn kamailio_accounts_every_call_across_rotations() {
             path.display()
         );
     }
-    let (lines, files) = all_lines(&acc);
-    let compressed = fs::read_dir(&acc)
+    let (lines, files) = all_lines(&run.acc);
+    let compressed = fs::read_dir(&run.acc)
         .expect("read acc")
         .filter(|e| {
             e.as_ref()
@@ -300,7 +288,7 @@ fn kamailio_accounts_every_call_across_rotations() {
          kamcmd, {compressed} compressed by logrotate)",
         lines.len()
     );
-    assert_every_call_accounted_once(&lines, calls, started);
+    assert_every_call_accounted_once(&lines, calls, run.started);
 }
 
 /// flush=0 with a flush interval of an hour: the records reach the files only when a buffer
@@ -311,27 +299,21 @@ fn kamailio_flush_0_loses_nothing_when_stopped() {
     if !tools_present() {
         return;
     }
-    let Running {
-        dir: _,
-        acc,
-        proxy,
-        _uas,
-        started,
-    } = start_our_proxy("flush0", "?flush_interval=3600", 0);
+    let run = start_our_proxy("flush0", "?flush_interval=3600", 0);
     let calls = 2000;
-    let traffic = place_calls(&proxy, calls, 400);
+    let traffic = place_calls(&run.proxy, calls, 400);
     thread::sleep(Duration::from_secs(2));
-    rename_live_files(&acc, "kamcmd");
-    let rotate = proxy.rpc("flatstore.k_rotate");
+    rename_live_files(&run.acc, "kamcmd");
+    let rotate = run.proxy.rpc("flatstore.k_rotate");
     assert!(
         rotate.status.success(),
         "kamcmd flatstore.k_rotate: {rotate:?}"
     );
     traffic.join().expect("every call succeeded");
-    let (before_stop, _) = all_lines(&acc);
-    let status = proxy.stop();
+    let (before_stop, _) = all_lines(&run.acc);
+    let status = run.proxy.stop();
     assert!(status.success(), "kamailio exit status {status}");
-    let (lines, files) = all_lines(&acc);
+    let (lines, files) = all_lines(&run.acc);
     eprintln!(
         "kamailio flush=0: {} of {} records were in the files before the stop, {} after, in \
          {files} files",
@@ -343,7 +325,7 @@ fn kamailio_flush_0_loses_nothing_when_stopped() {
         before_stop.len() < lines.len(),
         "some records were still buffered at the stop (else this test proves nothing)"
     );
-    assert_every_call_accounted_once(&lines, calls, started);
+    assert_every_call_accounted_once(&lines, calls, run.started);
 }
 
 /// The same SIPp traffic through Debian's stock `db_flatstore.so` and through ours, at flush=1:
