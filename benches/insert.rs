@@ -98,13 +98,18 @@ impl Record {
     }
 }
 
-fn raw_write(dir: &Path, record: &Record, n: usize) -> f64 {
-    let path = dir.join("raw.log");
-    let mut file = OpenOptions::new()
+/// `path` opened as a log is, for the raw `write(2)` cases.
+fn open_for_append(path: &Path) -> fs::File {
+    OpenOptions::new()
         .append(true)
         .create(true)
-        .open(&path)
-        .expect("open");
+        .open(path)
+        .expect("open")
+}
+
+fn raw_write(dir: &Path, record: &Record, n: usize) -> f64 {
+    let path = dir.join("raw.log");
+    let mut file = open_for_append(&path);
     let line = record.line();
     let start = Instant::now();
     for _ in 0..n {
@@ -276,11 +281,7 @@ fn rust_values(record: &Record) -> [Value<'_>; 7] {
 /// C boundary, no rotation handshake, nothing else around them.
 fn format_then_write(dir: &Path, record: &Record, n: usize) -> f64 {
     let path = dir.join("floor.log");
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&path)
-        .expect("open");
+    let mut file = open_for_append(&path);
     let values = rust_values(record);
     let format = LineFormat::default();
     let mut line = LineBuf::new();

@@ -54,7 +54,7 @@ impl SealLimits {
             .map_or(u64::MAX, |b| b.get().saturating_sub(bytes));
         if lines.len() as u64 <= byte_room {
             // Usually all of it fits: one vectorised count instead of a walk line by line.
-            let count = memchr::memchr_iter(b'\n', lines).count() as u64;
+            let count = count_lines(lines);
             if count <= record_room {
                 return (lines.len(), count);
             }
@@ -78,6 +78,11 @@ impl SealLimits {
         self.records.is_some_and(|r| records >= r.get())
             || self.bytes.is_some_and(|b| bytes >= b.get())
     }
+}
+
+/// The records in `lines` (whole lines): one vectorised count of their ends.
+pub fn count_lines(lines: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', lines).count() as u64
 }
 
 /// When written data is forced to stable storage (`fdatasync`), parameter `fsync`.

@@ -105,9 +105,7 @@ impl TableFile {
         while *written < bytes.len() {
             let rest = &bytes[*written..];
             let (take, lines) = match &self.file {
-                Some(_) if self.seal_failing => {
-                    (rest.len(), memchr::memchr_iter(b'\n', rest).count() as u64)
-                }
+                Some(_) if self.seal_failing => (rest.len(), seal::count_lines(rest)),
                 Some(_) => self
                     .rules
                     .seal
@@ -131,7 +129,7 @@ impl TableFile {
             let lines = if chunk == take {
                 lines
             } else {
-                memchr::memchr_iter(b'\n', &rest[..chunk]).count() as u64
+                seal::count_lines(&rest[..chunk])
             };
             self.held.records += lines;
             self.held.bytes += chunk as u64;
