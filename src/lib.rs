@@ -32,6 +32,7 @@
 //! - [`buffer`]: buffered mode (`flush=0`) and its helper thread.
 //! - [`rotate`]: rotation policy, triggers, and waiting for writers.
 //! - [`seal`]: self-rotation limits, sealed names, and the durability policy.
+//! - [`abandoned`]: sealing the live file of a writer that is gone (`flatstore seal`).
 //! - [`control`]: the control file shared by a directory's writers.
 //! - [`process`]: fork detection and the process number N.
 //! - [`error`]: the error type and its C codes.
@@ -43,6 +44,7 @@
     rust_2018_idioms
 )]
 
+pub mod abandoned;
 pub mod buffer;
 pub mod columns;
 pub mod config;

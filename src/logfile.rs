@@ -5,8 +5,10 @@ use std::io::{self, ErrorKind, Write as _};
 use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::ffi::sys::{self, FileLock};
 
 /// The longest torn tail moved aside; a longer run of bytes without a newline is not a log.
 const MAX_TORN: u64 = 16 << 20;
@@ -27,6 +29,20 @@ fn last_line_end(file: &File, len: u64) -> io::Result<u64> {
     Ok(end)
 }
 
+/// How long [`LogFile::open`] waits for a sealer that holds the file at the live path.
+pub const SEALER_PATIENCE: Duration = Duration::from_millis(200);
+
+/// What [`LogFile::claim_abandoned`] found at a live path.
+#[derive(Debug)]
+pub enum Claim {
+    /// No writer has the file open; it is held exclusively until dropped.
+    Abandoned(LogFile),
+    /// A live writer has it open.
+    Held,
+    /// No file there (any more).
+    Missing,
+}
+
 /// Why a log path that is not a regular file is refused.
 const PLANTED: &str = "not a regular file (something else was planted at the log path)";
 
@@ -43,10 +59,73 @@ impl LogFile {
     /// Flags: `O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK`; anything but a
     /// regular file at the path is refused. A new file gets `mode` exactly when one is given,
     /// else `0666` less the umask.
+    ///
+    /// The open holds a shared `flock(2)` lock on the file for as long as it is open: writers
+    /// never wait for each other, but `flatstore seal` (see [`LogFile::claim_abandoned`])
+    /// knows that the file has a writer. While a sealer holds the file (microseconds), the
+    /// open waits for it, up to [`SEALER_PATIENCE`], then opens the next file at the path.
+    /// Where the file system has no `flock`, the file is opened without the lock.
     pub fn open(path: &Path, mode: Option<u32>) -> Result<LogFile> {
-        let log = LogFile::open_plain(path, mode)?;
-        log.end_torn_line(mode)?;
-        Ok(log)
+        let started = Instant::now();
+        loop {
+            let log = LogFile::open_plain(path, mode)?;
+            let sealer_in_the_way = match sys::try_flock(&log.file, FileLock::Shared) {
+                // Between the open and the lock, a sealer may have renamed the file away.
+                Ok(locked) => !locked || !log.is_at_its_path(),
+                Err(_) => false,
+            };
+            if !sealer_in_the_way {
+                log.end_torn_line(mode)?;
+                return Ok(log);
+            }
+            if started.elapsed() >= SEALER_PATIENCE {
+                return Err(Error::Open {
+                    path: path.to_owned(),
+                    source: io::Error::other(format!(
+                        "held exclusively for more than {SEALER_PATIENCE:?} (a sealer holds a \
+                         file only to rename it)"
+                    )),
+                });
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
+    /// Claim the live file `path` of a writer that is gone, to seal it: open it without
+    /// creating it and take an exclusive `flock(2)` lock without waiting, which succeeds only
+    /// when no process has the file open for writing (every writer holds a shared lock, see
+    /// [`LogFile::open`]; the lock of a killed writer went with it). A torn last line is moved
+    /// aside as on any open. While the claim is held, writers opening the path wait; rename
+    /// the file and drop the claim at once.
+    pub fn claim_abandoned(path: &Path) -> Result<Claim> {
+        let fail = |source| Error::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let opened = OpenOptions::new()
+            .append(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path);
+        let file = match opened {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Claim::Missing),
+            Err(e) => return Err(fail(e)),
+        };
+        if !file.metadata().map_err(fail)?.is_file() {
+            return Err(fail(io::Error::other(PLANTED)));
+        }
+        let log = LogFile {
+            file,
+            path: path.to_owned(),
+        };
+        if !sys::try_flock(&log.file, FileLock::Exclusive).map_err(fail)? {
+            return Ok(Claim::Held);
+        }
+        if !log.is_at_its_path() {
+            return Ok(Claim::Missing);
+        }
+        log.end_torn_line(None)?;
+        Ok(Claim::Abandoned(log))
     }
 
     /// [`LogFile::open`] without the torn-line check.

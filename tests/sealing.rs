@@ -427,3 +427,83 @@ fn the_cli_reads_what_the_writer_sealed() {
     );
     fs::remove_dir_all(&dir).expect("clean up");
 }
+
+/// Runs `flatstore seal DIR`; returns its standard output.
+fn flatstore_seal(dir: &Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flatstore"))
+        .arg("seal")
+        .arg(dir)
+        .output()
+        .expect("run flatstore seal");
+    assert!(
+        out.status.success(),
+        "flatstore seal: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+/// `flatstore seal` next to 4 writers sealing every 5,000 records: it never seals a file a
+/// writer holds (the writers' own limits stay exact), while they open new files all the time.
+/// Once every writer is killed with `kill -9`, it seals every file they left: no records stay
+/// live, and every writer's records are in sealed files once each, in order, whole, with no
+/// gap.
+#[test]
+fn flatstore_seal_never_takes_a_live_writers_file_and_seals_what_killed_writers_left() {
+    let limit = 5_000;
+    let dir = scratch_dir("seal-cli");
+    let logs = dir.join("logs");
+    let host = Host::start(&dir, "1", &format!("rotate_records={limit}"), 4);
+    let started = Instant::now();
+    let mut held = 0;
+    while started.elapsed() < Duration::from_millis(1500) {
+        let report = flatstore_seal(&logs);
+        assert!(
+            !report.contains("sealed as"),
+            "sealed a file that a live writer holds:\n{report}"
+        );
+        held += report.matches("a writer holds it").count();
+    }
+    assert!(held > 0, "the writers' files were seen held");
+    host.kill();
+
+    let report = flatstore_seal(&logs);
+    let sealed_by_cli = report.matches("sealed as").count();
+    let mut by_rank = std::collections::BTreeMap::<u32, Vec<u64>>::new();
+    let files = common::torture::for_each_record(&logs, |(rank, seq), _| {
+        by_rank.entry(rank).or_default().push(seq);
+    });
+    for (name, path) in common::visible_files(&logs) {
+        let records = fs::read(&path)
+            .expect("read")
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        assert!(
+            name.contains(".sealed-") || records == 0,
+            "{name} still live with {records} records after flatstore seal:\n{report}"
+        );
+        assert!(records <= limit, "{name} holds {records} records");
+    }
+    assert_eq!(by_rank.len(), 4, "every writer wrote");
+    let mut total = 0;
+    for (rank, seqs) in &mut by_rank {
+        let written = seqs.len();
+        // Files are read in name order, not sealing order: sort, then no gap and no twin.
+        seqs.sort_unstable();
+        assert!(
+            seqs.iter().enumerate().all(|(i, &seq)| seq == i as u64),
+            "writer {rank}: records missing or twice among {written}"
+        );
+        total += written;
+    }
+    assert!(
+        sealed_by_cli >= 1,
+        "the killed writers' live files were sealed:\n{report}"
+    );
+    eprintln!(
+        "flatstore seal: {held} times left a live writer's file; after kill -9, sealed \
+         {sealed_by_cli} files; {total} records in {files} sealed files, each once, no gap"
+    );
+    fs::remove_dir_all(&dir).expect("clean up");
+}

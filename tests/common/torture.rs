@@ -70,7 +70,7 @@ pub struct Host {
     /// Its workers, rank 1 first.
     pub workers: Vec<Pid>,
     lines: mpsc::Receiver<String>,
-    reader: std::thread::JoinHandle<()>,
+    reader: Option<std::thread::JoinHandle<()>>,
     stop: PathBuf,
 }
 
@@ -129,7 +129,7 @@ impl Host {
             pid,
             workers,
             lines,
-            reader,
+            reader: Some(reader),
             stop,
         }
     }
@@ -138,7 +138,7 @@ impl Host {
     pub fn finish(mut self) -> HashMap<u32, u64> {
         fs::write(&self.stop, b"").expect("create stop file");
         let status = self.child.wait().expect("wait host");
-        self.reader.join().expect("reader");
+        self.join_reader();
         assert!(status.success(), "torture host failed: {status}");
         let mut inserted = HashMap::new();
         for line in self.lines.try_iter() {
@@ -153,6 +153,36 @@ impl Host {
             "every worker reported its count"
         );
         inserted
+    }
+}
+
+impl Host {
+    /// `kill -9` the workers and the host: no writer gets to close or seal anything.
+    pub fn kill(mut self) {
+        self.kill_all();
+        self.join_reader();
+    }
+
+    fn kill_all(&mut self) {
+        for pid in self.workers.iter().chain([&self.pid]) {
+            let _ = nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+
+    fn join_reader(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("reader");
+        }
+    }
+}
+
+/// A test that fails half-way leaves no writer running (and filling the disk).
+impl Drop for Host {
+    fn drop(&mut self) {
+        if self.reader.is_some() {
+            self.kill_all();
+        }
     }
 }
 

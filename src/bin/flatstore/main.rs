@@ -7,6 +7,7 @@
 //! flatstore export DIR TABLE --format csv|jsonl [--columns NAME,..] [--iso-time COL,..]
 //!                            [--live | --sealed-only] [--since TIME] [--until TIME]
 //! flatstore stats  DIR [--json]
+//! flatstore seal   DIR [TABLE]
 //! ```
 //!
 //! One module per job: [`files`] finds a directory's log files and orders them, [`content`]
@@ -14,7 +15,7 @@
 //! `<table>.columns` sidecar, [`output`] is the frame of the commands that write records,
 //! [`status`] turns what went wrong into the exit status, [`progress`] reports on a terminal,
 //! [`json`] and [`time`] format; and one module per command ([`rotate`], [`cat`], [`verify`],
-//! [`export`], [`stats`]).
+//! [`export`], [`stats`], [`seal`]).
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
@@ -28,6 +29,7 @@ mod lines;
 mod output;
 mod progress;
 mod rotate;
+mod seal;
 mod stats;
 mod status;
 mod time;
@@ -39,6 +41,8 @@ use clap::{Parser, Subcommand};
 
 const EXIT_STATUS: &str = "\
 Exit status: rotate: 0 done, 1 failed, 2 usage error.
+seal: 0 done (files held by live writers are left), 1 a file could not be sealed, 2 usage
+error or an unreadable directory.
 cat, verify, export, stats: 0 clean, 1 problems found in the files (named on standard error,
 or in verify's report), 2 usage error or an I/O error (a missing directory, an unreadable file),
 and for export a TABLE.columns that cannot be read or is malformed (nothing is exported).";
@@ -58,6 +62,7 @@ enum Command {
     Verify(verify::Args),
     Export(export::Args),
     Stats(stats::Args),
+    Seal(seal::Args),
 }
 
 fn main() -> ExitCode {
@@ -67,5 +72,6 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Stats(args) => stats::run(&args),
+        Command::Seal(args) => seal::run(&args),
     }
 }

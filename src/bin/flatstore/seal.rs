@@ -1,0 +1,59 @@
+//! `flatstore seal`: seal the live files that no writer holds any more.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use flatstore::abandoned::{self, Outcome};
+
+use crate::files;
+
+/// Seal the live files of DIR whose writer is gone (killed, or stopped for good).
+///
+/// Every writer holds its live file open with a shared lock; a file that no process holds is
+/// renamed to its sealed name (`<table>_<N>.log.sealed-<UTC time>Z`), so that readers of
+/// sealed files only (`cat --sealed-only`) see its records. A torn last line is moved aside
+/// first, as a writer does. Files a live writer holds, and empty files, are left as they are.
+/// Safe while writers run; not while another tool renames live files (an outside rotation).
+/// One line per live file on standard output: what was done with it.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The log directory.
+    dir: PathBuf,
+    /// Only this table's files.
+    #[arg(value_parser = files::table_name)]
+    table: Option<String>,
+}
+
+/// Exit status 0 done (whatever was left for live writers), 1 a file could not be sealed,
+/// 2 the directory cannot be read.
+pub fn run(args: &Args) -> ExitCode {
+    let listing = match files::discover(&args.dir, args.table.as_deref().map(str::as_bytes)) {
+        Ok(listing) => listing,
+        Err(e) => {
+            eprintln!("flatstore: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut failed = false;
+    for file in listing.files.iter().filter(|f| f.is_live()) {
+        let name = &file.file_name;
+        match abandoned::seal_if_abandoned(&file.path) {
+            Ok(Outcome::Sealed(sealed)) => {
+                let sealed = sealed.file_name().unwrap_or_default().to_string_lossy();
+                println!("{name}: sealed as {sealed}");
+            }
+            Ok(Outcome::Held) => println!("{name}: left live, a writer holds it"),
+            Ok(Outcome::Empty) => println!("{name}: left live, empty"),
+            Ok(Outcome::Missing) => println!("{name}: gone (sealed or renamed meanwhile)"),
+            Err(e) => {
+                eprintln!("flatstore: {name}: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
