@@ -28,3 +28,7 @@ wc -l demo-sealed/acc_5.log.sealed-* demo-sealed/acc_5.log | head -n -1
 echo
 echo "the sealed records as CSV, named from acc.columns (first 3):"
 cargo run --release --quiet --bin flatstore -- export demo-sealed acc --format csv --sealed-only | head -n 4
+echo
+echo "the workers have exited: flatstore seal seals the live files no writer holds any more:"
+cargo run --release --quiet --bin flatstore -- seal demo-sealed
+echo "live files left with records: $(find demo-sealed -name '*.log' -size +0 | wc -l)"

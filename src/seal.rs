@@ -6,7 +6,9 @@
 //! writer, so sorting them as text is sealing order. A file is sealed by its only writer,
 //! after its last write to it and never written again: it holds whole records only from the
 //! moment its name appears, and a consumer that reads sealed names only never sees a record
-//! that is still being written. A seal never replaces an existing file.
+//! that is still being written. A seal never replaces an existing file. The file of a writer
+//! that is gone for good is sealed by `flatstore seal` ([`crate::abandoned`]), only once no
+//! process has it open.
 
 use std::io::{self, ErrorKind};
 use std::num::NonZeroU64;

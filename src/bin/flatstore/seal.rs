@@ -1,5 +1,6 @@
 //! `flatstore seal`: seal the live files that no writer holds any more.
 
+use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,20 +36,28 @@ pub fn run(args: &Args) -> ExitCode {
         }
     };
     let mut failed = false;
+    // The report is a courtesy: when standard output goes away (`| head`), sealing goes on.
+    let mut report = Some(io::stdout().lock());
     for file in listing.files.iter().filter(|f| f.is_live()) {
         let name = &file.file_name;
-        match abandoned::seal_if_abandoned(&file.path) {
+        let done = match abandoned::seal_if_abandoned(&file.path) {
             Ok(Outcome::Sealed(sealed)) => {
                 let sealed = sealed.file_name().unwrap_or_default().to_string_lossy();
-                println!("{name}: sealed as {sealed}");
+                format!("sealed as {sealed}")
             }
-            Ok(Outcome::Held) => println!("{name}: left live, a writer holds it"),
-            Ok(Outcome::Empty) => println!("{name}: left live, empty"),
-            Ok(Outcome::Missing) => println!("{name}: gone (sealed or renamed meanwhile)"),
+            Ok(Outcome::Held) => "left live, a writer holds it".to_owned(),
+            Ok(Outcome::Empty) => "left live, empty".to_owned(),
+            Ok(Outcome::Missing) => "gone (sealed or renamed meanwhile)".to_owned(),
             Err(e) => {
                 eprintln!("flatstore: {name}: {e}");
                 failed = true;
+                continue;
             }
+        };
+        if let Some(out) = &mut report
+            && writeln!(out, "{name}: {done}").is_err()
+        {
+            report = None;
         }
     }
     if failed {
