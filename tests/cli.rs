@@ -982,3 +982,63 @@ fn progress_stays_quiet_when_piped() {
     assert_eq!(stderr(&out), "");
     fs::remove_dir_all(&dir).expect("clean up");
 }
+
+/// `seal`: a file whose writer closed it is sealed with its records; one a writer holds open,
+/// an empty one, and another table's (when TABLE is given) are left; a directory planted at a
+/// live name is named on standard error with exit status 1; a missing directory is status 2.
+#[test]
+fn seal_seals_only_files_no_writer_holds() {
+    let dir = scratch_dir("seal");
+    let closed = write_tagged(&dir, "acc", 1, "gone", 3);
+    write_tagged(&dir, "cdr", 1, "other", 2);
+    fs::write(dir.join("acc_3.log"), b"").expect("empty file");
+    let _turn = WRITER.lock().unwrap_or_else(|e| e.into_inner());
+    let url = format!("flatstore:{}", dir.display());
+    let mut held =
+        Connection::new(Config::from_url(&url, &Params::default()).expect("url")).expect("init");
+    flatstore::process::declare_number(2);
+    held.use_table(b"acc").expect("table");
+    held.insert([Ok(Value::Str(b"live"))]).expect("insert");
+
+    let out = flatstore(&["seal", path_str(&dir), "acc"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    let sealed_line = report
+        .lines()
+        .find(|l| l.starts_with("acc_1.log: sealed as acc_1.log.sealed-"))
+        .unwrap_or_else(|| panic!("acc_1.log sealed:\n{report}"));
+    let sealed_name = sealed_line.rsplit(' ').next().expect("name");
+    assert_eq!(fs::read(dir.join(sealed_name)).expect("sealed"), closed);
+    assert!(
+        report.contains("acc_2.log: left live, a writer holds it"),
+        "{report}"
+    );
+    assert!(report.contains("acc_3.log: left live, empty"), "{report}");
+    assert!(
+        !report.contains("cdr"),
+        "only the table asked for: {report}"
+    );
+    assert_eq!(fs::read(dir.join("acc_2.log")).expect("live"), b"live\n");
+    assert!(dir.join("cdr_1.log").exists());
+
+    held.close().expect("close");
+    drop(_turn);
+    fs::create_dir(dir.join("acc_4.log")).expect("plant a directory");
+    let out = flatstore(&["seal", path_str(&dir)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("acc_4.log"), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("acc_2.log: sealed as"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("cdr_1.log: sealed as"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = flatstore(&["seal", path_str(&dir.join("missing"))]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    fs::remove_dir_all(&dir).expect("clean up");
+}

@@ -41,7 +41,7 @@ use clap::{Parser, Subcommand};
 
 const EXIT_STATUS: &str = "\
 Exit status: rotate: 0 done, 1 failed, 2 usage error.
-seal: 0 done (files held by live writers are left), 1 a file could not be sealed, 2 usage
+seal: 0 done (files held by live writers are left), 1 a file could not be examined or sealed, 2 usage
 error or an unreadable directory.
 cat, verify, export, stats: 0 clean, 1 problems found in the files (named on standard error,
 or in verify's report), 2 usage error or an I/O error (a missing directory, an unreadable file),

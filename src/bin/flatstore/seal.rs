@@ -25,8 +25,8 @@ pub struct Args {
     table: Option<String>,
 }
 
-/// Exit status 0 done (whatever was left for live writers), 1 a file could not be sealed,
-/// 2 the directory cannot be read.
+/// Exit status 0 done (whatever was left for live writers), 1 a file could not be examined or
+/// sealed (named on standard error), 2 the directory cannot be read.
 pub fn run(args: &Args) -> ExitCode {
     let listing = match files::discover(&args.dir, args.table.as_deref().map(str::as_bytes)) {
         Ok(listing) => listing,
@@ -35,7 +35,10 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut failed = false;
+    for error in &listing.errors {
+        eprintln!("flatstore: {error}");
+    }
+    let mut failed = !listing.errors.is_empty();
     // The report is a courtesy: when standard output goes away (`| head`), sealing goes on.
     let mut report = Some(io::stdout().lock());
     for file in listing.files.iter().filter(|f| f.is_live()) {
