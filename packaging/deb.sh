@@ -47,7 +47,7 @@ install -D -m 755 target/release/flatstore "$stage/usr/bin/flatstore"
 commands=$out/commands.h2m
 {
     echo "[COMMANDS]"
-    for command in rotate cat verify export stats; do
+    for command in rotate cat verify export stats seal; do
         echo ".SS $command"
         echo ".nf"
         target/release/flatstore "$command" --help | sed -e 's/\\/\\e/g' -e "s/^[.']/\\\\\\&&/"
@@ -56,7 +56,7 @@ commands=$out/commands.h2m
 } >"$commands"
 mkdir -p "$stage/usr/share/man/man1"
 help2man --no-info --section 1 --include "$commands" \
-    --name "read, check, export and rotate flatstore accounting files" \
+    --name "read, check, export, rotate and seal flatstore accounting files" \
     target/release/flatstore | gzip -9n >"$stage/usr/share/man/man1/flatstore.1.gz"
 
 doc=$stage/usr/share/doc/flatstore
@@ -107,7 +107,7 @@ Description: SIP accounting to flat files (OpenSER/Kamailio flatstore)
  .
  Contains the OpenSER 1.x C library libflatstore (header, pkg-config file),
  the Kamailio $kamailio_upstream module flatstore.so (a drop-in replacement for
- db_flatstore), and the flatstore command (rotate, cat, verify, export, stats).
+ db_flatstore), and the flatstore command (rotate, cat, verify, export, stats, seal).
 CONTROL
 # The library's soname, for packages linking it (dpkg-shlibdeps), and ldconfig after install.
 echo "${soname%.so.*} ${soname#*.so.} flatstore (>= $version)" >"$stage/DEBIAN/shlibs"

@@ -303,7 +303,7 @@ fn deb_holds_module_cli_library_and_examples() {
         .split_once(".SH COMMANDS\n")
         .expect("a COMMANDS section")
         .1;
-    for command in ["rotate", "cat", "verify", "export", "stats"] {
+    for command in ["rotate", "cat", "verify", "export", "stats", "seal"] {
         let help = run(
             Command::new(env!("CARGO_BIN_EXE_flatstore")).args([command, "--help"]),
             "flatstore COMMAND --help",
