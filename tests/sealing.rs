@@ -399,18 +399,8 @@ fn the_cli_reads_what_the_writer_sealed() {
     insert_numbered(&mut con, 0..8, b"a|b");
     con.close().expect("close");
     let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_flatstore"))
-            .args(args)
-            .arg(&dir)
-            .arg("acc")
-            .output()
-            .expect("run flatstore");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf8")
+        let dir = dir.to_str().expect("utf-8 path");
+        flatstore_cli(&[args, &[dir, "acc"]].concat())
     };
     let sealed_lines: String = (0..6).map(|i| format!("{i}|a%7Cb\n")).collect();
     assert_eq!(cli(&["cat", "--sealed-only"]), sealed_lines);
@@ -428,19 +418,23 @@ fn the_cli_reads_what_the_writer_sealed() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-/// Runs `flatstore seal DIR`; returns its standard output.
-fn flatstore_seal(dir: &Path) -> String {
+/// Runs the `flatstore` command, which must succeed; returns its standard output.
+fn flatstore_cli(args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_flatstore"))
-        .arg("seal")
-        .arg(dir)
+        .args(args)
         .output()
-        .expect("run flatstore seal");
+        .expect("run flatstore");
     assert!(
         out.status.success(),
-        "flatstore seal: {}",
+        "flatstore {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf8")
+}
+
+/// Runs `flatstore seal DIR`; returns its standard output.
+fn flatstore_seal(dir: &Path) -> String {
+    flatstore_cli(&["seal", dir.to_str().expect("utf-8 path")])
 }
 
 /// `flatstore seal` next to 4 writers sealing every 5,000 records: it never seals a file a
