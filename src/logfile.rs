@@ -63,7 +63,8 @@ impl LogFile {
     /// The open holds a shared `flock(2)` lock on the file for as long as it is open: writers
     /// never wait for each other, but `flatstore seal` (see [`LogFile::claim_abandoned`])
     /// knows that the file has a writer. While a sealer holds the file (microseconds), the
-    /// open waits for it, up to [`SEALER_PATIENCE`], then opens the next file at the path.
+    /// open waits for it and then opens the next file at the path; after
+    /// [`SEALER_PATIENCE`] it fails instead.
     /// Where the file system has no `flock`, the file is opened without the lock.
     pub fn open(path: &Path, mode: Option<u32>) -> Result<LogFile> {
         let started = Instant::now();
