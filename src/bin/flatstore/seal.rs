@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use flatstore::abandoned::{self, Outcome};
 
-use crate::files;
+use crate::files::{self, FileError};
 
 /// Seal the live files of DIR whose writer is gone (killed, or stopped for good).
 ///
@@ -35,10 +35,16 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    for error in &listing.errors {
+    // A live file its writer sealed between the listing and its examination is not an error.
+    let errors: Vec<_> = listing
+        .errors
+        .iter()
+        .filter(|e| !matches!(e, FileError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound))
+        .collect();
+    for error in &errors {
         eprintln!("flatstore: {error}");
     }
-    let mut failed = !listing.errors.is_empty();
+    let mut failed = !errors.is_empty();
     // The report is a courtesy: when standard output goes away (`| head`), sealing goes on.
     let mut report = Some(io::stdout().lock());
     for file in listing.files.iter().filter(|f| f.is_live()) {
