@@ -66,11 +66,7 @@ fn traced(name: &str, flush: &str, query: &str) -> Traced {
         live: 0,
     };
     for (name, path) in common::visible_files(&dir) {
-        let records = fs::read(&path)
-            .expect("read")
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
+        let records = common::count_lines(&path);
         traced.records += records;
         if name.contains(".log.sealed-") {
             traced.sealed += 1;

@@ -468,11 +468,7 @@ fn flatstore_seal_never_takes_a_live_writers_file_and_seals_what_killed_writers_
         by_rank.entry(rank).or_default().push(seq);
     });
     for (name, path) in common::visible_files(&logs) {
-        let records = fs::read(&path)
-            .expect("read")
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
+        let records = common::count_lines(&path);
         assert!(
             name.contains(".sealed-") || records == 0,
             "{name} still live with {records} records after flatstore seal:\n{report}"

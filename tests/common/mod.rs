@@ -94,6 +94,15 @@ pub fn visible_files(dir: &Path) -> Vec<(String, PathBuf)> {
     files
 }
 
+/// The number of lines (`\n` bytes) in the file at `path`.
+pub fn count_lines(path: &Path) -> usize {
+    std::fs::read(path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+}
+
 /// Whether an optional system tool is installed. Missing: a loud skip, or a failure when
 /// `CI=true` (CI installs every tool the tests use).
 pub fn require_tool(tool: &str) -> bool {
