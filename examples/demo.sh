@@ -5,12 +5,15 @@
 # ./demo-sealed with the writers sealing their own files, read back by the flatstore command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-mkdir -p target/examples
-cc -std=c11 -O2 -Wall -Wextra -Iinclude examples/proxy.c -o target/examples/proxy \
-   -Ltarget/release -lflatstore -Wl,-rpath,"$PWD/target/release"
+cargo build --release --quiet   # the library and the flatstore command
+target=$(bash packaging/target-dir.sh)
+mkdir -p "$target/examples"
+proxy=$target/examples/proxy
+flatstore=$target/release/flatstore
+cc -std=c11 -O2 -Wall -Wextra -Iinclude examples/proxy.c -o "$proxy" \
+   -L"$target/release" -lflatstore -Wl,-rpath,"$target/release"
 rm -rf demo-logs && mkdir demo-logs
-target/examples/proxy demo-logs 4 10000 1
+"$proxy" demo-logs 4 10000 1
 echo
 echo "files in demo-logs/ (<table>_<N>.log, N = worker rank + 4):"
 wc -l demo-logs/*.log
@@ -21,14 +24,14 @@ head -n 4 demo-logs/acc_5.log
 echo
 echo "the same host with the writers sealing their own files (rotate_records=4000, header=1):"
 rm -rf demo-sealed && mkdir demo-sealed
-target/examples/proxy "demo-sealed?rotate_records=4000&header=1" 4 10000 1
+"$proxy" "demo-sealed?rotate_records=4000&header=1" 4 10000 1
 echo "acc.columns (the insert keys): $(cat demo-sealed/acc.columns)"
 echo "sealed files of worker 5, 4000 records each, then its live file:"
 wc -l demo-sealed/acc_5.log.sealed-* demo-sealed/acc_5.log | head -n -1
 echo
 echo "the sealed records as CSV, named from acc.columns (first 3):"
-cargo run --release --quiet --bin flatstore -- export demo-sealed acc --format csv --sealed-only | head -n 4
+"$flatstore" export demo-sealed acc --format csv --sealed-only | head -n 4
 echo
 echo "the workers have exited: flatstore seal seals the live files no writer holds any more:"
-cargo run --release --quiet --bin flatstore -- seal demo-sealed
+"$flatstore" seal demo-sealed
 echo "live files left with records: $(find demo-sealed -name '*.log' -size +0 | wc -l)"

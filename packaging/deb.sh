@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Debian package target/debian/flatstore_<version>-1_<arch>.deb (dpkg-deb, no
-# debhelper): the two builds of this crate, plus the CLI, its man page and the examples.
+# Builds the Debian package <target>/debian/flatstore_<version>-1_<arch>.deb (dpkg-deb, no
+# debhelper), <target> being where cargo puts its output (CARGO_TARGET_DIR, or `target`): the
+# two builds of the library, plus the CLI, its man page, the examples and the docs.
 #
 #   /usr/lib/<multiarch>/libflatstore.so.*        the OpenSER C library (cargo cinstall:
 #   /usr/include/flatstore.h                       soname, links, header, pkg-config file)
@@ -9,8 +10,8 @@
 #                                                  the Kamailio module (--features kamailio),
 #                                                  built against the installed Kamailio
 #   /usr/bin/flatstore                             the CLI; man page flatstore(1) by help2man
-#   /usr/share/doc/flatstore/                      README, copyright, examples/ (logrotate.conf,
-#                                                  kamailio.cfg)
+#   /usr/share/doc/flatstore/                      README, copyright, docs/, examples/
+#                                                  (logrotate.conf, kamailio.cfg)
 #
 # Needs: cargo-c (cargo cinstall), kamailio (or FLATSTORE_KAMAILIO_VERSION and
 # FLATSTORE_KAMAILIO_FLAGS, see the README), dpkg-dev, help2man. Maintainer: $DEBFULLNAME
@@ -18,49 +19,54 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-id=$(cargo pkgid)
+id=$(cargo pkgid -p flatstore)
 version=${id##*[#@]}
+target=$(bash packaging/target-dir.sh)
 revision=1
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-out=$PWD/target/debian
+out=$target/debian
 stage=$out/stage
 rm -rf "$stage"
 mkdir -p "$stage/DEBIAN"
 
 # The C library: what `cargo cinstall` installs, shared object only (a static archive of a
 # Rust library would carry every dependency of the crate, the CLI's too).
-cargo cinstall --release --library-type cdylib --prefix /usr --libdir "/usr/lib/$multiarch" \
+cargo cinstall --package flatstore --release --library-type cdylib --prefix /usr --libdir "/usr/lib/$multiarch" \
     --destdir "$stage"
 library=$(readlink -f "$stage/usr/lib/$multiarch/libflatstore.so")
 chmod 644 "$library"
 
 # The Kamailio module: a second build (the feature swaps the exported ABI), in its own target
 # directory. Its loader strings come from the installed kamailio (build.rs).
-cargo build --release --lib --features kamailio --target-dir target/kamailio
-install -D -m 644 target/kamailio/release/libflatstore.so \
+cargo build --release --lib --features kamailio --target-dir "$target/kamailio"
+install -D -m 644 "$target/kamailio/release/libflatstore.so" \
     "$stage/usr/lib/$multiarch/kamailio/modules/flatstore.so"
 
 # The CLI and its man page, made from its --help output (and each command's).
-cargo build --release --bin flatstore
-install -D -m 755 target/release/flatstore "$stage/usr/bin/flatstore"
+cargo build --release -p flatstore-cli --bin flatstore
+cli=$target/release/flatstore
+install -D -m 755 "$cli" "$stage/usr/bin/flatstore"
 commands=$out/commands.h2m
 {
     echo "[COMMANDS]"
     for command in rotate cat verify export stats seal; do
         echo ".SS $command"
         echo ".nf"
-        target/release/flatstore "$command" --help | sed -e 's/\\/\\e/g' -e "s/^[.']/\\\\\\&&/"
+        "$cli" "$command" --help | sed -e 's/\\/\\e/g' -e "s/^[.']/\\\\\\&&/"
         echo ".fi"
     done
 } >"$commands"
 mkdir -p "$stage/usr/share/man/man1"
 help2man --no-info --section 1 --include "$commands" \
     --name "read, check, export, rotate and seal flatstore accounting files" \
-    target/release/flatstore | gzip -9n >"$stage/usr/share/man/man1/flatstore.1.gz"
+    "$cli" | gzip -9n >"$stage/usr/share/man/man1/flatstore.1.gz"
 
 doc=$stage/usr/share/doc/flatstore
 install -D -m 644 README.md "$doc/README.md"
+for page in docs/*.md; do
+    install -D -m 644 "$page" "$doc/$page"
+done
 install -D -m 644 examples/logrotate.conf "$doc/examples/logrotate.conf"
 install -D -m 644 examples/kamailio.cfg "$doc/examples/kamailio.cfg"
 {

@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::value::BadValue;
+use crate::line::value::BadValue;
 
 /// A required pointer argument was NULL.
 pub const FLATSTORE_E_NULL: i32 = -1;

@@ -12,7 +12,7 @@
 //! std::fs::create_dir_all(&dir)?;
 //! let url = format!("flatstore:{}", dir.display());
 //! let mut acc = Connection::new(Config::from_url(&url, &Params::default())?)?;
-//! flatstore::process::declare_number(5);
+//! flatstore::declare_process_number(5);
 //! acc.use_table(b"acc")?;
 //! acc.insert([Value::Str(b"INVITE"), Value::Int(200), Value::Str(b"a|b"), Value::Null].map(Ok))?;
 //! acc.close()?;
@@ -21,22 +21,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! - [`value`]: one field, independent of the host's C layout.
-//! - [`format`](mod@format): values to the bytes of one line (pure).
-//! - [`decode`]: a line back to its fields (the inverse of `format`).
-//! - [`config`]: the URL and the module parameters.
-//! - [`columns`]: the schema sidecar `<table>.columns` (`header=1`).
-//! - [`store`]: per-process table files, lazy open, one write per record, reopen.
-//! - [`table`]: one table's file in one process, and the write handshake.
-//! - [`logfile`]: opening a log file and writing whole lines to it.
-//! - [`buffer`]: buffered mode (`flush=0`) and its helper thread.
-//! - [`rotate`]: rotation policy, triggers, and waiting for writers.
-//! - [`seal`]: self-rotation limits, sealed names, and the durability policy.
-//! - [`abandoned`]: sealing the live file of a writer that is gone (`flatstore seal`).
-//! - [`control`]: the control file shared by a directory's writers.
-//! - [`process`]: fork detection and the process number N.
-//! - [`error`]: the error type and its C codes.
-//! - [`ffi`]: the C boundary, the only place with `unsafe`.
+//! The parts (see `docs/architecture.md`): [`line`](mod@line), the line format, pure; [`names`], every
+//! file name, built and parsed; the writer (connection, buffers, table files, log files, the
+//! helper thread, seals); the state shared between processes (control file, process number,
+//! rotation requests); `sys`, the OS shims; [`ffi`], the host ABIs, the only way in from C.
 #![deny(unsafe_code, unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(
     clippy::undocumented_unsafe_blocks,
@@ -44,25 +32,19 @@
     rust_2018_idioms
 )]
 
-pub mod abandoned;
-pub mod buffer;
-pub mod columns;
-pub mod config;
-pub mod control;
-pub mod decode;
-pub mod directories;
 pub mod error;
 pub mod ffi;
-pub mod format;
-pub mod logfile;
-pub mod process;
-pub mod rotate;
-pub mod seal;
-pub mod store;
-pub mod table;
-pub mod value;
+pub mod line;
+pub mod names;
+mod shared;
+mod sys;
+mod writer;
 
-pub use config::{Config, Params};
 pub use error::{Error, Result};
-pub use store::Connection;
-pub use value::Value;
+pub use line::value::Value;
+pub use shared::control::{Control, Slot, WriterState};
+pub use shared::process::declare_number as declare_process_number;
+pub use shared::rotation::wait_for_writers;
+pub use writer::abandoned::{SealOutcome, seal_if_abandoned};
+pub use writer::config::{Config, Params};
+pub use writer::connection::Connection;

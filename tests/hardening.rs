@@ -4,10 +4,12 @@
 use std::fs;
 use std::process::Command;
 
-use flatstore::config::{Config, Params};
-use flatstore::process;
-use flatstore::store::Connection;
-use flatstore::value::{BadValue, Value};
+mod common;
+
+use flatstore::{Config, Params};
+
+use flatstore::Connection;
+use flatstore::line::value::{BadValue, Value};
 
 #[test]
 fn a_torn_record_is_moved_aside_by_the_next_writer_and_reported_by_verify() {
@@ -16,7 +18,7 @@ fn a_torn_record_is_moved_aside_by_the_next_writer_and_reported_by_verify() {
     fs::create_dir_all(&dir).expect("create dir");
     // "BYE|b|2" is "BYE|b|200" cut short: as a line it would pass for a record.
     fs::write(dir.join("acc_7.log"), "INVITE|a|200\nBYE|b|2").expect("write torn log");
-    process::declare_number(7);
+    flatstore::declare_process_number(7);
     let url = format!("flatstore:{}", dir.display());
     let mut connection =
         Connection::new(Config::from_url(&url, &Params::default()).expect("url")).expect("init");
@@ -37,7 +39,7 @@ fn a_torn_record_is_moved_aside_by_the_next_writer_and_reported_by_verify() {
         fs::read_to_string(dir.join(".acc_7.log.torn")).expect("read torn"),
         "BYE|b|2\n"
     );
-    let verify = Command::new(env!("CARGO_BIN_EXE_flatstore"))
+    let verify = Command::new(common::flatstore_cli())
         .arg("verify")
         .arg(&dir)
         .output()
@@ -48,7 +50,7 @@ fn a_torn_record_is_moved_aside_by_the_next_writer_and_reported_by_verify() {
         report.contains("1 torn record(s) that a writer moved out of acc_7.log"),
         "{report}"
     );
-    let cat = Command::new(env!("CARGO_BIN_EXE_flatstore"))
+    let cat = Command::new(common::flatstore_cli())
         .args(["cat", "--live"])
         .arg(&dir)
         .arg("acc")

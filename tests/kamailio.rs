@@ -39,7 +39,7 @@ struct Module {
 fn our_module() -> &'static Module {
     static BUILT: OnceLock<Module> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let target = manifest_dir().join("target/kamailio");
+        let target = common::target_dir().join("kamailio");
         let mut build = Command::new(env!("CARGO"));
         build
             .args(["build", "--release", "--lib", "--features", "kamailio"])
@@ -176,7 +176,7 @@ fn kamailio_seals_files_and_records_column_names() {
     assert!(sealed >= 8, "{sealed} sealed files for 3,000 records");
     let (lines, _) = all_lines(&run.acc);
     assert_every_call_accounted_once(&lines, calls, run.started);
-    let export = Command::new(env!("CARGO_BIN_EXE_flatstore"))
+    let export = Command::new(common::flatstore_cli())
         .args(["export", "--format", "jsonl", "--sealed-only"])
         .arg(&run.acc)
         .arg("acc")
@@ -231,7 +231,7 @@ fn kamailio_accounts_every_call_across_rotations() {
         rotate.status.success(),
         "kamcmd flatstore.rotate: {rotate:?}"
     );
-    let wait = Command::new(env!("CARGO_BIN_EXE_flatstore"))
+    let wait = Command::new(common::flatstore_cli())
         .arg("rotate")
         .arg(&run.acc)
         .args(["--wait", "--timeout", "10"])
@@ -252,7 +252,10 @@ fn kamailio_accounts_every_call_across_rotations() {
     let recipe = fs::read_to_string(manifest_dir().join("examples/logrotate.conf"))
         .expect("read recipe")
         .replace("/var/log/kamailio/acc", &run.acc.display().to_string())
-        .replace("/usr/bin/flatstore", env!("CARGO_BIN_EXE_flatstore"));
+        .replace(
+            "/usr/bin/flatstore",
+            &common::flatstore_cli().to_string_lossy(),
+        );
     fs::write(run.dir.join("logrotate.conf"), recipe).expect("write recipe");
     let logrotate = Command::new("logrotate")
         .arg("--force")
@@ -370,7 +373,7 @@ fn kamailio_build_without_kamailio_explains_the_fix() {
     let out = Command::new(env!("CARGO"))
         .args(["check", "--lib", "--features", "kamailio"])
         .arg("--target-dir")
-        .arg(manifest_dir().join("target/kamailio"))
+        .arg(common::target_dir().join("kamailio"))
         .current_dir(manifest_dir())
         .env("FLATSTORE_KAMAILIO", "/nonexistent/kamailio")
         .env_remove("FLATSTORE_KAMAILIO_VERSION")

@@ -118,7 +118,7 @@ fn assert_host_writes_a_record(host: &Path, library_path: Option<&Path>) {
 #[test]
 fn versions_agree() {
     assert_eq!(
-        cli_version(Path::new(env!("CARGO_BIN_EXE_flatstore"))),
+        cli_version(&common::flatstore_cli()),
         format!("flatstore {VERSION}")
     );
     let host = common::build_c(&manifest_dir().join(HOST_C), "packaging_host", &[]);
@@ -305,7 +305,7 @@ fn deb_holds_module_cli_library_and_examples() {
         .1;
     for command in ["rotate", "cat", "verify", "export", "stats", "seal"] {
         let help = run(
-            Command::new(env!("CARGO_BIN_EXE_flatstore")).args([command, "--help"]),
+            Command::new(common::flatstore_cli()).args([command, "--help"]),
             "flatstore COMMAND --help",
         );
         let usage = help

@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use flatstore::control::Control;
+use flatstore::Control;
 use flatstore::{Config, Connection, Params, Value};
 
 #[test]
@@ -13,7 +13,7 @@ fn failed_reopen_keeps_old_file_and_retries() {
     let url = format!("flatstore:{}", dir.display());
     let mut con = Connection::new(Config::from_url(&url, &Params::default()).expect("config"))
         .expect("connection");
-    flatstore::process::declare_number(9);
+    flatstore::declare_process_number(9);
     con.use_table(b"acc").expect("table");
     let insert = |con: &mut Connection, n: i32| con.insert([Ok(Value::Int(n))]);
     insert(&mut con, 1).expect("first insert");

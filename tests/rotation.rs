@@ -20,7 +20,7 @@ use common::torture::{Host, assert_each_record_once, count_records, for_each_rec
 
 /// `flatstore rotate --wait --timeout <timeout> <logs>`.
 fn rotate_wait(logs: &Path, timeout: &str) -> std::process::ExitStatus {
-    Command::new(env!("CARGO_BIN_EXE_flatstore"))
+    Command::new(common::flatstore_cli())
         .args(["rotate", "--wait", "--timeout", timeout])
         .arg(logs)
         .status()
@@ -114,7 +114,10 @@ fn logrotate_recipe_loses_nothing() {
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/logrotate.conf"))
             .expect("read recipe")
             .replace("/var/log/kamailio/acc", &logs.display().to_string())
-            .replace("/usr/bin/flatstore", env!("CARGO_BIN_EXE_flatstore"));
+            .replace(
+                "/usr/bin/flatstore",
+                &common::flatstore_cli().to_string_lossy(),
+            );
     let config = dir.join("logrotate.conf");
     fs::write(&config, recipe).expect("write config");
     let host = Host::start(&dir, "1", "", 4);
@@ -162,11 +165,11 @@ fn logrotate_recipe_loses_nothing() {
 fn rotate_wait_times_out_naming_a_writer_still_writing() {
     let dir = scratch_dir("wait-timeout");
     let logs = dir.join("logs");
-    let control = flatstore::control::Control::open(&logs, None).expect("control file");
+    let control = flatstore::Control::open(&logs, None).expect("control file");
     let slot = control.claim_slot().expect("slot");
     let generation = slot.begin_write();
     slot.writing_to(generation);
-    let cli = env!("CARGO_BIN_EXE_flatstore");
+    let cli = common::flatstore_cli();
     let out = Command::new(cli)
         .args(["rotate", "--wait", "--timeout", "0.3"])
         .arg(&logs)
@@ -191,8 +194,8 @@ fn rotate_wait_times_out_naming_a_writer_still_writing() {
 #[test]
 fn rotate_cli_usage_and_untouched_directory() {
     let dir = scratch_dir("cli");
-    let cli = env!("CARGO_BIN_EXE_flatstore");
-    let status = |args: &[&str]| Command::new(cli).args(args).status().expect("run").code();
+    let cli = common::flatstore_cli();
+    let status = |args: &[&str]| Command::new(&cli).args(args).status().expect("run").code();
     assert_eq!(status(&["rotate"]), Some(2));
     assert_eq!(status(&["rotate", "--bogus", "/tmp"]), Some(2));
     assert_eq!(status(&["frobnicate"]), Some(2));

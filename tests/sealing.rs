@@ -24,7 +24,7 @@ fn scratch(name: &str) -> PathBuf {
 /// Every test's writer is process number 3 (the number is per process; each test has its own
 /// directory).
 fn connect(dir: &Path, query: &str) -> Connection {
-    flatstore::process::declare_number(3);
+    flatstore::declare_process_number(3);
     let url = format!("flatstore:{}?{query}", dir.display());
     Connection::new(Config::from_url(&url, &Params::default()).expect("config")).expect("connect")
 }
@@ -420,7 +420,7 @@ fn the_cli_reads_what_the_writer_sealed() {
 
 /// Runs the `flatstore` command, which must succeed; returns its standard output.
 fn flatstore_cli(args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flatstore"))
+    let out = std::process::Command::new(common::flatstore_cli())
         .args(args)
         .output()
         .expect("run flatstore");

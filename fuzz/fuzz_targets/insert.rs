@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
-use flatstore::config::{Config, Params};
-use flatstore::format::{LineBuf, LineFormat};
-use flatstore::store::Connection;
-use flatstore::value::{BadValue, Value, ValueProblem};
+use flatstore::{Config, Params};
+use flatstore::line::encode::{LineBuf, LineFormat};
+use flatstore::Connection;
+use flatstore::line::value::{BadValue, Value, ValueProblem};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]

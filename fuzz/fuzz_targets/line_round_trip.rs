@@ -4,9 +4,9 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use flatstore::decode::{decode_field, split_fields};
-use flatstore::format::{Escape, LineBuf, LineFormat};
-use flatstore::value::{BadValue, Value};
+use flatstore::line::decode::{decode_field, split_fields};
+use flatstore::line::encode::{Escape, LineBuf, LineFormat};
+use flatstore::line::value::{BadValue, Value};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]

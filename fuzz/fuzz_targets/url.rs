@@ -2,7 +2,7 @@
 //! an absolute directory.
 #![no_main]
 
-use flatstore::config::{Config, Params};
+use flatstore::{Config, Params};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (String, String, String)| {
@@ -13,6 +13,6 @@ fuzz_target!(|input: (String, String, String)| {
         assert_eq!(params, before, "a refused parameter changes nothing");
     }
     if let Ok(config) = Config::from_url(&url, &params) {
-        assert!(config.dir.is_absolute(), "{url:?} gave {:?}", config.dir);
+        assert!(config.dir().is_absolute(), "{url:?} gave {:?}", config.dir());
     }
 });

@@ -12,14 +12,13 @@ use std::ffi::{CStr, c_char, c_int, c_uint, c_ulong, c_void};
 use std::mem::{offset_of, size_of};
 
 use super::{
-    c_str_or_null, close_tail, connection_tail, guard, guard_code, set_module_param,
-    slice_or_empty, str_bytes, tail_connection,
+    Handle, c_str_or_null, close_handle, connection_tail, declare_rank, guard, guard_code,
+    handle_connection, insert_record, set_module_param, slice_or_empty, str_bytes,
 };
-use crate::directories;
 use crate::error::{Error, Result};
-use crate::store::Connection;
-use crate::value::{BadValue, Value, ValueProblem};
-use crate::{process, rotate};
+use crate::line::value::{BadValue, Value, ValueProblem};
+use crate::shared::{directories, rotation};
+use crate::writer::config::PARAMETER_NAMES;
 
 mod abi {
     include!(concat!(env!("OUT_DIR"), "/kamailio_abi.rs"));
@@ -230,6 +229,12 @@ const _: () = assert!(offset_of!(DbVal, free) == 8);
 const _: () = assert!(offset_of!(DbVal, val) == 16);
 const _: () = assert!(size_of::<Db1Con>() == 24);
 const _: () = assert!(offset_of!(Db1Con, tail) == 16);
+
+impl Handle for Db1Con {
+    fn tail(&self) -> c_ulong {
+        self.tail
+    }
+}
 const _: () = assert!(size_of::<DbFunc>() == 8 + 22 * 8);
 const _: () = assert!(offset_of!(DbFunc, insert) == 8 + 8 * 8);
 const _: () = assert!(size_of::<CmdExport>() == 48);
@@ -274,31 +279,9 @@ static COMMANDS: Exported<[CmdExport; 2]> = Exported(UnsafeCell::new([
     },
 ]));
 
-/// Every modparam: Kamailio's names (`flush`, `encode_delimiter`, and the four the stock module
-/// only accepts at their defaults) and ours. Each is exported as int and as string.
-const PARAM_NAMES: [&CStr; 17] = [
-    c"flush",
-    c"encode_delimiter",
-    c"flush_interval",
-    c"buffer_size",
-    c"escape",
-    c"file_mode",
-    c"rotate_signal",
-    c"field_delimiter",
-    c"record_delimiter",
-    c"escape_char",
-    c"file_suffix",
-    c"rotate_records",
-    c"rotate_bytes",
-    c"rotate_seconds",
-    c"fsync",
-    c"fsync_interval",
-    c"header",
-];
-
-/// Set parameter `PARAM_NAMES[I]` from Kamailio's value (an `int` or a `char*`).
+/// Set parameter `PARAMETER_NAMES[I]` from Kamailio's value (an `int` or a `char*`).
 unsafe extern "C" fn set_param<const I: usize>(kind: c_uint, value: *mut c_void) -> c_int {
-    let name = PARAM_NAMES[I].to_str().unwrap_or_default();
+    let name = PARAMETER_NAMES[I].to_str().unwrap_or_default();
     let code = guard_code(|| {
         let text = if kind & PARAM_INT != 0 {
             // Kamailio passes an int parameter as the pointer's value.
@@ -319,12 +302,12 @@ macro_rules! params {
         [
             $(
                 ParamExport {
-                    name: PARAM_NAMES[$i].as_ptr(),
+                    name: PARAMETER_NAMES[$i].as_ptr(),
                     type_: PARAM_INT | PARAM_USE_FUNC,
                     ptr: Some(set_param::<$i>),
                 },
                 ParamExport {
-                    name: PARAM_NAMES[$i].as_ptr(),
+                    name: PARAMETER_NAMES[$i].as_ptr(),
                     type_: PARAM_STRING | PARAM_USE_FUNC,
                     ptr: Some(set_param::<$i>),
                 },
@@ -334,7 +317,7 @@ macro_rules! params {
     };
 }
 
-static PARAMS: Exported<[ParamExport; 2 * PARAM_NAMES.len() + 1]> = Exported(UnsafeCell::new(
+static PARAMS: Exported<[ParamExport; 2 * PARAMETER_NAMES.len() + 1]> = Exported(UnsafeCell::new(
     params!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16),
 ));
 
@@ -405,12 +388,7 @@ unsafe extern "C" fn mod_init() -> c_int {
 unsafe extern "C" fn child_init(rank: c_int) -> c_int {
     guard_code(|| {
         if rank != PROC_INIT {
-            let n = if rank <= 0 {
-                -i64::from(rank)
-            } else {
-                i64::from(rank) + 128
-            };
-            process::declare_number(u32::try_from(n).unwrap_or(u32::MAX));
+            declare_rank(rank, 128);
         }
         Ok(())
     })
@@ -438,7 +416,7 @@ unsafe extern "C" fn db_bind_api(dbf: *mut DbFunc) -> c_int {
 /// `flatstore.rotate` and `flatstore.k_rotate`: every process of this Kamailio reopens its
 /// files before its next write. Replies with an error when there was nothing to rotate.
 unsafe extern "C" fn rpc_rotate(rpc: *mut Rpc, ctx: *mut c_void) {
-    let message = match guard(rotate::request_everywhere) {
+    let message = match guard(rotation::request_everywhere) {
         Ok(0) => "no flatstore directory is open yet".to_owned(),
         Ok(_) => return,
         Err(error) => error.to_string(),
@@ -483,19 +461,6 @@ unsafe fn value(v: &DbVal, index: usize) -> Result<Value<'_>, BadValue> {
     }
 }
 
-/// The connection behind a handle.
-///
-/// # Safety
-/// `h` is NULL or a handle from `init` that was not closed.
-unsafe fn connection<'a>(h: *const Db1Con) -> Result<&'a mut Connection> {
-    // SAFETY: per the contract, a non-NULL `h` is ours.
-    let Some(con) = (unsafe { h.as_ref() }) else {
-        return Err(Error::NullArgument { what: "handle" });
-    };
-    // SAFETY: `tail` was set by init and is freed only by close.
-    unsafe { tail_connection(con.tail) }
-}
-
 /// srdb1 `init(url)`: `url` is `flatstore:<dir>[?name=value&…]`.
 unsafe extern "C" fn init(url: *const Str) -> *mut Db1Con {
     let made = guard(|| {
@@ -518,7 +483,7 @@ unsafe extern "C" fn init(url: *const Str) -> *mut Db1Con {
 unsafe extern "C" fn use_table(h: *mut Db1Con, table: *const Str) -> c_int {
     guard_code(|| {
         // SAFETY: Kamailio passes a handle from init.
-        let con = unsafe { connection(h) }?;
+        let con = unsafe { handle_connection(h) }?;
         // SAFETY: Kamailio passes the table name as a str that outlives the handle's use.
         let name = unsafe { table.as_ref() }.ok_or(Error::NullArgument { what: "table" })?;
         // SAFETY: as above.
@@ -541,39 +506,31 @@ unsafe extern "C" fn insert(
 ) -> c_int {
     guard_code(|| {
         // SAFETY: Kamailio passes a handle from init.
-        let con = unsafe { connection(h) }?;
-        if con.wants_columns() {
+        let con = unsafe { handle_connection(h) }?;
+        let keys = || {
             // SAFETY: Kamailio passes n keys (acc: its column names), or NULL.
             let keys = unsafe { slice_or_empty(k, n, "keys") }.unwrap_or_default();
             let count = usize::try_from(n).unwrap_or_default();
-            con.record_columns((0..count).map(|i| {
+            (0..count).map(|i| {
                 keys.get(i)
                     .filter(|key| !key.is_null())
                     // SAFETY: a non-NULL key points to a str valid for the call.
                     .and_then(|&key| unsafe { str_bytes((*key).s, (*key).len) }.ok())
-            }));
-        }
+            })
+        };
         // SAFETY: Kamailio passes n values.
         let values = unsafe { slice_or_empty(v, n, "values") }?;
         // SAFETY: each value's pointers are valid for the call.
-        con.insert(
-            values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| unsafe { value(v, i) }),
-        )
+        let values = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| unsafe { value(v, i) });
+        insert_record(con, keys, values)
     })
 }
 
 /// srdb1 `close(h)`: write out what is buffered and free the handle.
 unsafe extern "C" fn close(h: *mut Db1Con) {
-    let _ = guard(|| {
-        if h.is_null() {
-            return Ok(());
-        }
-        // SAFETY: `h` came from Box::into_raw in init and is not used again.
-        let con = unsafe { Box::from_raw(h) };
-        // SAFETY: `tail` was set by init and is not used again.
-        unsafe { close_tail(con.tail) }
-    });
+    // SAFETY: `h` is NULL or came from Box::into_raw in init, not used again.
+    let _ = guard(|| unsafe { close_handle(h) });
 }

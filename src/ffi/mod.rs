@@ -1,21 +1,21 @@
-//! The C boundary: the only module with `unsafe`. One file per host ABI, plus the shared
-//! guard, last-error and pointer helpers here and the few libc calls without a safe wrapper in
-//! [`sys`].
+//! The host ABIs: one file per host (`openser.rs`, `kamailio.rs`), and here what both share: the
+//! guard, the last error, the pointer helpers, the module parameters, the handle's connection
+//! and the rank rule. Nothing in the core imports this module.
 //!
 //! Every export is a short shim: raw inputs to safe values, one call into the safe API, the
-//! result to a C code. A guard catches panics so that none crosses into the host.
+//! result to a C code. A guard catches panics so that none crosses into the host, and holds
+//! a termination signal that lands while the thread is inside the library until it leaves.
 #![allow(unsafe_code)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString, c_char, c_int, c_ulong};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Mutex, Once};
+use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
+use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 
-use crate::buffer::lock;
-use crate::config::{Config, Params};
 use crate::error::{Error, Result};
-use crate::store::Connection;
-use crate::value::ValueProblem;
+use crate::line::value::{BadValue, Value, ValueProblem};
+use crate::{Config, Connection, Params, declare_process_number};
 
 /// Kamailio reads the module's export tables itself: no header.
 /// cbindgen:ignore
@@ -23,13 +23,16 @@ use crate::value::ValueProblem;
 pub mod kamailio;
 #[cfg(not(feature = "kamailio"))]
 pub mod openser;
-pub mod sys;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
     static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
-    static IN_GUARD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static IN_GUARD: Cell<bool> = const { Cell::new(false) };
 }
+
+/// A termination signal that arrived while its thread was inside the library: raised again
+/// when that thread leaves ([`inside`]).
+static POSTPONED: AtomicI32 = AtomicI32::new(0);
 
 static QUIET_PANICS: Once = Once::new();
 
@@ -37,22 +40,29 @@ static QUIET_PANICS: Once = Once::new();
 /// later connection made in this process or in a process forked from it.
 static MODULE_PARAMS: Mutex<Option<Params>> = Mutex::new(None);
 
+/// The module parameters, ignoring poisoning (a refused `set` leaves them unchanged).
+fn module_params_lock() -> MutexGuard<'static, Option<Params>> {
+    MODULE_PARAMS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Set one module parameter; on error nothing changes.
 pub(crate) fn set_module_param(name: &str, value: &str) -> Result<()> {
-    lock(&MODULE_PARAMS)
+    module_params_lock()
         .get_or_insert_with(Params::default)
         .set(name, value)
 }
 
 /// The module parameters set so far (the defaults for the rest).
-pub(crate) fn module_params() -> Params {
-    lock(&MODULE_PARAMS).clone().unwrap_or_default()
+fn module_params() -> Params {
+    module_params_lock().clone().unwrap_or_default()
 }
 
 /// Inside a guard, a panic's message is kept for the error instead of being printed; panics
 /// elsewhere (a Rust program linking the rlib) still go to the hook that was there before.
+/// Also tells the termination handler to hold a signal that lands inside a guard.
 fn quiet_panics() {
     QUIET_PANICS.call_once(|| {
+        crate::sys::signals::postpone_termination_when(postpone_inside_guard);
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             if !IN_GUARD.with(|g| g.get()) {
@@ -81,14 +91,26 @@ pub(crate) fn connection_tail(url: &str) -> Result<c_ulong> {
     Ok(Box::into_raw(Box::new(connection)) as c_ulong)
 }
 
-/// The connection a handle's `tail` holds.
+/// A host's connection handle: a C struct whose `tail` word holds the connection (a value from
+/// [`connection_tail`]), made with `Box::into_raw` by the host ABI's init.
+pub(crate) trait Handle {
+    /// The `tail` word.
+    fn tail(&self) -> c_ulong;
+}
+
+/// The connection behind a handle.
 ///
 /// # Safety
-/// `tail` is 0 or a value from [`connection_tail`] not yet given to [`close_tail`], and the
-/// host uses the handle from one thread at a time.
-pub(crate) unsafe fn tail_connection<'a>(tail: c_ulong) -> Result<&'a mut Connection> {
-    // SAFETY: per the contract, a non-zero `tail` is a live Box pointer.
-    match unsafe { (tail as *mut Connection).as_mut() } {
+/// `h` is NULL or a handle from the host ABI's init that was not closed, used by the host from
+/// one thread at a time.
+#[inline]
+pub(crate) unsafe fn handle_connection<'a, H: Handle>(h: *const H) -> Result<&'a mut Connection> {
+    // SAFETY: per the contract, a non-NULL `h` is a live handle.
+    let Some(handle) = (unsafe { h.as_ref() }) else {
+        return Err(Error::NullArgument { what: "handle" });
+    };
+    // SAFETY: a live handle's non-zero `tail` is a live Box pointer, freed only by close.
+    match unsafe { (handle.tail() as *mut Connection).as_mut() } {
         Some(connection) => Ok(connection),
         // Not `ok_or`: an error built eagerly costs a call to its drop on every insert.
         None => Err(Error::NullArgument {
@@ -97,22 +119,76 @@ pub(crate) unsafe fn tail_connection<'a>(tail: c_ulong) -> Result<&'a mut Connec
     }
 }
 
-/// Write out and free the connection a handle's `tail` holds (0 is ignored).
+/// Write out and free a handle and its connection; NULL is ignored.
 ///
 /// # Safety
-/// `tail` is 0 or a value from [`connection_tail`], not used again.
-pub(crate) unsafe fn close_tail(tail: c_ulong) -> Result<()> {
-    let connection = tail as *mut Connection;
-    if connection.is_null() {
+/// `h` is NULL or a handle from the host ABI's init (`Box::into_raw`), not used again.
+pub(crate) unsafe fn close_handle<H: Handle>(h: *mut H) -> Result<()> {
+    if h.is_null() {
         return Ok(());
     }
     // SAFETY: per the contract, a Box pointer given up here.
+    let handle = unsafe { Box::from_raw(h) };
+    let connection = handle.tail() as *mut Connection;
+    if connection.is_null() {
+        return Ok(());
+    }
+    // SAFETY: the tail is a Box pointer from `connection_tail`, given up with its handle.
     unsafe { Box::from_raw(connection) }.close()
 }
 
-/// Whether this thread is inside a library call (a signal handler must not take its locks).
-pub(crate) fn in_guard() -> bool {
-    IN_GUARD.with(|g| g.get())
+/// Declare this process's number N from the host's `rank`, as the host's C module names its
+/// files: `-rank` for the host's own processes (rank ≤ 0), `rank + worker_offset` for workers
+/// (OpenSER 1.3: 4, Kamailio: 128).
+pub(crate) fn declare_rank(rank: c_int, worker_offset: i64) {
+    let rank = i64::from(rank);
+    let n = if rank <= 0 {
+        -rank
+    } else {
+        rank + worker_offset
+    };
+    declare_process_number(u32::try_from(n).unwrap_or(u32::MAX));
+}
+
+/// One record from the host: its column names first, when `header=1` still wants them for the
+/// table (`keys` is called only then), then the values as one line.
+#[inline]
+pub(crate) fn insert_record<'k, 'v, K>(
+    con: &mut Connection,
+    keys: impl FnOnce() -> K,
+    values: impl IntoIterator<Item = Result<Value<'v>, BadValue>>,
+) -> Result<()>
+where
+    K: IntoIterator<Item = Option<&'k [u8]>>,
+{
+    if con.wants_columns() {
+        con.record_columns(keys());
+    }
+    con.insert(values)
+}
+
+/// The termination handler's question: is this thread inside a library call, whose locks the
+/// handler would take? Then the signal waits for [`inside`] to raise it again.
+fn postpone_inside_guard(signal: c_int) -> bool {
+    if IN_GUARD.with(Cell::get) {
+        POSTPONED.store(signal, SeqCst);
+        return true;
+    }
+    false
+}
+
+/// If a termination signal arrived while this thread was inside the library, raise it now.
+#[inline]
+fn raise_postponed() {
+    // A plain load first: this runs at the end of every library call.
+    if POSTPONED.load(SeqCst) == 0 {
+        return;
+    }
+    let signal = POSTPONED.swap(0, SeqCst);
+    if signal != 0 {
+        // SAFETY: raising a signal for this thread; its handler runs before this returns.
+        unsafe { libc::raise(signal) };
+    }
 }
 
 /// Remember `error` as this thread's last error (see `flat_last_error`).
@@ -136,7 +212,7 @@ fn inside<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
     let caught = panic::catch_unwind(AssertUnwindSafe(f));
     IN_GUARD.with(|g| g.set(outer));
     if !outer {
-        sys::deliver_postponed_termination();
+        raise_postponed();
     }
     caught
 }

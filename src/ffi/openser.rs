@@ -6,13 +6,12 @@ use std::ffi::{CStr, c_char, c_int, c_uint, c_ulong};
 use std::mem::{offset_of, size_of};
 
 use super::{
-    c_str_or_null, close_tail, connection_tail, guard, guard_code, last_error_ptr,
-    set_module_param, slice_or_empty, str_bytes, tail_connection,
+    Handle, c_str_or_null, close_handle, connection_tail, declare_rank, guard, guard_code,
+    handle_connection, insert_record, last_error_ptr, set_module_param, slice_or_empty, str_bytes,
 };
 use crate::error::{Error, Result};
-use crate::store::Connection;
-use crate::value::{BadValue, Value, ValueProblem};
-use crate::{process, rotate};
+use crate::line::value::{BadValue, Value, ValueProblem};
+use crate::shared::rotation;
 
 /// OpenSER's counted string: `s` is not NUL-terminated.
 #[repr(C)]
@@ -97,6 +96,12 @@ const _: () = assert!(offset_of!(DbVal, val) == 8);
 const _: () = assert!(size_of::<DbCon>() == 16);
 const _: () = assert!(offset_of!(DbCon, tail) == 8);
 
+impl Handle for DbCon {
+    fn tail(&self) -> c_ulong {
+        self.tail
+    }
+}
+
 /// The bytes of a NUL-terminated C string.
 ///
 /// # Safety
@@ -148,19 +153,6 @@ unsafe fn value(v: &DbVal, index: usize) -> Result<Value<'_>, BadValue> {
     }
 }
 
-/// The connection behind a handle.
-///
-/// # Safety
-/// `h` is NULL or a handle from `flat_db_init` that was not closed.
-unsafe fn connection<'a>(h: *mut DbCon) -> Result<&'a mut Connection> {
-    // SAFETY: per the contract, a non-NULL `h` is ours.
-    let Some(con) = (unsafe { h.as_ref() }) else {
-        return Err(Error::NullArgument { what: "handle" });
-    };
-    // SAFETY: `tail` was set by flat_db_init and is freed only by flat_db_close.
-    unsafe { tail_connection(con.tail) }
-}
-
 /// Set a module parameter (the `modparam` of the C module) for every later `flat_db_init` in
 /// this process; see the README for names and values. Returns 0, or `FLATSTORE_E_PARAM` when
 /// the name is unknown or the value malformed (nothing changes then), `FLATSTORE_E_NULL`.
@@ -208,7 +200,7 @@ pub unsafe extern "C" fn flat_db_init(url: *const c_char) -> *mut DbCon {
 pub unsafe extern "C" fn flat_use_table(h: *mut DbCon, table: *const c_char) -> c_int {
     guard_code(|| {
         // SAFETY: contract above.
-        let con = unsafe { connection(h) }?;
+        let con = unsafe { handle_connection(h) }?;
         // SAFETY: contract above.
         con.use_table(unsafe { c_str_bytes(table, "table") }?)?;
         // SAFETY: `connection` checked that `h` is a live handle.
@@ -235,25 +227,22 @@ pub unsafe extern "C" fn flat_db_insert(
 ) -> c_int {
     guard_code(|| {
         // SAFETY: contract above.
-        let con = unsafe { connection(h) }?;
-        if con.wants_columns() {
+        let con = unsafe { handle_connection(h) }?;
+        let keys = || {
             // SAFETY: contract above; NULL keys (or a bad count) name no column.
             let keys = unsafe { slice_or_empty(k, n, "keys") }.unwrap_or_default();
             let count = usize::try_from(n).unwrap_or_default();
             // SAFETY: contract above, for each key.
-            con.record_columns(
-                (0..count).map(|i| keys.get(i).and_then(|&key| unsafe { c_str_or_null(key) })),
-            );
-        }
+            (0..count).map(|i| keys.get(i).and_then(|&key| unsafe { c_str_or_null(key) }))
+        };
         // SAFETY: contract above.
         let values = unsafe { slice_or_empty(v, n, "values") }?;
         // SAFETY: contract above, for each value.
-        con.insert(
-            values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| unsafe { value(v, i) }),
-        )
+        let values = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| unsafe { value(v, i) });
+        insert_record(con, keys, values)
     })
 }
 
@@ -265,15 +254,8 @@ pub unsafe extern "C" fn flat_db_insert(
 /// `h` is NULL or an open handle, not used again.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn flat_db_close(h: *mut DbCon) {
-    let _ = guard(|| {
-        if h.is_null() {
-            return Ok(());
-        }
-        // SAFETY: `h` came from Box::into_raw in flat_db_init and is not used again.
-        let con = unsafe { Box::from_raw(h) };
-        // SAFETY: `tail` was set by flat_db_init and is not used again.
-        unsafe { close_tail(con.tail) }
-    });
+    // SAFETY: `h` is NULL or came from Box::into_raw in flat_db_init, not used again.
+    let _ = guard(|| unsafe { close_handle(h) });
 }
 
 /// Declare this process's rank as the host numbers it (OpenSER: 0 main, negative for helper
@@ -283,9 +265,7 @@ pub unsafe extern "C" fn flat_db_close(h: *mut DbCon) {
 #[unsafe(no_mangle)]
 pub extern "C" fn flat_child_init(rank: c_int) -> c_int {
     guard_code(|| {
-        let rank = i64::from(rank);
-        let n = if rank <= 0 { -rank } else { rank + 4 };
-        process::declare_number(u32::try_from(n).unwrap_or(u32::MAX));
+        declare_rank(rank, 4);
         Ok(())
     })
 }
@@ -296,7 +276,7 @@ pub extern "C" fn flat_child_init(rank: c_int) -> c_int {
 /// Returns 0, or a negative code when a directory could not be asked (the others were).
 #[unsafe(no_mangle)]
 pub extern "C" fn flat_rotate() -> c_int {
-    guard_code(|| rotate::request_everywhere().map(drop))
+    guard_code(|| rotation::request_everywhere().map(drop))
 }
 
 /// The message of the last error on this thread ("" if none). The string stays valid until the

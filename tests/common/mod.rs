@@ -9,37 +9,65 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Once;
 
-/// The directory holding `libflatstore.so` of this build (`target/<profile>`). `cargo test`
-/// links the tests against the rlib only and may leave the shared object unbuilt or stale, so
-/// it is brought up to date here once (`cargo build --lib`, same profile and target directory).
-pub fn cdylib_dir() -> PathBuf {
-    static BUILT: Once = Once::new();
+/// `target/<profile>` of this test build: where cargo puts the library and the command.
+fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
+    exe.parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps/<test>")
-        .to_path_buf();
-    BUILT.call_once(|| {
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .args(["build", "--lib", "--quiet"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if dir.file_name().is_some_and(|p| p == "release") {
-            cargo.arg("--release");
-        }
-        if let Some(target) = dir.parent() {
-            cargo.env("CARGO_TARGET_DIR", target);
-        }
-        let status = cargo.status().expect("run cargo build --lib");
-        assert!(status.success(), "cargo build --lib failed");
-    });
+        .to_path_buf()
+}
+
+/// Where cargo puts this workspace's output (`target`, or `CARGO_TARGET_DIR`): the parent of
+/// this test build's profile directory.
+pub fn target_dir() -> PathBuf {
+    profile_dir()
+        .parent()
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+/// Run `cargo build <args>` for this test build's profile and target directory: `cargo test`
+/// builds the tests against the rlib only and may leave the shared object and the command
+/// unbuilt or stale.
+fn cargo_build(args: &[&str]) {
+    let dir = profile_dir();
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .arg("build")
+        .args(args)
+        .arg("--quiet")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if dir.file_name().is_some_and(|p| p == "release") {
+        cargo.arg("--release");
+    }
+    cargo.env("CARGO_TARGET_DIR", target_dir());
+    let status = cargo.status().expect("run cargo build");
+    assert!(status.success(), "cargo build {args:?} failed");
+}
+
+/// The directory holding `libflatstore.so` of this build (`target/<profile>`), brought up to
+/// date once per test program.
+pub fn cdylib_dir() -> PathBuf {
+    static BUILT: Once = Once::new();
+    BUILT.call_once(|| cargo_build(&["--lib"]));
+    let dir = profile_dir();
     assert!(
         dir.join("libflatstore.so").exists(),
         "libflatstore.so not built in {}",
         dir.display()
     );
     dir
+}
+
+/// The `flatstore` command of this build (the workspace member `cli`), brought up to date once
+/// per test program.
+pub fn flatstore_cli() -> PathBuf {
+    static BUILT: Once = Once::new();
+    BUILT.call_once(|| cargo_build(&["-p", "flatstore-cli", "--bin", "flatstore"]));
+    let cli = profile_dir().join("flatstore");
+    assert!(cli.exists(), "flatstore not built at {}", cli.display());
+    cli
 }
 
 /// A scratch directory for build outputs of C programs.

@@ -1,0 +1,8 @@
+//! One module per command.
+
+pub mod cat;
+pub mod export;
+pub mod rotate;
+pub mod seal;
+pub mod stats;
+pub mod verify;

@@ -1,0 +1,65 @@
+//! `flatstore rotate`: make every process writing to a directory reopen its files.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use flatstore::{Control, wait_for_writers};
+
+/// Make every process writing to DIR reopen its files before its next write.
+///
+/// Run it after renaming the files away (in logrotate's postrotate).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The log directory.
+    dir: PathBuf,
+    /// Return only once no live writer can still append to a renamed file (exit status 1 on
+    /// timeout, naming the writers that held it up).
+    #[arg(long)]
+    wait: bool,
+    /// How long --wait waits, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    timeout: Duration,
+}
+
+fn seconds(value: &str) -> Result<Duration, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{value:?}: not seconds"))
+}
+
+/// Exit status 0 done (also when no writer ever opened DIR: nothing can hold a renamed file),
+/// 1 failed.
+pub fn run(args: &Args) -> ExitCode {
+    match rotate_dir(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("flatstore: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn rotate_dir(args: &Args) -> Result<(), String> {
+    let dir = &args.dir;
+    if !dir.is_dir() {
+        return Err(format!("{}: not a directory", dir.display()));
+    }
+    let control = match Control::open_existing(dir) {
+        Ok(control) => control,
+        Err(flatstore::Error::Open { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(());
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let generation = control.request_rotation();
+    if args.wait {
+        wait_for_writers(&control, generation, args.timeout).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! One log file's content: gzip decoded transparently (recognised by its magic bytes, whatever
+//! the name), binary files refused, errors naming the file and telling corrupt data from a
+//! refusal of the system. Memory is a few fixed-size buffers, whatever the file's size.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+
+use flate2::bufread::MultiGzDecoder;
+
+use crate::exit::Status;
+use crate::listing::{FileError, ListedFile};
+use crate::progress::{Progress, Tracked};
+
+/// Size of the read buffers.
+const CHUNK: usize = 256 * 1024;
+/// How much of the content is looked at for a NUL byte (git's rule for "binary").
+const BINARY_PROBE: usize = 8000;
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+
+/// The content of one open log file.
+pub struct Content<'a> {
+    reader: Box<dyn BufRead + 'a>,
+    gzip: bool,
+    path: &'a Path,
+    /// Content bytes consumed so far.
+    position: u64,
+}
+
+/// Open `file` for reading its content, counting the bytes read from disk in `progress`.
+///
+/// Fails with [`FileError::Io`] when the system refuses, with [`FileError::Bad`] when the name
+/// ends in `.gz` but the content is not gzip, or when the first 8000 bytes of content hold a
+/// NUL byte (binary: no flatstore log starts so).
+pub fn open<'a>(file: &'a ListedFile, progress: &'a Progress) -> Result<Content<'a>, FileError> {
+    let path = file.path.as_path();
+    let io_error = |source| FileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let handle = File::open(path).map_err(io_error)?;
+    let mut raw = BufReader::with_capacity(CHUNK, Tracked::new(handle, progress));
+    let gzip = raw.fill_buf().map_err(io_error)?.starts_with(GZIP_MAGIC);
+    if !gzip && file.file_name.ends_with(".gz") {
+        return Err(bad(path, "corrupt gzip: not in gzip format".into()));
+    }
+    let reader: Box<dyn BufRead + 'a> = if gzip {
+        Box::new(BufReader::with_capacity(CHUNK, MultiGzDecoder::new(raw)))
+    } else {
+        Box::new(raw)
+    };
+    let mut content = Content {
+        reader,
+        gzip,
+        path,
+        position: 0,
+    };
+    let head = content.fill()?;
+    if let Some(at) = head.iter().take(BINARY_PROBE).position(|&b| b == 0) {
+        return Err(bad(
+            path,
+            format!("binary content (a NUL byte at offset {at}): not a flatstore log"),
+        ));
+    }
+    Ok(content)
+}
+
+fn bad(path: &Path, what: String) -> FileError {
+    FileError::Bad {
+        path: path.to_owned(),
+        what,
+    }
+}
+
+impl<'a> Content<'a> {
+    /// The path of the file.
+    pub fn path(&self) -> &'a Path {
+        self.path
+    }
+
+    /// Call `each` with the content (decompressed), chunk by chunk (never empty), to its end.
+    pub fn for_each_chunk<E>(
+        &mut self,
+        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), Stop<E>> {
+        loop {
+            let chunk = self.fill().map_err(Stop::Read)?;
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let n = chunk.len();
+            each(chunk).map_err(Stop::Sink)?;
+            self.consume(n);
+        }
+    }
+
+    /// The next bytes of content; empty at the end. Until [`Content::consume`] the same bytes
+    /// are returned again.
+    fn fill(&mut self) -> Result<&[u8], FileError> {
+        match self.reader.fill_buf() {
+            Ok(bytes) => Ok(bytes),
+            // The decoder's verdicts on its input; anything else came from the file.
+            Err(e)
+                if self.gzip
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::InvalidInput
+                            | io::ErrorKind::InvalidData
+                            | io::ErrorKind::UnexpectedEof
+                    ) =>
+            {
+                Err(bad(
+                    self.path,
+                    format!("corrupt gzip after {} bytes of content: {e}", self.position),
+                ))
+            }
+            Err(source) => Err(FileError::Io {
+                path: self.path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Mark the first `n` bytes of the last [`Content::fill`] as used.
+    fn consume(&mut self, n: usize) {
+        self.reader.consume(n);
+        self.position += n as u64;
+    }
+}
+
+/// Why reading a file's content stopped early.
+#[derive(Debug)]
+pub enum Stop<E> {
+    /// The file could not be read on, or is no flatstore log.
+    Read(FileError),
+    /// The callback failed.
+    Sink(E),
+}
+
+/// Report a read error to `status` (the reader goes on with the next file); hand back the
+/// callback's error.
+pub fn reported<E>(result: Result<(), Stop<E>>, status: &mut Status) -> Result<(), E> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(Stop::Read(e)) => {
+            status.file_error(&e);
+            Ok(())
+        }
+        Err(Stop::Sink(e)) => Err(e),
+    }
+}

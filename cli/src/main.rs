@@ -1,0 +1,73 @@
+//! `flatstore`: the operator's command line, on the library's safe Rust API.
+//!
+//! ```text
+//! flatstore rotate DIR [--wait] [--timeout SECONDS]
+//! flatstore cat    DIR TABLE [--live | --sealed-only] [--since TIME] [--until TIME]
+//! flatstore verify DIR [TABLE] [--json]
+//! flatstore export DIR TABLE --format csv|jsonl [--columns NAME,..] [--iso-time COL,..]
+//!                            [--live | --sealed-only] [--since TIME] [--until TIME]
+//! flatstore stats  DIR [--json]
+//! flatstore seal   DIR [TABLE]
+//! ```
+//!
+//! One module per job: [`listing`] finds a directory's log files and orders them, [`content`]
+//! reads one (gzip included), [`lines`] splits content into lines, [`schema`] reads a table's
+//! `<table>.columns` sidecar, [`output`] is the frame of the commands that write records,
+//! [`exit`] turns what went wrong into the exit status, [`progress`] reports on a terminal,
+//! [`json`] and [`time`] format; and one module per command under [`commands`].
+#![forbid(unsafe_code)]
+#![warn(rust_2018_idioms)]
+
+mod commands;
+mod content;
+mod exit;
+mod json;
+mod lines;
+mod listing;
+mod output;
+mod progress;
+mod schema;
+mod time;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use commands::{cat, export, rotate, seal, stats, verify};
+
+const EXIT_STATUS: &str = "\
+Exit status: rotate: 0 done, 1 failed, 2 usage error.
+seal: 0 done (files held by live writers are left), 1 a file could not be examined or sealed, 2 usage
+error or an unreadable directory.
+cat, verify, export, stats: 0 clean, 1 problems found in the files (named on standard error,
+or in verify's report), 2 usage error or an I/O error (a missing directory, an unreadable file),
+and for export a TABLE.columns that cannot be read or is malformed (nothing is exported).";
+
+/// The operator's tool for a flatstore log directory.
+#[derive(Debug, Parser)]
+#[command(name = "flatstore", version, after_help = EXIT_STATUS)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Rotate(rotate::Args),
+    Cat(cat::Args),
+    Verify(verify::Args),
+    Export(export::Args),
+    Stats(stats::Args),
+    Seal(seal::Args),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Rotate(args) => rotate::run(&args),
+        Command::Cat(args) => cat::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Stats(args) => stats::run(&args),
+        Command::Seal(args) => seal::run(&args),
+    }
+}

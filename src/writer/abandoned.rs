@@ -1,0 +1,146 @@
+//! Sealing the live file of a writer that is gone (`flatstore seal`).
+//!
+//! A writer seals its own file when it reaches a limit, and a new process with the same N
+//! seals what its predecessor left. A writer that dies and never comes back would leave its
+//! last records in a live file for good, unseen by consumers of sealed files only. Every
+//! writer holds a shared `flock(2)` lock on its live file (see [`LogFile::open`]), so an
+//! exclusive lock that succeeds proves that no process has the file open: its writer is gone,
+//! and no new writer can get in before the rename (a writer opening the path meanwhile waits
+//! for the lock, then opens the next file).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::writer::log_file::{Claim, LogFile};
+use crate::writer::seal::{self, Stamps};
+
+/// What [`seal_if_abandoned`] did with a live file.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SealOutcome {
+    /// Its writer was gone: renamed to this sealed path, and synced.
+    Sealed(PathBuf),
+    /// A live writer has it open: left alone.
+    Held,
+    /// No records in it: left alone (the next writer with the same N appends to it).
+    Empty,
+    /// No file at the path (any more).
+    Missing,
+}
+
+/// Seal the live file `live` if no process has it open: a torn last line is moved aside
+/// first, the sealed name is stamped with the time of the seal, and the file and its
+/// directory are synced before this returns.
+pub fn seal_if_abandoned(live: &Path) -> Result<SealOutcome> {
+    let log = match LogFile::claim_abandoned(live)? {
+        Claim::Abandoned(log) => log,
+        Claim::Held => return Ok(SealOutcome::Held),
+        Claim::Missing => return Ok(SealOutcome::Missing),
+    };
+    if log.is_empty()? {
+        return Ok(SealOutcome::Empty);
+    }
+    let fail = |source: io::Error| Error::Open {
+        path: live.to_owned(),
+        source,
+    };
+    let sealed = seal::rename_sealed(live, &mut Stamps::default()).map_err(fail)?;
+    // Writers waiting for the path open the next file from here on; the claim only keeps the
+    // sealed file to itself while it is synced.
+    log.sync()?;
+    if let Some(dir) = live.parent() {
+        seal::sync_directory(dir).map_err(fail)?;
+    }
+    Ok(SealOutcome::Sealed(sealed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("flatstore-abandoned-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir
+    }
+
+    fn sealed_path(outcome: SealOutcome) -> PathBuf {
+        match outcome {
+            SealOutcome::Sealed(path) => path,
+            other => panic!("expected a seal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_with_a_writer_is_left_and_sealed_once_the_writer_is_gone() {
+        let dir = scratch("writer");
+        let live = dir.join("acc_3.log");
+        let writer = LogFile::open(&live, None).expect("open");
+        writer.write_lines(b"one\ntwo\n").expect("write");
+        assert_eq!(seal_if_abandoned(&live).expect("seal"), SealOutcome::Held);
+        assert!(live.exists(), "a writer's file is never renamed");
+
+        drop(writer);
+        let sealed = sealed_path(seal_if_abandoned(&live).expect("seal"));
+        assert!(!live.exists());
+        let name = sealed.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("acc_3.log.sealed-"), "{name}");
+        assert_eq!(std::fs::read(&sealed).expect("read"), b"one\ntwo\n");
+        assert_eq!(
+            seal_if_abandoned(&live).expect("again"),
+            SealOutcome::Missing
+        );
+    }
+
+    #[test]
+    fn a_torn_last_line_is_moved_aside_before_the_seal() {
+        let dir = scratch("torn");
+        let live = dir.join("acc_1.log");
+        std::fs::write(&live, b"whole\nhal").expect("plant");
+        let sealed = sealed_path(seal_if_abandoned(&live).expect("seal"));
+        assert_eq!(std::fs::read(&sealed).expect("read"), b"whole\n");
+        let aside = std::fs::read(dir.join(".acc_1.log.torn")).expect("torn aside");
+        assert_eq!(aside, b"hal\n");
+    }
+
+    #[test]
+    fn empty_files_and_other_things_at_the_path_are_not_sealed() {
+        let dir = scratch("empty");
+        let live = dir.join("acc_2.log");
+        std::fs::write(&live, b"").expect("empty");
+        assert_eq!(seal_if_abandoned(&live).expect("empty"), SealOutcome::Empty);
+        assert!(live.exists());
+
+        let planted = dir.join("acc_4.log");
+        std::fs::create_dir(&planted).expect("dir");
+        assert!(
+            seal_if_abandoned(&planted).is_err(),
+            "a directory is no log"
+        );
+    }
+
+    #[test]
+    fn a_writer_opening_the_path_during_a_claim_gets_the_next_file() {
+        let dir = scratch("race");
+        let live = dir.join("acc_5.log");
+        std::fs::write(&live, b"old\n").expect("plant");
+        let Claim::Abandoned(claim) = LogFile::claim_abandoned(&live).expect("claim") else {
+            panic!("nobody holds it");
+        };
+        let writer = std::thread::spawn({
+            let live = live.clone();
+            move || {
+                let log = LogFile::open(&live, None).expect("open after the seal");
+                log.write_lines(b"new\n").expect("write");
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let sealed = seal::rename_sealed(&live, &mut Stamps::default()).expect("rename");
+        drop(claim);
+        writer.join().expect("writer");
+        assert_eq!(std::fs::read(&sealed).expect("sealed"), b"old\n");
+        assert_eq!(std::fs::read(&live).expect("live"), b"new\n");
+    }
+}
