@@ -217,8 +217,9 @@ extern "C" {
 
 /**
  * Set a module parameter (the `modparam` of the C module) for every later `flat_db_init` in
- * this process; see the README for names and values. Returns 0, or `FLATSTORE_E_PARAM` when
- * the name is unknown or the value malformed (nothing changes then), `FLATSTORE_E_NULL`.
+ * this process; see docs/operations.md (Parameters) for names and values. Returns 0, or
+ * `FLATSTORE_E_PARAM` when the name is unknown or the value malformed (nothing changes
+ * then), `FLATSTORE_E_NULL`.
  *
  * # Safety
  * `name` and `value` are NULL or NUL-terminated strings.

@@ -14,7 +14,7 @@
 #                                                  (logrotate.conf, kamailio.cfg)
 #
 # Needs: cargo-c (cargo cinstall), kamailio (or FLATSTORE_KAMAILIO_VERSION and
-# FLATSTORE_KAMAILIO_FLAGS, see the README), dpkg-dev, help2man. Maintainer: $DEBFULLNAME
+# FLATSTORE_KAMAILIO_FLAGS, see docs/kamailio.md), dpkg-dev, help2man. Maintainer: $DEBFULLNAME
 # <$DEBEMAIL> when set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
