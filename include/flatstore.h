@@ -176,6 +176,8 @@ typedef struct {
   db_val_union_t val;
 } db_val_t;
 
+
+
 /**
  * `int`, written as `%d`.
  */

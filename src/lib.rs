@@ -24,7 +24,8 @@
 //! The parts (see `docs/architecture.md`): [`line`](mod@line), the line format, pure; [`names`], every
 //! file name, built and parsed; the writer (connection, buffers, table files, log files, the
 //! helper thread, seals); the state shared between processes (control file, process number,
-//! rotation requests); `sys`, the OS shims; [`ffi`], the host ABIs, the only way in from C.
+//! rotation requests); `sys`, the OS shims; [`ffi`], the host ABIs, the only way in from C;
+//! [`cdr`], the accounting run's pure core (records to call detail records).
 #![deny(unsafe_code, unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(
     clippy::undocumented_unsafe_blocks,
@@ -32,6 +33,7 @@
     rust_2018_idioms
 )]
 
+pub mod cdr;
 pub mod error;
 pub mod ffi;
 pub mod line;

@@ -1,0 +1,437 @@
+//! Column roles: which field of a table's line is the method, the tags, the Call-ID, the answer
+//! and the time, which fields are extras, and the call-record view of one line.
+
+use super::CDR_FIELDS;
+use super::time::{TimeError, Timestamp};
+
+/// The role columns, in Kamailio's default order (the acc module's first seven columns).
+pub const ROLE_NAMES: [&str; 7] = [
+    "method",
+    "from_tag",
+    "to_tag",
+    "callid",
+    "sip_code",
+    "sip_reason",
+    "time",
+];
+
+/// A role, as the index of its name in [`ROLE_NAMES`].
+#[derive(Clone, Copy)]
+enum Role {
+    Method,
+    FromTag,
+    ToTag,
+    CallId,
+    SipCode,
+    SipReason,
+    Time,
+}
+
+/// Why a layout could not be made from a table's columns.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    /// Without names, the table must have at least Kamailio's seven default columns.
+    #[error(
+        "the table has {found} columns; without column names it needs at least 7 \
+         (method, from_tag, to_tag, callid, sip_code, sip_reason, time)"
+    )]
+    TooFewColumns {
+        /// How many columns the table has.
+        found: usize,
+    },
+    /// With names, every role name must be there.
+    #[error("no column named {}", .missing.join(", "))]
+    MissingRoles {
+        /// The role names not found, in [`ROLE_NAMES`] order.
+        missing: Vec<&'static str>,
+    },
+    /// A column name is empty.
+    #[error("column {position} has no name")]
+    Unnamed {
+        /// Its position, from 1.
+        position: usize,
+    },
+    /// Two columns have the same name.
+    #[error("more than one column is named \"{}\"", .name.escape_ascii())]
+    Duplicate {
+        /// The name.
+        name: Vec<u8>,
+    },
+    /// An extra column is named like a CDR field, so the CDR would have two such columns.
+    #[error(
+        "extra column \"{}\" has the name of a CDR field; rename it (e.g. with --columns)",
+        .name.escape_ascii()
+    )]
+    ClashesWithCdrField {
+        /// The name.
+        name: Vec<u8>,
+    },
+}
+
+/// Why one line of a table could not be viewed as a call record. The line is skipped and the
+/// error is the problem to report: nothing about it is guessed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The line does not have the layout's number of fields.
+    #[error("the line has {found} fields where the table has {expected} columns")]
+    FieldCount {
+        /// The layout's width.
+        expected: usize,
+        /// The line's field count.
+        found: usize,
+    },
+    /// The `time` field cannot be read.
+    #[error("time \"{}\" cannot be read: {source}", .text.escape_ascii())]
+    Time {
+        /// The field as found.
+        text: Vec<u8>,
+        /// Why not.
+        source: TimeError,
+    },
+}
+
+/// Where each role and each extra column is in one table's lines. Made once per table, then
+/// applied to each of its lines with [`view`](Self::view).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    width: usize,
+    role_columns: [usize; ROLE_NAMES.len()],
+    extra_columns: Vec<usize>,
+    extra_names: Vec<Vec<u8>>,
+}
+
+impl Layout {
+    /// Kamailio's default layout for a table of `width` columns: the seven roles in
+    /// [`ROLE_NAMES`] order, then extras named `extra8`, `extra9`, ... by their position from 1.
+    pub fn kamailio_default(width: usize) -> Result<Self, LayoutError> {
+        if width < ROLE_NAMES.len() {
+            return Err(LayoutError::TooFewColumns { found: width });
+        }
+        let extra_columns: Vec<usize> = (ROLE_NAMES.len()..width).collect();
+        Ok(Self {
+            width,
+            role_columns: std::array::from_fn(|role| role),
+            extra_names: extra_columns
+                .iter()
+                .map(|column| format!("extra{}", column + 1).into_bytes())
+                .collect(),
+            extra_columns,
+        })
+    }
+
+    /// The layout of a table whose columns have these `names`, in table order (from the schema
+    /// sidecar or the user). Every name in [`ROLE_NAMES`] must be present; every other column
+    /// is an extra keeping its name and its place. Names are compared exactly (case matters);
+    /// an empty name, a repeated name, or an extra named like a CDR field is an error.
+    pub fn from_names<N: AsRef<[u8]>>(names: &[N]) -> Result<Self, LayoutError> {
+        let mut role_columns = [None; ROLE_NAMES.len()];
+        let mut extra_columns = Vec::new();
+        let mut extra_names = Vec::new();
+        for (column, name) in names.iter().map(AsRef::as_ref).enumerate() {
+            if name.is_empty() {
+                return Err(LayoutError::Unnamed {
+                    position: column + 1,
+                });
+            }
+            if names[..column]
+                .iter()
+                .any(|earlier| earlier.as_ref() == name)
+            {
+                return Err(LayoutError::Duplicate {
+                    name: name.to_vec(),
+                });
+            }
+            match ROLE_NAMES.iter().position(|role| role.as_bytes() == name) {
+                Some(role) => role_columns[role] = Some(column),
+                None if CDR_FIELDS.iter().any(|field| field.as_bytes() == name) => {
+                    return Err(LayoutError::ClashesWithCdrField {
+                        name: name.to_vec(),
+                    });
+                }
+                None => {
+                    extra_columns.push(column);
+                    extra_names.push(name.to_vec());
+                }
+            }
+        }
+        let missing: Vec<&'static str> = ROLE_NAMES
+            .iter()
+            .zip(&role_columns)
+            .filter(|(_, column)| column.is_none())
+            .map(|(name, _)| *name)
+            .collect();
+        if !missing.is_empty() {
+            return Err(LayoutError::MissingRoles { missing });
+        }
+        Ok(Self {
+            width: names.len(),
+            // Every role has its column: `missing` is empty.
+            role_columns: role_columns.map(|column| column.unwrap_or_default()),
+            extra_columns,
+            extra_names,
+        })
+    }
+
+    /// How many fields each line of the table has.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The names of the extra columns, in table order.
+    pub fn extra_names(&self) -> impl ExactSizeIterator<Item = &[u8]> {
+        self.extra_names.iter().map(Vec::as_slice)
+    }
+
+    /// The time of a line (its decoded `fields`), e.g. to order lines before viewing them.
+    pub fn time(&self, fields: &[Vec<u8>]) -> Result<Timestamp, RecordError> {
+        self.check_width(fields)?;
+        let text = &fields[self.role_columns[Role::Time as usize]];
+        Timestamp::parse(text).map_err(|source| RecordError::Time {
+            text: text.clone(),
+            source,
+        })
+    }
+
+    /// The line's decoded `fields` seen as a call record: its width must be the layout's and
+    /// its time readable.
+    pub fn view<'r>(&'r self, fields: &'r [Vec<u8>]) -> Result<CallRecord<'r>, RecordError> {
+        let time = self.time(fields)?;
+        Ok(CallRecord {
+            layout: self,
+            fields,
+            time,
+        })
+    }
+
+    fn check_width(&self, fields: &[Vec<u8>]) -> Result<(), RecordError> {
+        if fields.len() == self.width {
+            Ok(())
+        } else {
+            Err(RecordError::FieldCount {
+                expected: self.width,
+                found: fields.len(),
+            })
+        }
+    }
+}
+
+/// One line of a table, seen through its [`Layout`]: its role fields by name, its time read,
+/// its extras in table order. It borrows the line; nothing is copied.
+#[derive(Clone, Copy, Debug)]
+pub struct CallRecord<'r> {
+    layout: &'r Layout,
+    /// Exactly `layout.width()` fields, so every column of the layout indexes into it.
+    fields: &'r [Vec<u8>],
+    time: Timestamp,
+}
+
+impl<'r> CallRecord<'r> {
+    fn role(&self, role: Role) -> &'r [u8] {
+        &self.fields[self.layout.role_columns[role as usize]]
+    }
+
+    /// The SIP method (`INVITE`, `BYE`, ...).
+    pub fn method(&self) -> &'r [u8] {
+        self.role(Role::Method)
+    }
+
+    /// The From tag.
+    pub fn from_tag(&self) -> &'r [u8] {
+        self.role(Role::FromTag)
+    }
+
+    /// The To tag.
+    pub fn to_tag(&self) -> &'r [u8] {
+        self.role(Role::ToTag)
+    }
+
+    /// The Call-ID.
+    pub fn callid(&self) -> &'r [u8] {
+        self.role(Role::CallId)
+    }
+
+    /// The reply's status code, as written (e.g. `200`).
+    pub fn sip_code(&self) -> &'r [u8] {
+        self.role(Role::SipCode)
+    }
+
+    /// The reply's reason phrase, as written (e.g. `OK`).
+    pub fn sip_reason(&self) -> &'r [u8] {
+        self.role(Role::SipReason)
+    }
+
+    /// The record's time.
+    pub fn time(&self) -> Timestamp {
+        self.time
+    }
+
+    /// The extra columns' values, in the order of [`Layout::extra_names`].
+    pub fn extras(&self) -> impl ExactSizeIterator<Item = &'r [u8]> + use<'r> {
+        let fields = self.fields;
+        self.layout
+            .extra_columns
+            .iter()
+            .map(move |&column| fields[column].as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(fields: &[&str]) -> Vec<Vec<u8>> {
+        fields
+            .iter()
+            .map(|field| field.as_bytes().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn the_default_layout_is_kamailios_order_then_numbered_extras() -> Result<(), LayoutError> {
+        let layout = Layout::kamailio_default(9)?;
+        assert_eq!(
+            layout.extra_names().collect::<Vec<_>>(),
+            [b"extra8", b"extra9"]
+        );
+        let fields = line(&[
+            "INVITE",
+            "ft",
+            "tt",
+            "cid",
+            "200",
+            "OK",
+            "1700000000",
+            "alice",
+            "bob",
+        ]);
+        let record = match layout.view(&fields) {
+            Ok(record) => record,
+            Err(error) => panic!("{error}"),
+        };
+        assert_eq!(record.method(), b"INVITE");
+        assert_eq!(record.from_tag(), b"ft");
+        assert_eq!(record.to_tag(), b"tt");
+        assert_eq!(record.callid(), b"cid");
+        assert_eq!(record.sip_code(), b"200");
+        assert_eq!(record.sip_reason(), b"OK");
+        assert_eq!(record.time().to_string(), "2023-11-14T22:13:20Z");
+        assert_eq!(record.extras().collect::<Vec<_>>(), [&b"alice"[..], b"bob"]);
+        assert_eq!(
+            Layout::kamailio_default(6),
+            Err(LayoutError::TooFewColumns { found: 6 })
+        );
+        assert_eq!(Layout::kamailio_default(7)?.extra_names().len(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn named_columns_find_roles_anywhere_and_keep_extras_in_order() -> Result<(), LayoutError> {
+        let names = [
+            "src_user",
+            "time",
+            "callid",
+            "method",
+            "to_tag",
+            "dst_user",
+            "from_tag",
+            "sip_reason",
+            "sip_code",
+        ];
+        let layout = Layout::from_names(&names)?;
+        assert_eq!(layout.width(), 9);
+        assert_eq!(
+            layout.extra_names().collect::<Vec<_>>(),
+            [&b"src_user"[..], b"dst_user"]
+        );
+        let fields = line(&[
+            "alice",
+            "1700000000.5",
+            "cid",
+            "BYE",
+            "tt",
+            "bob",
+            "ft",
+            "OK",
+            "200",
+        ]);
+        let record = match layout.view(&fields) {
+            Ok(record) => record,
+            Err(error) => panic!("{error}"),
+        };
+        assert_eq!(
+            [
+                record.method(),
+                record.from_tag(),
+                record.to_tag(),
+                record.callid()
+            ],
+            [&b"BYE"[..], b"ft", b"tt", b"cid"]
+        );
+        assert_eq!(
+            [record.sip_code(), record.sip_reason()],
+            [&b"200"[..], b"OK"]
+        );
+        assert_eq!(record.time().fraction_digits(), 1);
+        assert_eq!(record.extras().collect::<Vec<_>>(), [&b"alice"[..], b"bob"]);
+        Ok(())
+    }
+
+    #[test]
+    fn named_columns_must_hold_every_role_once() {
+        let error = Layout::from_names(&["method", "callid", "time", "src_user"]);
+        assert_eq!(
+            error,
+            Err(LayoutError::MissingRoles {
+                missing: vec!["from_tag", "to_tag", "sip_code", "sip_reason"]
+            })
+        );
+        assert_eq!(
+            error.map_err(|error| error.to_string()),
+            Err("no column named from_tag, to_tag, sip_code, sip_reason".to_owned())
+        );
+        let mut names = ROLE_NAMES.to_vec();
+        names.push("time");
+        assert_eq!(
+            Layout::from_names(&names),
+            Err(LayoutError::Duplicate {
+                name: b"time".to_vec()
+            })
+        );
+        names[7] = "";
+        assert_eq!(
+            Layout::from_names(&names),
+            Err(LayoutError::Unnamed { position: 8 })
+        );
+        names[7] = "duration";
+        assert_eq!(
+            Layout::from_names(&names),
+            Err(LayoutError::ClashesWithCdrField {
+                name: b"duration".to_vec()
+            })
+        );
+    }
+
+    #[test]
+    fn lines_of_the_wrong_width_or_with_an_unreadable_time_are_errors() -> Result<(), LayoutError> {
+        let layout = Layout::kamailio_default(7)?;
+        let short = line(&["INVITE", "ft", "tt", "cid", "200", "OK"]);
+        assert_eq!(
+            layout.view(&short).err(),
+            Some(RecordError::FieldCount {
+                expected: 7,
+                found: 6
+            })
+        );
+        let bad_time = line(&["INVITE", "ft", "tt", "cid", "200", "OK", "yesterday"]);
+        let error = layout.view(&bad_time).err();
+        assert_eq!(
+            error,
+            Some(RecordError::Time {
+                text: b"yesterday".to_vec(),
+                source: TimeError::Malformed
+            })
+        );
+        assert_eq!(layout.time(&bad_time).err(), error);
+        Ok(())
+    }
+}

@@ -1,0 +1,565 @@
+//! The state carried from one accounting run to the next: the pairer's open calls, its
+//! remembered ended calls and its newest time, plus the caller's list of consumed files, as
+//! versioned, line-based text.
+//!
+//! ```text
+//! flatstore-cdr-state 1
+//! newest 2026-11-23T10:00:05.120Z
+//! file 6c62272e07bb014262b821756295c58d 4096 123456
+//! invite <callid> <from_tag> <to_tag> <time> <sip_code> <sip_reason> <extra>...
+//! bye <callid> <from_tag> <to_tag> <time> <extra>...
+//! ended <end, whole epoch seconds> <hash of the call>
+//! end
+//! ```
+//!
+//! `newest -` when no record was seen. A value is written with `%XX` for each byte that is a
+//! space or control character, not ASCII, or `%`; an empty value is written `-` (and a value
+//! that is just `-` as `%2D`). Times are ISO-8601 UTC with their own fraction digits. `file`
+//! lines keep the caller's order; calls are in a fixed order, so saving a restored state gives
+//! the same bytes. The final `end` line shows the file was not cut short.
+
+use std::fmt::Write as _;
+
+use super::hash::ContentId;
+use super::pairing::{CarriedEnd, CarriedSide, Pairer, PairingOptions};
+use super::time::Timestamp;
+
+/// The first line of a state, naming its format and version.
+pub const FORMAT_LINE: &str = "flatstore-cdr-state 1";
+const FORMAT_NAME: &str = "flatstore-cdr-state ";
+
+/// A file (or part of one) the caller has consumed; carried opaquely, never interpreted here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConsumedFile {
+    /// The hash of the file's first `hashed_bytes` bytes, to know it again.
+    pub content_id: ContentId,
+    /// How many bytes from the start of the file `content_id` covers.
+    pub hashed_bytes: u64,
+    /// How many bytes from the start of the file have been read into the pairer.
+    pub consumed_bytes: u64,
+}
+
+/// What [`restore`] gives back.
+#[derive(Debug)]
+pub struct Restored {
+    /// The pairer, as it was when saved (its counts start again from zero).
+    pub pairer: Pairer,
+    /// The consumed files, in the order saved.
+    pub files: Vec<ConsumedFile>,
+}
+
+/// Why a state could not be restored. Nothing is restored from a state with any error.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// The bytes are not a CDR state at all.
+    #[error("not a flatstore CDR state (it does not begin with \"{FORMAT_LINE}\")")]
+    Foreign,
+    /// A CDR state of a format version this code does not read.
+    #[error("CDR state format version \"{found}\" is not supported (only 1 is)")]
+    Version {
+        /// The version found.
+        found: String,
+    },
+    /// The state has no `end` line: it was cut short.
+    #[error("the CDR state is cut short (it has no \"end\" line)")]
+    Truncated,
+    /// Two entries give the same side of one call.
+    #[error(
+        "the CDR state has two INVITE entries or two BYE entries for call \"{}\"",
+        .callid.escape_ascii()
+    )]
+    DoubleSide {
+        /// The call's Call-ID.
+        callid: Vec<u8>,
+    },
+    /// A line is wrong.
+    #[error("CDR state line {line}: {problem}")]
+    Corrupt {
+        /// The line's number, from 1.
+        line: usize,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+}
+
+/// The state of `pairer` and the caller's consumed `files`, as bytes for [`restore`].
+pub fn save(pairer: &Pairer, files: &[ConsumedFile]) -> Vec<u8> {
+    let mut text = format!("{FORMAT_LINE}\nnewest ");
+    match pairer.newest() {
+        Some(newest) => push_time(&mut text, &newest),
+        None => text.push('-'),
+    }
+    text.push('\n');
+    for file in files {
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            text,
+            "file {} {} {}",
+            file.content_id, file.hashed_bytes, file.consumed_bytes
+        );
+    }
+    for side in pairer.carried_sides() {
+        text.push_str(if side.is_invite { "invite" } else { "bye" });
+        for value in [&side.callid, &side.from_tag, &side.to_tag] {
+            push_value(&mut text, value);
+        }
+        text.push(' ');
+        push_time(&mut text, &side.time);
+        if side.is_invite {
+            push_value(&mut text, &side.sip_code);
+            push_value(&mut text, &side.sip_reason);
+        }
+        for extra in &side.extras {
+            push_value(&mut text, extra);
+        }
+        text.push('\n');
+    }
+    for end in pairer.carried_ends() {
+        let _ = writeln!(text, "ended {} {}", end.end_seconds, end.call);
+    }
+    text.push_str("end\n");
+    text.into_bytes()
+}
+
+/// The pairer (with `options`) and consumed files that [`save`] wrote into `bytes`.
+pub fn restore(bytes: &[u8], options: PairingOptions) -> Result<Restored, StateError> {
+    let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let mut lines = text.split(|&byte| byte == b'\n').zip(1..);
+    match lines.next() {
+        Some((first, _)) if first == FORMAT_LINE.as_bytes() => {}
+        Some((first, _)) if first.starts_with(FORMAT_NAME.as_bytes()) => {
+            return Err(StateError::Version {
+                found: String::from_utf8_lossy(&first[FORMAT_NAME.len()..]).into_owned(),
+            });
+        }
+        _ => return Err(StateError::Foreign),
+    }
+    let newest = match lines.next() {
+        Some((b"newest -", _)) => None,
+        Some((line, number)) => match line.strip_prefix(b"newest ") {
+            Some(time) => Some(read_time(time).map_err(|problem| corrupt(number, problem))?),
+            None => return Err(corrupt(number, "the second line must be \"newest <time>\"")),
+        },
+        None => return Err(StateError::Truncated),
+    };
+    let mut files = Vec::new();
+    let mut sides = Vec::new();
+    let mut ends = Vec::new();
+    loop {
+        let Some((line, number)) = lines.next() else {
+            return Err(StateError::Truncated);
+        };
+        if line == b"end" {
+            if let Some((_, number)) = lines.find(|(rest, _)| !rest.is_empty()) {
+                return Err(corrupt(number, "nothing may follow the \"end\" line"));
+            }
+            break;
+        }
+        let mut words = line.split(|&byte| byte == b' ');
+        let entry = match words.next() {
+            Some(b"file") => read_file(&mut words).map(|file| files.push(file)),
+            Some(b"invite") => read_side(&mut words, true).map(|side| sides.push(side)),
+            Some(b"bye") => read_side(&mut words, false).map(|side| sides.push(side)),
+            Some(b"ended") => read_end(&mut words).map(|end| ends.push(end)),
+            _ => Err("unknown entry (expected file, invite, bye, ended or end)"),
+        };
+        entry.map_err(|problem| corrupt(number, problem))?;
+    }
+    let pairer = Pairer::restored(options, newest, sides, ends)
+        .map_err(|callid| StateError::DoubleSide { callid })?;
+    Ok(Restored { pairer, files })
+}
+
+fn corrupt(line: usize, problem: &'static str) -> StateError {
+    StateError::Corrupt { line, problem }
+}
+
+type Words<'a> = dyn Iterator<Item = &'a [u8]> + 'a;
+
+fn read_file(words: &mut Words<'_>) -> Result<ConsumedFile, &'static str> {
+    let content_id = words
+        .next()
+        .and_then(ContentId::from_hex)
+        .ok_or("a file's content id must be 32 hex digits")?;
+    let mut count = || {
+        words
+            .next()
+            .and_then(read_unsigned)
+            .ok_or("a file's byte counts must be decimal numbers")
+    };
+    let (hashed_bytes, consumed_bytes) = (count()?, count()?);
+    no_more(words)?;
+    Ok(ConsumedFile {
+        content_id,
+        hashed_bytes,
+        consumed_bytes,
+    })
+}
+
+fn read_side(words: &mut Words<'_>, is_invite: bool) -> Result<CarriedSide, &'static str> {
+    let callid = next_value(words)?;
+    let from_tag = next_value(words)?;
+    let to_tag = next_value(words)?;
+    let time = read_time(words.next().ok_or(TOO_FEW)?)?;
+    let (sip_code, sip_reason) = if is_invite {
+        (next_value(words)?, next_value(words)?)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let extras = words.map(read_value).collect::<Result<_, _>>()?;
+    Ok(CarriedSide {
+        is_invite,
+        callid,
+        from_tag,
+        to_tag,
+        time,
+        sip_code,
+        sip_reason,
+        extras,
+    })
+}
+
+const TOO_FEW: &str = "too few values";
+
+fn next_value(words: &mut Words<'_>) -> Result<Vec<u8>, &'static str> {
+    words.next().ok_or(TOO_FEW).and_then(read_value)
+}
+
+fn read_end(words: &mut Words<'_>) -> Result<CarriedEnd, &'static str> {
+    let end_seconds = words
+        .next()
+        .and_then(|word| match word.strip_prefix(b"-") {
+            Some(magnitude) => read_unsigned(magnitude)
+                .and_then(|magnitude| i64::try_from(magnitude).ok())
+                .map(|magnitude| -magnitude),
+            None => read_unsigned(word).and_then(|seconds| i64::try_from(seconds).ok()),
+        })
+        .ok_or("an ended call's end must be whole epoch seconds")?;
+    let call = words
+        .next()
+        .and_then(ContentId::from_hex)
+        .ok_or("an ended call's hash must be 32 hex digits")?;
+    no_more(words)?;
+    Ok(CarriedEnd { end_seconds, call })
+}
+
+fn no_more(words: &mut Words<'_>) -> Result<(), &'static str> {
+    match words.next() {
+        None => Ok(()),
+        Some(_) => Err("too many values"),
+    }
+}
+
+fn read_unsigned(word: &[u8]) -> Option<u64> {
+    if word.is_empty() || !word.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(word).ok()?.parse().ok()
+}
+
+fn read_time(word: &[u8]) -> Result<Timestamp, &'static str> {
+    Timestamp::parse(word).map_err(|_| "a time must be ISO-8601 UTC")
+}
+
+fn push_time(text: &mut String, time: &Timestamp) {
+    let _ = write!(text, "{time}");
+}
+
+/// Appends a space and `value` written as a value.
+fn push_value(text: &mut String, value: &[u8]) {
+    text.push(' ');
+    if value.is_empty() {
+        text.push('-');
+        return;
+    }
+    if value == b"-" {
+        text.push_str("%2D");
+        return;
+    }
+    for &byte in value {
+        if byte <= b' ' || byte >= 0x7f || byte == b'%' {
+            let _ = write!(text, "%{byte:02X}");
+        } else {
+            text.push(char::from(byte));
+        }
+    }
+}
+
+/// The bytes of a value written by [`push_value`].
+fn read_value(word: &[u8]) -> Result<Vec<u8>, &'static str> {
+    const BAD: &str = "a value must be `-` or text with %XX escapes";
+    match word {
+        [] => return Err(BAD),
+        b"-" => return Ok(Vec::new()),
+        _ => {}
+    }
+    let mut value = Vec::with_capacity(word.len());
+    let mut rest = word;
+    while let Some((&byte, after)) = rest.split_first() {
+        if byte == b'%' {
+            let (hex, after) = after.split_at_checked(2).ok_or(BAD)?;
+            let digits = std::str::from_utf8(hex).map_err(|_| BAD)?;
+            if !digits.bytes().all(|digit| digit.is_ascii_hexdigit()) {
+                return Err(BAD);
+            }
+            value.push(u8::from_str_radix(digits, 16).map_err(|_| BAD)?);
+            rest = after;
+        } else {
+            value.push(byte);
+            rest = after;
+        }
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cdr::hash::content_id;
+    use crate::cdr::layout::Layout;
+    use crate::cdr::pairing::{FailedInvites, Output};
+
+    fn options() -> PairingOptions {
+        PairingOptions::new(FailedInvites::Ignore)
+    }
+
+    fn restored(bytes: &[u8]) -> Restored {
+        match restore(bytes, options()) {
+            Ok(restored) => restored,
+            Err(error) => panic!("{error}\n{}", bytes.escape_ascii()),
+        }
+    }
+
+    /// A pairer that has seen these default-layout lines (method, from_tag, to_tag, callid,
+    /// sip_code, sip_reason, time, extra8).
+    fn pairer_after(lines: &[[&[u8]; 8]]) -> Pairer {
+        let layout = match Layout::kamailio_default(8) {
+            Ok(layout) => layout,
+            Err(error) => panic!("{error}"),
+        };
+        let mut pairer = Pairer::new(options());
+        let mut out = Vec::new();
+        for line in lines {
+            let fields: Vec<Vec<u8>> = line.iter().map(|field| field.to_vec()).collect();
+            match layout.view(&fields) {
+                Ok(record) => pairer.push(&record, &mut out),
+                Err(error) => panic!("{error}"),
+            }
+        }
+        pairer
+    }
+
+    #[test]
+    fn an_empty_pairer_saves_as_a_few_readable_lines() {
+        let files = [ConsumedFile {
+            content_id: content_id(b""),
+            hashed_bytes: 0,
+            consumed_bytes: 17,
+        }];
+        let saved = save(&Pairer::new(options()), &files);
+        assert_eq!(
+            String::from_utf8_lossy(&saved),
+            "flatstore-cdr-state 1\nnewest -\nfile 6c62272e07bb014262b821756295c58d 0 17\nend\n"
+        );
+        let back = restored(&saved);
+        assert_eq!(back.files, files);
+        assert_eq!(back.pairer.newest(), None);
+        assert_eq!(back.pairer.open_calls(), 0);
+    }
+
+    #[test]
+    fn awkward_bytes_in_values_round_trip_exactly() {
+        let pairer = pairer_after(&[
+            [
+                b"INVITE",
+                b"a b",
+                b"",
+                b"c%d\n\xff",
+                b"200",
+                b"OK",
+                b"1700000000.120",
+                b"-",
+            ],
+            [
+                b"BYE",
+                b"x",
+                b"y",
+                b"-",
+                b"200",
+                b"OK",
+                b"2023-11-14 22:13:25",
+                b"%2D",
+            ],
+            [
+                b"INVITE",
+                b"p",
+                b"q",
+                b"ended",
+                b"200",
+                b"OK",
+                b"1700000001",
+                b"",
+            ],
+            [
+                b"BYE",
+                b"q",
+                b"p",
+                b"ended",
+                b"200",
+                b"OK",
+                b"1700000002",
+                b"",
+            ],
+            [
+                b"ACK",
+                b"p",
+                b"q",
+                b"later",
+                b"200",
+                b"OK",
+                b"1700000003",
+                b"",
+            ],
+        ]);
+        let saved = save(&pairer, &[]);
+        let text = String::from_utf8_lossy(&saved);
+        assert!(
+            text.contains("\ninvite c%25d%0A%FF a%20b - 2023-11-14T22:13:20.120Z 200 OK %2D\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nbye %2D x y 2023-11-14T22:13:25Z %252D\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nended 1700000002 "), "{text}");
+        let back = restored(&saved);
+        assert_eq!(back.pairer.open_calls(), 2);
+        assert_eq!(save(&back.pairer, &[]), saved);
+    }
+
+    #[test]
+    fn an_ended_call_not_yet_emitted_is_carried_and_emitted_after_restore() {
+        let pairer = pairer_after(&[
+            [
+                b"INVITE",
+                b"a",
+                b"b",
+                b"cid",
+                b"200",
+                b"OK",
+                b"1700000000",
+                b"x",
+            ],
+            [
+                b"BYE",
+                b"b",
+                b"a",
+                b"cid",
+                b"200",
+                b"OK",
+                b"1700000060",
+                b"y",
+            ],
+        ]);
+        let saved = save(&pairer, &[]);
+        assert!(String::from_utf8_lossy(&saved).contains("\nbye cid b a 2023-11-14T22:14:20Z y\n"));
+        let mut out = Vec::new();
+        restored(&saved).pairer.finish(&mut out);
+        let [Output::Cdr(cdr)] = out.as_slice() else {
+            panic!("{out:?}");
+        };
+        assert_eq!(
+            cdr.duration.map(|duration| duration.to_string()),
+            Some("60".into())
+        );
+        assert_eq!(cdr.extras, [b"x"]);
+    }
+
+    #[test]
+    fn foreign_newer_and_cut_short_states_are_refused() {
+        let error = |bytes: &[u8]| restore(bytes, options()).err();
+        assert_eq!(error(b""), Some(StateError::Foreign));
+        assert_eq!(error(b"INVITE|a|b|c|200|OK|1\n"), Some(StateError::Foreign));
+        assert_eq!(
+            error(b"flatstore-cdr-state 2\nnewest -\nend\n"),
+            Some(StateError::Version { found: "2".into() })
+        );
+        assert_eq!(
+            error(b"flatstore-cdr-state 1\n"),
+            Some(StateError::Truncated)
+        );
+        assert_eq!(
+            error(b"flatstore-cdr-state 1\nnewest -\n"),
+            Some(StateError::Truncated)
+        );
+        assert_eq!(
+            error(b"flatstore-cdr-state 1\nnewest -\nended 5 6c62272e07bb014262b821756295c58d\n"),
+            Some(StateError::Truncated)
+        );
+    }
+
+    #[test]
+    fn corrupt_lines_are_refused_with_their_line_number() {
+        let line_of = |body: &str| match restore(
+            format!("flatstore-cdr-state 1\nnewest -\n{body}end\n").as_bytes(),
+            options(),
+        ) {
+            Err(StateError::Corrupt { line, .. }) => Some(line),
+            _ => None,
+        };
+        assert_eq!(line_of("file 6c62 1 2\n"), Some(3));
+        assert_eq!(
+            line_of("file 6c62272e07bb014262b821756295c58d 1\n"),
+            Some(3)
+        );
+        assert_eq!(
+            line_of("file 6c62272e07bb014262b821756295c58d 1 +2\n"),
+            Some(3)
+        );
+        assert_eq!(
+            line_of("file 6c62272e07bb014262b821756295c58d 1 2 3\n"),
+            Some(3)
+        );
+        assert_eq!(line_of("\ninvite c a b 1700000000 200 OK\n"), Some(3));
+        assert_eq!(line_of("invite c a b 1700000000 200\n"), Some(3));
+        assert_eq!(line_of("invite c a b yesterday 200 OK\n"), Some(3));
+        assert_eq!(line_of("invite c a b 1700000000 200 O%4\n"), Some(3));
+        assert_eq!(line_of("invite c a b 1700000000 200 OK %zz\n"), Some(3));
+        assert_eq!(line_of("invite c a b 1700000000 200  OK\n"), Some(3));
+        assert_eq!(line_of("bye c a b 1 x\nbye c a b\n"), Some(4));
+        assert_eq!(
+            line_of("ended x 6c62272e07bb014262b821756295c58d\n"),
+            Some(3)
+        );
+        assert_eq!(
+            line_of("ended 5 6c62272e07bb014262b821756295c58d 1\n"),
+            Some(3)
+        );
+        assert_eq!(line_of("callee x\n"), Some(3));
+        assert_eq!(line_of("bye c a b 1\nbye c b a 2\n"), None);
+        assert_eq!(
+            restore(
+                b"flatstore-cdr-state 1\nnewest -\ninvite c a b 1 200 OK\ninvite c b a 2 200 OK\nend\n",
+                options()
+            )
+            .err(),
+            Some(StateError::DoubleSide {
+                callid: b"c".to_vec()
+            })
+        );
+        assert_eq!(line_of("ended -5 6c62272e07bb014262b821756295c58d\n"), None);
+        assert_eq!(
+            restore(b"flatstore-cdr-state 1\nnewest -\nend\n\nfile\n", options()).err(),
+            Some(StateError::Corrupt {
+                line: 5,
+                problem: "nothing may follow the \"end\" line"
+            })
+        );
+        assert_eq!(
+            restore(b"flatstore-cdr-state 1\nnewer -\nend\n", options())
+                .err()
+                .map(|error| error.to_string()),
+            Some("CDR state line 2: the second line must be \"newest <time>\"".into())
+        );
+    }
+}

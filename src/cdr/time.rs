@@ -1,0 +1,395 @@
+//! Record times: reading the forms Kamailio writes, keeping their precision, and writing them
+//! back as ISO-8601 UTC; call durations as exact, signed seconds.
+
+use std::fmt;
+
+use chrono::{Datelike as _, NaiveDate, NaiveDateTime, Timelike as _};
+
+/// The latest time accepted, 9999-12-31T23:59:59 UTC, so every time has a four-digit year.
+const MAX_EPOCH_SECONDS: i64 = 253_402_300_799;
+/// The most fraction digits a time can have (nanoseconds).
+const MAX_FRACTION_DIGITS: usize = 9;
+const NANOS_PER_SECOND: i128 = 1_000_000_000;
+
+/// Why a time field could not be read. The record is skipped: a time is never guessed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// Neither epoch seconds nor `YYYY-MM-DD HH:MM:SS[.fff]`.
+    #[error("not a time (expected epoch seconds or YYYY-MM-DD HH:MM:SS[.fff])")]
+    Malformed,
+    /// A fraction with more than nine digits (finer than nanoseconds).
+    #[error("more than 9 fraction digits")]
+    TooPrecise,
+    /// Well-formed, but no such instant (month 13, February 30, hour 24, ...).
+    #[error("no such date or time of day")]
+    NoSuchTime,
+    /// After 9999-12-31T23:59:59Z.
+    #[error("after the year 9999")]
+    OutOfRange,
+}
+
+/// An instant in UTC that remembers how many fraction digits (0 to 9) it was written with, so
+/// `1700000000.120` is written back as `…:20.120Z`, not `…:20.12Z`.
+///
+/// Ordering is by instant first; the same instant written with fewer digits sorts first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    at: NaiveDateTime,
+    fraction_digits: u8,
+}
+
+impl Timestamp {
+    /// Reads a time field: epoch seconds, whole or with 1 to 9 fraction digits
+    /// (`1700000000`, `1700000000.123`), or a UTC date and time `YYYY-MM-DD HH:MM:SS` with an
+    /// optional `.` and 1 to 9 fraction digits. The date form may also use `T` for the space
+    /// and end in `Z`, so [`Display`](fmt::Display)'s output reads back to the same value.
+    /// Nothing else is accepted: no sign, no spaces around, no time zone other than `Z`.
+    pub fn parse(text: &[u8]) -> Result<Self, TimeError> {
+        if text.get(4) == Some(&b'-') {
+            Self::parse_date_form(text)
+        } else {
+            Self::parse_epoch_form(text)
+        }
+    }
+
+    fn parse_epoch_form(text: &[u8]) -> Result<Self, TimeError> {
+        let (whole, fraction) = split_fraction(text);
+        let seconds = digits_value(whole).ok_or(TimeError::Malformed)?;
+        let (nanos, fraction_digits) = fraction_value(fraction)?;
+        if seconds > MAX_EPOCH_SECONDS as u64 {
+            return Err(TimeError::OutOfRange);
+        }
+        let at = chrono::DateTime::from_timestamp(seconds as i64, nanos)
+            .ok_or(TimeError::OutOfRange)?
+            .naive_utc();
+        Ok(Self {
+            at,
+            fraction_digits,
+        })
+    }
+
+    fn parse_date_form(text: &[u8]) -> Result<Self, TimeError> {
+        let text = text.strip_suffix(b"Z").unwrap_or(text);
+        let (whole, fraction) = split_fraction(text);
+        let [
+            y1,
+            y2,
+            y3,
+            y4,
+            b'-',
+            m1,
+            m2,
+            b'-',
+            d1,
+            d2,
+            b' ' | b'T',
+            h1,
+            h2,
+            b':',
+            n1,
+            n2,
+            b':',
+            s1,
+            s2,
+        ] = whole
+        else {
+            return Err(TimeError::Malformed);
+        };
+        let field = |digits: &[u8]| digits_value(digits).ok_or(TimeError::Malformed);
+        let year = field(&[*y1, *y2, *y3, *y4])?;
+        let [month, day, hour, minute, second] = [
+            field(&[*m1, *m2])?,
+            field(&[*d1, *d2])?,
+            field(&[*h1, *h2])?,
+            field(&[*n1, *n2])?,
+            field(&[*s1, *s2])?,
+        ];
+        let (nanos, fraction_digits) = fraction_value(fraction)?;
+        // Every value has at most four digits, so the conversions below cannot truncate.
+        let at = NaiveDate::from_ymd_opt(year as i32, month as u32, day as u32)
+            .and_then(|date| {
+                date.and_hms_nano_opt(hour as u32, minute as u32, second as u32, nanos)
+            })
+            .ok_or(TimeError::NoSuchTime)?;
+        Ok(Self {
+            at,
+            fraction_digits,
+        })
+    }
+
+    /// How many fraction digits the time was written with (0 to 9).
+    pub fn fraction_digits(&self) -> u8 {
+        self.fraction_digits
+    }
+
+    /// Whole seconds since 1970-01-01T00:00:00Z, rounded down (negative before 1970).
+    pub fn epoch_seconds(&self) -> i64 {
+        self.at.and_utc().timestamp()
+    }
+
+    /// Nanoseconds since 1970-01-01T00:00:00Z, exact.
+    pub fn epoch_nanos(&self) -> i128 {
+        i128::from(self.epoch_seconds()) * NANOS_PER_SECOND + i128::from(self.at.nanosecond())
+    }
+}
+
+/// ISO-8601 UTC with exactly the fraction digits the time was read with:
+/// `2026-11-23T10:00:00Z`, `2026-11-23T10:00:00.120Z`.
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = &self.at;
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            at.year(),
+            at.month(),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        )?;
+        write_fraction(f, i128::from(at.nanosecond()), self.fraction_digits)?;
+        f.write_str("Z")
+    }
+}
+
+/// The exact, signed time from one [`Timestamp`] to another, written in seconds with as many
+/// fraction digits as the more precise of the two times had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration {
+    nanos: i128,
+    fraction_digits: u8,
+}
+
+impl Duration {
+    /// No time at all, written `0`.
+    pub const ZERO: Self = Self {
+        nanos: 0,
+        fraction_digits: 0,
+    };
+
+    /// `end - start`, exact; negative when `end` is before `start`.
+    pub fn between(start: &Timestamp, end: &Timestamp) -> Self {
+        Self {
+            nanos: end.epoch_nanos() - start.epoch_nanos(),
+            fraction_digits: start.fraction_digits.max(end.fraction_digits),
+        }
+    }
+
+    /// The length in nanoseconds (negative when the end is before the start).
+    pub fn as_nanos(&self) -> i128 {
+        self.nanos
+    }
+
+    /// How many fraction digits it is written with (0 to 9).
+    pub fn fraction_digits(&self) -> u8 {
+        self.fraction_digits
+    }
+}
+
+/// Seconds: `65` when both times were whole seconds, else a decimal such as `65.500`;
+/// a `-` in front when negative.
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.nanos < 0 {
+            f.write_str("-")?;
+        }
+        let magnitude = self.nanos.unsigned_abs();
+        let per_second = NANOS_PER_SECOND.unsigned_abs();
+        write!(f, "{}", magnitude / per_second)?;
+        // The remainder is below one second, so it fits an i128.
+        let below_second = (magnitude % per_second) as i128;
+        write_fraction(f, below_second, self.fraction_digits)
+    }
+}
+
+/// Writes `.` and the first `digits` digits of `nanos` (below one second); nothing for 0 digits.
+fn write_fraction(f: &mut fmt::Formatter<'_>, nanos: i128, digits: u8) -> fmt::Result {
+    if digits == 0 {
+        return Ok(());
+    }
+    let scale = 10i128.pow(MAX_FRACTION_DIGITS as u32 - u32::from(digits));
+    write!(f, ".{:0width$}", nanos / scale, width = usize::from(digits))
+}
+
+/// Splits `text` at its first `.`: the part before, and the part after if there is a `.`.
+fn split_fraction(text: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match text.iter().position(|&b| b == b'.') {
+        Some(dot) => (&text[..dot], Some(&text[dot + 1..])),
+        None => (text, None),
+    }
+}
+
+/// The value of 1 to 12 ASCII digits (12 digits stay far from overflow), else `None`.
+fn digits_value(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 12 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(
+        digits
+            .iter()
+            .fold(0, |value, digit| value * 10 + u64::from(digit - b'0')),
+    )
+}
+
+/// The nanoseconds and digit count of an optional fraction (the digits after the `.`).
+fn fraction_value(fraction: Option<&[u8]>) -> Result<(u32, u8), TimeError> {
+    let Some(digits) = fraction else {
+        return Ok((0, 0));
+    };
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return Err(TimeError::Malformed);
+    }
+    if digits.len() > MAX_FRACTION_DIGITS {
+        return Err(TimeError::TooPrecise);
+    }
+    let value = digits_value(digits).ok_or(TimeError::Malformed)?;
+    // At most nine digits: the value and the count both fit.
+    let count = digits.len() as u32;
+    let nanos = value as u32 * 10u32.pow(MAX_FRACTION_DIGITS as u32 - count);
+    Ok((nanos, count as u8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn time(text: &str) -> Timestamp {
+        match Timestamp::parse(text.as_bytes()) {
+            Ok(time) => time,
+            Err(error) => panic!("{text}: {error}"),
+        }
+    }
+
+    #[test]
+    fn epoch_seconds_are_read_and_written_as_iso_8601() {
+        assert_eq!(time("1700000000").to_string(), "2023-11-14T22:13:20Z");
+        assert_eq!(time("0").to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(time("1700000000").epoch_seconds(), 1_700_000_000);
+    }
+
+    #[test]
+    fn fractions_keep_exactly_their_digits() {
+        assert_eq!(
+            time("1700000000.123").to_string(),
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(
+            time("1700000000.120").to_string(),
+            "2023-11-14T22:13:20.120Z"
+        );
+        assert_eq!(time("1700000000.5").to_string(), "2023-11-14T22:13:20.5Z");
+        assert_eq!(
+            time("1700000000.000000001").to_string(),
+            "2023-11-14T22:13:20.000000001Z"
+        );
+        assert_eq!(time("1700000000.120").fraction_digits(), 3);
+        assert_eq!(time("1700000000.120"), time("1700000000.120"));
+        assert_ne!(time("1700000000.12"), time("1700000000.120"));
+    }
+
+    #[test]
+    fn the_date_form_is_utc() {
+        assert_eq!(
+            time("2026-11-23 10:00:00").to_string(),
+            "2026-11-23T10:00:00Z"
+        );
+        assert_eq!(
+            time("2026-11-23 10:00:00.120").to_string(),
+            "2026-11-23T10:00:00.120Z"
+        );
+        assert_eq!(
+            time("2023-11-14 22:13:20").epoch_seconds(),
+            time("1700000000").epoch_seconds()
+        );
+        assert_eq!(time("2024-02-29 23:59:59.999999999").fraction_digits(), 9);
+    }
+
+    #[test]
+    fn the_written_form_reads_back_to_the_same_time() {
+        for text in [
+            "1700000000",
+            "1700000000.120",
+            "2026-11-23 10:00:00.5",
+            "1960-01-01 00:00:00",
+        ] {
+            let written = time(text).to_string();
+            assert_eq!(time(&written), time(text), "{written}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_epoch_time_reads_back_from_its_written_form(
+            seconds in 0..=MAX_EPOCH_SECONDS,
+            digits in 0usize..=9,
+            fraction in 0u32..1_000_000_000,
+        ) {
+            let fraction = format!("{fraction:09}");
+            let text = match digits {
+                0 => seconds.to_string(),
+                _ => format!("{seconds}.{}", &fraction[..digits]),
+            };
+            let read = time(&text);
+            proptest::prop_assert_eq!(read.epoch_seconds(), seconds);
+            proptest::prop_assert_eq!(usize::from(read.fraction_digits()), digits);
+            proptest::prop_assert_eq!(time(&read.to_string()), read);
+            let no_time = match digits {
+                0 => "0".to_owned(),
+                _ => format!("0.{}", "0".repeat(digits)),
+            };
+            proptest::prop_assert_eq!(Duration::between(&read, &read).to_string(), no_time);
+        }
+    }
+
+    #[test]
+    fn unreadable_times_are_errors_never_guesses() {
+        let error = |text: &str| Timestamp::parse(text.as_bytes()).err();
+        for text in [
+            "",
+            " 1700000000",
+            "1700000000 ",
+            "-5",
+            "+5",
+            "17e8",
+            "1700000000.",
+            ".5",
+            "0x10",
+            "1700000000.1.2",
+            "2026-11-23",
+            "2026-11-23 10:00",
+            "2026/11/23 10:00:00",
+            "2026-11-23 10:00:00+01:00",
+            "2026-11-23 10:00:00.",
+            "２０２６",
+        ] {
+            assert_eq!(error(text), Some(TimeError::Malformed), "{text:?}");
+        }
+        assert_eq!(error("1700000000.1234567890"), Some(TimeError::TooPrecise));
+        assert_eq!(error("2026-02-29 10:00:00"), Some(TimeError::NoSuchTime));
+        assert_eq!(error("2026-11-23 24:00:00"), Some(TimeError::NoSuchTime));
+        assert_eq!(error("2026-11-23 23:59:60"), Some(TimeError::NoSuchTime));
+        assert_eq!(error("253402300800"), Some(TimeError::OutOfRange));
+        assert_eq!(error("999999999999"), Some(TimeError::OutOfRange));
+        assert_eq!(error("9999999999999"), Some(TimeError::Malformed));
+    }
+
+    #[test]
+    fn durations_are_integers_for_whole_seconds_else_decimals() {
+        let duration = |start: &str, end: &str| Duration::between(&time(start), &time(end));
+        assert_eq!(duration("1700000000", "1700000065").to_string(), "65");
+        assert_eq!(duration("1700000000", "1700000065.5").to_string(), "65.5");
+        assert_eq!(
+            duration("1700000000.250", "1700000065.5").to_string(),
+            "65.250"
+        );
+        assert_eq!(duration("1700000000.9", "1700000001.1").to_string(), "0.2");
+        assert_eq!(
+            duration("2023-11-14 22:13:20", "1700000010.000001").to_string(),
+            "10.000001"
+        );
+        assert_eq!(duration("1700000010", "1700000000").to_string(), "-10");
+        assert_eq!(duration("1700000000.5", "1700000000").to_string(), "-0.5");
+        assert_eq!(Duration::ZERO.to_string(), "0");
+    }
+}
