@@ -33,19 +33,29 @@ pub struct Content<'a> {
 /// ends in `.gz` but the content is not gzip, or when the first 8000 bytes of content hold a
 /// NUL byte (binary: no flatstore log starts so).
 pub fn open<'a>(file: &'a ListedFile, progress: &'a Progress) -> Result<Content<'a>, FileError> {
+    open_buffered(file, progress, CHUNK)
+}
+
+/// [`open`] with read buffers of `capacity` bytes (smaller for readers that keep many files
+/// open at once).
+pub fn open_buffered<'a>(
+    file: &'a ListedFile,
+    progress: &'a Progress,
+    capacity: usize,
+) -> Result<Content<'a>, FileError> {
     let path = file.path.as_path();
     let io_error = |source| FileError::Io {
         path: path.to_owned(),
         source,
     };
     let handle = File::open(path).map_err(io_error)?;
-    let mut raw = BufReader::with_capacity(CHUNK, Tracked::new(handle, progress));
+    let mut raw = BufReader::with_capacity(capacity, Tracked::new(handle, progress));
     let gzip = raw.fill_buf().map_err(io_error)?.starts_with(GZIP_MAGIC);
     if !gzip && file.file_name.ends_with(".gz") {
         return Err(bad(path, "corrupt gzip: not in gzip format".into()));
     }
     let reader: Box<dyn BufRead + 'a> = if gzip {
-        Box::new(BufReader::with_capacity(CHUNK, MultiGzDecoder::new(raw)))
+        Box::new(BufReader::with_capacity(capacity, MultiGzDecoder::new(raw)))
     } else {
         Box::new(raw)
     };
@@ -96,6 +106,54 @@ impl<'a> Content<'a> {
 
     /// The next bytes of content; empty at the end. Until [`Content::consume`] the same bytes
     /// are returned again.
+    /// Content bytes consumed so far.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Up to `n` more bytes of content (fewer at the end), consumed.
+    pub fn read_up_to(&mut self, n: usize) -> Result<Vec<u8>, FileError> {
+        let mut bytes = Vec::with_capacity(n);
+        while bytes.len() < n {
+            let chunk = self.fill()?;
+            if chunk.is_empty() {
+                break;
+            }
+            let take = chunk.len().min(n - bytes.len());
+            bytes.extend_from_slice(&chunk[..take]);
+            self.consume(take);
+        }
+        Ok(bytes)
+    }
+
+    /// Read the next line into `line` (cleared first, without its `\n`): `Ok(Some(true))` for
+    /// a whole line, `Ok(Some(false))` for a last line without a newline (torn), `Ok(None)` at
+    /// the end. A line longer than [`crate::lines::MAX_LINE`] is [`FileError::Bad`].
+    pub fn next_line(&mut self, line: &mut Vec<u8>) -> Result<Option<bool>, FileError> {
+        line.clear();
+        loop {
+            let chunk = self.fill()?;
+            if chunk.is_empty() {
+                return Ok((!line.is_empty()).then_some(false));
+            }
+            let (take, whole) = match memchr::memchr(b'\n', chunk) {
+                Some(end) => (end + 1, true),
+                None => (chunk.len(), false),
+            };
+            line.extend_from_slice(&chunk[..take - usize::from(whole)]);
+            self.consume(take);
+            if whole {
+                return Ok(Some(true));
+            }
+            if line.len() > crate::lines::MAX_LINE {
+                return Err(bad(
+                    self.path,
+                    "a line is longer than 16 MiB: not a flatstore log".into(),
+                ));
+            }
+        }
+    }
+
     fn fill(&mut self) -> Result<&[u8], FileError> {
         match self.reader.fill_buf() {
             Ok(bytes) => Ok(bytes),

@@ -184,7 +184,8 @@ pub struct Selection {
 }
 
 impl Selection {
-    fn wants(&self, file: &ListedFile) -> bool {
+    /// True when `file` is one the selection reads.
+    pub fn wants(&self, file: &ListedFile) -> bool {
         let by_rotation = if self.sealed_only {
             file.is_sealed()
         } else {

@@ -8,6 +8,9 @@
 //!                            [--live | --sealed-only] [--since TIME] [--until TIME]
 //! flatstore stats  DIR [--json]
 //! flatstore seal   DIR [TABLE]
+//! flatstore cdr    DIR [TABLE] [--missed TABLE] [--columns NAME,..] [--format csv|jsonl]
+//!                      [--output FILE [--state FILE]] [--max-call-age SECONDS]
+//!                      [--live | --sealed-only] [--since TIME] [--until TIME]
 //! ```
 //!
 //! One module per job: [`listing`] finds a directory's log files and orders them, [`content`]
@@ -19,7 +22,10 @@
 #![warn(rust_2018_idioms)]
 
 mod commands;
+mod commit;
+mod consumed;
 mod content;
+mod csv;
 mod exit;
 mod json;
 mod lines;
@@ -33,13 +39,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{cat, export, rotate, seal, stats, verify};
+use commands::{cat, cdr, export, rotate, seal, stats, verify};
 
 const EXIT_STATUS: &str = "\
 Exit status: rotate: 0 done, 1 failed, 2 usage error.
 seal: 0 done (files held by live writers are left), 1 a file could not be examined or sealed, 2 usage
 error or an unreadable directory.
-cat, verify, export, stats: 0 clean, 1 problems found in the files (named on standard error,
+cat, verify, export, stats, cdr: 0 clean, 1 problems found in the files (named on standard error,
 or in verify's report), 2 usage error or an I/O error (a missing directory, an unreadable file),
 and for export a TABLE.columns that cannot be read or is malformed (nothing is exported).";
 
@@ -59,6 +65,7 @@ enum Command {
     Export(export::Args),
     Stats(stats::Args),
     Seal(seal::Args),
+    Cdr(cdr::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,5 +76,6 @@ fn main() -> ExitCode {
         Command::Export(args) => export::run(&args),
         Command::Stats(args) => stats::run(&args),
         Command::Seal(args) => seal::run(&args),
+        Command::Cdr(args) => cdr::run(&args),
     }
 }

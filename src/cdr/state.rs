@@ -5,6 +5,7 @@
 //! ```text
 //! flatstore-cdr-state 1
 //! newest 2026-11-23T10:00:05.120Z
+//! output 2049 1311001 53184
 //! file 6c62272e07bb014262b821756295c58d 4096 123456
 //! invite <callid> <from_tag> <to_tag> <time> <sip_code> <sip_reason> <extra>...
 //! bye <callid> <from_tag> <to_tag> <time> <extra>...
@@ -12,7 +13,8 @@
 //! end
 //! ```
 //!
-//! `newest -` when no record was seen. A value is written with `%XX` for each byte that is a
+//! `newest -` when no record was seen. The optional `output` line is the caller's mark of the
+//! output the state was committed with (device, inode, length in bytes). A value is written with `%XX` for each byte that is a
 //! space or control character, not ASCII, or `%`; an empty value is written `-` (and a value
 //! that is just `-` as `%2D`). Times are ISO-8601 UTC with their own fraction digits. `file`
 //! lines keep the caller's order; calls are in a fixed order, so saving a restored state gives
@@ -39,6 +41,18 @@ pub struct ConsumedFile {
     pub consumed_bytes: u64,
 }
 
+/// The output file a state was committed together with: which file (device and inode) and how
+/// many of its bytes the committed runs wrote; carried opaquely, never interpreted here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputMark {
+    /// The file's device number.
+    pub device: u64,
+    /// The file's inode number.
+    pub inode: u64,
+    /// Its length when the state was committed.
+    pub length: u64,
+}
+
 /// What [`restore`] gives back.
 #[derive(Debug)]
 pub struct Restored {
@@ -46,6 +60,8 @@ pub struct Restored {
     pub pairer: Pairer,
     /// The consumed files, in the order saved.
     pub files: Vec<ConsumedFile>,
+    /// The output mark, when the state was saved with one.
+    pub output: Option<OutputMark>,
 }
 
 /// Why a state could not be restored. Nothing is restored from a state with any error.
@@ -84,12 +100,24 @@ pub enum StateError {
 
 /// The state of `pairer` and the caller's consumed `files`, as bytes for [`restore`].
 pub fn save(pairer: &Pairer, files: &[ConsumedFile]) -> Vec<u8> {
+    save_marked(pairer, files, None)
+}
+
+/// [`save`], with the mark of the output the state is committed together with.
+pub fn save_marked(pairer: &Pairer, files: &[ConsumedFile], output: Option<OutputMark>) -> Vec<u8> {
     let mut text = format!("{FORMAT_LINE}\nnewest ");
     match pairer.newest() {
         Some(newest) => push_time(&mut text, &newest),
         None => text.push('-'),
     }
     text.push('\n');
+    if let Some(mark) = output {
+        let _ = writeln!(
+            text,
+            "output {} {} {}",
+            mark.device, mark.inode, mark.length
+        );
+    }
     for file in files {
         // Writing to a String cannot fail.
         let _ = writeln!(
@@ -143,6 +171,7 @@ pub fn restore(bytes: &[u8], options: PairingOptions) -> Result<Restored, StateE
         None => return Err(StateError::Truncated),
     };
     let mut files = Vec::new();
+    let mut output = None;
     let mut sides = Vec::new();
     let mut ends = Vec::new();
     loop {
@@ -158,16 +187,39 @@ pub fn restore(bytes: &[u8], options: PairingOptions) -> Result<Restored, StateE
         let mut words = line.split(|&byte| byte == b' ');
         let entry = match words.next() {
             Some(b"file") => read_file(&mut words).map(|file| files.push(file)),
+            Some(b"output") if output.is_none() => {
+                read_output(&mut words).map(|mark| output = Some(mark))
+            }
             Some(b"invite") => read_side(&mut words, true).map(|side| sides.push(side)),
             Some(b"bye") => read_side(&mut words, false).map(|side| sides.push(side)),
             Some(b"ended") => read_end(&mut words).map(|end| ends.push(end)),
-            _ => Err("unknown entry (expected file, invite, bye, ended or end)"),
+            _ => Err("unknown entry (expected output once, file, invite, bye, ended or end)"),
         };
         entry.map_err(|problem| corrupt(number, problem))?;
     }
     let pairer = Pairer::restored(options, newest, sides, ends)
         .map_err(|callid| StateError::DoubleSide { callid })?;
-    Ok(Restored { pairer, files })
+    Ok(Restored {
+        pairer,
+        files,
+        output,
+    })
+}
+
+fn read_output(words: &mut Words<'_>) -> Result<OutputMark, &'static str> {
+    let mut number = || {
+        words
+            .next()
+            .and_then(read_unsigned)
+            .ok_or("the output's device, inode and length must be decimal numbers")
+    };
+    let (device, inode, length) = (number()?, number()?, number()?);
+    no_more(words)?;
+    Ok(OutputMark {
+        device,
+        inode,
+        length,
+    })
 }
 
 fn corrupt(line: usize, problem: &'static str) -> StateError {

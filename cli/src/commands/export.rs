@@ -10,6 +10,7 @@ use flatstore::line::decode::decode_field_lenient;
 use flatstore::line::encode::DELIMITER;
 
 use crate::content::{self, Content};
+use crate::csv::csv_field;
 use crate::exit::{IO_ERROR, Status, records};
 use crate::json;
 use crate::lines;
@@ -157,25 +158,6 @@ struct Exporter {
     /// One decoded field, and the row being built: reused for every record.
     field: Vec<u8>,
     row: Vec<u8>,
-}
-
-fn csv_field(out: &mut Vec<u8>, value: &[u8]) {
-    // One pass without early exit (vectorised): most values need no quotes.
-    let quote = value.iter().fold(false, |any, &b| {
-        any | (b == b',') | (b == b'"') | (b == b'\r') | (b == b'\n')
-    });
-    if !quote {
-        out.extend_from_slice(value);
-        return;
-    }
-    out.push(b'"');
-    for (i, part) in value.split(|&b| b == b'"').enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b"\"\"");
-        }
-        out.extend_from_slice(part);
-    }
-    out.push(b'"');
 }
 
 impl Exporter {

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod cat;
+pub mod cdr;
 pub mod export;
 pub mod rotate;
 pub mod seal;
