@@ -1,0 +1,395 @@
+//! `flatstore cdr` as an accounting run uses it: CDRs from files spread over writers and
+//! rotations, incremental runs that read each file once (renamed and gzipped ones too), and a
+//! run killed with SIGKILL at any moment, then run again, leaving every CDR in the output once.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("flatstore-cdr-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("logs")).expect("create scratch dir");
+    dir
+}
+
+fn flatstore(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flatstore"))
+        .args(args)
+        .output()
+        .expect("run flatstore")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
+/// The CSV rows (header left out), as a count of each distinct row.
+fn rows(csv: &[u8]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for row in text(csv).split("\r\n").skip(1).filter(|r| !r.is_empty()) {
+        *counts.entry(row.to_owned()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Kamailio's default acc columns: method, from_tag, to_tag, callid, sip_code, sip_reason, time.
+fn record(method: &str, from: &str, to: &str, callid: &str, code: u32, time: &str) -> String {
+    let reason = if code == 200 { "OK" } else { "Busy Here" };
+    format!("{method}|{from}|{to}|{callid}|{code}|{reason}|{time}\n")
+}
+
+#[test]
+fn calls_pair_across_files_whatever_side_hangs_up() {
+    let dir = scratch_dir("pair");
+    let logs = dir.join("logs");
+    // Worker 129 saw the INVITEs, worker 130 the BYEs; the callee of c2 hung up (tags swapped);
+    // c3 was re-INVITEd before its BYE; c1's BYE was logged twice.
+    let a = [
+        record("INVITE", "a1", "b1", "c1", 200, "1795392000"),
+        record("INVITE", "a2", "b2", "c2", 200, "1795392010.250"),
+        record("INVITE", "a3", "b3", "c3", 200, "1795392020"),
+        record("INVITE", "a3", "b3", "c3", 200, "1795392050"),
+    ];
+    let b = [
+        record("BYE", "a1", "b1", "c1", 200, "1795392060"),
+        record("BYE", "b2", "a2", "c2", 200, "1795392100.750"),
+        record("BYE", "a1", "b1", "c1", 200, "1795392061"),
+        record("BYE", "a3", "b3", "c3", 200, "2026-11-23 00:40:30"),
+        record("OPTIONS", "x", "y", "c9", 200, "1795392200"),
+    ];
+    fs::write(logs.join("acc_129.log.1"), a.concat()).expect("write");
+    fs::write(logs.join("acc_130.log.1"), b.concat()).expect("write");
+    let out = flatstore(&["cdr", path_str(&logs)]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the duplicate BYE is a problem: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("duplicate BYE"),
+        "{}",
+        text(&out.stderr)
+    );
+    let got = rows(&out.stdout);
+    let want = [
+        "c1,a1,b1,2026-11-23T00:00:00Z,2026-11-23T00:01:00Z,60,200,OK,answered",
+        "c2,a2,b2,2026-11-23T00:00:10.250Z,2026-11-23T00:01:40.750Z,90.500,200,OK,answered",
+        "c3,a3,b3,2026-11-23T00:00:20Z,2026-11-23T00:40:30Z,2410,200,OK,answered",
+    ];
+    assert_eq!(
+        got,
+        want.iter().map(|r| (r.to_string(), 1)).collect(),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stdout).starts_with(
+            "callid,from_tag,to_tag,start,end,duration,sip_code,sip_reason,status\r\n"
+        )
+    );
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn failed_calls_lone_sides_and_unreadable_times_nothing_vanishes() {
+    let dir = scratch_dir("lone");
+    let logs = dir.join("logs");
+    fs::write(
+        logs.join("acc.columns"),
+        "method|from_tag|to_tag|callid|sip_code|sip_reason|time|src_user\n",
+    )
+    .expect("sidecar");
+    let acc = [
+        "INVITE|a1|b1|c1|200|OK|1795392000|alice\n",
+        "BYE|a2|b2|c2|200|OK|1795392005|bob\n",
+        "INVITE|a3|b3|c3|200|OK|yesterday|carol\n",
+        "INVITE|a4|b4|c4|200|OK|1795392009|dave\n",
+        "BYE|a4|b4|c4|200|OK|1795392019|dave\n",
+    ];
+    fs::write(logs.join("acc_129.log.1"), acc.concat()).expect("write");
+    fs::write(
+        logs.join("missed_calls.columns"),
+        "method|from_tag|to_tag|callid|sip_code|sip_reason|time|src_user\n",
+    )
+    .expect("sidecar");
+    fs::write(
+        logs.join("missed_calls_130.log.1"),
+        "INVITE|a5|b5|c5|486|Busy Here|1795392003|erin\n",
+    )
+    .expect("write");
+    let out = flatstore(&["cdr", path_str(&logs), "--format", "jsonl"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the unreadable time: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("line 3"),
+        "{}",
+        text(&out.stderr)
+    );
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    let status_of = |callid: &str| {
+        lines
+            .iter()
+            .find(|l| l.contains(&format!("\"callid\":\"{callid}\"")))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        status_of("c1").contains("\"status\":\"unterminated\"")
+            && status_of("c1").contains("\"src_user\":\"alice\""),
+        "{lines:?}"
+    );
+    assert!(
+        status_of("c2").contains("\"status\":\"unmatched_bye\"")
+            && status_of("c2").contains("\"start\":null"),
+        "{lines:?}"
+    );
+    assert!(
+        status_of("c4").contains("\"duration\":10,")
+            && status_of("c4").contains("\"status\":\"answered\""),
+        "{lines:?}"
+    );
+    assert!(
+        status_of("c5").contains("\"status\":\"failed\"")
+            && status_of("c5").contains("\"sip_code\":\"486\"")
+            && status_of("c5").contains("\"src_user\":\"erin\""),
+        "{lines:?}"
+    );
+    assert_eq!(
+        status_of("c3"),
+        "",
+        "a record whose time cannot be read is skipped, never guessed"
+    );
+    assert_eq!(lines.len(), 4);
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+fn gzip(path: &Path) -> PathBuf {
+    let gz = PathBuf::from(format!("{}.gz", path.display()));
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    encoder
+        .write_all(&fs::read(path).expect("read"))
+        .expect("gzip");
+    fs::write(&gz, encoder.finish().expect("gzip")).expect("write gz");
+    fs::remove_file(path).expect("remove");
+    gz
+}
+
+#[test]
+fn incremental_runs_read_each_file_once_renamed_gzipped_or_grown() {
+    let dir = scratch_dir("incremental");
+    let logs = dir.join("logs");
+    let (state, output) = (dir.join("acc.state"), dir.join("cdr.csv"));
+    let run = || {
+        let out = flatstore(&[
+            "cdr",
+            path_str(&logs),
+            "--live",
+            "--state",
+            path_str(&state),
+            "--output",
+            path_str(&output),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        rows(&fs::read(&output).expect("output"))
+    };
+    let live = logs.join("acc_129.log");
+    fs::write(&live, record("INVITE", "a1", "b1", "c1", 200, "1795392000")).expect("write");
+    assert!(run().is_empty(), "an open call is carried, not emitted");
+    // The live file grows: only the new line is read.
+    let mut grown = fs::read(&live).expect("read");
+    grown.extend_from_slice(record("BYE", "a1", "b1", "c1", 200, "1795392030").as_bytes());
+    fs::write(&live, &grown).expect("grow");
+    assert!(run().is_empty(), "ended, not settled until a later record");
+    // logrotate renames and compresses it; the next file brings a later record.
+    let rotated = logs.join("acc_129.log.1");
+    fs::rename(&live, &rotated).expect("rotate");
+    gzip(&rotated);
+    fs::write(&live, record("INVITE", "a2", "b2", "c2", 200, "1795392040")).expect("write");
+    let after = run();
+    assert_eq!(
+        after,
+        [(
+            "c1,a1,b1,2026-11-23T00:00:00Z,2026-11-23T00:00:30Z,30,200,OK,answered".to_owned(),
+            1
+        )]
+        .into()
+    );
+    assert_eq!(run(), after, "nothing new, nothing appended");
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn state_needs_an_output_and_a_foreign_output_is_never_cut() {
+    let dir = scratch_dir("usage");
+    let logs = dir.join("logs");
+    fs::write(
+        logs.join("acc_1.log.1"),
+        record("INVITE", "a", "b", "c", 200, "1795392000"),
+    )
+    .expect("write");
+    let out = flatstore(&["cdr", path_str(&logs), "--state", path_str(&dir.join("s"))]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let foreign = dir.join("billing.csv");
+    fs::write(&foreign, "someone's data\n").expect("plant");
+    let out = flatstore(&[
+        "cdr",
+        path_str(&logs),
+        "--state",
+        path_str(&dir.join("s")),
+        "--output",
+        path_str(&foreign),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(fs::read(&foreign).expect("read"), b"someone's data\n");
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+/// A deterministic stream of numbers for the kill moments (no dependency, same every run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % bound.max(1)
+    }
+}
+
+/// `calls` calls starting at second `from`, INVITEs and BYEs spread over 4 writers' files.
+fn write_batch(logs: &Path, batch: usize, calls: usize, from: u64) {
+    let mut files: Vec<String> = vec![String::new(); 4];
+    for i in 0..calls {
+        let start = from + i as u64;
+        let callid = format!("b{batch}-c{i}@proxy");
+        let (from_tag, to_tag) = (format!("f{i}"), format!("t{i}"));
+        files[i % 4].push_str(&record(
+            "INVITE",
+            &from_tag,
+            &to_tag,
+            &callid,
+            200,
+            &start.to_string(),
+        ));
+        let bye = if i % 3 == 0 {
+            record(
+                "BYE",
+                &to_tag,
+                &from_tag,
+                &callid,
+                200,
+                &(start + 30).to_string(),
+            )
+        } else {
+            record(
+                "BYE",
+                &from_tag,
+                &to_tag,
+                &callid,
+                200,
+                &(start + 30).to_string(),
+            )
+        };
+        files[(i + 1) % 4].push_str(&bye);
+    }
+    // Each writer's file in time order, as a writer appends.
+    for (n, content) in files.iter().enumerate() {
+        let mut lines: Vec<&str> = content.lines().collect();
+        lines.sort_by_key(|l| l.rsplit('|').next().and_then(|t| t.parse::<u64>().ok()));
+        let mut sorted = lines.join("\n");
+        sorted.push('\n');
+        fs::write(logs.join(format!("acc_{}.log.{batch}", 129 + n)), sorted).expect("write batch");
+    }
+}
+
+#[test]
+fn runs_killed_at_any_moment_then_run_again_leave_every_cdr_once() {
+    let dir = scratch_dir("kill");
+    let logs = dir.join("logs");
+    let (state, output) = (dir.join("acc.state"), dir.join("cdr.csv"));
+    let args = [
+        "cdr",
+        path_str(&logs),
+        "--state",
+        path_str(&state),
+        "--output",
+        path_str(&output),
+    ];
+    let mut moments = Lcg(0x5eed);
+    let mut kills = 0;
+    for batch in 1..=3 {
+        write_batch(&logs, batch, 6000, 1_795_392_000 + batch as u64 * 100_000);
+        // How long a whole run takes here, to kill the next ones anywhere in it.
+        let started = Instant::now();
+        let mut probe = Command::new(env!("CARGO_BIN_EXE_flatstore"));
+        let whole = probe
+            .args(["cdr", path_str(&logs)])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run");
+        assert!(whole.success());
+        let span = started.elapsed().as_micros() as u64;
+        for _ in 0..4 {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_flatstore"))
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start");
+            std::thread::sleep(Duration::from_micros(moments.below(span)));
+            if child.try_wait().expect("wait").is_none() {
+                kills += 1;
+            }
+            let _ = child.kill();
+            child.wait().expect("reap");
+        }
+        let out = flatstore(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    // A later record settles the last calls; then every call has its CDR, once.
+    fs::write(
+        logs.join("acc_129.log"),
+        record("OPTIONS", "x", "y", "z", 200, "1795800000"),
+    )
+    .expect("write");
+    let out = flatstore(&[&args[..], &["--live"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let journal = rows(&fs::read(&output).expect("output"));
+    let once = flatstore(&["cdr", path_str(&logs), "--live"]);
+    let expected = rows(&once.stdout);
+    assert_eq!(expected.len(), 18_000, "every call of the three batches");
+    assert!(expected.keys().all(|r| r.ends_with(",answered")));
+    assert_eq!(
+        journal, expected,
+        "each CDR exactly once across the killed and completed runs"
+    );
+    assert!(
+        kills >= 6,
+        "only {kills} runs were killed before they ended"
+    );
+    assert_eq!(
+        text(&fs::read(&output).expect("output"))
+            .matches("callid,from_tag")
+            .count(),
+        1,
+        "one header"
+    );
+    fs::remove_dir_all(&dir).expect("clean up");
+}
