@@ -1,15 +1,9 @@
-//! Policy, apart from the mechanism: when a writer must leave its file for a new one (the
-//! rotation generation moved; a seal limit is reached), and when written data is synced.
+//! Policy, apart from the mechanism: when a writer seals its file (the limits), and when
+//! written data is synced. (When a rotation makes a writer reopen is one comparison, made where
+//! the reopen is: [`super::table_file`].)
 
 use std::num::NonZeroU64;
 use std::time::Duration;
-
-/// A file opened under generation `opened` must be left for a new one before a write under
-/// `current`.
-#[inline]
-pub(crate) fn must_reopen(opened: u64, current: u64) -> bool {
-    opened != current
-}
 
 /// When a writer seals its file; every limit is off unless set, and any combination may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

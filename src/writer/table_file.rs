@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::shared::control::Slot;
 use crate::writer::log_file::LogFile;
-use crate::writer::policy::{self, Durability, SealLimits, count_lines};
+use crate::writer::policy::{Durability, SealLimits, count_lines};
 use crate::writer::seal::{self, Stamps};
 
 /// What a table's file obeys besides the rotation generation.
@@ -238,12 +238,13 @@ impl TableFile {
         Ok(())
     }
 
-    /// Make the file of `generation` current when [`policy::must_reopen`] says so: the new file
-    /// is opened first and swapped in only on success. On failure the old file stays in use,
-    /// the slot says so (`rotate --wait` reports it), and the next write tries again.
+    /// Make the file of `generation` current when the generation moved (any move: a rotation
+    /// was requested since this file was opened): the new file is opened first and swapped in
+    /// only on success. On failure the old file stays in use, the slot says so (`rotate
+    /// --wait` reports it), and the next write tries again.
     #[inline]
     fn follow(&mut self, generation: u64, slot: &Slot) {
-        if policy::must_reopen(self.generation, generation) {
+        if generation != self.generation {
             self.reopen(generation, slot);
         }
     }
