@@ -7,13 +7,12 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
 use common::kamailio::{
     MODULES, Proxy, Uas, account_calls, all_lines, assert_every_call_accounted_once, epoch_now,
-    installed_strings, place_calls, ports, scratch,
+    our_module, place_calls, ports, rename_live_files, scratch,
 };
 
 const TOOLS: [&str; 4] = ["kamailio", "sipp", "kamcmd", "logrotate"];
@@ -24,43 +23,6 @@ fn tools_present() -> bool {
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Our module, and the two strings Kamailio's loader will compare with it.
-struct Module {
-    path: PathBuf,
-    version: String,
-    flags: String,
-}
-
-/// Our module, built once per test run with the `kamailio` feature (its own target directory,
-/// so the OpenSER build the other tests load is left alone). Without an installed Kamailio it
-/// is built with stand-in strings given through the build's override variables.
-fn our_module() -> &'static Module {
-    static BUILT: OnceLock<Module> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let target = common::target_dir().join("kamailio");
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args(["build", "--release", "--lib", "--features", "kamailio"])
-            .arg("--target-dir")
-            .arg(&target)
-            .current_dir(manifest_dir());
-        let (version, flags) = installed_strings().unwrap_or_else(|| {
-            let stand_in = ("kamailio 0.0.0 (test)".to_owned(), "TEST_FLAGS".to_owned());
-            build
-                .env("FLATSTORE_KAMAILIO_VERSION", &stand_in.0)
-                .env("FLATSTORE_KAMAILIO_FLAGS", &stand_in.1);
-            stand_in
-        });
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "building the Kamailio module failed");
-        Module {
-            path: target.join("release/libflatstore.so"),
-            version,
-            flags,
-        }
-    })
 }
 
 /// The module as Kamailio's loader and acc use it, from C (`c-tests/test_kamailio_abi.c`):
@@ -193,21 +155,6 @@ fn kamailio_seals_files_and_records_column_names() {
         text.lines().next().unwrap_or_default()
     );
     eprintln!("{calls} calls: {sealed} sealed files, acc.columns as acc names them");
-}
-
-/// Rename every live `acc_<N>.log` to `acc_<N>.log.<suffix>`, as a rotation script does.
-fn rename_live_files(acc: &Path, suffix: &str) -> usize {
-    let mut renamed = 0;
-    for entry in fs::read_dir(acc).expect("read acc dir") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|x| x == "log") {
-            let mut to = path.clone().into_os_string();
-            to.push(format!(".{suffix}"));
-            fs::rename(&path, to).expect("rename");
-            renamed += 1;
-        }
-    }
-    renamed
 }
 
 /// flush=1: 3,000 calls; mid-run one rotation by renaming and `kamcmd flatstore.rotate`, and

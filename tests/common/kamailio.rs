@@ -10,6 +10,7 @@ use std::fs;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,6 +31,43 @@ pub fn installed_strings() -> Option<(String, String)> {
     let version = line("version: ")?;
     let version = &version[..=version.rfind(')')?];
     Some((version.to_owned(), line("flags: ")?.to_owned()))
+}
+
+/// Our module, and the two strings Kamailio's loader will compare with it.
+pub struct Module {
+    pub path: PathBuf,
+    pub version: String,
+    pub flags: String,
+}
+
+/// Our module, built once per test run with the `kamailio` feature (its own target directory,
+/// so the OpenSER build the other tests load is left alone). Without an installed Kamailio it
+/// is built with stand-in strings given through the build's override variables.
+pub fn our_module() -> &'static Module {
+    static BUILT: OnceLock<Module> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let target = super::target_dir().join("kamailio");
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args(["build", "--release", "--lib", "--features", "kamailio"])
+            .arg("--target-dir")
+            .arg(&target)
+            .current_dir(manifest_dir());
+        let (version, flags) = installed_strings().unwrap_or_else(|| {
+            let stand_in = ("kamailio 0.0.0 (test)".to_owned(), "TEST_FLAGS".to_owned());
+            build
+                .env("FLATSTORE_KAMAILIO_VERSION", &stand_in.0)
+                .env("FLATSTORE_KAMAILIO_FLAGS", &stand_in.1);
+            stand_in
+        });
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "building the Kamailio module failed");
+        Module {
+            path: target.join("release/libflatstore.so"),
+            version,
+            flags,
+        }
+    })
 }
 
 /// Four consecutive UDP ports on 127.0.0.1, different for every proxy of this test run.
@@ -58,12 +96,26 @@ pub struct Proxy {
 impl Proxy {
     /// Start `examples/kamailio.cfg` loading `module` with `acc` writing to `url`.
     pub fn start(module: &str, dir: &Path, port: u16, url: &str, flush: u8) -> Proxy {
+        Proxy::start_config("examples/kamailio.cfg", module, dir, port, url, flush, &[])
+    }
+
+    /// Start `config` (relative to the repository) with the defines [`start`](Self::start)
+    /// gives `examples/kamailio.cfg`, then `defines` (name, value as Kamailio reads it).
+    pub fn start_config(
+        config: &str,
+        module: &str,
+        dir: &Path,
+        port: u16,
+        url: &str,
+        flush: u8,
+        defines: &[(&str, &str)],
+    ) -> Proxy {
         let define = |name: &str, value: String| ["-A".to_owned(), format!("{name}={value}")];
         let log = fs::File::create(dir.join("kamailio.log")).expect("create log");
         let mut command = Command::new("kamailio");
         command
             .arg("-f")
-            .arg(manifest_dir().join("examples/kamailio.cfg"))
+            .arg(manifest_dir().join(config))
             .args(["-DD", "-E", "-Y"])
             .arg(dir.join("run"))
             .args(define("FLATSTORE_MODULE", format!("{module:?}")))
@@ -79,6 +131,11 @@ impl Proxy {
             ))
             .args(define("FLUSH", flush.to_string()))
             .args(define("CHILDREN", "4".to_owned()))
+            .args(
+                defines
+                    .iter()
+                    .flat_map(|(name, value)| define(name, (*value).to_owned())),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
@@ -111,7 +168,8 @@ impl Proxy {
             .expect("run kamcmd")
     }
 
-    fn log(&self) -> String {
+    /// What the proxy has logged so far.
+    pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("kamailio.log")).unwrap_or_default()
     }
 
@@ -219,6 +277,22 @@ impl Drop for Proxy {
             let _ = child.wait();
         }
     }
+}
+
+/// Rename every live `<table>_<N>.log` in `acc` to `<table>_<N>.log.<suffix>`, as a rotation
+/// script does; how many were renamed.
+pub fn rename_live_files(acc: &Path, suffix: &str) -> usize {
+    let mut renamed = 0;
+    for entry in fs::read_dir(acc).expect("read acc dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "log") {
+            let mut to = path.clone().into_os_string();
+            to.push(format!(".{suffix}"));
+            fs::rename(&path, to).expect("rename");
+            renamed += 1;
+        }
+    }
+    renamed
 }
 
 /// SIPp answering calls on `port`.
