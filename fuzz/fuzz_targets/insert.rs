@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
-use flatstore::{Config, Params};
 use flatstore::line::encode::{LineBuf, LineFormat};
-use flatstore::Connection;
 use flatstore::line::value::{BadValue, Value, ValueProblem};
+use flatstore::names;
+use flatstore::{Config, Connection, Params};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -57,7 +57,11 @@ fn value(field: &Field, index: usize) -> Result<Value<'_>, BadValue> {
 fn directory() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let base = if PathBuf::from("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
+        let base = if PathBuf::from("/dev/shm").is_dir() {
+            "/dev/shm"
+        } else {
+            "/tmp"
+        };
         let dir = PathBuf::from(format!("{base}/flatstore-fuzz-{}", std::process::id()));
         fs::create_dir_all(&dir).expect("create fuzz dir");
         dir
@@ -67,7 +71,11 @@ fn directory() -> &'static PathBuf {
 fuzz_target!(|ops: Vec<Op>| {
     let dir = directory();
     for entry in fs::read_dir(dir).expect("read dir").flatten() {
-        if !entry.file_name().to_string_lossy().starts_with(".flatstore") {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".flatstore")
+        {
             let _ = fs::remove_file(entry.path());
         }
     }
@@ -80,9 +88,9 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::UseTable(name) => {
                 let files_before = fs::read_dir(dir).expect("read dir").count();
                 match connection.use_table(name) {
+                    // Table names are bytes: the file has the name's exact bytes.
                     Ok(()) => {
-                        let name = String::from_utf8_lossy(name);
-                        table = Some(dir.join(format!("{name}_{}.log", std::process::id())));
+                        table = Some(names::live_log(dir, name, u64::from(std::process::id())))
                     }
                     Err(_) => assert_eq!(
                         fs::read_dir(dir).expect("read dir").count(),
@@ -97,8 +105,10 @@ fuzz_target!(|ops: Vec<Op>| {
                     .and_then(|t| fs::metadata(t).ok())
                     .map_or(0, |m| m.len());
                 let mut expected = LineBuf::new();
-                let encoded = LineFormat::default()
-                    .encode_record(fields.iter().enumerate().map(|(i, f)| value(f, i)), &mut expected);
+                let encoded = LineFormat::default().encode_record(
+                    fields.iter().enumerate().map(|(i, f)| value(f, i)),
+                    &mut expected,
+                );
                 let result = connection.insert(fields.iter().enumerate().map(|(i, f)| value(f, i)));
                 let after = table
                     .as_ref()
@@ -118,7 +128,11 @@ fuzz_target!(|ops: Vec<Op>| {
     for entry in fs::read_dir(dir).expect("read dir").flatten() {
         let bytes = fs::read(entry.path()).expect("read file");
         if !entry.file_name().to_string_lossy().starts_with('.') {
-            assert!(bytes.is_empty() || bytes.ends_with(b"\n"), "{:?} torn", entry.path());
+            assert!(
+                bytes.is_empty() || bytes.ends_with(b"\n"),
+                "{:?} torn",
+                entry.path()
+            );
         }
     }
 });
