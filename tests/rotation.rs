@@ -190,7 +190,10 @@ fn rotate_wait_times_out_naming_a_writer_still_writing() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-/// Usage errors exit 2; a directory no writer ever opened has nothing to rotate.
+/// Usage errors exit 2. A directory no writer ever opened (a mistyped path in a logrotate
+/// recipe, whose `compress` would then delete files writers still append to) fails with exit
+/// status 1 and a message naming it; `--unopened-ok` accepts it (exit 0), and the recipe does
+/// not use it. Rotate creates nothing in such a directory.
 #[test]
 fn rotate_cli_usage_and_untouched_directory() {
     let dir = scratch_dir("cli");
@@ -201,13 +204,31 @@ fn rotate_cli_usage_and_untouched_directory() {
     assert_eq!(status(&["frobnicate"]), Some(2));
     assert_eq!(status(&["rotate", "/no/such/dir"]), Some(1));
     let logs = dir.join("logs");
+    let logs_arg = logs.to_str().expect("utf8");
+    let out = Command::new(&cli)
+        .args(["rotate", "--wait", logs_arg])
+        .output()
+        .expect("run");
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "untouched directory: {message}");
+    assert!(
+        message.contains(logs_arg) && message.contains("no flatstore writer has ever opened"),
+        "names the directory and says why: {message}"
+    );
     assert_eq!(
-        status(&["rotate", "--wait", logs.to_str().expect("utf8")]),
+        status(&["rotate", "--wait", "--unopened-ok", logs_arg]),
         Some(0)
     );
     assert!(
         !logs.join(".flatstore.ctl").exists(),
         "rotate creates nothing"
+    );
+    let recipe =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/logrotate.conf"))
+            .expect("read recipe");
+    assert!(
+        recipe.contains("flatstore rotate") && !recipe.contains("--unopened-ok"),
+        "the recipe fails on a mistyped directory"
     );
     fs::remove_dir_all(&dir).expect("clean up");
 }
