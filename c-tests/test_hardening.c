@@ -107,6 +107,11 @@ static void test_bad_arguments(void) {
     huge[huge_len] = 0;
     CHECK(flat_db_init(huge) == NULL && flat_last_error()[0], "init(1 MiB URL)");
     free(huge);
+    /* a URL that is not UTF-8 is a bad URL, not a parameter */
+    snprintf(url, sizeof url, "flatstore:%s/\xff", dir);
+    CHECK(flat_db_init(url) == NULL && strncmp(flat_last_error(), "bad URL ", 8) == 0 &&
+              strstr(flat_last_error(), "not valid UTF-8"),
+          "init(URL not UTF-8): %s", flat_last_error());
 
     /* parameters */
     refused(flat_set_param(NULL, "1"), "set_param(NULL, ...)");

@@ -196,6 +196,14 @@ int main(int argc, char **argv) {
     if (!h) return harness_done();
     str table = {"accXX", 3};
     CHECK(dbf.use_table(h, &table) == 0 && h->table == &table, "use_table");
+    /* A negative length is a refused table name (FLATSTORE_E_TABLE, -4), not a NULL argument
+     * (FLATSTORE_E_NULL, -1); NULL bytes with a length are; the table stays selected. */
+    str negative = {"accXX", -1}, null_bytes = {NULL, 3};
+    int rc = dbf.use_table(h, &negative);
+    CHECK(rc == -4, "use_table with a negative length: %d", rc);
+    rc = dbf.use_table(h, &null_bytes);
+    CHECK(rc == -1, "use_table with NULL bytes: %d", rc);
+    CHECK(dbf.use_table(h, NULL) == -1 && h->table == &table, "use_table(NULL)");
 
     db_val_t v[11];
     memset(v, 0, sizeof v);
