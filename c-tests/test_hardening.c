@@ -2,7 +2,8 @@
  * kill -9 loses no acknowledged record, and a record it cut short (or a power loss did) is
  * moved out of the log by the next writer, also with self-rotation, whose sealed files hold
  * whole records only; a full disk fails inserts without partial lines, loses no buffered record, and
- * recovers once space is freed.
+ * recovers once space is freed; a table name that is not UTF-8, selected before every insert,
+ * opens one file, named with its bytes, and no descriptor per insert.
  *
  * FLATSTORE_CTEST_FULL_DIR: an empty directory on a small file system (the runner mounts a
  * 256 KiB tmpfs there when it can); without it the full disk is simulated with RLIMIT_FSIZE.
@@ -106,6 +107,11 @@ static void test_bad_arguments(void) {
     huge[huge_len] = 0;
     CHECK(flat_db_init(huge) == NULL && flat_last_error()[0], "init(1 MiB URL)");
     free(huge);
+    /* a URL that is not UTF-8 is a bad URL, not a parameter */
+    snprintf(url, sizeof url, "flatstore:%s/\xff", dir);
+    CHECK(flat_db_init(url) == NULL && strncmp(flat_last_error(), "bad URL ", 8) == 0 &&
+              strstr(flat_last_error(), "not valid UTF-8"),
+          "init(URL not UTF-8): %s", flat_last_error());
 
     /* parameters */
     refused(flat_set_param(NULL, "1"), "set_param(NULL, ...)");
@@ -491,6 +497,71 @@ static void test_planted_files(void) {
     CHECK(strstr(said, "writable by other users") != NULL, "warning: \"%s\"", said);
 }
 
+/* ---- a table name that is not UTF-8 ---- */
+
+/* Descriptors open in this process: the entries of /proc/self/fd, less the one listing it. */
+static int open_descriptors(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1;
+}
+
+/* A proxy selects the table before every insert. With a name that is not UTF-8, 10,000 more
+ * inserts after the first open no descriptor, and every record is in the one file named with
+ * exactly the name's bytes, once and in order. */
+static void test_table_name_not_utf8(void) {
+    static const char table[] = "acc\xff\xfe-\xc3"; /* invalid bytes, a cut-short sequence */
+    char in[128], name[64];
+    snprintf(in, sizeof in, "%s/bytes", dir);
+    snprintf(name, sizeof name, "%s_5.log", table);
+    CHECK(mkdir(in, 0755) == 0, "mkdir %s", in);
+    db_con_t *h = open_in(in, "");
+    if (!h) { CHECK(0, "init: %s", flat_last_error()); return; }
+    db_val_t r = {.type = DB_INT};
+    int after_first = -1, failed = 0;
+    for (int i = 0; i <= 10000; i++) {
+        r.val.int_val = i;
+        failed += flat_use_table(h, table) != 0 || flat_db_insert(h, NULL, &r, 1) != 0;
+        if (i == 0) after_first = open_descriptors();
+    }
+    int after_all = open_descriptors();
+    CHECK(failed == 0, "%d of 10,001 inserts failed: %s", failed, flat_last_error());
+    CHECK(after_first > 0 && after_all == after_first,
+          "%d descriptors open after the first insert, %d after 10,000 more", after_first,
+          after_all);
+    flat_db_close(h);
+
+    int found = 0, others = 0;
+    DIR *d = opendir(in);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            !strcmp(e->d_name, ".flatstore.ctl"))
+            continue;
+        if (!strcmp(e->d_name, name)) {
+            found++;
+        } else {
+            others++;
+            fprintf(stderr, "unexpected file %s/%s\n", in, e->d_name);
+        }
+    }
+    if (d) closedir(d);
+    CHECK(found == 1 && others == 0, "the one file named with the table's bytes: %d, others: %d",
+          found, others);
+    size_t room = 10001 * 6, want_len = 0;
+    char *want = malloc(room);
+    for (int i = 0; i <= 10000; i++)
+        want_len += (size_t)snprintf(want + want_len, room - want_len, "%d\n", i);
+    long len;
+    char *got = slurp(in, name, &len);
+    CHECK(got && len == (long)want_len && memcmp(got, want, want_len) == 0,
+          "records 0..10000 once and in order (%ld bytes, want %zu)", len, want_len);
+    free(got);
+    free(want);
+}
+
 /* ---- a full disk ---- */
 
 static const char *full_dir;
@@ -653,6 +724,7 @@ int main(void) {
     test_bad_arguments();
     test_torn_tail_closed();
     test_planted_files();
+    test_table_name_not_utf8();
     test_kill_9(getenv("FLATSTORE_CTEST_QUICK") ? 20 : 200);
     test_kill_9_sealed(getenv("FLATSTORE_CTEST_QUICK") ? 15 : 100);
     test_full_disk("", "full1");

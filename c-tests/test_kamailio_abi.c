@@ -1,12 +1,14 @@
 /* The Kamailio profile as Kamailio's loader and acc see it: dlopen the module, check the two
  * strings the loader compares, walk `exports` (cmds, params, RPC), set modparams through the
  * param functions, bind the srdb1 API with db_bind_api, and insert every srdb1 type. The
- * expected lines are computed with the C library's own printf.
+ * expected lines are computed with the C library's own printf. A table name that is not UTF-8,
+ * selected before every insert as acc does, opens one file and no descriptor per insert.
  *
  * The srdb1 and module types are declared here as Kamailio 5.6's headers declare them (LP64).
  *
  * usage: test_kamailio_abi MODULE.so EXPECTED_VERSION EXPECTED_FLAGS */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <limits.h>
 #include <math.h>
@@ -110,6 +112,16 @@ static void *find_rpc(const char *name) {
 static int faults;
 static void count_fault(void *ctx, int code, char *fmt, ...) { (void)ctx; (void)fmt; faults += code == 500; }
 
+/* Descriptors open in this process: the entries of /proc/self/fd, less the one listing it. */
+static int open_descriptors(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1;
+}
+
 static char *slurp(const char *name, long *len) {
     char path[128];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -184,6 +196,14 @@ int main(int argc, char **argv) {
     if (!h) return harness_done();
     str table = {"accXX", 3};
     CHECK(dbf.use_table(h, &table) == 0 && h->table == &table, "use_table");
+    /* A negative length is a refused table name (FLATSTORE_E_TABLE, -4), not a NULL argument
+     * (FLATSTORE_E_NULL, -1); NULL bytes with a length are; the table stays selected. */
+    str negative = {"accXX", -1}, null_bytes = {NULL, 3};
+    int rc = dbf.use_table(h, &negative);
+    CHECK(rc == -4, "use_table with a negative length: %d", rc);
+    rc = dbf.use_table(h, &null_bytes);
+    CHECK(rc == -1, "use_table with NULL bytes: %d", rc);
+    CHECK(dbf.use_table(h, NULL) == -1 && h->table == &table, "use_table(NULL)");
 
     db_val_t v[11];
     memset(v, 0, sizeof v);
@@ -252,6 +272,64 @@ int main(int argc, char **argv) {
 
     dbf.close(h);
     dbf.close(NULL);
+
+    /* acc selects the table before every insert. With a name that is not UTF-8 (counted, not
+     * NUL-terminated), 10,000 more inserts after the first open no descriptor, and every
+     * record is in the one file named with exactly the name's bytes, once and in order. */
+    char bytes_url[128];
+    int bytes_url_len = snprintf(bytes_url, sizeof bytes_url, "flatstore:%s/bytes", dir);
+    char bytes_dir[96];
+    snprintf(bytes_dir, sizeof bytes_dir, "%s/bytes", dir);
+    CHECK(mkdir(bytes_dir, 0755) == 0, "mkdir %s", bytes_dir);
+    str burl = {bytes_url, bytes_url_len};
+    h = dbf.init(&burl);
+    CHECK(h != NULL, "init %s", bytes_url);
+    if (!h) return harness_done();
+    str bytes_table = {"acc\xff\xfe-\xc3ZZ", 7};
+    str n_name = {"nZZ", 1};
+    db_key_t n_key[1] = {&n_name};
+    db_val_t n = {.type = DB1_INT};
+    int after_first = -1, failed = 0;
+    for (int i = 0; i <= 10000; i++) {
+        n.val.int_val = i;
+        failed += dbf.use_table(h, &bytes_table) != 0 || dbf.insert(h, n_key, &n, 1) != 0;
+        if (i == 0) after_first = open_descriptors();
+    }
+    int after_all = open_descriptors();
+    CHECK(failed == 0, "%d of 10,001 inserts failed", failed);
+    CHECK(after_first > 0 && after_all == after_first,
+          "%d descriptors open after the first insert, %d after 10,000 more", after_first,
+          after_all);
+    dbf.close(h);
+    const char *want_files[] = {"acc\xff\xfe-\xc3_129.log", "acc\xff\xfe-\xc3.columns"};
+    int found = 0, others = 0;
+    DIR *d = opendir(bytes_dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            !strcmp(e->d_name, ".flatstore.ctl"))
+            continue;
+        if (!strcmp(e->d_name, want_files[0]) || !strcmp(e->d_name, want_files[1])) {
+            found++;
+        } else {
+            others++;
+            fprintf(stderr, "unexpected file %s/%s\n", bytes_dir, e->d_name);
+        }
+    }
+    if (d) closedir(d);
+    CHECK(found == 2 && others == 0, "the log and the columns named with the table's bytes: %d, "
+          "others: %d", found, others);
+    size_t room = 10001 * 6, records_len = 0;
+    char *want_records = malloc(room);
+    for (int i = 0; i <= 10000; i++)
+        records_len +=
+            (size_t)snprintf(want_records + records_len, room - records_len, "%d\n", i);
+    char log_name[64];
+    snprintf(log_name, sizeof log_name, "bytes/%s", want_files[0]);
+    got = slurp(log_name, &len);
+    CHECK(got && len == (long)records_len && memcmp(got, want_records, records_len) == 0,
+          "records 0..10000 once and in order (%ld bytes, want %zu)", len, records_len);
+    free(got);
+    free(want_records);
 
     return harness_done_removing(dir);
 }

@@ -86,6 +86,16 @@
 #define FLATSTORE_E_SHARED_MEMORY -14
 
 /**
+ * Every writer slot of the directory's control file is taken by a live process.
+ */
+#define FLATSTORE_E_NO_SLOT -15
+
+/**
+ * A sealer held the log file at the live path for longer than a writer waits (200 ms).
+ */
+#define FLATSTORE_E_SEALER_TIMEOUT -16
+
+/**
  * A connection handle. `table` is the pointer last given to `flat_use_table` (owned by the
  * host); `tail` is private to flatstore.
  */
@@ -232,7 +242,7 @@ int flat_set_param(const char *name, const char *value);
  * Open a connection for `url` = `flatstore:<dir>[?name=value&...]` (query parameters override
  * `flat_set_param`). The directory must exist; no file is opened until the first insert.
  * Returns a handle owned by the caller until `flat_db_close`, or NULL on error (see
- * `flat_last_error`).
+ * `flat_last_error`; a URL that is not UTF-8 or not of that form is a bad URL).
  *
  * # Safety
  * `url` is NULL or a NUL-terminated string.

@@ -33,6 +33,10 @@ pub const FLATSTORE_E_THREAD: i32 = -12;
 pub const FLATSTORE_E_ROTATE_TIMEOUT: i32 = -13;
 /// Shared memory for the host's processes could not be mapped.
 pub const FLATSTORE_E_SHARED_MEMORY: i32 = -14;
+/// Every writer slot of the directory's control file is taken by a live process.
+pub const FLATSTORE_E_NO_SLOT: i32 = -15;
+/// A sealer held the log file at the live path for longer than a writer waits (200 ms).
+pub const FLATSTORE_E_SEALER_TIMEOUT: i32 = -16;
 
 /// Everything that can go wrong, with the context an operator needs to fix it.
 ///
@@ -127,6 +131,26 @@ pub enum Error {
         /// The OS error.
         source: io::Error,
     },
+    /// Every writer slot of the directory's control file is taken by a live process: more
+    /// threads than there are slots write to the directory at once. Nothing was written.
+    #[error("{path}: all {slots} writer slots are taken by live processes")]
+    NoSlot {
+        /// The control file of the directory.
+        path: PathBuf,
+        /// How many slots it has.
+        slots: usize,
+    },
+    /// The log file at the live path stayed held exclusively (by `flatstore seal`, which holds
+    /// a file only to rename it) for longer than a writer waits.
+    #[error(
+        "open {path}: held exclusively for more than {waited:?} (a sealer holds a file only to rename it)"
+    )]
+    SealerTimeout {
+        /// The live path.
+        path: PathBuf,
+        /// How long the writer waited.
+        waited: std::time::Duration,
+    },
     /// `rotate --wait` gave up: some writer still could append to a rotated file.
     #[error("rotation of {path} not complete after {waited:?}: {blocking}")]
     RotateTimeout {
@@ -157,6 +181,8 @@ impl Error {
             Error::Thread { .. } => FLATSTORE_E_THREAD,
             Error::RotateTimeout { .. } => FLATSTORE_E_ROTATE_TIMEOUT,
             Error::SharedMemory { .. } => FLATSTORE_E_SHARED_MEMORY,
+            Error::NoSlot { .. } => FLATSTORE_E_NO_SLOT,
+            Error::SealerTimeout { .. } => FLATSTORE_E_SEALER_TIMEOUT,
         }
     }
 

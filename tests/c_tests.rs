@@ -1,12 +1,13 @@
 //! Builds the C programs in `c-tests/` against the real `libflatstore.so` and runs them plain,
-//! under ASan/UBSan, and under valgrind. Each program ends with "N passed, N failed".
+//! under ASan/UBSan, and under valgrind. Each program ends with "N passed, N failed". Without
+//! valgrind its run is reported as ignored (`harness = false`: see [`common::trial_unless`]).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{build_c, require_tool, run_checked};
+use common::{build_c, run_checked, trial, trial_needing};
 
 const PROGRAMS: &[&str] = &["test_api", "test_host_types", "test_hardening"];
 
@@ -60,7 +61,55 @@ fn program_source(name: &str) -> PathBuf {
         .join(format!("{name}.c"))
 }
 
-#[test]
+fn main() {
+    common::run_trials(vec![
+        trial("c_tests_plain", c_tests_plain),
+        trial("c_tests_under_asan_and_ubsan", c_tests_under_asan_and_ubsan),
+        trial_needing(
+            "c_tests_under_valgrind",
+            &["valgrind"],
+            c_tests_under_valgrind,
+        ),
+        trial(
+            "a_missing_tool_is_reported_ignored_with_the_reason",
+            a_missing_tool_is_reported_ignored_with_the_reason,
+        ),
+    ]);
+}
+
+/// A test whose tool is missing is reported by libtest's own lines as ignored, with the
+/// reason, never as passed; with `CI=true` it fails. Seen from outside: this test program run
+/// again for its valgrind test, with nothing on the PATH.
+fn a_missing_tool_is_reported_ignored_with_the_reason() {
+    let no_tools = std::env::temp_dir().join(format!("flatstore-no-tools-{}", std::process::id()));
+    std::fs::create_dir_all(&no_tools).expect("create an empty PATH directory");
+    let run = |ci: Option<&str>| {
+        let mut cmd = Command::new(std::env::current_exe().expect("this test program"));
+        cmd.args(["--exact", "c_tests_under_valgrind"])
+            .env("PATH", &no_tools)
+            .env_remove("CI");
+        if let Some(ci) = ci {
+            cmd.env("CI", ci);
+        }
+        let out = cmd.output().expect("run this test program again");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success(), stdout)
+    };
+    let (passed, stdout) = run(None);
+    assert!(passed, "{stdout}");
+    assert!(
+        stdout.contains("test c_tests_under_valgrind ... ignored (needs valgrind)")
+            && stdout.contains("test result: ok. 0 passed; 0 failed; 1 ignored;"),
+        "{stdout}"
+    );
+    let (passed, stdout) = run(Some("true"));
+    assert!(
+        !passed && stdout.contains("valgrind required when CI=true"),
+        "{stdout}"
+    );
+    std::fs::remove_dir(&no_tools).expect("clean up");
+}
+
 fn c_tests_plain() {
     for name in PROGRAMS {
         let exe = build_c(&program_source(name), &format!("{name}-plain"), &[]);
@@ -70,7 +119,6 @@ fn c_tests_plain() {
     }
 }
 
-#[test]
 fn c_tests_under_asan_and_ubsan() {
     for name in PROGRAMS {
         let exe = build_c(
@@ -99,11 +147,7 @@ fn c_tests_under_asan_and_ubsan() {
     }
 }
 
-#[test]
 fn c_tests_under_valgrind() {
-    if !require_tool("valgrind") {
-        return;
-    }
     for name in PROGRAMS {
         let exe = build_c(&program_source(name), &format!("{name}-valgrind"), &["-O1"]);
         let mut cmd = Command::new("valgrind");

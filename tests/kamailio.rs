@@ -7,6 +7,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
@@ -14,51 +15,93 @@ use common::kamailio::{
     MODULES, Proxy, Uas, account_calls, all_lines, assert_every_call_accounted_once, epoch_now,
     our_module, place_calls, ports, rename_live_files, scratch,
 };
+use common::{trial, trial_needing};
 
 const TOOLS: [&str; 4] = ["kamailio", "sipp", "kamcmd", "logrotate"];
 
-fn tools_present() -> bool {
-    TOOLS.iter().all(|t| common::require_tool(t))
+fn main() {
+    common::run_trials(vec![
+        trial("kamailio_module_abi_from_c", kamailio_module_abi_from_c),
+        trial_needing(
+            "kamailio_module_abi_from_c_under_valgrind",
+            &["valgrind"],
+            kamailio_module_abi_from_c_under_valgrind,
+        ),
+        trial_needing(
+            "kamailio_seals_files_and_records_column_names",
+            &TOOLS,
+            kamailio_seals_files_and_records_column_names,
+        ),
+        trial_needing(
+            "kamailio_accounts_every_call_across_rotations",
+            &TOOLS,
+            kamailio_accounts_every_call_across_rotations,
+        ),
+        trial_needing(
+            "kamailio_flush_0_loses_nothing_when_stopped",
+            &TOOLS,
+            kamailio_flush_0_loses_nothing_when_stopped,
+        ),
+        trial_needing(
+            "stock_module_and_ours_write_the_same_records",
+            &TOOLS,
+            stock_module_and_ours_write_the_same_records,
+        ),
+        trial(
+            "kamailio_build_without_kamailio_explains_the_fix",
+            kamailio_build_without_kamailio_explains_the_fix,
+        ),
+    ]);
 }
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `c-tests/test_kamailio_abi.c`, compiled once per test run.
+fn abi_program() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let exe = common::c_build_dir().join("test_kamailio_abi");
+        let status = Command::new("cc")
+            .args(["-std=c11", "-g", "-Wall", "-Wextra", "-Werror", "-I"])
+            .arg(manifest_dir().join("c-tests"))
+            .arg(manifest_dir().join("c-tests/test_kamailio_abi.c"))
+            .arg("-o")
+            .arg(&exe)
+            .args(["-ldl", "-lm"])
+            .status()
+            .expect("run cc");
+        assert!(status.success(), "compiling test_kamailio_abi.c failed");
+        exe
+    })
+}
+
 /// The module as Kamailio's loader and acc use it, from C (`c-tests/test_kamailio_abi.c`):
 /// the loader's strings, exports, modparams, db_bind_api, all srdb1 types, RPC rotation. Runs
-/// without Kamailio installed; under valgrind too when it is.
-#[test]
+/// without Kamailio installed.
 fn kamailio_module_abi_from_c() {
     let module = our_module();
-    let exe = common::c_build_dir().join("test_kamailio_abi");
-    let status = Command::new("cc")
-        .args(["-std=c11", "-g", "-Wall", "-Wextra", "-Werror", "-I"])
-        .arg(manifest_dir().join("c-tests"))
-        .arg(manifest_dir().join("c-tests/test_kamailio_abi.c"))
-        .arg("-o")
-        .arg(&exe)
-        .args(["-ldl", "-lm"])
-        .status()
-        .expect("run cc");
-    assert!(status.success(), "compiling test_kamailio_abi.c failed");
-    let mut plain = Command::new(&exe);
+    let mut plain = Command::new(abi_program());
     plain
         .arg(&module.path)
         .arg(&module.version)
         .arg(&module.flags);
     common::run_checked(plain, "test_kamailio_abi");
-    if common::require_tool("valgrind") {
-        let mut checked = Command::new("valgrind");
-        checked
-            .args(["--quiet", "--error-exitcode=99", "--leak-check=full"])
-            .args(["--errors-for-leak-kinds=definite"])
-            .arg(&exe)
-            .arg(&module.path)
-            .arg(&module.version)
-            .arg(&module.flags);
-        common::run_checked(checked, "test_kamailio_abi (valgrind)");
-    }
+}
+
+/// [`kamailio_module_abi_from_c`] under valgrind.
+fn kamailio_module_abi_from_c_under_valgrind() {
+    let module = our_module();
+    let mut checked = Command::new("valgrind");
+    checked
+        .args(["--quiet", "--error-exitcode=99", "--leak-check=full"])
+        .args(["--errors-for-leak-kinds=definite"])
+        .arg(abi_program())
+        .arg(&module.path)
+        .arg(&module.version)
+        .arg(&module.flags);
+    common::run_checked(checked, "test_kamailio_abi (valgrind)");
 }
 
 /// Kamailio loading our module, accounting into `<scratch>/acc`, and the UAS behind it.
@@ -102,11 +145,7 @@ fn start_our_proxy(name: &str, query: &str, flush: u8) -> Running {
 /// `acc.columns`; every sealed file holds at most 400 whole records; every call is accounted
 /// once across sealed and live files; `flatstore export --sealed-only` names the JSON keys
 /// from the sidecar.
-#[test]
 fn kamailio_seals_files_and_records_column_names() {
-    if !tools_present() {
-        return;
-    }
     let run = start_our_proxy("sealed", "?header=1&rotate_records=400&rotate_seconds=2", 1);
     let calls = 1500;
     place_calls(&run.proxy, calls, 300)
@@ -161,11 +200,7 @@ fn kamailio_seals_files_and_records_column_names() {
 /// one by the real `logrotate` with the recipe of `examples/logrotate.conf` (postrotate:
 /// `flatstore rotate --wait`); Kamailio stopped by pid. Every call accounted once, every file
 /// ends in a whole line, and the renamed files received nothing after the rotation.
-#[test]
 fn kamailio_accounts_every_call_across_rotations() {
-    if !tools_present() {
-        return;
-    }
     let run = start_our_proxy("flush1", "", 1);
     let calls = 3000;
     let traffic = place_calls(&run.proxy, calls, 300);
@@ -244,11 +279,7 @@ fn kamailio_accounts_every_call_across_rotations() {
 /// flush=0 with a flush interval of an hour: the records reach the files only when a buffer
 /// fills, at the rotation, and when Kamailio is stopped (its children `_exit(0)` on SIGTERM;
 /// the stock module loses its buffers there). Every call accounted once.
-#[test]
 fn kamailio_flush_0_loses_nothing_when_stopped() {
-    if !tools_present() {
-        return;
-    }
     let run = start_our_proxy("flush0", "?flush_interval=3600", 0);
     let calls = 2000;
     let traffic = place_calls(&run.proxy, calls, 400);
@@ -280,11 +311,7 @@ fn kamailio_flush_0_loses_nothing_when_stopped() {
 
 /// The same SIPp traffic through Debian's stock `db_flatstore.so` and through ours, at flush=1:
 /// the same records byte for byte, but for the time column.
-#[test]
 fn stock_module_and_ours_write_the_same_records() {
-    if !tools_present() {
-        return;
-    }
     let calls = 500;
     let mut runs = Vec::new();
     for (name, module) in [
@@ -315,7 +342,6 @@ fn stock_module_and_ours_write_the_same_records() {
 
 /// Building the Kamailio module where no kamailio binary is found, and no override is given,
 /// stops with a message that says what to do.
-#[test]
 fn kamailio_build_without_kamailio_explains_the_fix() {
     let out = Command::new(env!("CARGO"))
         .args(["check", "--lib", "--features", "kamailio"])

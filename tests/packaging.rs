@@ -16,6 +16,37 @@ use common::kamailio::{
     MODULES, account_calls, assert_every_call_accounted_once, epoch_now, installed_strings,
 };
 
+fn main() {
+    common::run_trials(vec![
+        common::trial("versions_agree", versions_agree),
+        common::trial_needing(
+            "cargo_c_install_serves_pkg_config_users",
+            &["cargo-cinstall", "pkg-config", "objdump"],
+            cargo_c_install_serves_pkg_config_users,
+        ),
+        common::trial_needing(
+            "deb_holds_module_cli_library_and_examples",
+            DEB_TOOLS,
+            deb_holds_module_cli_library_and_examples,
+        ),
+        common::trial_unless(
+            "installed_deb_serves_c_hosts_and_kamailio",
+            || {
+                if !may_install_system_wide() {
+                    return Ok(Some(
+                        "installs the .deb system-wide: needs CI=true or \
+                         FLATSTORE_TEST_INSTALL_DEB=1"
+                            .to_owned(),
+                    ));
+                }
+                let tools = [DEB_TOOLS, &["apt-get", "pkg-config", "sipp", "kamcmd"]].concat();
+                common::missing_tools(&tools)
+            },
+            installed_deb_serves_c_hosts_and_kamailio,
+        ),
+    ]);
+}
+
 /// The crate version, from `Cargo.toml`.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The test program, a host of the installed library.
@@ -115,7 +146,6 @@ fn assert_host_writes_a_record(host: &Path, library_path: Option<&Path>) {
 }
 
 /// `Cargo.toml`'s version is what `flatstore --version` and `flat_version()` say.
-#[test]
 fn versions_agree() {
     assert_eq!(
         cli_version(&common::flatstore_cli()),
@@ -133,14 +163,7 @@ fn versions_agree() {
 /// `cargo cinstall` into a staging directory: the versioned shared object with its soname and
 /// links, `flatstore.h` and `flatstore.pc`; a C program built with only the flags pkg-config
 /// gives for that copy links the soname and writes the record.
-#[test]
 fn cargo_c_install_serves_pkg_config_users() {
-    if !["cargo-cinstall", "pkg-config", "objdump"]
-        .iter()
-        .all(|t| common::require_tool(t))
-    {
-        return;
-    }
     let dir = temp_dir("cinstall");
     let destdir = dir.join("destdir");
     let (prefix, libdir) = ("/usr/local", "/usr/local/lib");
@@ -216,27 +239,20 @@ fn deb() -> &'static PathBuf {
     })
 }
 
-fn deb_tools_present() -> bool {
-    [
-        "cargo-cinstall",
-        "dpkg-deb",
-        "dpkg-shlibdeps",
-        "help2man",
-        "kamailio",
-        "objdump",
-    ]
-    .iter()
-    .all(|t| common::require_tool(t))
-}
+/// What `packaging/deb.sh` runs.
+const DEB_TOOLS: &[&str] = &[
+    "cargo-cinstall",
+    "dpkg-deb",
+    "dpkg-shlibdeps",
+    "help2man",
+    "kamailio",
+    "objdump",
+];
 
 /// The package holds the module where Kamailio looks for it (not named `db_flatstore.so`), the
 /// CLI and its man page, the C library with header and `.pc`, and the examples; its version is
 /// the crate's, as is the version of the CLI inside it.
-#[test]
 fn deb_holds_module_cli_library_and_examples() {
-    if !deb_tools_present() {
-        return;
-    }
     let deb = deb();
     let field = |name: &str| {
         run(
@@ -320,17 +336,11 @@ fn deb_holds_module_cli_library_and_examples() {
 }
 
 /// Installing system-wide is only done where asked: `CI=true` (CI's machine is there to be
-/// changed) or `FLATSTORE_TEST_INSTALL_DEB=1`. Anything else is a loud skip.
+/// changed) or `FLATSTORE_TEST_INSTALL_DEB=1`. Anything else skips the test (reported as
+/// ignored, with the reason).
 fn may_install_system_wide() -> bool {
-    let allowed = std::env::var("CI").as_deref() == Ok("true")
-        || std::env::var("FLATSTORE_TEST_INSTALL_DEB").as_deref() == Ok("1");
-    if !allowed {
-        eprintln!(
-            "SKIPPED: installing the .deb system-wide needs CI=true or \
-             FLATSTORE_TEST_INSTALL_DEB=1; this test did not run"
-        );
-    }
-    allowed
+    std::env::var("CI").as_deref() == Ok("true")
+        || std::env::var("FLATSTORE_TEST_INSTALL_DEB").as_deref() == Ok("1")
 }
 
 /// The package installed with apt for the life of this value, purged when it is dropped.
@@ -362,16 +372,7 @@ impl Drop for Installed {
 /// a C program built with the system's `pkg-config --cflags --libs flatstore` runs with no
 /// library path; and `examples/kamailio.cfg` loading the module by its installed name
 /// `flatstore.so` (from Kamailio's module directory) accounts every SIPp call once.
-#[test]
 fn installed_deb_serves_c_hosts_and_kamailio() {
-    if !may_install_system_wide()
-        || !deb_tools_present()
-        || !["apt-get", "pkg-config", "sipp", "kamcmd"]
-            .iter()
-            .all(|t| common::require_tool(t))
-    {
-        return;
-    }
     let _installed = Installed::new(deb());
     let on_path = run(
         Command::new("sh").args(["-c", "command -v flatstore"]),

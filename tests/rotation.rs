@@ -17,6 +17,37 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use common::torture::{Host, assert_each_record_once, count_records, for_each_record, scratch_dir};
+use common::{trial, trial_needing};
+
+fn main() {
+    common::run_trials(vec![
+        trial(
+            "torture_flush_1_every_record_once_across_1000_rotations",
+            torture_flush_1_every_record_once_across_1000_rotations,
+        ),
+        trial(
+            "torture_flush_0_every_record_once_across_300_rotations",
+            torture_flush_0_every_record_once_across_300_rotations,
+        ),
+        trial_needing(
+            "logrotate_recipe_loses_nothing",
+            &["logrotate"],
+            logrotate_recipe_loses_nothing,
+        ),
+        trial(
+            "rotate_wait_times_out_naming_a_writer_still_writing",
+            rotate_wait_times_out_naming_a_writer_still_writing,
+        ),
+        trial(
+            "rotate_cli_usage_and_untouched_directory",
+            rotate_cli_usage_and_untouched_directory,
+        ),
+        trial(
+            "load_8_writers_60_seconds_rotating_every_100_ms",
+            load_8_writers_60_seconds_rotating_every_100_ms,
+        ),
+    ]);
+}
 
 /// `flatstore rotate --wait --timeout <timeout> <logs>`.
 fn rotate_wait(logs: &Path, timeout: &str) -> std::process::ExitStatus {
@@ -91,23 +122,17 @@ fn torture(flush: &str, rotations: usize) {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-#[test]
 fn torture_flush_1_every_record_once_across_1000_rotations() {
     torture("1", 1000);
 }
 
-#[test]
 fn torture_flush_0_every_record_once_across_300_rotations() {
     torture("0", 300);
 }
 
 /// The recipe in `examples/logrotate.conf`, run by the real `logrotate` (forced, 5 times) while
 /// the workers write: every record once, across live, renamed and compressed files.
-#[test]
 fn logrotate_recipe_loses_nothing() {
-    if !common::require_tool("logrotate") {
-        return;
-    }
     let dir = scratch_dir("logrotate");
     let logs = dir.join("logs");
     let recipe =
@@ -161,7 +186,6 @@ fn logrotate_recipe_loses_nothing() {
 
 /// `rotate --wait` does not return while a write under the old generation is in flight: it
 /// times out with exit status 1 naming the writer, and succeeds once the write is done.
-#[test]
 fn rotate_wait_times_out_naming_a_writer_still_writing() {
     let dir = scratch_dir("wait-timeout");
     let logs = dir.join("logs");
@@ -190,8 +214,10 @@ fn rotate_wait_times_out_naming_a_writer_still_writing() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-/// Usage errors exit 2; a directory no writer ever opened has nothing to rotate.
-#[test]
+/// Usage errors exit 2. A directory no writer ever opened (a mistyped path in a logrotate
+/// recipe, whose `compress` would then delete files writers still append to) fails with exit
+/// status 1 and a message naming it; `--unopened-ok` accepts it (exit 0), and the recipe does
+/// not use it. Rotate creates nothing in such a directory.
 fn rotate_cli_usage_and_untouched_directory() {
     let dir = scratch_dir("cli");
     let cli = common::flatstore_cli();
@@ -201,13 +227,31 @@ fn rotate_cli_usage_and_untouched_directory() {
     assert_eq!(status(&["frobnicate"]), Some(2));
     assert_eq!(status(&["rotate", "/no/such/dir"]), Some(1));
     let logs = dir.join("logs");
+    let logs_arg = logs.to_str().expect("utf8");
+    let out = Command::new(&cli)
+        .args(["rotate", "--wait", logs_arg])
+        .output()
+        .expect("run");
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "untouched directory: {message}");
+    assert!(
+        message.contains(logs_arg) && message.contains("no flatstore writer has ever opened"),
+        "names the directory and says why: {message}"
+    );
     assert_eq!(
-        status(&["rotate", "--wait", logs.to_str().expect("utf8")]),
+        status(&["rotate", "--wait", "--unopened-ok", logs_arg]),
         Some(0)
     );
     assert!(
         !logs.join(".flatstore.ctl").exists(),
         "rotate creates nothing"
+    );
+    let recipe =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/logrotate.conf"))
+            .expect("read recipe");
+    assert!(
+        recipe.contains("flatstore rotate") && !recipe.contains("--unopened-ok"),
+        "the recipe fails on a mistyped directory"
     );
     fs::remove_dir_all(&dir).expect("clean up");
 }
@@ -225,7 +269,6 @@ fn rss_kib(pid: Pid) -> u64 {
 /// Load: 8 writer processes at full speed for 60 s (flush=1) while the files are renamed and
 /// rotated every 100 ms (alternately `flatstore rotate --wait` and `flat_rotate`): every
 /// record once, none torn, and each writer's resident memory flat from start to end.
-#[test]
 fn load_8_writers_60_seconds_rotating_every_100_ms() {
     let dir = scratch_dir("load");
     let logs = dir.join("logs");

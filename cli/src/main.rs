@@ -1,7 +1,7 @@
 //! `flatstore`: the operator's command line, on the library's safe Rust API.
 //!
 //! ```text
-//! flatstore rotate DIR [--wait] [--timeout SECONDS]
+//! flatstore rotate DIR [--wait] [--timeout SECONDS] [--unopened-ok]
 //! flatstore cat    DIR TABLE [--live | --sealed-only] [--since TIME] [--until TIME]
 //! flatstore verify DIR [TABLE] [--json]
 //! flatstore export DIR TABLE --format csv|jsonl [--columns NAME,..] [--iso-time COL,..]
@@ -42,7 +42,8 @@ use clap::{Parser, Subcommand};
 use commands::{cat, cdr, export, rotate, seal, stats, verify};
 
 const EXIT_STATUS: &str = "\
-Exit status: rotate: 0 done, 1 failed, 2 usage error.
+Exit status: rotate: 0 done, 1 failed (also: no flatstore writer ever opened DIR, unless
+--unopened-ok), 2 usage error.
 seal: 0 done (files held by live writers are left), 1 a file could not be examined or sealed, 2 usage
 error or an unreadable directory.
 cat, verify, export, stats, cdr: 0 clean, 1 problems found in the files (named on standard error,

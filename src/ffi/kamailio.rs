@@ -461,15 +461,36 @@ unsafe fn value(v: &DbVal, index: usize) -> Result<Value<'_>, BadValue> {
     }
 }
 
-/// srdb1 `init(url)`: `url` is `flatstore:<dir>[?name=value&…]`.
+/// The bytes of a `str` argument. A NULL `str`, or NULL bytes with a positive length, is
+/// [`Error::NullArgument`] `what`; a negative length is `negative`'s error.
+///
+/// # Safety
+/// `arg` is NULL or points to a `str` whose bytes are NULL or valid for its length, for `'a`.
+unsafe fn str_argument<'a>(
+    arg: *const Str,
+    what: &'static str,
+    negative: impl FnOnce() -> Error,
+) -> Result<&'a [u8]> {
+    // SAFETY: contract above.
+    let arg = unsafe { arg.as_ref() }.ok_or(Error::NullArgument { what })?;
+    // SAFETY: contract above.
+    unsafe { str_bytes(arg.s, arg.len) }.map_err(|problem| match problem {
+        ValueProblem::NegativeLength(_) => negative(),
+        _ => Error::NullArgument { what },
+    })
+}
+
+/// srdb1 `init(url)`: `url` is `flatstore:<dir>[?name=value&…]`; a negative length, bytes
+/// that are not UTF-8 or a malformed URL are [`Error::BadUrl`].
 unsafe extern "C" fn init(url: *const Str) -> *mut Db1Con {
     let made = guard(|| {
         // SAFETY: Kamailio passes its db_url as a str, or NULL.
-        let url = unsafe { url.as_ref() }.ok_or(Error::NullArgument { what: "url" })?;
-        // SAFETY: a str's bytes are valid for its length.
-        let bytes = unsafe { str_bytes(url.s, url.len) }
-            .map_err(|_| Error::NullArgument { what: "url" })?;
-        let url = std::str::from_utf8(bytes).map_err(|_| Error::param("url", "not UTF-8"))?;
+        let url = unsafe {
+            str_argument(url, "url", || Error::BadUrl {
+                url: String::new(),
+                reason: "negative length",
+            })
+        }?;
         Ok(Box::new(Db1Con {
             table: std::ptr::null(),
             tquote: std::ptr::null(),
@@ -479,16 +500,19 @@ unsafe extern "C" fn init(url: *const Str) -> *mut Db1Con {
     made.map_or(std::ptr::null_mut(), Box::into_raw)
 }
 
-/// srdb1 `use_table(h, table)`.
+/// srdb1 `use_table(h, table)`: a negative length is a refused table name
+/// ([`Error::BadTable`]), as are the names [`crate::Connection::use_table`] refuses.
 unsafe extern "C" fn use_table(h: *mut Db1Con, table: *const Str) -> c_int {
     guard_code(|| {
         // SAFETY: Kamailio passes a handle from init.
         let con = unsafe { handle_connection(h) }?;
         // SAFETY: Kamailio passes the table name as a str that outlives the handle's use.
-        let name = unsafe { table.as_ref() }.ok_or(Error::NullArgument { what: "table" })?;
-        // SAFETY: as above.
-        let bytes = unsafe { str_bytes(name.s, name.len) }
-            .map_err(|_| Error::NullArgument { what: "table" })?;
+        let bytes = unsafe {
+            str_argument(table, "table", || Error::BadTable {
+                name: String::new(),
+                reason: "negative length",
+            })
+        }?;
         con.use_table(bytes)?;
         // SAFETY: `connection` checked that `h` is a live handle.
         unsafe { (*h).table = table };
@@ -533,4 +557,44 @@ unsafe extern "C" fn insert(
 unsafe extern "C" fn close(h: *mut Db1Con) {
     // SAFETY: `h` is NULL or came from Box::into_raw in init, not used again.
     let _ = guard(|| unsafe { close_handle(h) });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The last error message of this thread.
+    fn last_error() -> String {
+        // SAFETY: a NUL-terminated string owned by this thread.
+        unsafe { CStr::from_ptr(super::super::last_error_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// `init` with a URL of negative length, or one that is not UTF-8, fails as a bad URL, not
+    /// as a NULL argument or a parameter; NULL is still a NULL argument.
+    #[test]
+    fn init_reports_a_bad_url_for_a_negative_length_or_bytes_that_are_not_utf8() {
+        let mut text = *b"flatstore:/tmp\xff";
+        let negative = Str {
+            s: text.as_mut_ptr().cast(),
+            len: -1,
+        };
+        // SAFETY: a str with no bytes to read.
+        assert!(unsafe { init(&negative) }.is_null());
+        assert_eq!(last_error(), "bad URL \"\": negative length");
+        let not_utf8 = Str {
+            s: text.as_mut_ptr().cast(),
+            len: text.len() as c_int,
+        };
+        // SAFETY: `len` bytes at `s`.
+        assert!(unsafe { init(&not_utf8) }.is_null());
+        assert_eq!(
+            last_error(),
+            "bad URL \"flatstore:/tmp\u{fffd}\": not valid UTF-8"
+        );
+        // SAFETY: NULL is allowed.
+        assert!(unsafe { init(std::ptr::null()) }.is_null());
+        assert_eq!(last_error(), "url is NULL");
+    }
 }

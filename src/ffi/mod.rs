@@ -85,8 +85,13 @@ fn quiet_panics() {
     });
 }
 
-/// A new connection for the host's `url`, as the value a handle's `tail` holds.
-pub(crate) fn connection_tail(url: &str) -> Result<c_ulong> {
+/// A new connection for the host's `url`, as the value a handle's `tail` holds. A URL that is
+/// not UTF-8 is a bad URL ([`Error::BadUrl`]), as is any other malformed one.
+pub(crate) fn connection_tail(url: &[u8]) -> Result<c_ulong> {
+    let url = std::str::from_utf8(url).map_err(|_| Error::BadUrl {
+        url: String::from_utf8_lossy(url).into_owned(),
+        reason: "not valid UTF-8",
+    })?;
     let connection = Connection::new(Config::from_url(url, &module_params())?)?;
     Ok(Box::into_raw(Box::new(connection)) as c_ulong)
 }
@@ -298,4 +303,23 @@ pub(crate) unsafe fn str_bytes<'a>(
     // SAFETY: non-NULL, `count` bytes per the contract (none are read when it is 0). Two
     // tests, not three, for the usual value: a string is most of a record's fields.
     Ok(unsafe { std::slice::from_raw_parts(s.cast::<u8>(), count) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::FLATSTORE_E_URL;
+
+    /// A URL that is not UTF-8, through either host ABI, is a bad URL (not a parameter error),
+    /// and the message shows it.
+    #[test]
+    fn a_url_that_is_not_utf8_is_a_bad_url() {
+        let error = connection_tail(b"flatstore:/tmp/acc\xff").expect_err("not UTF-8");
+        assert!(matches!(error, Error::BadUrl { .. }), "{error:?}");
+        assert_eq!(error.code(), FLATSTORE_E_URL);
+        assert_eq!(
+            error.to_string(),
+            "bad URL \"flatstore:/tmp/acc\u{fffd}\": not valid UTF-8"
+        );
+    }
 }

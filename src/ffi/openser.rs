@@ -174,7 +174,7 @@ pub unsafe extern "C" fn flat_set_param(name: *const c_char, value: *const c_cha
 /// Open a connection for `url` = `flatstore:<dir>[?name=value&...]` (query parameters override
 /// `flat_set_param`). The directory must exist; no file is opened until the first insert.
 /// Returns a handle owned by the caller until `flat_db_close`, or NULL on error (see
-/// `flat_last_error`).
+/// `flat_last_error`; a URL that is not UTF-8 or not of that form is a bad URL).
 ///
 /// # Safety
 /// `url` is NULL or a NUL-terminated string.
@@ -182,7 +182,7 @@ pub unsafe extern "C" fn flat_set_param(name: *const c_char, value: *const c_cha
 pub unsafe extern "C" fn flat_db_init(url: *const c_char) -> *mut DbCon {
     let made = guard(|| {
         // SAFETY: contract above.
-        let url = unsafe { c_str_text(url, "url") }?;
+        let url = unsafe { c_str_bytes(url, "url") }?;
         Ok(Box::new(DbCon {
             table: std::ptr::null(),
             tail: connection_tail(url)?,

@@ -149,7 +149,8 @@ impl Control {
         self.word(WORD_GENERATION).fetch_add(1, SeqCst) + 1
     }
 
-    /// Claim a free slot (or one whose process is gone) for a writing thread of this process.
+    /// Claim a free slot (or one whose process is gone) for a writing thread of this process;
+    /// [`Error::NoSlot`] when every slot is held by a live process.
     pub fn claim_slot(self: &Arc<Control>) -> Result<Slot> {
         let me = u64::from(std::process::id());
         for index in 0..SLOTS {
@@ -165,11 +166,9 @@ impl Control {
                 });
             }
         }
-        Err(Error::Open {
+        Err(Error::NoSlot {
             path: self.path.clone(),
-            source: std::io::Error::other(format!(
-                "all {SLOTS} writer slots are taken by live processes"
-            )),
+            slots: SLOTS,
         })
     }
 
@@ -257,5 +256,38 @@ impl Drop for Slot {
         let me = u64::from(std::process::id());
         let pid = self.control.slot_word(self.index, SLOT_PID);
         let _ = pid.compare_exchange(me, 0, SeqCst, SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::FLATSTORE_E_NO_SLOT;
+
+    /// With every slot held by a live process, claiming one fails with its own error (and C
+    /// code) naming the control file; a slot given back can be claimed again.
+    #[test]
+    fn no_free_slot_is_its_own_error_naming_the_control_file() {
+        let dir = std::env::temp_dir().join(format!("flatstore-slots-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let control = Control::open(&dir, None).expect("control file");
+        let mut held: Vec<Slot> = (0..SLOTS)
+            .map(|_| control.claim_slot().expect("a free slot"))
+            .collect();
+        let error = control.claim_slot().expect_err("every slot is held");
+        assert!(matches!(error, Error::NoSlot { .. }), "{error:?}");
+        assert_eq!(error.code(), FLATSTORE_E_NO_SLOT);
+        let message = error.to_string();
+        assert!(
+            message.contains(".flatstore.ctl") && message.contains("all 1024 writer slots"),
+            "{message}"
+        );
+        drop(held.pop());
+        control
+            .claim_slot()
+            .expect("a slot given back is free again");
+        drop(held);
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 }

@@ -65,7 +65,7 @@ impl LogFile {
     /// never wait for each other, but `flatstore seal` (see [`LogFile::claim_abandoned`])
     /// knows that the file has a writer. While a sealer holds the file (microseconds), the
     /// open waits for it and then opens the next file at the path; after
-    /// [`SEALER_PATIENCE`] it fails instead.
+    /// [`SEALER_PATIENCE`] it fails with [`Error::SealerTimeout`] instead.
     /// Where the file system has no `flock`, the file is opened without the lock.
     pub(crate) fn open(path: &Path, mode: Option<u32>) -> Result<LogFile> {
         let started = Instant::now();
@@ -81,12 +81,9 @@ impl LogFile {
                 return Ok(log);
             }
             if started.elapsed() >= SEALER_PATIENCE {
-                return Err(Error::Open {
+                return Err(Error::SealerTimeout {
                     path: path.to_owned(),
-                    source: io::Error::other(format!(
-                        "held exclusively for more than {SEALER_PATIENCE:?} (a sealer holds a \
-                         file only to rename it)"
-                    )),
+                    waited: SEALER_PATIENCE,
                 });
             }
             std::thread::sleep(Duration::from_micros(100));
@@ -320,5 +317,42 @@ impl LogFile {
             path: self.path.clone(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::FLATSTORE_E_SEALER_TIMEOUT;
+
+    /// A writer that finds the live file held by a sealer for longer than it waits fails with
+    /// its own error (and C code) naming the file, not an open error; once the sealer lets go
+    /// the file opens.
+    #[test]
+    fn a_file_held_by_a_sealer_too_long_is_a_sealer_timeout() {
+        let dir = std::env::temp_dir().join(format!("flatstore-sealer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let live = dir.join("acc_3.log");
+        std::fs::write(&live, b"one\n").expect("write");
+        let Claim::Abandoned(sealer) = LogFile::claim_abandoned(&live).expect("claim") else {
+            panic!("no writer has the file open");
+        };
+        let started = Instant::now();
+        let error = LogFile::open(&live, None).expect_err("held by the sealer");
+        assert!(
+            started.elapsed() >= SEALER_PATIENCE,
+            "waited for the sealer first"
+        );
+        assert!(matches!(error, Error::SealerTimeout { .. }), "{error:?}");
+        assert_eq!(error.code(), FLATSTORE_E_SEALER_TIMEOUT);
+        let message = error.to_string();
+        assert!(
+            message.contains("acc_3.log") && message.contains("sealer"),
+            "{message}"
+        );
+        drop(sealer);
+        LogFile::open(&live, None).expect("open once the sealer let go");
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 }

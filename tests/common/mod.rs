@@ -1,5 +1,6 @@
-//! Helpers shared by the integration tests: the built library, C compilation, optional tools,
-//! a real Kamailio under SIPp traffic ([`kamailio`]), and the torture host ([`torture`]).
+//! Helpers shared by the integration tests: the built library, C compilation, optional tools
+//! and the trials of the test programs that need them, a real Kamailio under SIPp traffic
+//! ([`kamailio`]), and the torture host ([`torture`]).
 #![allow(dead_code)]
 
 pub mod kamailio;
@@ -8,6 +9,8 @@ pub mod torture;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Once;
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 /// `target/<profile>` of this test build: where cargo puts the library and the command.
 fn profile_dir() -> PathBuf {
@@ -131,23 +134,62 @@ pub fn count_lines(path: &Path) -> usize {
         .count()
 }
 
-/// Whether an optional system tool is installed. Missing: a loud skip, or a failure when
-/// `CI=true` (CI installs every tool the tests use).
-pub fn require_tool(tool: &str) -> bool {
-    let found = Command::new("sh")
+/// Whether the system tool `tool` is on the PATH.
+fn installed(tool: &str) -> bool {
+    Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {tool}"))
         .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is required when CI=true (install it: see .ci/run)"
-        );
-        eprintln!("SKIPPED: {tool} is not installed; this test did not run");
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Why a test that needs the system tools `tools` cannot run here: `Ok(None)` when all are
+/// installed, else `Ok(Some("needs valgrind"))` naming the missing ones, or `Err` when
+/// `CI=true` (CI installs every tool the tests use, see `.ci/run`: a missing one is a failure).
+pub fn missing_tools(tools: &[&str]) -> Result<Option<String>, Failed> {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !installed(t)).collect();
+    if missing.is_empty() {
+        return Ok(None);
     }
-    found
+    let missing = missing.join(", ");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        return Err(format!("{missing} required when CI=true (install it: see .ci/run)").into());
+    }
+    Ok(Some(format!("needs {missing}")))
+}
+
+/// The trial `name` of a test program built with `harness = false`: `test` runs unless `skip`
+/// gives a reason not to, and the trial is then reported as ignored with that reason
+/// (`test c_tests_under_valgrind ... ignored (needs valgrind)`, counted in libtest's closing
+/// "test result" line). A panic in `test`, or an `Err` from `skip`, fails it.
+pub fn trial_unless(
+    name: &str,
+    skip: impl FnOnce() -> Result<Option<String>, Failed> + Send + 'static,
+    test: fn(),
+) -> Trial {
+    Trial::ignorable_test(name, move || match skip()? {
+        Some(reason) => Ok(Completion::ignored_with(reason)),
+        None => {
+            test();
+            Ok(Completion::Completed)
+        }
+    })
+}
+
+/// [`trial_unless`] with nothing that skips it.
+pub fn trial(name: &str, test: fn()) -> Trial {
+    trial_unless(name, || Ok(None), test)
+}
+
+/// [`trial_unless`] for a test that needs the system tools `tools` ([`missing_tools`]).
+pub fn trial_needing(name: &str, tools: &'static [&'static str], test: fn()) -> Trial {
+    trial_unless(name, move || missing_tools(tools), test)
+}
+
+/// Run the trials of a `harness = false` test program with libtest's arguments and output, and
+/// exit with its status.
+pub fn run_trials(trials: Vec<Trial>) -> ! {
+    libtest_mimic::run(&Arguments::from_args(), trials).exit()
 }
 
 /// Run a C test program; it must exit 0 and close with "N passed, 0 failed".

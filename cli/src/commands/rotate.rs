@@ -20,6 +20,11 @@ pub struct Args {
     /// How long --wait waits, in seconds.
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
     timeout: Duration,
+    /// Accept a directory that no flatstore writer has opened yet (no .flatstore.ctl): exit 0,
+    /// doing nothing. Without this option it fails with exit status 1, as a mistyped path
+    /// does. Only for recipes that may run before any writer opened DIR.
+    #[arg(long)]
+    unopened_ok: bool,
 }
 
 fn seconds(value: &str) -> Result<Duration, String> {
@@ -31,8 +36,8 @@ fn seconds(value: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{value:?}: not seconds"))
 }
 
-/// Exit status 0 done (also when no writer ever opened DIR: nothing can hold a renamed file),
-/// 1 failed.
+/// Exit status 0 done, 1 failed: DIR is not a directory, no writer ever opened it (unless
+/// `--unopened-ok`: then nothing can hold a renamed file, and 0), or `--wait` timed out.
 pub fn run(args: &Args) -> ExitCode {
     match rotate_dir(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -53,7 +58,16 @@ fn rotate_dir(args: &Args) -> Result<(), String> {
         Err(flatstore::Error::Open { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
-            return Ok(());
+            if args.unopened_ok {
+                return Ok(());
+            }
+            return Err(format!(
+                "{}: no flatstore writer has ever opened this directory (it has no {}): a \
+                 typo? Nothing was rotated. (--unopened-ok accepts a directory with no writers \
+                 yet.)",
+                dir.display(),
+                flatstore::names::CONTROL_FILE
+            ));
         }
         Err(e) => return Err(e.to_string()),
     };
