@@ -1,0 +1,230 @@
+//! Records as rows of `COPY … FROM STDIN`'s text format: one row per line, columns separated
+//! by a tab, `\N` for NULL, `\\`, `\t`, `\n` and `\r` escaped. The loader's `source` value
+//! leads every row.
+//!
+//! - Each field is decoded as `export` decodes it (`%HH`, `\xHH`; a `%` or `\` that starts no
+//!   escape is kept).
+//! - **An empty field is NULL.** flatstore writes NULL and the empty string alike, so the
+//!   loader cannot tell them apart; NULL is what every column type takes, and `coalesce(col,
+//!   '')` gives the empty string back.
+//! - **Times are converted here.** A value of a `timestamptz` (or `timestamp`) column that is
+//!   decimal seconds since the epoch (`1795392000`, `1795392000.250`: what Kamailio's acc
+//!   writes) becomes `2026-11-23 00:00:00.250+00`; any other value goes as it is, for the
+//!   server to read (the session's time zone is UTC) or refuse.
+
+use chrono::DateTime;
+use flatstore::line::decode::decode_field_lenient;
+use flatstore::line::encode::DELIMITER;
+
+/// How a column's values are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    /// As decoded.
+    Plain,
+    /// Epoch seconds as a time, with `+00` when `zone` (timestamptz).
+    Time {
+        /// The column is `timestamptz`.
+        zone: bool,
+    },
+}
+
+/// Turns records into COPY rows; its buffers are reused for every record.
+#[derive(Debug)]
+pub struct Rows {
+    /// The `source` value, escaped, and its tab.
+    lead: Vec<u8>,
+    columns: Vec<Column>,
+    field: Vec<u8>,
+    /// The last second rendered (`YYYY-MM-DD HH:MM:SS`): records come in time order.
+    last: Option<(u64, [u8; 19])>,
+}
+
+impl Rows {
+    /// Rows whose first column is `source`, then one per entry of `columns`.
+    pub fn new(source: &[u8], columns: Vec<Column>) -> Rows {
+        let mut lead = Vec::new();
+        escape(source, &mut lead);
+        lead.push(b'\t');
+        Rows {
+            lead,
+            columns,
+            field: Vec::new(),
+            last: None,
+        }
+    }
+
+    /// The number of columns a record must have.
+    pub fn width(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Append the row of one record (`line`, without its `\n`) to `out`. `Err(columns)`, with
+    /// `out` as it was, when the record does not have [`Rows::width`] columns.
+    pub fn push(&mut self, line: &[u8], out: &mut Vec<u8>) -> Result<(), usize> {
+        let start = out.len();
+        out.extend_from_slice(&self.lead);
+        // Most records hold no escape and no byte COPY must escape: their fields are copied
+        // as they lie. One pass without early exit (vectorised).
+        let plain = !line.iter().fold(false, |any, &b| {
+            any | (b == b'%') | (b == b'\\') | (b == b'\t') | (b == b'\r')
+        });
+        let mut count = 0;
+        let mut from = 0;
+        for end in memchr::memchr_iter(DELIMITER, line).chain([line.len()]) {
+            let raw = &line[from..end];
+            from = end + 1;
+            let Some(&column) = self.columns.get(count) else {
+                count += 1;
+                continue;
+            };
+            if count > 0 {
+                out.push(b'\t');
+            }
+            count += 1;
+            let value: &[u8] = if plain {
+                raw
+            } else {
+                self.field.clear();
+                decode_field_lenient(raw, &mut self.field);
+                &self.field
+            };
+            if value.is_empty() {
+                out.extend_from_slice(b"\\N");
+                continue;
+            }
+            if let Column::Time { zone } = column
+                && let Some((secs, fraction)) = epoch(value)
+                && let Some(text) = render(&mut self.last, secs)
+            {
+                out.extend_from_slice(&text);
+                if !fraction.is_empty() {
+                    out.push(b'.');
+                    out.extend_from_slice(fraction);
+                }
+                if zone {
+                    out.extend_from_slice(b"+00");
+                }
+                continue;
+            }
+            if plain {
+                out.extend_from_slice(value);
+            } else {
+                escape(value, out);
+            }
+        }
+        if count != self.columns.len() {
+            out.truncate(start);
+            return Err(count);
+        }
+        out.push(b'\n');
+        Ok(())
+    }
+}
+
+/// `value` as seconds and fraction digits when it is `DIGITS` or `DIGITS.DIGITS`.
+fn epoch(value: &[u8]) -> Option<(u64, &[u8])> {
+    let (whole, fraction) = match memchr::memchr(b'.', value) {
+        Some(dot) => (&value[..dot], &value[dot + 1..]),
+        None => (value, &[][..]),
+    };
+    let digits = |part: &[u8]| !part.is_empty() && part.iter().all(u8::is_ascii_digit);
+    if !digits(whole) || (value.len() > whole.len() && !digits(fraction)) {
+        return None;
+    }
+    let secs = std::str::from_utf8(whole).ok()?.parse().ok()?;
+    Some((secs, fraction))
+}
+
+/// `secs` as `YYYY-MM-DD HH:MM:SS` (UTC), from the cache when it is the last second rendered;
+/// `None` beyond the years chrono knows.
+fn render(last: &mut Option<(u64, [u8; 19])>, secs: u64) -> Option<[u8; 19]> {
+    if let Some((cached, text)) = last
+        && *cached == secs
+    {
+        return Some(*text);
+    }
+    let time = DateTime::from_timestamp(i64::try_from(secs).ok()?, 0)?;
+    let formatted = time.format("%Y-%m-%d %H:%M:%S").to_string();
+    let text: [u8; 19] = formatted.as_bytes().try_into().ok()?;
+    *last = Some((secs, text));
+    Some(text)
+}
+
+/// `value` in COPY's text format: `\`, tab, newline and carriage return escaped.
+fn escape(value: &[u8], out: &mut Vec<u8>) {
+    for &b in value {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(rows: &mut Rows, line: &[u8]) -> Result<String, usize> {
+        let mut out = b"kept|".to_vec();
+        let result = rows.push(line, &mut out);
+        let text = String::from_utf8(out).expect("utf8");
+        match result {
+            Ok(()) => Ok(text["kept|".len()..].to_owned()),
+            Err(count) => {
+                assert_eq!(text, "kept|", "a refused record leaves nothing");
+                Err(count)
+            }
+        }
+    }
+
+    #[test]
+    fn fields_are_decoded_escaped_and_empty_is_null() {
+        let mut rows = Rows::new(b"proxy\t1", vec![Column::Plain; 4]);
+        assert_eq!(
+            row(&mut rows, b"INVITE|a%7Cb||tab%09and\\x5cslash").as_deref(),
+            Ok("proxy\\t1\tINVITE\ta|b\t\\N\ttab\\tand\\\\slash\n")
+        );
+        assert_eq!(
+            row(&mut rows, b"a|b|c|d").as_deref(),
+            Ok("proxy\\t1\ta\tb\tc\td\n")
+        );
+        assert_eq!(
+            row(&mut rows, b"100%|cr\rlf|%0A|").as_deref(),
+            Ok("proxy\\t1\t100%\tcr\\rlf\t\\n\t\\N\n")
+        );
+        assert_eq!(row(&mut rows, b"a|b|c"), Err(3));
+        assert_eq!(row(&mut rows, b"a|b|c|d|e"), Err(5));
+        assert_eq!(row(&mut rows, b""), Err(1));
+    }
+
+    #[test]
+    fn epoch_seconds_become_times_and_anything_else_is_left_to_the_server() {
+        let mut rows = Rows::new(
+            b"p",
+            vec![
+                Column::Plain,
+                Column::Time { zone: true },
+                Column::Time { zone: false },
+            ],
+        );
+        assert_eq!(
+            row(&mut rows, b"1795392000|1795392000|1795392000.250").as_deref(),
+            Ok("p\t1795392000\t2026-11-23 00:00:00+00\t2026-11-23 00:00:00.250\n")
+        );
+        assert_eq!(
+            row(&mut rows, b"x|2026-11-23 10:00:00|-5").as_deref(),
+            Ok("p\tx\t2026-11-23 10:00:00\t-5\n")
+        );
+        assert_eq!(
+            row(&mut rows, b"x|1.|99999999999999999999").as_deref(),
+            Ok("p\tx\t1.\t99999999999999999999\n")
+        );
+        assert_eq!(
+            row(&mut rows, b"x||0").as_deref(),
+            Ok("p\tx\t\\N\t1970-01-01 00:00:00\n")
+        );
+    }
+}
