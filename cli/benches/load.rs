@@ -1,0 +1,214 @@
+//! `flatstore load` against `psql -c "\copy … FROM file"`, in one run, into the same table
+//! layout of a throwaway PostgreSQL cluster (the tests' harness, cli/tests/common/cluster.rs):
+//! rows per second of each and their ratio (target: the loader at least 0.9 of psql's).
+//!
+//! `cargo bench --bench load` writes `FLATSTORE_BENCH_RECORDS` (default 1,000,000) Kamailio acc
+//! records as 8 writers' sealed files (with `acc.columns`), and the very same rows in COPY's
+//! text format for psql (the `source` column, the time as `2026-11-23 00:00:00+00`). Each
+//! tool loads them into an emptied table `acc (source text, method text, …, time
+//! timestamptz, src_user text)`, 3 times, alternating; the best time of each counts. psql
+//! reads a file the server parses; the loader also reads, decodes and converts the logs and
+//! keeps its ledger, one transaction per file. Environment: `FLATSTORE_BENCH_DIR` (default
+//! `/dev/shm`, else the system temp dir).
+
+#[path = "../tests/common/cluster.rs"]
+mod cluster;
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use cluster::Cluster;
+
+const RUNS: usize = 3;
+const WRITERS: u64 = 8;
+const EPOCH: u64 = 1_795_392_000;
+const TABLE: &str = "CREATE TABLE acc (source text NOT NULL, method text, from_tag text, \
+    to_tag text, callid text, sip_code text, sip_reason text, time timestamptz, src_user text)";
+
+fn bench_dir() -> PathBuf {
+    let base = std::env::var_os("FLATSTORE_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let shm = PathBuf::from("/dev/shm");
+            if shm.is_dir() {
+                shm
+            } else {
+                std::env::temp_dir()
+            }
+        });
+    let dir = base.join(format!("flatstore-bench-load-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("logs")).expect("create bench dir");
+    dir
+}
+
+/// `records` acc records as 8 writers' sealed files in `logs`, and the same rows in COPY text
+/// format in `copy`. Returns the bytes of log content.
+fn write_inputs(logs: &Path, copy: &Path, records: u64) -> u64 {
+    fs::write(
+        logs.join("acc.columns"),
+        "method|from_tag|to_tag|callid|sip_code|sip_reason|time|src_user\n",
+    )
+    .expect("sidecar");
+    let mut outs: Vec<BufWriter<File>> = (0..WRITERS)
+        .map(|n| {
+            let name = format!("acc_{}.log.sealed-20261123T000000.{n:09}Z", 129 + n);
+            BufWriter::with_capacity(1 << 20, File::create(logs.join(name)).expect("create"))
+        })
+        .collect();
+    let mut rows = BufWriter::with_capacity(1 << 20, File::create(copy).expect("create"));
+    let (mut line, mut row) = (String::new(), String::new());
+    let mut total = 0;
+    // In the order the loader reads them: file by file.
+    for n in 0..WRITERS {
+        for i in (n..records).step_by(WRITERS as usize) {
+            use std::fmt::Write as _;
+            let (method, code, reason) = if i % 2 == 0 {
+                ("INVITE", "200", "OK")
+            } else {
+                ("BYE", "200", "OK")
+            };
+            let secs = EPOCH + i / 100;
+            let user = if i % 7 == 0 { "" } else { "alice" };
+            line.clear();
+            row.clear();
+            let (from, to, callid) = (
+                format!("{:08x}", i.wrapping_mul(0x9e37_79b9)),
+                format!("{i:08x}"),
+                format!("{i:016x}@pc33.atlanta.example.com"),
+            );
+            let _ = writeln!(
+                line,
+                "{method}|{from}|{to}|{callid}|{code}|{reason}|{secs}|{user}"
+            );
+            let time = chrono::DateTime::from_timestamp(secs as i64, 0)
+                .expect("time")
+                .format("%Y-%m-%d %H:%M:%S+00");
+            let user = if user.is_empty() { "\\N" } else { user };
+            let _ = writeln!(
+                row,
+                "bench\t{method}\t{from}\t{to}\t{callid}\t{code}\t{reason}\t{time}\t{user}"
+            );
+            outs[n as usize].write_all(line.as_bytes()).expect("write");
+            rows.write_all(row.as_bytes()).expect("write");
+            total += line.len() as u64;
+        }
+    }
+    for out in &mut outs {
+        out.flush().expect("flush");
+    }
+    rows.flush().expect("flush");
+    total
+}
+
+fn psql(pg: &Cluster) -> PathBuf {
+    let beside = pg.bindir().join("psql");
+    if beside.is_file() {
+        beside
+    } else {
+        PathBuf::from("psql")
+    }
+}
+
+/// Empty the table (and the ledger, so that the loader loads again).
+fn empty(client: &mut postgres::Client) {
+    client
+        .batch_execute("TRUNCATE acc; TRUNCATE flatstore_ledger; CHECKPOINT")
+        .expect("truncate");
+}
+
+fn rows(client: &mut postgres::Client) -> u64 {
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM acc", &[])
+        .expect("count")
+        .get(0);
+    n as u64
+}
+
+fn timed(command: &mut Command) -> Duration {
+    let start = Instant::now();
+    let out = command.output().expect("run");
+    let elapsed = start.elapsed();
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    elapsed
+}
+
+fn main() {
+    // `cargo test --benches` runs this with --bench absent: nothing to measure then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let Some(bindir) = cluster::require_postgres() else {
+        return;
+    };
+    let records: u64 = std::env::var("FLATSTORE_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = bench_dir();
+    let (logs, copy) = (dir.join("logs"), dir.join("acc.copy"));
+    let bytes = write_inputs(&logs, &copy, records);
+    let pg = Cluster::start(&bindir, "bench");
+    let url = pg.database("bench");
+    let mut client = pg.client("bench");
+    client.batch_execute(TABLE).expect("create");
+    // The ledger, made by a load that selects no file, so that no timed run creates it.
+    timed(
+        Command::new(env!("CARGO_BIN_EXE_flatstore"))
+            .args(["load", logs.to_str().expect("UTF-8"), "acc", "--db", &url])
+            .args(["--since", "@4000000000"]),
+    );
+
+    let socket = pg.socket_dir().to_str().expect("UTF-8").to_owned();
+    let port = cluster::PORT.to_string();
+    let (mut ours, mut theirs) = (Duration::MAX, Duration::MAX);
+    for _ in 0..RUNS {
+        empty(&mut client);
+        let t = timed(
+            Command::new(env!("CARGO_BIN_EXE_flatstore"))
+                .args(["load", logs.to_str().expect("UTF-8"), "acc", "--db", &url])
+                .args(["--source", "bench"]),
+        );
+        assert_eq!(rows(&mut client), records, "flatstore load: every row");
+        ours = ours.min(t);
+
+        empty(&mut client);
+        let t = timed(
+            Command::new(psql(&pg))
+                .args(["-X", "-q", "-h", &socket, "-p", &port, "-U", "postgres"])
+                .args(["-d", "bench", "-v", "ON_ERROR_STOP=1", "-c"])
+                .arg(format!("\\copy acc FROM '{}'", copy.display())),
+        );
+        assert_eq!(rows(&mut client), records, "psql \\copy: every row");
+        theirs = theirs.min(t);
+    }
+    let rate = |d: Duration| records as f64 / d.as_secs_f64();
+    println!(
+        "{records} records ({:.1} MB of logs), best of {RUNS}:",
+        bytes as f64 / 1e6
+    );
+    println!(
+        "  flatstore load       {:>8.3} s  {:>10.0} rows/s",
+        ours.as_secs_f64(),
+        rate(ours)
+    );
+    println!(
+        "  psql \\copy           {:>8.3} s  {:>10.0} rows/s",
+        theirs.as_secs_f64(),
+        rate(theirs)
+    );
+    println!(
+        "  ratio (load / psql)  {:>8.2}  (target >= 0.9)",
+        rate(ours) / rate(theirs)
+    );
+    drop(client);
+    drop(pg);
+    fs::remove_dir_all(&dir).expect("clean up");
+}
