@@ -770,6 +770,34 @@ fn credentials_from_pgpassword_or_pgpass_and_never_printed() {
     assert_exit(&out, 0);
     assert_eq!(text(&out.stdout), "", "loaded once");
     assert_eq!(count(&mut db, "SELECT count(*) FROM acc"), 50);
+
+    // A fleet's loader role needs no more than docs/operations.md grants it: INSERT on the
+    // table, SELECT, INSERT and UPDATE on the ledger (both made by someone else).
+    db.batch_execute(
+        "CREATE TABLE calls (LIKE acc); CREATE ROLE fleet LOGIN PASSWORD 'Tr0ub4dor&3'; \
+         GRANT INSERT ON calls TO fleet; \
+         GRANT SELECT, INSERT, UPDATE ON flatstore_ledger TO fleet",
+    )
+    .expect("fleet role");
+    write_acc(&dir, 1, "d", 20, "");
+    let fleet = |into: &str| {
+        Command::new(env!("CARGO_BIN_EXE_flatstore"))
+            .args(["load", path_str(&dir), "acc", "--live", "--into", into])
+            .args(["--db", &pg.url_as("fleet", "creds"), "--source", "p"])
+            .env("PGPASSWORD", "Tr0ub4dor&3")
+            .output()
+            .expect("run")
+    };
+    let out = fleet("acc");
+    assert_exit(&out, 1);
+    assert!(
+        text(&out.stderr).contains("acc_1.log: permission denied for table acc"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = fleet("calls");
+    assert_exit(&out, 0);
+    assert_eq!(count(&mut db, "SELECT count(*) FROM calls"), 70);
     fs::remove_dir_all(&dir).expect("clean up");
 }
 

@@ -161,27 +161,37 @@ fn prepare(
         ));
     }
     let in_db = |e: postgres::Error| format!("{}: {}", db.described(), reason(&e));
-    let mut statements = vec![CREATE_LEDGER.to_owned()];
-    if args.create {
+    // `schema.table` of a table that exists, else `None`.
+    let resolve = |client: &mut Client, sql: &str| -> Result<Option<String>, String> {
+        let row = client
+            .query_opt(
+                "SELECT n.nspname || '.' || c.relname FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
+                &[&sql],
+            )
+            .map_err(in_db)?;
+        Ok(row.map(|row| row.get(0)))
+    };
+    // Made only when missing (CREATE … IF NOT EXISTS needs the right to create even when the
+    // table is there: a fleet's loader role has none).
+    let mut statements = Vec::new();
+    if resolve(client, "flatstore_ledger")?.is_none() {
+        statements.push(CREATE_LEDGER.to_owned());
+    }
+    if args.create && resolve(client, &target.sql())?.is_none() {
         statements.push(create_table(&target, names, &types));
     }
-    let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
-    ledger::create(client, &statements).map_err(in_db)?;
-    let found = client
-        .query_opt(
-            "SELECT n.nspname || '.' || c.relname FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
-            &[&target.sql()],
-        )
-        .map_err(in_db)?;
-    let Some(found) = found else {
+    if !statements.is_empty() {
+        let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+        ledger::create(client, &statements).map_err(in_db)?;
+    }
+    let Some(table) = resolve(client, &target.sql())? else {
         return Err(format!(
             "{}: no table {}: create it, or give --create",
             db.described(),
             target.sql()
         ));
     };
-    let table: String = found.get(0);
     let columns = std::iter::once("source".to_owned())
         .chain(names.iter().cloned())
         .map(|n| ident(&n))
