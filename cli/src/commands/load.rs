@@ -75,7 +75,7 @@ pub struct Args {
 /// What `application_name` the server shows for a loader.
 const APPLICATION: &str = "flatstore load";
 /// Bytes of COPY data gathered before they are sent.
-const CHUNK: usize = 256 * 1024;
+const CHUNK: usize = 64 * 1024;
 
 /// A usage error found after parsing (exit status 2, as clap's own).
 fn usage(message: String) -> ! {
