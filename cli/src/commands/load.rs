@@ -279,6 +279,12 @@ fn write_failed(e: io::Error) -> Failed {
     }
 }
 
+/// The file is gone since it was listed: renamed (logrotate, a seal) or compressed and
+/// removed. The next run finds it under its new name, and the ledger knows it there.
+fn vanished(e: &FileError) -> bool {
+    matches!(e, FileError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+}
+
 /// Load what is new in `file` in one transaction.
 fn load_file(
     client: &mut Client,
@@ -289,7 +295,11 @@ fn load_file(
 ) -> Result<Outcome, (Failed, u64)> {
     // Its identity, from its first bytes (read apart: they do not count as progress).
     let quiet = Progress::new("load", 0, false);
-    let mut head = content::open(file, &quiet).map_err(|e| (e.into(), 0))?;
+    let mut head = match content::open(file, &quiet) {
+        Ok(head) => head,
+        Err(e) if vanished(&e) => return Ok(Outcome::Nothing),
+        Err(e) => return Err((e.into(), 0)),
+    };
     let gzip = head.is_gzip();
     let prefix = consumed::prefix(&mut head).map_err(|e| (e.into(), 0))?;
     drop(head);
@@ -316,7 +326,11 @@ fn load_file(
     }
 
     // Past what is loaded, to the first new line.
-    let mut content = content::open(file, progress).map_err(|e| (e.into(), 0))?;
+    let mut content = match content::open(file, progress) {
+        Ok(content) => content,
+        Err(e) if vanished(&e) => return Ok(Outcome::Nothing),
+        Err(e) => return Err((e.into(), 0)),
+    };
     let mut line = Vec::new();
     let mut skipped = 0;
     while content.position() < skip {
