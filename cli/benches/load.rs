@@ -7,10 +7,9 @@
 //! text format for psql (the `source` column, the time as `2026-11-23 00:00:00+00`). Each
 //! tool loads them into an emptied table `acc (source text, method text, …, time
 //! timestamptz, src_user text)`, 7 rounds, each tool once per round, alternating which goes
-//! first; it prints the best time of each, and the ratio of the best times and the median of the
-//! rounds' ratios. psql
-//! reads a file the server parses; the loader also reads, decodes and converts the logs and
-//! keeps its ledger, one transaction per file. Environment: `FLATSTORE_BENCH_DIR` (default
+//! first; it prints the best time of each with its client's CPU, the ratio of the best times
+//! and the median of the rounds' ratios. psql reads a file the server parses; the loader also
+//! reads, decodes and converts the logs and keeps its ledger, one transaction per file. Environment: `FLATSTORE_BENCH_DIR` (default
 //! `/dev/shm`, else the system temp dir).
 
 #[path = "../tests/common/cluster.rs"]
