@@ -88,6 +88,11 @@ impl<'a> Content<'a> {
         self.path
     }
 
+    /// The file is gzip (its size on disk is not the size of its content).
+    pub fn is_gzip(&self) -> bool {
+        self.gzip
+    }
+
     /// Call `each` with the content (decompressed), chunk by chunk (never empty), to its end.
     pub fn for_each_chunk<E>(
         &mut self,

@@ -1,0 +1,3 @@
+//! Helpers of the command's integration tests: a throwaway PostgreSQL cluster ([`cluster`]).
+
+pub mod cluster;
