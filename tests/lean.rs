@@ -7,6 +7,21 @@ mod common;
 
 use std::process::Command;
 
+fn main() {
+    common::run_trials(vec![
+        common::trial_needing(
+            "the_library_needs_only_the_c_runtime",
+            &["objdump"],
+            the_library_needs_only_the_c_runtime,
+        ),
+        common::trial_needing(
+            "no_symbol_of_the_commands_dependencies_is_in_the_library",
+            &["objdump"],
+            no_symbol_of_the_commands_dependencies_is_in_the_library,
+        ),
+    ]);
+}
+
 /// The libraries a proxy already has: the C library, the dynamic loader, libm, and libgcc_s
 /// (unwinding).
 const ALLOWED: [&str; 4] = ["libc.so", "libm.so", "libgcc_s.so", "ld-linux"];
@@ -31,11 +46,7 @@ fn objdump(flag: &str) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 objdump output")
 }
 
-#[test]
 fn the_library_needs_only_the_c_runtime() {
-    if !common::require_tool("objdump") {
-        return;
-    }
     let headers = objdump("-p");
     let needed: Vec<&str> = headers
         .lines()
@@ -51,11 +62,7 @@ fn the_library_needs_only_the_c_runtime() {
     }
 }
 
-#[test]
 fn no_symbol_of_the_commands_dependencies_is_in_the_library() {
-    if !common::require_tool("objdump") {
-        return;
-    }
     // The dynamic symbols (what the proxy's loader sees), and the whole symbol table where the
     // object still has one (not stripped): code of those crates would be named there.
     for (flag, table) in [("-T", "dynamic symbols"), ("-t", "symbol table")] {

@@ -16,17 +16,68 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::cluster::{self, Cluster};
+use common::trials;
 use flate2::Compression;
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flatstore::{Config, Connection, Params, Value};
 
+fn main() {
+    let trial = |name: &str, test: fn()| trials::trial_unless(name, cluster::missing, test);
+    trials::run_trials(vec![
+        trial(
+            "a_rerun_adds_nothing_and_values_arrive_decoded_and_typed",
+            a_rerun_adds_nothing_and_values_arrive_decoded_and_typed,
+        ),
+        trial(
+            "renamed_and_gzipped_files_are_not_loaded_again",
+            renamed_and_gzipped_files_are_not_loaded_again,
+        ),
+        trial(
+            "a_live_file_loads_only_with_live_and_then_only_what_it_grew",
+            a_live_file_loads_only_with_live_and_then_only_what_it_grew,
+        ),
+        trial(
+            "bad_files_roll_back_alone_named_with_the_reason",
+            bad_files_roll_back_alone_named_with_the_reason,
+        ),
+        trial(
+            "loaders_killed_during_copy_then_run_again_leave_every_record_once",
+            loaders_killed_during_copy_then_run_again_leave_every_record_once,
+        ),
+        trial(
+            "two_loaders_at_once_load_each_file_once",
+            two_loaders_at_once_load_each_file_once,
+        ),
+        trial(
+            "a_fleet_of_four_proxies_and_a_repeating_loader_every_record_once_per_source",
+            a_fleet_of_four_proxies_and_a_repeating_loader_every_record_once_per_source,
+        ),
+        trial(
+            "one_directory_loaded_by_two_hosts_loaders_is_loaded_once",
+            one_directory_loaded_by_two_hosts_loaders_is_loaded_once,
+        ),
+        trial(
+            "a_lost_connection_rolls_back_that_file_and_the_others_still_load",
+            a_lost_connection_rolls_back_that_file_and_the_others_still_load,
+        ),
+        trial(
+            "credentials_from_pgpassword_or_pgpass_and_never_printed",
+            credentials_from_pgpassword_or_pgpass_and_never_printed,
+        ),
+        trial(
+            "usage_and_connection_errors_exit_2_and_load_nothing",
+            usage_and_connection_errors_exit_2_and_load_nothing,
+        ),
+    ]);
+}
+
 /// One cluster for the whole test program (stopped when it ends); each test has its own
-/// database. `None`: PostgreSQL is not installed and the tests are skipped (loudly).
+/// database. `None`: PostgreSQL is not installed (the trials are then ignored, see `main`).
 fn cluster() -> Option<&'static Cluster> {
     static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
     CLUSTER
-        .get_or_init(|| cluster::require_postgres().map(|bin| Cluster::start(&bin, "load")))
+        .get_or_init(|| cluster::bindir().map(|bin| Cluster::start(&bin, "load")))
         .as_ref()
 }
 
@@ -202,7 +253,6 @@ fn loaded_files(out: &Output) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
 fn a_rerun_adds_nothing_and_values_arrive_decoded_and_typed() {
     let Some(pg) = cluster() else { return };
     let url = pg.database("rerun");
@@ -263,7 +313,6 @@ fn a_rerun_adds_nothing_and_values_arrive_decoded_and_typed() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-#[test]
 fn renamed_and_gzipped_files_are_not_loaded_again() {
     let Some(pg) = cluster() else { return };
     let url = pg.database("rotated");
@@ -291,7 +340,6 @@ fn renamed_and_gzipped_files_are_not_loaded_again() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-#[test]
 fn a_live_file_loads_only_with_live_and_then_only_what_it_grew() {
     let Some(pg) = cluster() else { return };
     let url = pg.database("live");
@@ -340,7 +388,6 @@ fn a_live_file_loads_only_with_live_and_then_only_what_it_grew() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-#[test]
 fn bad_files_roll_back_alone_named_with_the_reason() {
     let Some(pg) = cluster() else { return };
     let url = pg.database("bad");
@@ -404,7 +451,6 @@ impl Lcg {
     }
 }
 
-#[test]
 fn loaders_killed_during_copy_then_run_again_leave_every_record_once() {
     let Some(pg) = cluster() else { return };
     let dir = scratch("kill");
@@ -480,7 +526,6 @@ fn loaders_killed_during_copy_then_run_again_leave_every_record_once() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-#[test]
 fn two_loaders_at_once_load_each_file_once() {
     let Some(pg) = cluster() else { return };
     let url = pg.database("twice");
@@ -530,7 +575,6 @@ fn two_loaders_at_once_load_each_file_once() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-#[test]
 fn a_fleet_of_four_proxies_and_a_repeating_loader_every_record_once_per_source() {
     let Some(pg) = cluster() else { return };
     let url = pg.database("fleet");
@@ -589,7 +633,6 @@ fn a_fleet_of_four_proxies_and_a_repeating_loader_every_record_once_per_source()
     fs::remove_dir_all(&base).expect("clean up");
 }
 
-#[test]
 fn one_directory_loaded_by_two_hosts_loaders_is_loaded_once() {
     let Some(pg) = cluster() else { return };
     let url = pg.database("share");
@@ -640,7 +683,6 @@ fn one_directory_loaded_by_two_hosts_loaders_is_loaded_once() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-#[test]
 fn a_lost_connection_rolls_back_that_file_and_the_others_still_load() {
     let Some(pg) = cluster() else { return };
     let url = pg.database("lost");
@@ -696,7 +738,6 @@ fn a_lost_connection_rolls_back_that_file_and_the_others_still_load() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-#[test]
 fn credentials_from_pgpassword_or_pgpass_and_never_printed() {
     let Some(pg) = cluster() else { return };
     pg.database("creds");
@@ -801,7 +842,6 @@ fn credentials_from_pgpassword_or_pgpass_and_never_printed() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-#[test]
 fn usage_and_connection_errors_exit_2_and_load_nothing() {
     let Some(pg) = cluster() else { return };
     let url = pg.database("usage");
