@@ -50,7 +50,7 @@ install -D -m 755 "$cli" "$stage/usr/bin/flatstore"
 commands=$out/commands.h2m
 {
     echo "[COMMANDS]"
-    for command in rotate cat verify export stats seal; do
+    for command in rotate cat verify export stats seal cdr load; do
         echo ".SS $command"
         echo ".nf"
         "$cli" "$command" --help | sed -e 's/\\/\\e/g' -e "s/^[.']/\\\\\\&&/"
@@ -113,7 +113,7 @@ Description: SIP accounting to flat files (OpenSER/Kamailio flatstore)
  .
  Contains the OpenSER 1.x C library libflatstore (header, pkg-config file),
  the Kamailio $kamailio_upstream module flatstore.so (a drop-in replacement for
- db_flatstore), and the flatstore command (rotate, cat, verify, export, stats, seal).
+ db_flatstore), and the flatstore command (rotate, cat, verify, export, stats, seal, cdr, load).
 CONTROL
 # The library's soname, for packages linking it (dpkg-shlibdeps), and ldconfig after install.
 echo "${soname%.so.*} ${soname#*.so.} flatstore (>= $version)" >"$stage/DEBIAN/shlibs"
