@@ -3,13 +3,14 @@
 
 use std::fmt;
 
-use chrono::{Datelike as _, NaiveDate, NaiveDateTime, Timelike as _};
-
 /// The latest time accepted, 9999-12-31T23:59:59 UTC, so every time has a four-digit year.
 const MAX_EPOCH_SECONDS: i64 = 253_402_300_799;
 /// The most fraction digits a time can have (nanoseconds).
 const MAX_FRACTION_DIGITS: usize = 9;
 const NANOS_PER_SECOND: i128 = 1_000_000_000;
+const SECONDS_PER_DAY: i64 = 86_400;
+/// The longest text [`Timestamp::write_iso`] writes: `YYYY-MM-DDTHH:MM:SS.fffffffffZ`.
+pub const MAX_ISO_LENGTH: usize = 30;
 
 /// Why a time field could not be read. The record is skipped: a time is never guessed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -32,9 +33,14 @@ pub enum TimeError {
 /// `1700000000.120` is written back as `…:20.120Z`, not `…:20.12Z`.
 ///
 /// Ordering is by instant first; the same instant written with fewer digits sorts first.
+/// Kept as whole epoch seconds and nanoseconds (16 bytes), so comparing and subtracting times
+/// is integer arithmetic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp {
-    at: NaiveDateTime,
+    /// Whole seconds since 1970-01-01T00:00:00Z, rounded down (negative before 1970).
+    seconds: i64,
+    /// Below one second: 0 to 999,999,999.
+    nanos: u32,
     fraction_digits: u8,
 }
 
@@ -59,11 +65,10 @@ impl Timestamp {
         if seconds > MAX_EPOCH_SECONDS as u64 {
             return Err(TimeError::OutOfRange);
         }
-        let at = chrono::DateTime::from_timestamp(seconds as i64, nanos)
-            .ok_or(TimeError::OutOfRange)?
-            .naive_utc();
         Ok(Self {
-            at,
+            // At most MAX_EPOCH_SECONDS: it fits.
+            seconds: seconds as i64,
+            nanos,
             fraction_digits,
         })
     }
@@ -106,13 +111,20 @@ impl Timestamp {
         ];
         let (nanos, fraction_digits) = fraction_value(fraction)?;
         // Every value has at most four digits, so the conversions below cannot truncate.
-        let at = NaiveDate::from_ymd_opt(year as i32, month as u32, day as u32)
-            .and_then(|date| {
-                date.and_hms_nano_opt(hour as u32, minute as u32, second as u32, nanos)
-            })
-            .ok_or(TimeError::NoSuchTime)?;
+        let (year, month, day) = (year as i64, month as u32, day as u32);
+        if !(1..=12).contains(&month)
+            || day == 0
+            || day > days_in_month(year, month)
+            || hour > 23
+            || minute > 59
+            || second > 59
+        {
+            return Err(TimeError::NoSuchTime);
+        }
         Ok(Self {
-            at,
+            seconds: days_from_civil(year, month, day) * SECONDS_PER_DAY
+                + (hour * 3600 + minute * 60 + second) as i64,
+            nanos,
             fraction_digits,
         })
     }
@@ -124,12 +136,53 @@ impl Timestamp {
 
     /// Whole seconds since 1970-01-01T00:00:00Z, rounded down (negative before 1970).
     pub fn epoch_seconds(&self) -> i64 {
-        self.at.and_utc().timestamp()
+        self.seconds
     }
 
     /// Nanoseconds since 1970-01-01T00:00:00Z, exact.
     pub fn epoch_nanos(&self) -> i128 {
-        i128::from(self.epoch_seconds()) * NANOS_PER_SECOND + i128::from(self.at.nanosecond())
+        i128::from(self.seconds) * NANOS_PER_SECOND + i128::from(self.nanos)
+    }
+
+    /// The instant alone, as (whole epoch seconds, nanoseconds): ordered as the instants are,
+    /// whatever the fraction digits.
+    pub fn instant(&self) -> (i64, u32) {
+        (self.seconds, self.nanos)
+    }
+
+    /// Appends the ISO-8601 UTC text that [`Display`](fmt::Display) writes (at most
+    /// [`MAX_ISO_LENGTH`] bytes, all ASCII), without going through `core::fmt`.
+    pub fn write_iso(&self, out: &mut Vec<u8>) {
+        let days = self.seconds.div_euclid(SECONDS_PER_DAY);
+        let of_day = self.seconds.rem_euclid(SECONDS_PER_DAY) as u32;
+        let (year, month, day) = civil_from_days(days);
+        // Years 0 to 9999 (parsing allows no other): four digits.
+        let year = year as u32;
+        let (hour, minute, second) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
+        let text = [
+            digit(year / 1000),
+            digit(year / 100),
+            digit(year / 10),
+            digit(year),
+            b'-',
+            digit(month / 10),
+            digit(month),
+            b'-',
+            digit(day / 10),
+            digit(day),
+            b'T',
+            digit(hour / 10),
+            digit(hour),
+            b':',
+            digit(minute / 10),
+            digit(minute),
+            b':',
+            digit(second / 10),
+            digit(second),
+        ];
+        out.extend_from_slice(&text);
+        push_fraction(out, self.nanos, self.fraction_digits);
+        out.push(b'Z');
     }
 }
 
@@ -137,19 +190,9 @@ impl Timestamp {
 /// `2026-11-23T10:00:00Z`, `2026-11-23T10:00:00.120Z`.
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = &self.at;
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            at.year(),
-            at.month(),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second()
-        )?;
-        write_fraction(f, i128::from(at.nanosecond()), self.fraction_digits)?;
-        f.write_str("Z")
+        let mut text = Vec::with_capacity(MAX_ISO_LENGTH);
+        self.write_iso(&mut text);
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -185,36 +228,115 @@ impl Duration {
     pub fn fraction_digits(&self) -> u8 {
         self.fraction_digits
     }
+
+    /// Appends the text that [`Display`](fmt::Display) writes (ASCII), without `core::fmt`.
+    pub fn write_seconds(&self, out: &mut Vec<u8>) {
+        if self.nanos < 0 {
+            out.push(b'-');
+        }
+        let magnitude = self.nanos.unsigned_abs();
+        let per_second = NANOS_PER_SECOND.unsigned_abs();
+        push_decimal(out, magnitude / per_second);
+        // The remainder is below one second, so it fits a u32.
+        push_fraction(out, (magnitude % per_second) as u32, self.fraction_digits);
+    }
 }
 
 /// Seconds: `65` when both times were whole seconds, else a decimal such as `65.500`;
 /// a `-` in front when negative.
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.nanos < 0 {
-            f.write_str("-")?;
-        }
-        let magnitude = self.nanos.unsigned_abs();
-        let per_second = NANOS_PER_SECOND.unsigned_abs();
-        write!(f, "{}", magnitude / per_second)?;
-        // The remainder is below one second, so it fits an i128.
-        let below_second = (magnitude % per_second) as i128;
-        write_fraction(f, below_second, self.fraction_digits)
+        let mut text = Vec::with_capacity(48);
+        self.write_seconds(&mut text);
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
-/// Writes `.` and the first `digits` digits of `nanos` (below one second); nothing for 0 digits.
-fn write_fraction(f: &mut fmt::Formatter<'_>, nanos: i128, digits: u8) -> fmt::Result {
-    if digits == 0 {
-        return Ok(());
+/// The ASCII digit of `value % 10`.
+fn digit(value: u32) -> u8 {
+    b'0' + (value % 10) as u8
+}
+
+/// Appends `value` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut value: u128) {
+    let mut digits = [0u8; 39];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
     }
-    let scale = 10i128.pow(MAX_FRACTION_DIGITS as u32 - u32::from(digits));
-    write!(f, ".{:0width$}", nanos / scale, width = usize::from(digits))
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Appends `.` and the first `digits` digits of `nanos` (below one second); nothing for 0
+/// digits.
+fn push_fraction(out: &mut Vec<u8>, nanos: u32, digits: u8) {
+    if digits == 0 {
+        return;
+    }
+    let mut text = [b'.'; MAX_FRACTION_DIGITS + 1];
+    let mut rest = nanos;
+    for place in (1..=MAX_FRACTION_DIGITS).rev() {
+        text[place] = digit(rest);
+        rest /= 10;
+    }
+    out.extend_from_slice(&text[..=usize::from(digits).min(MAX_FRACTION_DIGITS)]);
+}
+
+fn is_leap_year(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+/// Days in `month` (1 to 12) of `year`, proleptic Gregorian.
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if is_leap_year(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to the date (proleptic Gregorian; Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The (year, month, day) of a day counted from 1970-01-01 (the inverse of
+/// [`days_from_civil`]).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    // Both are small and positive: they fit.
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Splits `text` at its first `.`: the part before, and the part after if there is a `.`.
 fn split_fraction(text: &[u8]) -> (&[u8], Option<&[u8]>) {
-    match text.iter().position(|&b| b == b'.') {
+    match memchr::memchr(b'.', text) {
         Some(dot) => (&text[..dot], Some(&text[dot + 1..])),
         None => (text, None),
     }
@@ -222,14 +344,14 @@ fn split_fraction(text: &[u8]) -> (&[u8], Option<&[u8]>) {
 
 /// The value of 1 to 12 ASCII digits (12 digits stay far from overflow), else `None`.
 fn digits_value(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 12 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || digits.len() > 12 {
         return None;
     }
-    Some(
-        digits
-            .iter()
-            .fold(0, |value, digit| value * 10 + u64::from(digit - b'0')),
-    )
+    digits.iter().try_fold(0, |value, &digit| {
+        digit
+            .is_ascii_digit()
+            .then(|| value * 10 + u64::from(digit - b'0'))
+    })
 }
 
 /// The nanoseconds and digit count of an optional fraction (the digits after the `.`).
@@ -339,6 +461,37 @@ mod tests {
                 _ => format!("0.{}", "0".repeat(digits)),
             };
             proptest::prop_assert_eq!(Duration::between(&read, &read).to_string(), no_time);
+        }
+    }
+
+    proptest::proptest! {
+        /// The calendar arithmetic agrees with chrono's for every date and time of day of
+        /// years 0 to 9999, both ways, and chrono refuses exactly the dates refused here.
+        #[test]
+        fn dates_agree_with_chrono(
+            year in 0i32..=9999,
+            month in 0u32..=13,
+            day in 0u32..=32,
+            of_day in 0u32..86_400,
+        ) {
+            use chrono::{Datelike as _, NaiveDate};
+            let (hour, minute, second) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
+            let text = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+            let ours = Timestamp::parse(text.as_bytes());
+            match NaiveDate::from_ymd_opt(year, month, day)
+                .and_then(|date| date.and_hms_opt(hour, minute, second))
+            {
+                None => proptest::prop_assert_eq!(ours, Err(TimeError::NoSuchTime)),
+                Some(at) => {
+                    let ours = time(&text);
+                    proptest::prop_assert_eq!(ours.epoch_seconds(), at.and_utc().timestamp());
+                    proptest::prop_assert_eq!(
+                        ours.to_string(),
+                        at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+                    );
+                    proptest::prop_assert_eq!(at.year(), year);
+                }
+            }
         }
     }
 
