@@ -13,14 +13,19 @@
 //! content wins, and an ended call's CDR is only made once the stream has passed both of its
 //! times. Ageing and forgetting happen when the stream's newest time advances, before the
 //! record that advanced it is paired.
+//!
+//! The work per record is a fixed amount whatever the number of open calls: the record's key is
+//! built in a reused buffer and hashed once; open calls live in one table of slots found
+//! through an index by that hash; lone sides wait in a queue in time order, from which calls
+//! that stopped waiting are dropped lazily; CDRs are handed out borrowed ([`Emit`]).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
 
-use super::hash::{ContentId, content_id};
+use super::hash::{BuildFastHasher, ContentId, content_id, fast_hash};
 use super::layout::CallRecord;
+use super::parts::{Parts, push_part};
 use super::time::{Duration, Timestamp};
-use super::{Cdr, Status};
+use super::{Cdr, CdrView, Extras, Status};
 
 /// The default maximum age, in seconds: one day.
 pub const DEFAULT_MAX_AGE_SECONDS: u64 = 86_400;
@@ -61,6 +66,26 @@ pub enum Output {
     Cdr(Cdr),
     /// A record that made no CDR, and why.
     Problem(Problem),
+}
+
+/// Where the pairer hands what it makes, in order: [`Pairer::push_to`] and
+/// [`Pairer::finish_to`] call it. A `Vec<Output>` collects owned CDRs; a writer can take each
+/// CDR as it is borrowed, with no copy made.
+pub trait Emit {
+    /// A finished call detail record, borrowed for the call only.
+    fn cdr(&mut self, cdr: &CdrView<'_>);
+    /// A record that made no CDR, and why.
+    fn problem(&mut self, problem: Problem);
+}
+
+impl Emit for Vec<Output> {
+    fn cdr(&mut self, cdr: &CdrView<'_>) {
+        self.push(Output::Cdr(cdr.to_cdr()));
+    }
+
+    fn problem(&mut self, problem: Problem) {
+        self.push(Output::Problem(problem));
+    }
 }
 
 /// A record the pairer refused; the caller reports it. Pairing goes on.
@@ -109,38 +134,141 @@ pub struct Counts {
     pub ignored_failed_invites: u64,
 }
 
-/// A call's identity: its Call-ID and its two tags in byte order, each length-prefixed (see
-/// [`push_part`]), so that different calls never have the same bytes.
-type CallKey = Arc<[u8]>;
-
-/// One side of an open call: an answered INVITE or a BYE.
+/// One side of a call: an answered INVITE or a BYE, borrowed from where it is kept.
 ///
-/// Sides compare by time, then content, which is how the earliest one is chosen.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Side {
+/// Sides compare by time, then whether the record's From tag is the first tag of the call's
+/// key, then content: that is how the earliest one is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Side<'a> {
     time: Timestamp,
-    /// Whether the record's From tag is the first tag of its [`CallKey`].
+    /// Whether the record's From tag is the first tag of its key (see [`key_of`]).
     from_is_first: bool,
     /// Length-prefixed parts: status code, reason phrase (both empty for a BYE), then extras.
-    parts: Box<[u8]>,
+    parts: &'a [u8],
 }
 
-/// A call seen in part.
-///
-/// Measured with `size_of` (x86_64, Rust 1.95): `Side` 40 bytes, `OpenCall` 80, a map entry
-/// `(CallKey, OpenCall)` 96, a waiting entry `(Timestamp, CallKey)` 32; a remembered ended
-/// call 24 in the map plus 24 in the queue. Adding the key's heap block (16 + about 70 bytes
-/// for a 40-byte Call-ID and two 12-byte tags), the parts' (about 40 bytes with 30 bytes of
-/// extras) and the map's and B-tree's slack, one open call takes about 350 bytes: 100,000
-/// open calls take about 35 MiB.
-#[derive(Clone, Debug)]
-enum OpenCall {
+/// No slot: the end of a chain of slots.
+const NO_SLOT: u32 = u32::MAX;
+/// How many waiting entries beyond twice the lone sides the queue may hold before the entries
+/// of calls that stopped waiting are dropped from its middle.
+const WAITING_SLACK: usize = 1024;
+
+/// What a slot of the table holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Nothing: the slot is on the free list.
+    Free,
     /// Answered, waiting for its BYE.
-    Answered(Side),
+    Answered,
     /// A BYE waiting for its INVITE.
-    ByeFirst(Side),
+    ByeFirst,
     /// Both sides seen; its CDR is made once the stream passes both times.
-    Ended { invite: Side, bye: Side },
+    Ended,
+}
+
+/// A call seen in part: one slot of the pairer's table, one heap block (`bytes`).
+///
+/// Measured with `size_of` (x86_64, Rust 1.95; a unit test keeps it so): 96 bytes. Adding its
+/// heap block (a 43-byte Call-ID and two 9-byte tags make a 64-byte key, plus 7 bytes for `200`
+/// and `OK`: 80 bytes allocated), an index entry (16 bytes) and a waiting entry (24 bytes),
+/// with the tables' slack, one open call takes about 250 bytes: 100,000 open calls take
+/// about 25 MiB.
+#[derive(Clone, Debug)]
+struct Call {
+    /// The key (see [`key_of`]), then the INVITE's parts (if it has that side), then the BYE's
+    /// (if it has that side).
+    bytes: Box<[u8]>,
+    invite_time: Timestamp,
+    bye_time: Timestamp,
+    /// The content hash of the key, the name the call is remembered by once it ended.
+    id: ContentId,
+    /// The fast hash of the key: the call's entry in the index.
+    hash: u64,
+    /// The next call in the index with the same fast hash; in a free slot, the next free slot.
+    next: u32,
+    /// How many times the slot was freed, so that waiting entries of earlier calls in it are
+    /// known as stale.
+    generation: u32,
+    key_length: u32,
+    invite_length: u32,
+    stage: Stage,
+    invite_from_is_first: bool,
+    bye_from_is_first: bool,
+}
+
+impl Call {
+    fn free(next: u32) -> Self {
+        Self {
+            bytes: Box::default(),
+            invite_time: Timestamp::EPOCH,
+            bye_time: Timestamp::EPOCH,
+            id: ContentId([0; 16]),
+            hash: 0,
+            next,
+            generation: 0,
+            key_length: 0,
+            invite_length: 0,
+            stage: Stage::Free,
+            invite_from_is_first: false,
+            bye_from_is_first: false,
+        }
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.bytes[..self.key_length as usize]
+    }
+
+    fn invite(&self) -> Side<'_> {
+        let start = self.key_length as usize;
+        Side {
+            time: self.invite_time,
+            from_is_first: self.invite_from_is_first,
+            parts: &self.bytes[start..start + self.invite_length as usize],
+        }
+    }
+
+    fn bye(&self) -> Side<'_> {
+        Side {
+            time: self.bye_time,
+            from_is_first: self.bye_from_is_first,
+            parts: &self.bytes[(self.key_length + self.invite_length) as usize..],
+        }
+    }
+
+    /// Whether it is a lone side (answered, or a BYE first).
+    fn is_lone(&self) -> bool {
+        matches!(self.stage, Stage::Answered | Stage::ByeFirst)
+    }
+}
+
+/// A lone side waiting since `since`: the call in `slot`, if the slot still holds that call
+/// (`generation`) and it still waits since then.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    since: Timestamp,
+    slot: u32,
+    generation: u32,
+}
+
+impl Waiting {
+    fn is_current(&self, calls: &[Call]) -> bool {
+        calls.get(self.slot as usize).is_some_and(|call| {
+            call.generation == self.generation
+                && match call.stage {
+                    Stage::Answered => call.invite_time == self.since,
+                    Stage::ByeFirst => call.bye_time == self.since,
+                    Stage::Free | Stage::Ended => false,
+                }
+        })
+    }
+}
+
+/// Which side a call is given when its sides change: none, the one it has, or the record's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pick {
+    None,
+    Kept,
+    Record,
 }
 
 /// Pairs a main table's call records, in time order, into CDRs.
@@ -149,26 +277,44 @@ enum OpenCall {
 /// [`finish`](Self::finish) at the end of the input, or save it with
 /// [`state::save`](super::state::save) to go on in a later run. Records of the missed-calls
 /// table are not pushed: each becomes [`Cdr::failed`] directly, and does not move the time.
+/// [`push_to`](Self::push_to) and [`finish_to`](Self::finish_to) do the same, handing CDRs out
+/// borrowed.
 ///
-/// Memory: the open calls (about 350 bytes each, measured in the source) and, for duplicate-BYE
-/// detection, about 60 bytes per call ended within the maximum age (a 128-bit hash of its key
+/// Memory: the open calls (about 250 bytes each, measured in the source) and, for duplicate-BYE
+/// detection, about 40 bytes per call ended within the maximum age (a 128-bit hash of its key
 /// and its end). That hash is not made to resist crafted collisions: a call whose Call-ID and
 /// tags were crafted to collide with a call ended within the maximum age would have its
 /// INVITE counted as a re-INVITE and its BYE reported as a duplicate.
 #[derive(Debug)]
 pub struct Pairer {
     options: PairingOptions,
-    open: HashMap<CallKey, OpenCall>,
-    /// The time each lone side ages from, for every `Answered` and `ByeFirst` call.
-    waiting: BTreeSet<(Timestamp, CallKey)>,
-    /// Every `Ended` call, whose CDR is made at the next advance of the newest time.
-    settling: Vec<CallKey>,
-    /// Ended calls by the hash of their key: the whole seconds of their end.
-    closed: HashMap<ContentId, i64>,
-    /// The same, in the order they ended, to forget them.
-    closed_order: VecDeque<(i64, ContentId)>,
+    /// The open calls' slots; the free ones are chained from `free`.
+    calls: Vec<Call>,
+    free: u32,
+    /// The first slot of each fast hash of a key; the others with it are chained by `next`.
+    index: HashMap<u64, u32, BuildFastHasher>,
+    /// Slots in use.
+    live: usize,
+    /// Slots holding a lone side.
+    lone: usize,
+    /// The time each lone side ages from, in time order; entries of calls that stopped
+    /// waiting stay until they reach the front or the queue is compacted.
+    waiting: VecDeque<Waiting>,
+    /// Every `Ended` call (slot, generation), whose CDR is made at the next advance.
+    settling: Vec<(u32, u32)>,
+    /// Ended calls by the hash of their key: the whole seconds of their end. Some may be past
+    /// remembering; they are dropped every quarter of the memory window.
+    closed: HashMap<ContentId, i64, BuildFastHasher>,
+    /// When (whole seconds of the newest time) to next drop the ended calls past remembering.
+    next_purge: i64,
     newest: Option<Timestamp>,
     counts: Counts,
+    /// The key of the record being paired.
+    key: Vec<u8>,
+    /// The side of the record being paired (its parts).
+    side: Vec<u8>,
+    /// Lone sides ageing out now.
+    aged: Vec<(Timestamp, u32)>,
 }
 
 /// One side of an open call, in full, as a state file carries it.
@@ -200,13 +346,20 @@ impl Pairer {
     pub fn new(options: PairingOptions) -> Self {
         Self {
             options,
-            open: HashMap::new(),
-            waiting: BTreeSet::new(),
+            calls: Vec::new(),
+            free: NO_SLOT,
+            index: HashMap::default(),
+            live: 0,
+            lone: 0,
+            waiting: VecDeque::new(),
             settling: Vec::new(),
-            closed: HashMap::new(),
-            closed_order: VecDeque::new(),
+            closed: HashMap::default(),
+            next_purge: i64::MIN,
             newest: None,
             counts: Counts::default(),
+            key: Vec::new(),
+            side: Vec::new(),
+            aged: Vec::new(),
         }
     }
 
@@ -218,6 +371,11 @@ impl Pairer {
     /// call's start and end (or at [`finish`](Self::finish)), so that a same-time record read
     /// after the BYE still counts.
     pub fn push(&mut self, record: &CallRecord<'_>, out: &mut Vec<Output>) {
+        self.push_to(record, out);
+    }
+
+    /// [`push`](Self::push), handing what it makes to `out` as it is made.
+    pub fn push_to<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
         self.advance(record.time(), out);
         match record.method() {
             b"INVITE" => self.invite(record, out),
@@ -228,13 +386,22 @@ impl Pairer {
 
     /// Ends the input: every call still open is emitted (ended calls as `answered`, lone
     /// INVITEs as `unterminated`, lone BYEs as `unmatched_bye`), whatever their age.
-    pub fn finish(mut self, out: &mut Vec<Output>) {
+    pub fn finish(self, out: &mut Vec<Output>) {
+        self.finish_to(out);
+    }
+
+    /// [`finish`](Self::finish), handing what it makes to `out` as it is made.
+    pub fn finish_to<E: Emit + ?Sized>(mut self, out: &mut E) {
         self.settle(out);
-        while let Some((_, key)) = self.waiting.pop_first() {
-            if let Some(call) = self.open.remove(&key) {
-                out.push(Output::Cdr(open_call_cdr(&key, call)));
-            }
-        }
+        let mut aged = std::mem::take(&mut self.aged);
+        aged.extend(
+            self.waiting
+                .iter()
+                .filter(|waiting| waiting.is_current(&self.calls))
+                .map(|waiting| (waiting.since, waiting.slot)),
+        );
+        self.waiting.clear();
+        self.emit_lone(aged, out);
     }
 
     /// What was counted rather than paired (see [`Counts`]).
@@ -249,222 +416,561 @@ impl Pairer {
 
     /// How many calls are open (seen in part, or ended and not yet emitted).
     pub fn open_calls(&self) -> usize {
-        self.open.len()
+        self.live
     }
 
     /// When `time` is past the newest time: emits the ended calls, makes `time` the newest,
     /// emits the lone sides now more than the maximum age old, forgets old ended calls.
-    fn advance(&mut self, time: Timestamp, out: &mut Vec<Output>) {
+    fn advance<E: Emit + ?Sized>(&mut self, time: Timestamp, out: &mut E) {
         if self
             .newest
-            .is_some_and(|newest| time.epoch_nanos() <= newest.epoch_nanos())
+            .is_some_and(|newest| time.instant() <= newest.instant())
         {
             return;
         }
         self.settle(out);
         self.newest = Some(time);
-        while let Some((since, _)) = self.waiting.first()
-            && self.is_past_max_age(since)
+        // Past the maximum age: newest - since > max age, i.e. since < newest - max age.
+        let limit = time.epoch_nanos() - i128::from(self.options.max_age_seconds) * 1_000_000_000;
+        let mut aged = std::mem::take(&mut self.aged);
+        while let Some(&waiting) = self.waiting.front()
+            && waiting.since.epoch_nanos() < limit
         {
-            let Some((_, key)) = self.waiting.pop_first() else {
-                break;
+            self.waiting.pop_front();
+            if waiting.is_current(&self.calls) {
+                aged.push((waiting.since, waiting.slot));
+            }
+        }
+        self.emit_lone(aged, out);
+        let now = time.epoch_seconds();
+        if now >= self.next_purge {
+            let window = self.ended_window();
+            self.closed
+                .retain(|_, &mut end_seconds| remembers(now, end_seconds, window));
+            let step = i64::try_from((window / 4).max(1)).unwrap_or(i64::MAX);
+            self.next_purge = now.saturating_add(step);
+        }
+    }
+
+    /// Emits the lone sides in `aged` (slot and the time they waited since), in the order of
+    /// that time then key, and closes their calls.
+    fn emit_lone<E: Emit + ?Sized>(&mut self, mut aged: Vec<(Timestamp, u32)>, out: &mut E) {
+        let calls = &self.calls;
+        aged.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| calls[a.1 as usize].key().cmp(calls[b.1 as usize].key()))
+        });
+        for &(_, slot) in &aged {
+            let call = &self.calls[slot as usize];
+            let cdr = match call.stage {
+                Stage::Answered => {
+                    let invite = call.invite();
+                    call_cdr(
+                        call.key(),
+                        invite,
+                        Status::Unterminated,
+                        Some(invite.time),
+                        None,
+                    )
+                }
+                Stage::ByeFirst => {
+                    let bye = call.bye();
+                    call_cdr(call.key(), bye, Status::UnmatchedBye, None, Some(bye.time))
+                }
+                Stage::Free | Stage::Ended => continue,
             };
-            if let Some(call) = self.open.remove(&key) {
-                out.push(Output::Cdr(open_call_cdr(&key, call)));
-            }
+            out.cdr(&cdr);
+            self.remove(slot);
         }
-        while let Some(&(end_seconds, call)) = self.closed_order.front()
-            && !self.remembers_end(end_seconds)
-        {
-            self.closed_order.pop_front();
-            if self.closed.get(&call) == Some(&end_seconds) {
-                self.closed.remove(&call);
-            }
-        }
+        aged.clear();
+        self.aged = aged;
     }
 
     /// Makes the CDRs of all `Ended` calls, in key order.
-    fn settle(&mut self, out: &mut Vec<Output>) {
+    fn settle<E: Emit + ?Sized>(&mut self, out: &mut E) {
+        if self.settling.is_empty() {
+            return;
+        }
         let mut settling = std::mem::take(&mut self.settling);
-        settling.sort_unstable();
-        for key in settling {
-            if let Some(OpenCall::Ended { invite, bye }) = self.open.remove(&key) {
-                self.close(&key, &invite, &bye, out);
+        let calls = &self.calls;
+        settling.sort_unstable_by(|a, b| calls[a.0 as usize].key().cmp(calls[b.0 as usize].key()));
+        for &(slot, generation) in &settling {
+            let call = &self.calls[slot as usize];
+            if call.generation == generation && call.stage == Stage::Ended {
+                self.close(slot, out);
             }
         }
+        settling.clear();
+        self.settling = settling;
     }
 
-    fn is_past_max_age(&self, since: &Timestamp) -> bool {
-        self.newest.is_some_and(|newest| {
-            Duration::between(since, &newest).as_nanos()
-                > i128::from(self.options.max_age_seconds) * 1_000_000_000
-        })
+    /// How long (seconds of record time) ended calls are remembered after their end.
+    fn ended_window(&self) -> u64 {
+        self.options.max_age_seconds
     }
 
     /// Whether an ended call that ended at `end_seconds` is still remembered.
     fn remembers_end(&self, end_seconds: i64) -> bool {
         self.newest.is_some_and(|newest| {
-            i128::from(newest.epoch_seconds()) - i128::from(end_seconds)
-                <= i128::from(self.options.max_age_seconds)
+            remembers(newest.epoch_seconds(), end_seconds, self.ended_window())
         })
     }
 
-    fn remembers_closed(&self, key: &[u8]) -> bool {
+    fn remembers_closed(&self, id: &ContentId) -> bool {
         self.closed
-            .get(&content_id(key))
+            .get(id)
             .is_some_and(|&end_seconds| self.remembers_end(end_seconds))
     }
 
-    fn invite(&mut self, record: &CallRecord<'_>, out: &mut Vec<Output>) {
+    fn invite<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
         match answer_class(record.sip_code()) {
             Some(b'2') => self.answered_invite(record, out),
             Some(_) => match self.options.failed_invites {
-                FailedInvites::MakeCdrs => out.push(Output::Cdr(Cdr::failed(record))),
+                FailedInvites::MakeCdrs => out.cdr(&CdrView::failed(record)),
                 FailedInvites::Ignore => self.counts.ignored_failed_invites += 1,
             },
-            None => out.push(Output::Problem(Problem::UnreadableSipCode {
+            None => out.problem(Problem::UnreadableSipCode {
                 callid: record.callid().to_vec(),
                 sip_code: record.sip_code().to_vec(),
                 time: record.time(),
-            })),
+            }),
         }
     }
 
-    fn answered_invite(&mut self, record: &CallRecord<'_>, out: &mut Vec<Output>) {
-        let key = call_key(record);
-        let invite = Side::of(record, true);
-        match self.open.remove_entry(key.as_slice()) {
-            None if self.remembers_closed(&key) => self.counts.reinvites += 1,
-            None => self.wait(key.into(), OpenCall::Answered, invite),
-            Some((key, OpenCall::Answered(current))) => {
+    fn answered_invite<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
+        let hash = self.take_record(record, true);
+        let (time, from_is_first) = (record.time(), from_is_first(record));
+        let Some(slot) = self.find(hash) else {
+            let id = content_id(&self.key);
+            if self.remembers_closed(&id) {
                 self.counts.reinvites += 1;
-                let earliest = self.earliest_waiting(&key, current, invite).0;
-                self.open.insert(key, OpenCall::Answered(earliest));
+            } else {
+                self.open(hash, id, Stage::Answered, time, from_is_first);
             }
-            Some((key, OpenCall::ByeFirst(bye))) => {
-                self.waiting.remove(&(bye.time, key.clone()));
-                self.end(key, invite, bye, out);
-            }
-            Some((
-                key,
-                OpenCall::Ended {
-                    invite: current,
-                    bye,
-                },
-            )) => {
+            return;
+        };
+        let call = &self.calls[slot as usize];
+        let new = Side {
+            time,
+            from_is_first,
+            parts: &self.side,
+        };
+        let (stage, earlier, current_time) = (call.stage, new < call.invite(), call.invite_time);
+        match stage {
+            Stage::Answered => {
                 self.counts.reinvites += 1;
-                let invite = current.min(invite);
-                self.open.insert(key, OpenCall::Ended { invite, bye });
+                if earlier {
+                    self.set_sides(
+                        slot,
+                        Stage::Answered,
+                        Pick::Record,
+                        Pick::None,
+                        (time, from_is_first),
+                    );
+                    if time != current_time {
+                        self.wait(slot);
+                    }
+                }
             }
+            Stage::ByeFirst => self.end(slot, Pick::Record, Pick::Kept, (time, from_is_first), out),
+            Stage::Ended => {
+                self.counts.reinvites += 1;
+                if earlier {
+                    self.set_sides(
+                        slot,
+                        Stage::Ended,
+                        Pick::Record,
+                        Pick::Kept,
+                        (time, from_is_first),
+                    );
+                }
+            }
+            Stage::Free => {}
         }
     }
 
-    fn bye(&mut self, record: &CallRecord<'_>, out: &mut Vec<Output>) {
-        let key = call_key(record);
-        let bye = Side::of(record, false);
-        match self.open.remove_entry(key.as_slice()) {
-            None if self.remembers_closed(&key) => {
-                out.push(Output::Problem(Problem::DuplicateBye {
+    fn bye<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
+        let hash = self.take_record(record, false);
+        let (time, from_is_first) = (record.time(), from_is_first(record));
+        let Some(slot) = self.find(hash) else {
+            let id = content_id(&self.key);
+            if self.remembers_closed(&id) {
+                out.problem(Problem::DuplicateBye {
                     callid: record.callid().to_vec(),
                     from_tag: record.from_tag().to_vec(),
                     to_tag: record.to_tag().to_vec(),
-                    time: record.time(),
-                }));
+                    time,
+                });
+            } else {
+                self.open(hash, id, Stage::ByeFirst, time, from_is_first);
             }
-            None => self.wait(key.into(), OpenCall::ByeFirst, bye),
-            Some((key, OpenCall::Answered(invite))) => {
-                self.waiting.remove(&(invite.time, key.clone()));
-                self.end(key, invite, bye, out);
+            return;
+        };
+        let call = &self.calls[slot as usize];
+        let new = Side {
+            time,
+            from_is_first,
+            parts: &self.side,
+        };
+        let current = call.bye();
+        let (stage, earlier) = (call.stage, new < current);
+        // Of two BYEs the earliest stays; the other is the duplicate.
+        let duplicate = || {
+            let later = if earlier { current } else { new };
+            duplicate_bye(call.key(), later.from_is_first, later.time)
+        };
+        match stage {
+            Stage::Answered => self.end(slot, Pick::Kept, Pick::Record, (time, from_is_first), out),
+            Stage::ByeFirst => {
+                out.problem(duplicate());
+                if earlier {
+                    let current_time = current.time;
+                    self.set_sides(
+                        slot,
+                        Stage::ByeFirst,
+                        Pick::None,
+                        Pick::Record,
+                        (time, from_is_first),
+                    );
+                    if time != current_time {
+                        self.wait(slot);
+                    }
+                }
             }
-            Some((key, OpenCall::ByeFirst(current))) => {
-                let (earliest, duplicate) = self.earliest_waiting(&key, current, bye);
-                out.push(Output::Problem(duplicate_bye(&key, &duplicate)));
-                self.open.insert(key, OpenCall::ByeFirst(earliest));
+            Stage::Ended => {
+                out.problem(duplicate());
+                if earlier {
+                    self.set_sides(
+                        slot,
+                        Stage::Ended,
+                        Pick::Kept,
+                        Pick::Record,
+                        (time, from_is_first),
+                    );
+                }
             }
-            Some((
-                key,
-                OpenCall::Ended {
-                    invite,
-                    bye: current,
-                },
-            )) => {
-                let (earliest, duplicate) = sorted(current, bye);
-                out.push(Output::Problem(duplicate_bye(&key, &duplicate)));
-                self.open.insert(
-                    key,
-                    OpenCall::Ended {
-                        invite,
-                        bye: earliest,
-                    },
-                );
-            }
+            Stage::Free => {}
         }
     }
 
-    /// Opens a call with one side, waiting for the other.
-    fn wait(&mut self, key: CallKey, call: fn(Side) -> OpenCall, side: Side) {
-        self.waiting.insert((side.time, key.clone()));
-        self.open.insert(key, call(side));
-    }
-
-    /// The earlier of a waiting call's side and a new one (and the other), keeping the call's
-    /// waiting entry on the earlier one's time.
-    fn earliest_waiting(&mut self, key: &CallKey, current: Side, new: Side) -> (Side, Side) {
-        if new < current {
-            self.waiting.remove(&(current.time, key.clone()));
-            self.waiting.insert((new.time, key.clone()));
+    /// Puts the record's key in `self.key` and its side's parts in `self.side` (an INVITE's
+    /// status code and reason, none for a BYE, then the extras); returns the key's fast hash.
+    fn take_record(&mut self, record: &CallRecord<'_>, is_invite: bool) -> u64 {
+        self.key.clear();
+        push_key(
+            &mut self.key,
+            record.callid(),
+            record.from_tag(),
+            record.to_tag(),
+        );
+        self.side.clear();
+        let answer = if is_invite {
+            [record.sip_code(), record.sip_reason()]
+        } else {
+            [&[][..], &[][..]]
+        };
+        for part in answer.into_iter().chain(record.extras()) {
+            push_part(&mut self.side, part);
         }
-        sorted(current, new)
+        fast_hash(&self.key)
     }
 
-    /// A call has both sides: its CDR now if the stream is already past both times, else at
-    /// the next advance (a side with the same time may still come).
-    fn end(&mut self, key: CallKey, invite: Side, bye: Side, out: &mut Vec<Output>) {
-        let last = invite.time.epoch_nanos().max(bye.time.epoch_nanos());
+    /// The slot of the open call whose key is `self.key` (its fast hash is `hash`).
+    fn find(&self, hash: u64) -> Option<u32> {
+        let mut slot = *self.index.get(&hash)?;
+        while let Some(call) = self.calls.get(slot as usize) {
+            if call.key() == self.key.as_slice() {
+                return Some(slot);
+            }
+            slot = call.next;
+        }
+        None
+    }
+
+    /// Opens a call with key `self.key` and one side (`self.side`), waiting for the other.
+    fn open(
+        &mut self,
+        hash: u64,
+        id: ContentId,
+        stage: Stage,
+        time: Timestamp,
+        from_is_first: bool,
+    ) {
+        let slot = self.open_slot(hash, id, stage, time, from_is_first);
+        self.wait(slot);
+    }
+
+    /// [`open`](Self::open), without its waiting entry.
+    fn open_slot(
+        &mut self,
+        hash: u64,
+        id: ContentId,
+        stage: Stage,
+        time: Timestamp,
+        from_is_first: bool,
+    ) -> u32 {
+        let slot = match self.free {
+            NO_SLOT => {
+                // A slot number fits 32 bits: 4 billion open calls would need 1 TB.
+                self.calls.push(Call::free(NO_SLOT));
+                (self.calls.len() - 1) as u32
+            }
+            free => {
+                self.free = self.calls[free as usize].next;
+                free
+            }
+        };
+        let next = self.index.insert(hash, slot).unwrap_or(NO_SLOT);
+        let mut bytes = Vec::with_capacity(self.key.len() + self.side.len());
+        bytes.extend_from_slice(&self.key);
+        bytes.extend_from_slice(&self.side);
+        let call = &mut self.calls[slot as usize];
+        call.bytes = bytes.into_boxed_slice();
+        call.id = id;
+        call.hash = hash;
+        call.next = next;
+        call.key_length = self.key.len() as u32;
+        call.stage = stage;
+        if stage == Stage::Answered {
+            call.invite_time = time;
+            call.invite_from_is_first = from_is_first;
+            call.invite_length = self.side.len() as u32;
+        } else {
+            call.bye_time = time;
+            call.bye_from_is_first = from_is_first;
+            call.invite_length = 0;
+        }
+        self.live += 1;
+        self.lone += 1;
+        slot
+    }
+
+    /// Queues the lone side of the call in `slot`, in time order.
+    fn wait(&mut self, slot: u32) {
+        let call = &self.calls[slot as usize];
+        let since = match call.stage {
+            Stage::Answered => call.invite_time,
+            Stage::ByeFirst => call.bye_time,
+            Stage::Free | Stage::Ended => return,
+        };
+        let waiting = Waiting {
+            since,
+            slot,
+            generation: call.generation,
+        };
+        if self.waiting.back().is_none_or(|last| last.since <= since) {
+            self.waiting.push_back(waiting);
+        } else {
+            let at = self.waiting.partition_point(|other| other.since <= since);
+            self.waiting.insert(at, waiting);
+        }
+        self.compact_waiting();
+    }
+
+    /// Drops the entries of calls that stopped waiting once they outnumber the lone sides by
+    /// more than [`WAITING_SLACK`]: the queue stays within twice the lone sides (plus the
+    /// slack), at an amortised constant cost per entry.
+    fn compact_waiting(&mut self) {
+        if self.waiting.len() > 2 * self.lone + WAITING_SLACK {
+            let calls = &self.calls;
+            self.waiting.retain(|waiting| waiting.is_current(calls));
+        }
+    }
+
+    /// Gives the call in `slot` the `stage` and sides: each the one it has, the record's
+    /// (`self.side`, with `record`'s time and tag order), or none.
+    fn set_sides(
+        &mut self,
+        slot: u32,
+        stage: Stage,
+        invite: Pick,
+        bye: Pick,
+        record: (Timestamp, bool),
+    ) {
+        let call = &self.calls[slot as usize];
+        let record_side = Side {
+            time: record.0,
+            from_is_first: record.1,
+            parts: &self.side,
+        };
+        let pick = |pick: Pick, kept: Side<'_>| match pick {
+            Pick::None => None,
+            Pick::Kept => Some((kept.time, kept.from_is_first, kept.parts.len())),
+            Pick::Record => Some((
+                record_side.time,
+                record_side.from_is_first,
+                record_side.parts.len(),
+            )),
+        };
+        let (new_invite, new_bye) = (pick(invite, call.invite()), pick(bye, call.bye()));
+        let mut bytes = Vec::with_capacity(
+            call.key().len()
+                + new_invite.map_or(0, |side| side.2)
+                + new_bye.map_or(0, |side| side.2),
+        );
+        bytes.extend_from_slice(call.key());
+        for (which, kept) in [(invite, call.invite()), (bye, call.bye())] {
+            match which {
+                Pick::None => {}
+                Pick::Kept => bytes.extend_from_slice(kept.parts),
+                Pick::Record => bytes.extend_from_slice(record_side.parts),
+            }
+        }
+        let was_lone = call.is_lone();
+        let call = &mut self.calls[slot as usize];
+        call.bytes = bytes.into_boxed_slice();
+        call.stage = stage;
+        call.invite_length = 0;
+        if let Some((time, from_is_first, length)) = new_invite {
+            call.invite_time = time;
+            call.invite_from_is_first = from_is_first;
+            call.invite_length = length as u32;
+        }
+        if let Some((time, from_is_first, _)) = new_bye {
+            call.bye_time = time;
+            call.bye_from_is_first = from_is_first;
+        }
+        let is_lone = call.is_lone();
+        if was_lone && !is_lone {
+            self.lone -= 1;
+            self.compact_waiting();
+        }
+    }
+
+    /// A lone call gets its other side: its CDR now if the stream is already past both times,
+    /// else at the next advance (a side with the same time may still come).
+    fn end<E: Emit + ?Sized>(
+        &mut self,
+        slot: u32,
+        invite: Pick,
+        bye: Pick,
+        record: (Timestamp, bool),
+        out: &mut E,
+    ) {
+        let call = &self.calls[slot as usize];
+        let record_side = Side {
+            time: record.0,
+            from_is_first: record.1,
+            parts: &self.side,
+        };
+        let invite_side = if invite == Pick::Record {
+            record_side
+        } else {
+            call.invite()
+        };
+        let bye_time = if bye == Pick::Record {
+            record.0
+        } else {
+            call.bye_time
+        };
+        let last = invite_side.time.epoch_nanos().max(bye_time.epoch_nanos());
         if self
             .newest
             .is_some_and(|newest| last < newest.epoch_nanos())
         {
-            self.close(&key, &invite, &bye, out);
+            out.cdr(&call_cdr(
+                call.key(),
+                invite_side,
+                Status::Answered,
+                Some(invite_side.time),
+                Some(bye_time),
+            ));
+            let end = CarriedEnd {
+                end_seconds: bye_time.epoch_seconds(),
+                call: call.id,
+            };
+            self.remove(slot);
+            self.remember(end);
         } else {
-            self.settling.push(key.clone());
-            self.open.insert(key, OpenCall::Ended { invite, bye });
+            self.set_sides(slot, Stage::Ended, invite, bye, record);
+            let generation = self.calls[slot as usize].generation;
+            self.settling.push((slot, generation));
         }
     }
 
-    /// Emits an ended call's CDR and remembers the call.
-    fn close(&mut self, key: &[u8], invite: &Side, bye: &Side, out: &mut Vec<Output>) {
-        out.push(Output::Cdr(call_cdr(
-            key,
+    /// Emits an ended call's CDR, forgets the call and remembers that it ended.
+    fn close<E: Emit + ?Sized>(&mut self, slot: u32, out: &mut E) {
+        let call = &self.calls[slot as usize];
+        let invite = call.invite();
+        out.cdr(&call_cdr(
+            call.key(),
             invite,
             Status::Answered,
             Some(invite.time),
-            Some(bye.time),
-        )));
-        self.remember(CarriedEnd {
-            end_seconds: bye.time.epoch_seconds(),
-            call: content_id(key),
-        });
+            Some(call.bye_time),
+        ));
+        let end = CarriedEnd {
+            end_seconds: call.bye_time.epoch_seconds(),
+            call: call.id,
+        };
+        self.remove(slot);
+        self.remember(end);
+    }
+
+    /// Frees the slot of an open call.
+    fn remove(&mut self, slot: u32) {
+        let call = &self.calls[slot as usize];
+        let (hash, next, was_lone) = (call.hash, call.next, call.is_lone());
+        if let std::collections::hash_map::Entry::Occupied(mut first) = self.index.entry(hash) {
+            if *first.get() == slot {
+                if next == NO_SLOT {
+                    first.remove();
+                } else {
+                    first.insert(next);
+                }
+            } else {
+                let mut at = *first.get();
+                while let Some(call) = self.calls.get_mut(at as usize) {
+                    if call.next == slot {
+                        call.next = next;
+                        break;
+                    }
+                    at = call.next;
+                }
+            }
+        }
+        let call = &mut self.calls[slot as usize];
+        call.bytes = Box::default();
+        call.stage = Stage::Free;
+        call.generation = call.generation.wrapping_add(1);
+        call.next = self.free;
+        self.free = slot;
+        self.live -= 1;
+        if was_lone {
+            self.lone -= 1;
+            self.compact_waiting();
+        }
     }
 
     fn remember(&mut self, end: CarriedEnd) {
         self.closed.insert(end.call, end.end_seconds);
-        self.closed_order.push_back((end.end_seconds, end.call));
+    }
+
+    /// The live calls, in key order.
+    fn calls_by_key(&self) -> Vec<&Call> {
+        let mut calls: Vec<&Call> = self
+            .calls
+            .iter()
+            .filter(|call| call.stage != Stage::Free)
+            .collect();
+        calls.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        calls
     }
 
     /// Every side of every open call, in key order, the INVITE before the BYE.
     pub(super) fn carried_sides(&self) -> Vec<CarriedSide> {
-        let mut calls: Vec<(&CallKey, &OpenCall)> = self.open.iter().collect();
-        calls.sort_unstable_by_key(|&(key, _)| key);
+        let calls = self.calls_by_key();
         let mut sides = Vec::with_capacity(calls.len());
-        for (key, call) in calls {
-            let carry = |side: &Side, is_invite| carried_side(key, side, is_invite);
-            match call {
-                OpenCall::Answered(invite) => sides.push(carry(invite, true)),
-                OpenCall::ByeFirst(bye) => sides.push(carry(bye, false)),
-                OpenCall::Ended { invite, bye } => {
-                    sides.extend([carry(invite, true), carry(bye, false)]);
-                }
+        for call in calls {
+            let key = call.key();
+            match call.stage {
+                Stage::Answered => sides.push(carried_side(key, call.invite(), true)),
+                Stage::ByeFirst => sides.push(carried_side(key, call.bye(), false)),
+                Stage::Ended => sides.extend([
+                    carried_side(key, call.invite(), true),
+                    carried_side(key, call.bye(), false),
+                ]),
+                Stage::Free => {}
             }
         }
         sides
@@ -494,34 +1000,65 @@ impl Pairer {
         let mut pairer = Self::new(options);
         pairer.newest = newest;
         for carried in sides {
-            let key = key_of(&carried.callid, &carried.from_tag, &carried.to_tag);
-            let side = Side::new(
-                carried.time,
+            pairer.key.clear();
+            push_key(
+                &mut pairer.key,
+                &carried.callid,
                 &carried.from_tag,
                 &carried.to_tag,
-                [carried.sip_code.as_slice(), carried.sip_reason.as_slice()]
-                    .into_iter()
-                    .chain(carried.extras.iter().map(Vec::as_slice)),
             );
-            let call = match (pairer.open.remove_entry(key.as_slice()), carried.is_invite) {
-                (None, true) => OpenCall::Answered(side),
-                (None, false) => OpenCall::ByeFirst(side),
-                (Some((_, OpenCall::Answered(invite))), false) => {
-                    OpenCall::Ended { invite, bye: side }
+            pairer.side.clear();
+            for part in [carried.sip_code.as_slice(), carried.sip_reason.as_slice()]
+                .into_iter()
+                .chain(carried.extras.iter().map(Vec::as_slice))
+            {
+                push_part(&mut pairer.side, part);
+            }
+            let hash = fast_hash(&pairer.key);
+            let record = (carried.time, carried.from_tag <= carried.to_tag);
+            let found = pairer
+                .find(hash)
+                .map(|slot| (slot, pairer.calls[slot as usize].stage));
+            match (found, carried.is_invite) {
+                (None, is_invite) => {
+                    let stage = if is_invite {
+                        Stage::Answered
+                    } else {
+                        Stage::ByeFirst
+                    };
+                    let id = content_id(&pairer.key);
+                    pairer.open_slot(hash, id, stage, record.0, record.1);
                 }
-                (Some((_, OpenCall::ByeFirst(bye))), true) => OpenCall::Ended { invite: side, bye },
+                (Some((slot, Stage::Answered)), false) => {
+                    pairer.set_sides(slot, Stage::Ended, Pick::Kept, Pick::Record, record);
+                }
+                (Some((slot, Stage::ByeFirst)), true) => {
+                    pairer.set_sides(slot, Stage::Ended, Pick::Record, Pick::Kept, record);
+                }
                 _ => return Err(carried.callid),
-            };
-            pairer.open.insert(key.into(), call);
-        }
-        for (key, call) in &pairer.open {
-            match call {
-                OpenCall::Answered(side) | OpenCall::ByeFirst(side) => {
-                    pairer.waiting.insert((side.time, key.clone()));
-                }
-                OpenCall::Ended { .. } => pairer.settling.push(key.clone()),
             }
         }
+        for (slot, call) in pairer.calls.iter().enumerate() {
+            let slot = slot as u32;
+            match call.stage {
+                Stage::Answered => pairer.waiting.push_back(Waiting {
+                    since: call.invite_time,
+                    slot,
+                    generation: call.generation,
+                }),
+                Stage::ByeFirst => pairer.waiting.push_back(Waiting {
+                    since: call.bye_time,
+                    slot,
+                    generation: call.generation,
+                }),
+                Stage::Ended => pairer.settling.push((slot, call.generation)),
+                Stage::Free => {}
+            }
+        }
+        pairer
+            .waiting
+            .make_contiguous()
+            .sort_unstable_by_key(|waiting| waiting.since);
         for end in ends {
             pairer.remember(end);
         }
@@ -529,65 +1066,15 @@ impl Pairer {
     }
 }
 
-impl Side {
-    /// The side a record gives: an INVITE keeps its status code and reason, a BYE does not.
-    fn of(record: &CallRecord<'_>, is_invite: bool) -> Self {
-        let answer = if is_invite {
-            [record.sip_code(), record.sip_reason()]
-        } else {
-            [&[][..], &[][..]]
-        };
-        Self::new(
-            record.time(),
-            record.from_tag(),
-            record.to_tag(),
-            answer.into_iter().chain(record.extras()),
-        )
-    }
-
-    fn new<'a>(
-        time: Timestamp,
-        from_tag: &[u8],
-        to_tag: &[u8],
-        parts: impl Iterator<Item = &'a [u8]>,
-    ) -> Self {
-        let mut bytes = Vec::new();
-        for part in parts {
-            push_part(&mut bytes, part);
-        }
-        Self {
-            time,
-            from_is_first: from_tag <= to_tag,
-            parts: bytes.into_boxed_slice(),
-        }
-    }
-
-    /// The status code, the reason phrase (both empty for a BYE) and the extras.
-    fn answer_and_extras(&self) -> (&[u8], &[u8], Parts<'_>) {
-        let mut parts = Parts(&self.parts);
-        let sip_code = parts.next().unwrap_or_default();
-        let sip_reason = parts.next().unwrap_or_default();
-        (sip_code, sip_reason, parts)
-    }
-
-    /// The record's (From tag, To tag), from its call's key.
-    fn tags<'k>(&self, key: &'k [u8]) -> (&'k [u8], &'k [u8]) {
-        let (_, first, second) = key_parts(key);
-        if self.from_is_first {
-            (first, second)
-        } else {
-            (second, first)
-        }
-    }
+/// Whether a call that ended at `end_seconds` is remembered when the newest time's whole
+/// seconds are `now`, for a memory of `window` seconds.
+fn remembers(now: i64, end_seconds: i64, window: u64) -> bool {
+    i128::from(now) - i128::from(end_seconds) <= i128::from(window)
 }
 
-/// `(smaller, larger)`.
-fn sorted(one: Side, other: Side) -> (Side, Side) {
-    if other < one {
-        (other, one)
-    } else {
-        (one, other)
-    }
+/// Whether the record's From tag is the first tag of its key.
+fn from_is_first(record: &CallRecord<'_>) -> bool {
+    record.from_tag() <= record.to_tag()
 }
 
 /// The first digit of a three-digit status code, `None` if it is not one.
@@ -598,21 +1085,18 @@ fn answer_class(sip_code: &[u8]) -> Option<u8> {
     }
 }
 
-fn call_key(record: &CallRecord<'_>) -> Vec<u8> {
-    key_of(record.callid(), record.from_tag(), record.to_tag())
-}
-
-fn key_of(callid: &[u8], from_tag: &[u8], to_tag: &[u8]) -> Vec<u8> {
+/// Appends a call's identity: its Call-ID and its two tags in byte order, each length-prefixed
+/// (see [`push_part`]), so that different calls never have the same bytes.
+fn push_key(key: &mut Vec<u8>, callid: &[u8], from_tag: &[u8], to_tag: &[u8]) {
     let (first, second) = if from_tag <= to_tag {
         (from_tag, to_tag)
     } else {
         (to_tag, from_tag)
     };
-    let mut key = Vec::with_capacity(callid.len() + first.len() + second.len() + 3);
+    key.reserve(callid.len() + first.len() + second.len() + 3);
     for part in [callid, first, second] {
-        push_part(&mut key, part);
+        push_part(key, part);
     }
-    key
 }
 
 /// A key's Call-ID, first tag and second tag.
@@ -622,106 +1106,65 @@ fn key_parts(key: &[u8]) -> (&[u8], &[u8], &[u8]) {
     (next(), next(), next())
 }
 
-fn duplicate_bye(key: &[u8], bye: &Side) -> Problem {
-    let (from_tag, to_tag) = bye.tags(key);
+/// The (From tag, To tag) of a side's record, from its call's key.
+fn tags(key: &[u8], from_is_first: bool) -> (&[u8], &[u8]) {
+    let (_, first, second) = key_parts(key);
+    if from_is_first {
+        (first, second)
+    } else {
+        (second, first)
+    }
+}
+
+fn duplicate_bye(key: &[u8], from_is_first: bool, time: Timestamp) -> Problem {
+    let (from_tag, to_tag) = tags(key, from_is_first);
     Problem::DuplicateBye {
         callid: key_parts(key).0.to_vec(),
         from_tag: from_tag.to_vec(),
         to_tag: to_tag.to_vec(),
-        time: bye.time,
-    }
-}
-
-/// The CDR of an open call emitted as it is: a lone side alone, an ended call answered.
-fn open_call_cdr(key: &[u8], call: OpenCall) -> Cdr {
-    match call {
-        OpenCall::Answered(invite) => {
-            call_cdr(key, &invite, Status::Unterminated, Some(invite.time), None)
-        }
-        OpenCall::ByeFirst(bye) => call_cdr(key, &bye, Status::UnmatchedBye, None, Some(bye.time)),
-        OpenCall::Ended { invite, bye } => call_cdr(
-            key,
-            &invite,
-            Status::Answered,
-            Some(invite.time),
-            Some(bye.time),
-        ),
+        time,
     }
 }
 
 /// A CDR with the tags, answer and extras of `side`.
-fn call_cdr(
-    key: &[u8],
-    side: &Side,
+fn call_cdr<'a>(
+    key: &'a [u8],
+    side: Side<'a>,
     status: Status,
     start: Option<Timestamp>,
     end: Option<Timestamp>,
-) -> Cdr {
-    let (from_tag, to_tag) = side.tags(key);
-    let (sip_code, sip_reason, extras) = side.answer_and_extras();
-    Cdr {
-        callid: key_parts(key).0.to_vec(),
-        from_tag: from_tag.to_vec(),
-        to_tag: to_tag.to_vec(),
+) -> CdrView<'a> {
+    let (from_tag, to_tag) = tags(key, side.from_is_first);
+    let mut parts = Parts(side.parts);
+    let sip_code = parts.next().unwrap_or_default();
+    let sip_reason = parts.next().unwrap_or_default();
+    CdrView {
+        callid: key_parts(key).0,
+        from_tag,
+        to_tag,
         start,
         end,
         duration: start
             .zip(end)
             .map(|(start, end)| Duration::between(&start, &end)),
-        sip_code: sip_code.to_vec(),
-        sip_reason: sip_reason.to_vec(),
+        sip_code,
+        sip_reason,
         status,
-        extras: extras.map(<[u8]>::to_vec).collect(),
+        extras: Extras::from_parts(parts),
     }
 }
 
-fn carried_side(key: &[u8], side: &Side, is_invite: bool) -> CarriedSide {
-    let (from_tag, to_tag) = side.tags(key);
-    let (sip_code, sip_reason, extras) = side.answer_and_extras();
+fn carried_side(key: &[u8], side: Side<'_>, is_invite: bool) -> CarriedSide {
+    let cdr = call_cdr(key, side, Status::Answered, None, None);
     CarriedSide {
         is_invite,
-        callid: key_parts(key).0.to_vec(),
-        from_tag: from_tag.to_vec(),
-        to_tag: to_tag.to_vec(),
+        callid: cdr.callid.to_vec(),
+        from_tag: cdr.from_tag.to_vec(),
+        to_tag: cdr.to_tag.to_vec(),
         time: side.time,
-        sip_code: sip_code.to_vec(),
-        sip_reason: sip_reason.to_vec(),
-        extras: extras.map(<[u8]>::to_vec).collect(),
-    }
-}
-
-/// Appends `part` with its length in front (LEB128), so parts can be read back with [`Parts`].
-fn push_part(bytes: &mut Vec<u8>, part: &[u8]) {
-    let mut length = part.len();
-    while length >= 0x80 {
-        bytes.push((length & 0x7f) as u8 | 0x80);
-        length >>= 7;
-    }
-    bytes.push(length as u8);
-    bytes.extend_from_slice(part);
-}
-
-/// The parts of bytes written by [`push_part`], in order.
-struct Parts<'b>(&'b [u8]);
-
-impl<'b> Iterator for Parts<'b> {
-    type Item = &'b [u8];
-
-    fn next(&mut self) -> Option<&'b [u8]> {
-        let mut length = 0usize;
-        let mut shift = 0;
-        loop {
-            let (&byte, rest) = self.0.split_first()?;
-            self.0 = rest;
-            length |= usize::from(byte & 0x7f).checked_shl(shift)?;
-            shift += 7;
-            if byte < 0x80 {
-                break;
-            }
-        }
-        let (part, rest) = self.0.split_at_checked(length)?;
-        self.0 = rest;
-        Some(part)
+        sip_code: cdr.sip_code.to_vec(),
+        sip_reason: cdr.sip_reason.to_vec(),
+        extras: cdr.extras.map(<[u8]>::to_vec).collect(),
     }
 }
 
@@ -1015,6 +1458,39 @@ mod tests {
             runs[0],
             ["cid,b,a,2023-11-14T22:13:20Z,2023-11-14T22:13:20Z,0,200,OK,answered,from-callee"]
         );
+    }
+
+    #[test]
+    fn an_open_call_and_its_waiting_entry_stay_small() {
+        if cfg!(target_pointer_width = "64") {
+            assert_eq!(std::mem::size_of::<Call>(), 96);
+            assert_eq!(std::mem::size_of::<Waiting>(), 24);
+        }
+    }
+
+    #[test]
+    fn calls_that_stopped_waiting_do_not_pile_up_in_the_queue() {
+        // A day's maximum age: no lone side ages, so only compaction keeps the queue short.
+        let mut run = Run::day();
+        for call in 0..20_000u64 {
+            run.push(&format!(
+                "INVITE|a|b|c{call}|200|OK|{}|",
+                1_700_000_000 + call
+            ));
+            if call >= 10 {
+                run.push(&format!(
+                    "BYE|b|a|c{}|200|OK|{}|",
+                    call - 10,
+                    1_700_000_000 + call
+                ));
+            }
+            let pairer = &run.pairer;
+            assert!(pairer.lone <= 11, "{}", pairer.lone);
+            assert!(pairer.waiting.len() <= 2 * pairer.lone + WAITING_SLACK);
+        }
+        assert_eq!(run.taken().len(), 19_989);
+        assert!(run.pairer.calls.len() <= 12, "slots are reused");
+        assert_eq!(run.finished().len(), 11);
     }
 
     #[test]

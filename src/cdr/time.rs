@@ -45,6 +45,13 @@ pub struct Timestamp {
 }
 
 impl Timestamp {
+    /// 1970-01-01T00:00:00Z, written without a fraction.
+    pub const EPOCH: Self = Self {
+        seconds: 0,
+        nanos: 0,
+        fraction_digits: 0,
+    };
+
     /// Reads a time field: epoch seconds, whole or with 1 to 9 fraction digits
     /// (`1700000000`, `1700000000.123`), or a UTC date and time `YYYY-MM-DD HH:MM:SS` with an
     /// optional `.` and 1 to 9 fraction digits. The date form may also use `T` for the space
