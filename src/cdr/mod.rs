@@ -28,7 +28,7 @@ use std::borrow::Cow;
 
 pub use layout::{CallRecord, Fields, Layout};
 pub use pairing::Pairer;
-pub use time::{Duration, Timestamp};
+pub use time::{Duration, IsoWriter, Timestamp};
 
 /// The fixed CDR columns, in output order; a table's extra columns follow them.
 pub const CDR_FIELDS: [&str; 9] = [

@@ -66,8 +66,27 @@ impl Timestamp {
     }
 
     fn parse_epoch_form(text: &[u8]) -> Result<Self, TimeError> {
-        let (whole, fraction) = split_fraction(text);
-        let seconds = digits_value(whole).ok_or(TimeError::Malformed)?;
+        // One pass over the whole seconds, up to the first byte that is not a digit: the end,
+        // or a `.` before the fraction.
+        let mut seconds = 0u64;
+        let mut whole = 0;
+        while let Some(&digit) = text.get(whole)
+            && digit.is_ascii_digit()
+        {
+            seconds = seconds
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(digit - b'0'));
+            whole += 1;
+        }
+        let fraction = match text.get(whole) {
+            None => None,
+            Some(b'.') => Some(&text[whole + 1..]),
+            Some(_) => return Err(TimeError::Malformed),
+        };
+        // 1 to 12 digits (12 stay far from overflow).
+        if whole == 0 || whole > 12 {
+            return Err(TimeError::Malformed);
+        }
         let (nanos, fraction_digits) = fraction_value(fraction)?;
         if seconds > MAX_EPOCH_SECONDS as u64 {
             return Err(TimeError::OutOfRange);
@@ -158,38 +177,65 @@ impl Timestamp {
     }
 
     /// Appends the ISO-8601 UTC text that [`Display`](fmt::Display) writes (at most
-    /// [`MAX_ISO_LENGTH`] bytes, all ASCII), without going through `core::fmt`.
+    /// [`MAX_ISO_LENGTH`] bytes, all ASCII), without going through `core::fmt`. (An
+    /// [`IsoWriter`] does the same faster for many times.)
     pub fn write_iso(&self, out: &mut Vec<u8>) {
-        let days = self.seconds.div_euclid(SECONDS_PER_DAY);
-        let of_day = self.seconds.rem_euclid(SECONDS_PER_DAY) as u32;
-        let (year, month, day) = civil_from_days(days);
-        // Years 0 to 9999 (parsing allows no other): four digits.
-        let year = year as u32;
-        let (hour, minute, second) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
-        let text = [
-            digit(year / 1000),
-            digit(year / 100),
-            digit(year / 10),
-            digit(year),
-            b'-',
-            digit(month / 10),
-            digit(month),
-            b'-',
-            digit(day / 10),
-            digit(day),
-            b'T',
-            digit(hour / 10),
-            digit(hour),
-            b':',
-            digit(minute / 10),
-            digit(minute),
-            b':',
-            digit(second / 10),
-            digit(second),
-        ];
-        out.extend_from_slice(&text);
-        push_fraction(out, self.nanos, self.fraction_digits);
-        out.push(b'Z');
+        IsoWriter::new().write(self, out);
+    }
+}
+
+/// Writes times as [`Timestamp::write_iso`] does, remembering the date of the last one: the
+/// times of one day (most times of a run) are written without calendar arithmetic.
+#[derive(Clone, Debug)]
+pub struct IsoWriter {
+    /// The day (since 1970-01-01) whose date `date` is; none at first.
+    day: Option<i64>,
+    /// `YYYY-MM-DD`.
+    date: [u8; 10],
+}
+
+impl Default for IsoWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IsoWriter {
+    /// A writer that has written no time yet.
+    pub fn new() -> Self {
+        Self {
+            day: None,
+            date: *b"0000-00-00",
+        }
+    }
+
+    /// Appends `time` as ISO-8601 UTC text (see [`Timestamp::write_iso`]).
+    pub fn write(&mut self, time: &Timestamp, out: &mut Vec<u8>) {
+        let day = time.seconds.div_euclid(SECONDS_PER_DAY);
+        if self.day != Some(day) {
+            let (year, month, day_of_month) = civil_from_days(day);
+            // Years 0 to 9999 (parsing allows no other): four digits.
+            let year = year as u32;
+            for (at, value) in [
+                (0, year / 100),
+                (2, year % 100),
+                (5, month),
+                (8, day_of_month),
+            ] {
+                self.date[at..at + 2].copy_from_slice(&pair(value));
+            }
+            self.day = Some(day);
+        }
+        let of_day = time.seconds.rem_euclid(SECONDS_PER_DAY) as u32;
+        let mut text = [0u8; MAX_ISO_LENGTH];
+        text[..10].copy_from_slice(&self.date);
+        text[10..19].copy_from_slice(b"T00:00:00");
+        text[11..13].copy_from_slice(&pair(of_day / 3600));
+        text[14..16].copy_from_slice(&pair(of_day / 60 % 60));
+        text[17..19].copy_from_slice(&pair(of_day % 60));
+        let end = 19 + put_fraction(&mut text[19..], time.nanos, time.fraction_digits);
+        text[end] = b'Z';
+        out.extend_from_slice(&text[..=end]);
     }
 }
 
@@ -242,10 +288,21 @@ impl Duration {
             out.push(b'-');
         }
         let magnitude = self.nanos.unsigned_abs();
-        let per_second = NANOS_PER_SECOND.unsigned_abs();
-        push_decimal(out, magnitude / per_second);
-        // The remainder is below one second, so it fits a u32.
-        push_fraction(out, (magnitude % per_second) as u32, self.fraction_digits);
+        // Below one second fits a u32. Up to 584 years fit a u64, which is quick; longer ones
+        // take the slow way.
+        let below_second = match u64::try_from(magnitude) {
+            Ok(magnitude) => {
+                push_decimal(out, magnitude / 1_000_000_000);
+                (magnitude % 1_000_000_000) as u32
+            }
+            Err(_) => {
+                out.extend_from_slice((magnitude / 1_000_000_000).to_string().as_bytes());
+                (magnitude % 1_000_000_000) as u32
+            }
+        };
+        let mut fraction = [0u8; MAX_FRACTION_DIGITS + 1];
+        let length = put_fraction(&mut fraction, below_second, self.fraction_digits);
+        out.extend_from_slice(&fraction[..length]);
     }
 }
 
@@ -259,39 +316,77 @@ impl fmt::Display for Duration {
     }
 }
 
-/// The ASCII digit of `value % 10`.
-fn digit(value: u32) -> u8 {
-    b'0' + (value % 10) as u8
+/// "00" to "99".
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut pairs = [0u8; 200];
+    let mut value = 0;
+    while value < 100 {
+        pairs[2 * value] = b'0' + (value / 10) as u8;
+        pairs[2 * value + 1] = b'0' + (value % 10) as u8;
+        value += 1;
+    }
+    pairs
+};
+
+/// The two ASCII digits of `value % 100`.
+fn pair(value: u32) -> [u8; 2] {
+    let at = (value % 100) as usize * 2;
+    [DIGIT_PAIRS[at], DIGIT_PAIRS[at + 1]]
 }
 
+/// `10^(9 - digits)`: what a fraction of `digits` digits is multiplied by to be nanoseconds.
+const NANOS_PER_UNIT: [u32; MAX_FRACTION_DIGITS + 1] = [
+    1_000_000_000,
+    100_000_000,
+    10_000_000,
+    1_000_000,
+    100_000,
+    10_000,
+    1_000,
+    100,
+    10,
+    1,
+];
+
 /// Appends `value` in decimal.
-fn push_decimal(out: &mut Vec<u8>, mut value: u128) {
-    let mut digits = [0u8; 39];
+fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
     let mut at = digits.len();
-    loop {
+    while value >= 100 {
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&pair((value % 100) as u32));
+        value /= 100;
+    }
+    if value >= 10 {
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&pair(value as u32));
+    } else {
         at -= 1;
-        digits[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
+        digits[at] = b'0' + value as u8;
     }
     out.extend_from_slice(&digits[at..]);
 }
 
-/// Appends `.` and the first `digits` digits of `nanos` (below one second); nothing for 0
-/// digits.
-fn push_fraction(out: &mut Vec<u8>, nanos: u32, digits: u8) {
+/// Writes `.` and the first `digits` of the nine digits of `nanos` (below one second) at the
+/// start of `text` (at least ten bytes); nothing for 0 digits. Returns the bytes written.
+fn put_fraction(text: &mut [u8], nanos: u32, digits: u8) -> usize {
     if digits == 0 {
-        return;
+        return 0;
     }
-    let mut text = [b'.'; MAX_FRACTION_DIGITS + 1];
-    let mut rest = nanos;
-    for place in (1..=MAX_FRACTION_DIGITS).rev() {
-        text[place] = digit(rest);
-        rest /= 10;
+    let mut all = [b'.'; MAX_FRACTION_DIGITS + 1];
+    all[1] = b'0' + (nanos / 100_000_000 % 10) as u8;
+    let rest = nanos % 100_000_000;
+    for (at, value) in [
+        (2, rest / 1_000_000),
+        (4, rest / 10_000),
+        (6, rest / 100),
+        (8, rest),
+    ] {
+        all[at..at + 2].copy_from_slice(&pair(value));
     }
-    out.extend_from_slice(&text[..=usize::from(digits).min(MAX_FRACTION_DIGITS)]);
+    let length = 1 + usize::from(digits).min(MAX_FRACTION_DIGITS);
+    text[..length].copy_from_slice(&all[..length]);
+    length
 }
 
 fn is_leap_year(year: i64) -> bool {
@@ -366,17 +461,19 @@ fn fraction_value(fraction: Option<&[u8]>) -> Result<(u32, u8), TimeError> {
     let Some(digits) = fraction else {
         return Ok((0, 0));
     };
-    if !digits.iter().all(u8::is_ascii_digit) {
-        return Err(TimeError::Malformed);
+    let mut value = 0u32;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return Err(TimeError::Malformed);
+        }
+        value = value.wrapping_mul(10).wrapping_add(u32::from(digit - b'0'));
     }
-    if digits.len() > MAX_FRACTION_DIGITS {
-        return Err(TimeError::TooPrecise);
+    match digits.len() {
+        0 => Err(TimeError::Malformed),
+        // At most nine digits: the value and the count both fit.
+        count @ 1..=MAX_FRACTION_DIGITS => Ok((value * NANOS_PER_UNIT[count], count as u8)),
+        _ => Err(TimeError::TooPrecise),
     }
-    let value = digits_value(digits).ok_or(TimeError::Malformed)?;
-    // At most nine digits: the value and the count both fit.
-    let count = digits.len() as u32;
-    let nanos = value as u32 * 10u32.pow(MAX_FRACTION_DIGITS as u32 - count);
-    Ok((nanos, count as u8))
 }
 
 #[cfg(test)]
@@ -499,6 +596,70 @@ mod tests {
                     proptest::prop_assert_eq!(at.year(), year);
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Times and durations are written as `core::fmt` would write them.
+        #[test]
+        fn written_forms_match_the_formatting_machinery(
+            seconds in 0..=MAX_EPOCH_SECONDS,
+            nanos in 0u32..1_000_000_000,
+            digits in 0u8..=9,
+            span in -(MAX_EPOCH_SECONDS as i128) * 1_000_000_000..(MAX_EPOCH_SECONDS as i128) * 1_000_000_000,
+        ) {
+            let scale = 10u32.pow(9 - u32::from(digits));
+            let nanos = nanos / scale * scale;
+            let fraction = match digits {
+                0 => String::new(),
+                _ => format!(".{:0width$}", nanos / scale, width = usize::from(digits)),
+            };
+            let at = match chrono::DateTime::from_timestamp(seconds, nanos) {
+                Some(at) => at,
+                None => panic!("{seconds}"),
+            };
+            let time = time(&format!("{seconds}{fraction}"));
+            proptest::prop_assert_eq!(
+                time.to_string(),
+                format!("{}{fraction}Z", at.format("%Y-%m-%dT%H:%M:%S"))
+            );
+            let duration = Duration { nanos: span, fraction_digits: digits };
+            let magnitude = span.unsigned_abs();
+            let below = (magnitude % 1_000_000_000) as u32 / scale;
+            let expected = format!(
+                "{}{}{}",
+                if span < 0 { "-" } else { "" },
+                magnitude / 1_000_000_000,
+                match digits {
+                    0 => String::new(),
+                    _ => format!(".{below:0width$}", width = usize::from(digits)),
+                }
+            );
+            proptest::prop_assert_eq!(duration.to_string(), expected);
+        }
+    }
+
+    #[test]
+    fn a_writer_that_remembers_the_date_writes_what_display_writes() {
+        let mut writer = IsoWriter::new();
+        for text in [
+            "1700000000",
+            "1700000001.5",
+            "1700006399.999",
+            "1700006400",
+            "1699999999",
+            "1960-01-01 00:00:00.120",
+            "1959-12-31 23:59:59",
+            "9999-12-31 23:59:59.999999999",
+            "0000-01-01 00:00:00",
+        ] {
+            let mut written = Vec::new();
+            writer.write(&time(text), &mut written);
+            assert_eq!(
+                String::from_utf8_lossy(&written),
+                time(text).to_string(),
+                "{text}"
+            );
         }
     }
 
