@@ -278,7 +278,7 @@ impl Fields {
         if memchr::memchr2(b'%', b'\\', line).is_none() {
             // Nothing to decode: the line itself, cut at its delimiters.
             self.bytes.extend_from_slice(line);
-            self.ends.extend(memchr::memchr_iter(DELIMITER, line));
+            push_delimiters(&mut self.ends, line);
             self.ends.push(line.len());
             return;
         }
@@ -313,6 +313,40 @@ impl Fields {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
         (0..self.len()).map(|index| self.get(index).unwrap_or_default())
     }
+}
+
+/// One in every byte of a word.
+const EVERY_BYTE: u64 = 0x0101_0101_0101_0101;
+
+/// Pushes the position of every delimiter of `line` to `ends`, in order, eight bytes at a time.
+fn push_delimiters(ends: &mut Vec<usize>, line: &[u8]) {
+    let delimiters = EVERY_BYTE * u64::from(DELIMITER);
+    let mut words = line.chunks_exact(8);
+    let mut at = 0;
+    let mut push = |word: u64, at: usize| {
+        let mut found = zero_bytes(word ^ delimiters);
+        while found != 0 {
+            ends.push(at + found.trailing_zeros() as usize / 8);
+            found &= found - 1;
+        }
+    };
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        push(u64::from_le_bytes(bytes), at);
+        at += 8;
+    }
+    // The padding is not a delimiter.
+    let rest = words.remainder();
+    let mut bytes = [0u8; 8];
+    bytes[..rest.len()].copy_from_slice(rest);
+    push(u64::from_le_bytes(bytes), at);
+}
+
+/// The high bit of each byte of `word` that is zero, exactly (no carry crosses bytes).
+fn zero_bytes(word: u64) -> u64 {
+    const LOW_SEVEN: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((word & LOW_SEVEN).wrapping_add(LOW_SEVEN)) | word | LOW_SEVEN)
 }
 
 /// The fields of one line, however they are kept.
@@ -617,5 +651,36 @@ mod tests {
             })
         );
         Ok(())
+    }
+
+    proptest::proptest! {
+        /// Decoded in one buffer, the fields are those of split_fields and decode_field_lenient.
+        #[test]
+        fn decoded_fields_are_split_and_decoded_as_the_line_module_does(
+            line in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b'|'),
+                    proptest::strategy::Just(b'%'),
+                    proptest::strategy::Just(b'\\'),
+                    proptest::strategy::Just(b'x'),
+                    proptest::strategy::Just(b'7'),
+                    proptest::strategy::Just(b'C'),
+                    0u8..=255,
+                ],
+                0..40,
+            )
+        ) {
+            let mut fields = Fields::new();
+            fields.decode_line(&line);
+            let want: Vec<Vec<u8>> = split_fields(&line)
+                .map(|field| {
+                    let mut value = Vec::new();
+                    decode_field_lenient(field, &mut value);
+                    value
+                })
+                .collect();
+            let got: Vec<Vec<u8>> = fields.iter().map(<[u8]>::to_vec).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 }
