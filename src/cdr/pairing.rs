@@ -19,6 +19,7 @@
 //! through an index by that hash; lone sides wait in a queue in time order, from which calls
 //! that stopped waiting are dropped lazily; CDRs are handed out borrowed ([`Emit`]).
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 use super::hash::{BuildFastHasher, ContentId, content_id, fast_hash};
@@ -141,7 +142,7 @@ pub struct Counts {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Side<'a> {
     time: Timestamp,
-    /// Whether the record's From tag is the first tag of its key (see [`key_of`]).
+    /// Whether the record's From tag is the first tag of its key (see [`push_key`]).
     from_is_first: bool,
     /// Length-prefixed parts: status code, reason phrase (both empty for a BYE), then extras.
     parts: &'a [u8],
@@ -168,15 +169,16 @@ enum Stage {
 
 /// A call seen in part: one slot of the pairer's table, one heap block (`bytes`).
 ///
-/// Measured with `size_of` (x86_64, Rust 1.95; a unit test keeps it so): 96 bytes. Adding its
-/// heap block (a 43-byte Call-ID and two 9-byte tags make a 64-byte key, plus 7 bytes for `200`
-/// and `OK`: 80 bytes allocated), an index entry (16 bytes) and a waiting entry (24 bytes),
-/// with the tables' slack, one open call takes about 250 bytes: 100,000 open calls take
-/// about 25 MiB.
+/// The block holds the key and the side seen first; an ended call's other side is kept in the
+/// pairer's `ended` bytes until its CDR is made at the next advance, so ending a call allocates
+/// nothing. Measured with `size_of` (x86_64, Rust 1.95; a unit test keeps it so): 96 bytes.
+/// Adding the heap block (a 43-byte Call-ID and two 9-byte tags make a 64-byte key, plus 7
+/// bytes for `200` and `OK`: 80 bytes allocated), an index entry (16 bytes) and a waiting
+/// entry (24 bytes), with the tables' slack, one open call takes about 250 bytes: 100,000 open
+/// calls take about 25 MiB.
 #[derive(Clone, Debug)]
 struct Call {
-    /// The key (see [`key_of`]), then the INVITE's parts (if it has that side), then the BYE's
-    /// (if it has that side).
+    /// The key (see [`push_key`]), then the parts of the side seen first.
     bytes: Box<[u8]>,
     invite_time: Timestamp,
     bye_time: Timestamp,
@@ -190,10 +192,15 @@ struct Call {
     /// known as stale.
     generation: u32,
     key_length: u32,
-    invite_length: u32,
+    /// An ended call's other side: where its parts start in the pairer's `ended` bytes.
+    other_start: u32,
+    /// How many bytes its parts take there.
+    other_length: u32,
     stage: Stage,
     invite_from_is_first: bool,
     bye_from_is_first: bool,
+    /// Whether `bytes` holds the INVITE's parts (else the BYE's).
+    holds_invite: bool,
 }
 
 impl Call {
@@ -207,10 +214,12 @@ impl Call {
             next,
             generation: 0,
             key_length: 0,
-            invite_length: 0,
+            other_start: 0,
+            other_length: 0,
             stage: Stage::Free,
             invite_from_is_first: false,
             bye_from_is_first: false,
+            holds_invite: false,
         }
     }
 
@@ -218,20 +227,31 @@ impl Call {
         &self.bytes[..self.key_length as usize]
     }
 
-    fn invite(&self) -> Side<'_> {
-        let start = self.key_length as usize;
-        Side {
-            time: self.invite_time,
-            from_is_first: self.invite_from_is_first,
-            parts: &self.bytes[start..start + self.invite_length as usize],
+    /// The parts of the INVITE (`is_invite`) or the BYE, the other side's from `ended`.
+    fn parts<'a>(&'a self, is_invite: bool, ended: &'a [u8]) -> &'a [u8] {
+        if is_invite == self.holds_invite {
+            &self.bytes[self.key_length as usize..]
+        } else {
+            let start = self.other_start as usize;
+            ended
+                .get(start..start + self.other_length as usize)
+                .unwrap_or_default()
         }
     }
 
-    fn bye(&self) -> Side<'_> {
+    fn invite<'a>(&'a self, ended: &'a [u8]) -> Side<'a> {
+        Side {
+            time: self.invite_time,
+            from_is_first: self.invite_from_is_first,
+            parts: self.parts(true, ended),
+        }
+    }
+
+    fn bye<'a>(&'a self, ended: &'a [u8]) -> Side<'a> {
         Side {
             time: self.bye_time,
             from_is_first: self.bye_from_is_first,
-            parts: &self.bytes[(self.key_length + self.invite_length) as usize..],
+            parts: self.parts(false, ended),
         }
     }
 
@@ -261,14 +281,6 @@ impl Waiting {
                 }
         })
     }
-}
-
-/// Which side a call is given when its sides change: none, the one it has, or the record's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Pick {
-    None,
-    Kept,
-    Record,
 }
 
 /// Pairs a main table's call records, in time order, into CDRs.
@@ -302,6 +314,9 @@ pub struct Pairer {
     waiting: VecDeque<Waiting>,
     /// Every `Ended` call (slot, generation), whose CDR is made at the next advance.
     settling: Vec<(u32, u32)>,
+    /// The parts of the ended calls' other sides, emptied when they are settled. (Offsets are
+    /// 32 bits: 4 GiB of records with one same time would be needed to overflow them.)
+    ended: Vec<u8>,
     /// Ended calls by the hash of their key: the whole seconds of their end. Some may be past
     /// remembering; they are dropped every quarter of the memory window.
     closed: HashMap<ContentId, i64, BuildFastHasher>,
@@ -341,6 +356,10 @@ pub(super) struct CarriedEnd {
     pub(super) call: ContentId,
 }
 
+/// The record being paired, as a side: its time and whether its From tag is its key's first
+/// tag (its parts are the pairer's `side`).
+type RecordSide = (Timestamp, bool);
+
 impl Pairer {
     /// A pairer that has seen nothing.
     pub fn new(options: PairingOptions) -> Self {
@@ -353,6 +372,7 @@ impl Pairer {
             lone: 0,
             waiting: VecDeque::new(),
             settling: Vec::new(),
+            ended: Vec::new(),
             closed: HashMap::default(),
             next_purge: i64::MIN,
             newest: None,
@@ -432,16 +452,22 @@ impl Pairer {
         self.newest = Some(time);
         // Past the maximum age: newest - since > max age, i.e. since < newest - max age.
         let limit = time.epoch_nanos() - i128::from(self.options.max_age_seconds) * 1_000_000_000;
-        let mut aged = std::mem::take(&mut self.aged);
-        while let Some(&waiting) = self.waiting.front()
-            && waiting.since.epoch_nanos() < limit
+        if self
+            .waiting
+            .front()
+            .is_some_and(|waiting| waiting.since.epoch_nanos() < limit)
         {
-            self.waiting.pop_front();
-            if waiting.is_current(&self.calls) {
-                aged.push((waiting.since, waiting.slot));
+            let mut aged = std::mem::take(&mut self.aged);
+            while let Some(&waiting) = self.waiting.front()
+                && waiting.since.epoch_nanos() < limit
+            {
+                self.waiting.pop_front();
+                if waiting.is_current(&self.calls) {
+                    aged.push((waiting.since, waiting.slot));
+                }
             }
+            self.emit_lone(aged, out);
         }
-        self.emit_lone(aged, out);
         let now = time.epoch_seconds();
         if now >= self.next_purge {
             let window = self.ended_window();
@@ -464,7 +490,7 @@ impl Pairer {
             let call = &self.calls[slot as usize];
             let cdr = match call.stage {
                 Stage::Answered => {
-                    let invite = call.invite();
+                    let invite = call.invite(&self.ended);
                     call_cdr(
                         call.key(),
                         invite,
@@ -474,7 +500,7 @@ impl Pairer {
                     )
                 }
                 Stage::ByeFirst => {
-                    let bye = call.bye();
+                    let bye = call.bye(&self.ended);
                     call_cdr(call.key(), bye, Status::UnmatchedBye, None, Some(bye.time))
                 }
                 Stage::Free | Stage::Ended => continue,
@@ -502,6 +528,8 @@ impl Pairer {
         }
         settling.clear();
         self.settling = settling;
+        // Every ended call had its entry: none is left, nor are their other sides.
+        self.ended.clear();
     }
 
     /// How long (seconds of record time) ended calls are remembered after their end.
@@ -539,50 +567,35 @@ impl Pairer {
 
     fn answered_invite<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
         let hash = self.take_record(record, true);
-        let (time, from_is_first) = (record.time(), from_is_first(record));
+        let new: RecordSide = (record.time(), from_is_first(record));
         let Some(slot) = self.find(hash) else {
             let id = content_id(&self.key);
             if self.remembers_closed(&id) {
                 self.counts.reinvites += 1;
             } else {
-                self.open(hash, id, Stage::Answered, time, from_is_first);
+                self.open(hash, id, Stage::Answered, new);
             }
             return;
         };
         let call = &self.calls[slot as usize];
-        let new = Side {
-            time,
-            from_is_first,
-            parts: &self.side,
-        };
-        let (stage, earlier, current_time) = (call.stage, new < call.invite(), call.invite_time);
+        let current = call.invite(&self.ended);
+        let earlier = self.record_side(new) < current;
+        let (stage, current_time) = (call.stage, current.time);
         match stage {
             Stage::Answered => {
                 self.counts.reinvites += 1;
                 if earlier {
-                    self.set_sides(
-                        slot,
-                        Stage::Answered,
-                        Pick::Record,
-                        Pick::None,
-                        (time, from_is_first),
-                    );
-                    if time != current_time {
+                    self.put_side(slot, true, new);
+                    if new.0 != current_time {
                         self.wait(slot);
                     }
                 }
             }
-            Stage::ByeFirst => self.end(slot, Pick::Record, Pick::Kept, (time, from_is_first), out),
+            Stage::ByeFirst => self.end(slot, true, new, out),
             Stage::Ended => {
                 self.counts.reinvites += 1;
                 if earlier {
-                    self.set_sides(
-                        slot,
-                        Stage::Ended,
-                        Pick::Record,
-                        Pick::Kept,
-                        (time, from_is_first),
-                    );
+                    self.put_side(slot, true, new);
                 }
             }
             Stage::Free => {}
@@ -591,7 +604,7 @@ impl Pairer {
 
     fn bye<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
         let hash = self.take_record(record, false);
-        let (time, from_is_first) = (record.time(), from_is_first(record));
+        let new: RecordSide = (record.time(), from_is_first(record));
         let Some(slot) = self.find(hash) else {
             let id = content_id(&self.key);
             if self.remembers_closed(&id) {
@@ -599,57 +612,43 @@ impl Pairer {
                     callid: record.callid().to_vec(),
                     from_tag: record.from_tag().to_vec(),
                     to_tag: record.to_tag().to_vec(),
-                    time,
+                    time: new.0,
                 });
             } else {
-                self.open(hash, id, Stage::ByeFirst, time, from_is_first);
+                self.open(hash, id, Stage::ByeFirst, new);
             }
             return;
         };
         let call = &self.calls[slot as usize];
-        let new = Side {
+        let stage = call.stage;
+        if stage == Stage::Answered {
+            self.end(slot, false, new, out);
+            return;
+        }
+        let current = call.bye(&self.ended);
+        let earlier = self.record_side(new) < current;
+        // Of two BYEs the earliest stays; the other is the duplicate.
+        let (later_time, later_from_is_first) = if earlier {
+            (current.time, current.from_is_first)
+        } else {
+            new
+        };
+        out.problem(duplicate_bye(call.key(), later_from_is_first, later_time));
+        let current_time = current.time;
+        if earlier {
+            self.put_side(slot, false, new);
+            if stage == Stage::ByeFirst && new.0 != current_time {
+                self.wait(slot);
+            }
+        }
+    }
+
+    /// The record being paired as a side.
+    fn record_side(&self, (time, from_is_first): RecordSide) -> Side<'_> {
+        Side {
             time,
             from_is_first,
             parts: &self.side,
-        };
-        let current = call.bye();
-        let (stage, earlier) = (call.stage, new < current);
-        // Of two BYEs the earliest stays; the other is the duplicate.
-        let duplicate = || {
-            let later = if earlier { current } else { new };
-            duplicate_bye(call.key(), later.from_is_first, later.time)
-        };
-        match stage {
-            Stage::Answered => self.end(slot, Pick::Kept, Pick::Record, (time, from_is_first), out),
-            Stage::ByeFirst => {
-                out.problem(duplicate());
-                if earlier {
-                    let current_time = current.time;
-                    self.set_sides(
-                        slot,
-                        Stage::ByeFirst,
-                        Pick::None,
-                        Pick::Record,
-                        (time, from_is_first),
-                    );
-                    if time != current_time {
-                        self.wait(slot);
-                    }
-                }
-            }
-            Stage::Ended => {
-                out.problem(duplicate());
-                if earlier {
-                    self.set_sides(
-                        slot,
-                        Stage::Ended,
-                        Pick::Kept,
-                        Pick::Record,
-                        (time, from_is_first),
-                    );
-                }
-            }
-            Stage::Free => {}
         }
     }
 
@@ -687,28 +686,14 @@ impl Pairer {
         None
     }
 
-    /// Opens a call with key `self.key` and one side (`self.side`), waiting for the other.
-    fn open(
-        &mut self,
-        hash: u64,
-        id: ContentId,
-        stage: Stage,
-        time: Timestamp,
-        from_is_first: bool,
-    ) {
-        let slot = self.open_slot(hash, id, stage, time, from_is_first);
+    /// Opens a call with key `self.key` and one side, the record's, waiting for the other.
+    fn open(&mut self, hash: u64, id: ContentId, stage: Stage, side: RecordSide) {
+        let slot = self.open_slot(hash, id, stage, side);
         self.wait(slot);
     }
 
     /// [`open`](Self::open), without its waiting entry.
-    fn open_slot(
-        &mut self,
-        hash: u64,
-        id: ContentId,
-        stage: Stage,
-        time: Timestamp,
-        from_is_first: bool,
-    ) -> u32 {
+    fn open_slot(&mut self, hash: u64, id: ContentId, stage: Stage, side: RecordSide) -> u32 {
         let slot = match self.free {
             NO_SLOT => {
                 // A slot number fits 32 bits: 4 billion open calls would need 1 TB.
@@ -731,18 +716,37 @@ impl Pairer {
         call.next = next;
         call.key_length = self.key.len() as u32;
         call.stage = stage;
-        if stage == Stage::Answered {
-            call.invite_time = time;
-            call.invite_from_is_first = from_is_first;
-            call.invite_length = self.side.len() as u32;
+        call.holds_invite = stage == Stage::Answered;
+        if call.holds_invite {
+            (call.invite_time, call.invite_from_is_first) = side;
         } else {
-            call.bye_time = time;
-            call.bye_from_is_first = from_is_first;
-            call.invite_length = 0;
+            (call.bye_time, call.bye_from_is_first) = side;
         }
         self.live += 1;
         self.lone += 1;
         slot
+    }
+
+    /// Gives the call in `slot` the record's side (its INVITE if `is_invite`, else its BYE)
+    /// in place of the one it has, or as its other side.
+    fn put_side(&mut self, slot: u32, is_invite: bool, (time, from_is_first): RecordSide) {
+        let call = &mut self.calls[slot as usize];
+        if is_invite == call.holds_invite {
+            let key = call.key();
+            let mut bytes = Vec::with_capacity(key.len() + self.side.len());
+            bytes.extend_from_slice(key);
+            bytes.extend_from_slice(&self.side);
+            call.bytes = bytes.into_boxed_slice();
+        } else {
+            call.other_start = self.ended.len() as u32;
+            call.other_length = self.side.len() as u32;
+            self.ended.extend_from_slice(&self.side);
+        }
+        if is_invite {
+            (call.invite_time, call.invite_from_is_first) = (time, from_is_first);
+        } else {
+            (call.bye_time, call.bye_from_is_first) = (time, from_is_first);
+        }
     }
 
     /// Queues the lone side of the call in `slot`, in time order.
@@ -777,102 +781,26 @@ impl Pairer {
         }
     }
 
-    /// Gives the call in `slot` the `stage` and sides: each the one it has, the record's
-    /// (`self.side`, with `record`'s time and tag order), or none.
-    fn set_sides(
-        &mut self,
-        slot: u32,
-        stage: Stage,
-        invite: Pick,
-        bye: Pick,
-        record: (Timestamp, bool),
-    ) {
+    /// A lone call gets its other side, the record's (its INVITE if `is_invite`): its CDR now
+    /// if the stream is already past both times, else at the next advance (a side with the
+    /// same time may still come).
+    fn end<E: Emit + ?Sized>(&mut self, slot: u32, is_invite: bool, side: RecordSide, out: &mut E) {
         let call = &self.calls[slot as usize];
-        let record_side = Side {
-            time: record.0,
-            from_is_first: record.1,
-            parts: &self.side,
-        };
-        let pick = |pick: Pick, kept: Side<'_>| match pick {
-            Pick::None => None,
-            Pick::Kept => Some((kept.time, kept.from_is_first, kept.parts.len())),
-            Pick::Record => Some((
-                record_side.time,
-                record_side.from_is_first,
-                record_side.parts.len(),
-            )),
-        };
-        let (new_invite, new_bye) = (pick(invite, call.invite()), pick(bye, call.bye()));
-        let mut bytes = Vec::with_capacity(
-            call.key().len()
-                + new_invite.map_or(0, |side| side.2)
-                + new_bye.map_or(0, |side| side.2),
-        );
-        bytes.extend_from_slice(call.key());
-        for (which, kept) in [(invite, call.invite()), (bye, call.bye())] {
-            match which {
-                Pick::None => {}
-                Pick::Kept => bytes.extend_from_slice(kept.parts),
-                Pick::Record => bytes.extend_from_slice(record_side.parts),
-            }
-        }
-        let was_lone = call.is_lone();
-        let call = &mut self.calls[slot as usize];
-        call.bytes = bytes.into_boxed_slice();
-        call.stage = stage;
-        call.invite_length = 0;
-        if let Some((time, from_is_first, length)) = new_invite {
-            call.invite_time = time;
-            call.invite_from_is_first = from_is_first;
-            call.invite_length = length as u32;
-        }
-        if let Some((time, from_is_first, _)) = new_bye {
-            call.bye_time = time;
-            call.bye_from_is_first = from_is_first;
-        }
-        let is_lone = call.is_lone();
-        if was_lone && !is_lone {
-            self.lone -= 1;
-            self.compact_waiting();
-        }
-    }
-
-    /// A lone call gets its other side: its CDR now if the stream is already past both times,
-    /// else at the next advance (a side with the same time may still come).
-    fn end<E: Emit + ?Sized>(
-        &mut self,
-        slot: u32,
-        invite: Pick,
-        bye: Pick,
-        record: (Timestamp, bool),
-        out: &mut E,
-    ) {
-        let call = &self.calls[slot as usize];
-        let record_side = Side {
-            time: record.0,
-            from_is_first: record.1,
-            parts: &self.side,
-        };
-        let invite_side = if invite == Pick::Record {
-            record_side
+        let (invite, bye_time) = if is_invite {
+            (self.record_side(side), call.bye_time)
         } else {
-            call.invite()
+            (call.invite(&self.ended), side.0)
         };
-        let bye_time = if bye == Pick::Record {
-            record.0
-        } else {
-            call.bye_time
-        };
-        let last = invite_side.time.epoch_nanos().max(bye_time.epoch_nanos());
+        let last = invite.time.epoch_nanos().max(bye_time.epoch_nanos());
         if self
             .newest
             .is_some_and(|newest| last < newest.epoch_nanos())
         {
             out.cdr(&call_cdr(
                 call.key(),
-                invite_side,
+                invite,
                 Status::Answered,
-                Some(invite_side.time),
+                Some(invite.time),
                 Some(bye_time),
             ));
             let end = CarriedEnd {
@@ -882,16 +810,27 @@ impl Pairer {
             self.remove(slot);
             self.remember(end);
         } else {
-            self.set_sides(slot, Stage::Ended, invite, bye, record);
-            let generation = self.calls[slot as usize].generation;
-            self.settling.push((slot, generation));
+            self.put_side(slot, is_invite, side);
+            self.set_ended(slot);
+        }
+    }
+
+    /// The call in `slot`, which has both sides now, ends: its CDR is made at the next advance.
+    fn set_ended(&mut self, slot: u32) {
+        let call = &mut self.calls[slot as usize];
+        let was_lone = call.is_lone();
+        call.stage = Stage::Ended;
+        self.settling.push((slot, call.generation));
+        if was_lone {
+            self.lone -= 1;
+            self.compact_waiting();
         }
     }
 
     /// Emits an ended call's CDR, forgets the call and remembers that it ended.
     fn close<E: Emit + ?Sized>(&mut self, slot: u32, out: &mut E) {
         let call = &self.calls[slot as usize];
-        let invite = call.invite();
+        let invite = call.invite(&self.ended);
         out.cdr(&call_cdr(
             call.key(),
             invite,
@@ -911,7 +850,7 @@ impl Pairer {
     fn remove(&mut self, slot: u32) {
         let call = &self.calls[slot as usize];
         let (hash, next, was_lone) = (call.hash, call.next, call.is_lone());
-        if let std::collections::hash_map::Entry::Occupied(mut first) = self.index.entry(hash) {
+        if let Entry::Occupied(mut first) = self.index.entry(hash) {
             if *first.get() == slot {
                 if next == NO_SLOT {
                     first.remove();
@@ -946,29 +885,24 @@ impl Pairer {
         self.closed.insert(end.call, end.end_seconds);
     }
 
-    /// The live calls, in key order.
-    fn calls_by_key(&self) -> Vec<&Call> {
+    /// Every side of every open call, in key order, the INVITE before the BYE.
+    pub(super) fn carried_sides(&self) -> Vec<CarriedSide> {
         let mut calls: Vec<&Call> = self
             .calls
             .iter()
             .filter(|call| call.stage != Stage::Free)
             .collect();
         calls.sort_unstable_by(|a, b| a.key().cmp(b.key()));
-        calls
-    }
-
-    /// Every side of every open call, in key order, the INVITE before the BYE.
-    pub(super) fn carried_sides(&self) -> Vec<CarriedSide> {
-        let calls = self.calls_by_key();
         let mut sides = Vec::with_capacity(calls.len());
         for call in calls {
             let key = call.key();
+            let (invite, bye) = (call.invite(&self.ended), call.bye(&self.ended));
             match call.stage {
-                Stage::Answered => sides.push(carried_side(key, call.invite(), true)),
-                Stage::ByeFirst => sides.push(carried_side(key, call.bye(), false)),
+                Stage::Answered => sides.push(carried_side(key, invite, true)),
+                Stage::ByeFirst => sides.push(carried_side(key, bye, false)),
                 Stage::Ended => sides.extend([
-                    carried_side(key, call.invite(), true),
-                    carried_side(key, call.bye(), false),
+                    carried_side(key, invite, true),
+                    carried_side(key, bye, false),
                 ]),
                 Stage::Free => {}
             }
@@ -1015,7 +949,7 @@ impl Pairer {
                 push_part(&mut pairer.side, part);
             }
             let hash = fast_hash(&pairer.key);
-            let record = (carried.time, carried.from_tag <= carried.to_tag);
+            let side = (carried.time, carried.from_tag <= carried.to_tag);
             let found = pairer
                 .find(hash)
                 .map(|slot| (slot, pairer.calls[slot as usize].stage));
@@ -1027,33 +961,26 @@ impl Pairer {
                         Stage::ByeFirst
                     };
                     let id = content_id(&pairer.key);
-                    pairer.open_slot(hash, id, stage, record.0, record.1);
+                    pairer.open_slot(hash, id, stage, side);
                 }
-                (Some((slot, Stage::Answered)), false) => {
-                    pairer.set_sides(slot, Stage::Ended, Pick::Kept, Pick::Record, record);
-                }
-                (Some((slot, Stage::ByeFirst)), true) => {
-                    pairer.set_sides(slot, Stage::Ended, Pick::Record, Pick::Kept, record);
+                (Some((slot, Stage::Answered)), false) | (Some((slot, Stage::ByeFirst)), true) => {
+                    pairer.put_side(slot, carried.is_invite, side);
+                    pairer.set_ended(slot);
                 }
                 _ => return Err(carried.callid),
             }
         }
         for (slot, call) in pairer.calls.iter().enumerate() {
-            let slot = slot as u32;
-            match call.stage {
-                Stage::Answered => pairer.waiting.push_back(Waiting {
-                    since: call.invite_time,
-                    slot,
-                    generation: call.generation,
-                }),
-                Stage::ByeFirst => pairer.waiting.push_back(Waiting {
-                    since: call.bye_time,
-                    slot,
-                    generation: call.generation,
-                }),
-                Stage::Ended => pairer.settling.push((slot, call.generation)),
-                Stage::Free => {}
-            }
+            let since = match call.stage {
+                Stage::Answered => call.invite_time,
+                Stage::ByeFirst => call.bye_time,
+                Stage::Free | Stage::Ended => continue,
+            };
+            pairer.waiting.push_back(Waiting {
+                since,
+                slot: slot as u32,
+                generation: call.generation,
+            });
         }
         pairer
             .waiting

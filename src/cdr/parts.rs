@@ -4,6 +4,13 @@
 /// Appends `part` with its length in front (LEB128), so parts can be read back with [`Parts`].
 pub(super) fn push_part(bytes: &mut Vec<u8>, part: &[u8]) {
     let mut length = part.len();
+    if length < 0x80 {
+        // The usual case: one length byte.
+        bytes.reserve(1 + length);
+        bytes.push(length as u8);
+        bytes.extend_from_slice(part);
+        return;
+    }
     while length >= 0x80 {
         bytes.push((length & 0x7f) as u8 | 0x80);
         length >>= 7;
