@@ -5,8 +5,35 @@
 //! call, the earliest BYE ends it; either may come first. A side still waiting for the other
 //! once the stream is more than the maximum age past it is emitted alone (`unterminated` or
 //! `unmatched_bye`), and so is everything still open at [`Pairer::finish`]. Ended calls are
-//! remembered, compactly, for the maximum age after their end so that another BYE for them is
-//! reported as a duplicate rather than taken for a new call.
+//! remembered, compactly, for a short window of record time after their end so that another
+//! BYE for them is reported as a duplicate rather than taken for a new call.
+//!
+//! That window is [`ENDED_MEMORY_SECONDS`] (or the maximum age, if shorter), not the maximum
+//! age, so that memory is bounded by the calls open at once and the call rate times the window,
+//! not by the input: with a day's maximum age, remembering every ended call for a day would
+//! make memory grow with a day of traffic. A duplicate BYE is a retransmission, or the other
+//! party's BYE crossing the first, and a re-INVITE logged after the BYE is one whose 2xx
+//! crossed the BYE: all come within seconds of the end (a non-INVITE transaction gives up
+//! after SIP's timer F, 32 s; an INVITE's retransmissions stop after timer B, also 32 s), so
+//! five minutes leave a wide margin (also for clocks of several proxies that differ). Should a
+//! duplicate BYE still come after the window, the call is forgotten and the BYE is taken for
+//! a BYE of a call not seen yet: it waits for an INVITE like any lone BYE and, none coming,
+//! is emitted as `unmatched_bye` once the maximum age has passed (or at the end of a run
+//! without a state). Nothing vanishes, and the call's `answered` CDR is not made twice: it was
+//! made once, and a lone BYE makes only an `unmatched_bye`. A re-INVITE logged after the
+//! window would likewise wait alone and become `unterminated`.
+//!
+//! The window is counted from the newest record time seen, in this run or in the earlier runs
+//! whose state was carried. Within a run the files are merged by time, so a record is not read
+//! later than the window after the records around it (unless its own file goes back in time
+//! by more than that). Across incremental runs it can be:
+//! a writer's file sealed long after the others brings, in a later run, records older than
+//! what earlier runs read. Its records of calls that ended more than the window before the
+//! newest time are then checked against calls no longer remembered: a duplicate BYE is a lone
+//! BYE (`unmatched_bye`), a re-INVITE a lone INVITE (`unterminated`), and should such a file
+//! hold both a re-INVITE and a duplicate BYE of one forgotten call, they pair into a second
+//! `answered` CDR for it. (With calls remembered for the whole maximum age this would take a
+//! file read a day late; it is the price of memory bounded by the traffic of the window.)
 //!
 //! The result does not depend on the order of records that have the same time (as a merge of
 //! several files orders them by file): among sides of one call with the same time the smaller
@@ -31,6 +58,11 @@ use super::{Cdr, CdrView, Extras, Status};
 /// The default maximum age, in seconds: one day.
 pub const DEFAULT_MAX_AGE_SECONDS: u64 = 86_400;
 
+/// How long (seconds of record time) an ended call is remembered after its end, to report a
+/// later BYE for it as a duplicate, when the maximum age is longer: five minutes, well past
+/// the 32 s after which SIP stops retransmitting (see the module documentation).
+pub const ENDED_MEMORY_SECONDS: u64 = 300;
+
 /// What to do with an INVITE of the main table whose status code is not 2xx.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailedInvites {
@@ -44,7 +76,8 @@ pub enum FailedInvites {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PairingOptions {
     /// How far (in seconds) the newest record time must be past a lone side before it is
-    /// emitted alone, and past an ended call's end before it is forgotten.
+    /// emitted alone. An ended call is forgotten once the newest time is this far past its end,
+    /// or [`ENDED_MEMORY_SECONDS`] if that is shorter.
     pub max_age_seconds: u64,
     /// What non-2xx INVITEs become.
     pub failed_invites: FailedInvites,
@@ -293,10 +326,12 @@ impl Waiting {
 /// borrowed.
 ///
 /// Memory: the open calls (about 250 bytes each, measured in the source) and, for duplicate-BYE
-/// detection, about 40 bytes per call ended within the maximum age (a 128-bit hash of its key
-/// and its end). That hash is not made to resist crafted collisions: a call whose Call-ID and
-/// tags were crafted to collide with a call ended within the maximum age would have its
-/// INVITE counted as a re-INVITE and its BYE reported as a duplicate.
+/// detection, about 40 bytes per call ended within the last [`ENDED_MEMORY_SECONDS`] of record
+/// time (a 128-bit hash of its key and its end; at most a quarter more, as they are swept out
+/// every quarter of that window): at 1,000 calls a second, about 15 MiB. That hash is not made
+/// to resist crafted collisions: a call whose Call-ID and tags were crafted to collide with a
+/// call ended within that window would have its INVITE counted as a re-INVITE and its BYE
+/// reported as a duplicate.
 #[derive(Debug)]
 pub struct Pairer {
     options: PairingOptions,
@@ -534,7 +569,7 @@ impl Pairer {
 
     /// How long (seconds of record time) ended calls are remembered after their end.
     fn ended_window(&self) -> u64 {
-        self.options.max_age_seconds
+        self.options.max_age_seconds.min(ENDED_MEMORY_SECONDS)
     }
 
     /// Whether an ended call that ended at `end_seconds` is still remembered.
@@ -1418,6 +1453,45 @@ mod tests {
         assert_eq!(run.taken().len(), 19_989);
         assert!(run.pairer.calls.len() <= 12, "slots are reused");
         assert_eq!(run.finished().len(), 11);
+    }
+
+    #[test]
+    fn ended_calls_are_remembered_for_a_short_window_only() {
+        // One call a second for an hour, each ended a second after its start: with a day's
+        // maximum age, only the last ENDED_MEMORY_SECONDS of ended calls are remembered (plus
+        // at most a quarter of that between sweeps), not the hour's 3,600.
+        let mut run = Run::day();
+        let window = ENDED_MEMORY_SECONDS as usize;
+        for call in 0..3_600u64 {
+            let start = 1_700_000_000 + call;
+            run.push(&format!("INVITE|a|b|c{call}|200|OK|{start}|"));
+            run.push(&format!("BYE|b|a|c{call}|200|OK|{}|", start + 1));
+            assert!(run.pairer.closed.len() <= window + window / 4 + 2);
+        }
+        assert_eq!(run.pairer.carried_ends().len(), window);
+        assert_eq!(run.taken().len(), 3_599);
+        assert_eq!(run.pairer.open_calls(), 1);
+    }
+
+    #[test]
+    fn a_duplicate_bye_past_the_window_is_a_lone_bye_never_a_second_cdr() {
+        let mut run = Run::day();
+        run.push("INVITE|a|b|cid|200|OK|1700000000|");
+        run.push("BYE|a|b|cid|200|OK|1700000010|");
+        run.push("BYE|b|a|cid|200|OK|1700000310|within");
+        assert_eq!(
+            run.taken(),
+            [
+                "cid,a,b,2023-11-14T22:13:20Z,2023-11-14T22:13:30Z,10,200,OK,answered,",
+                "duplicate BYE at 2023-11-14T22:18:30Z for call \"cid\" (from tag \"b\", to tag \"a\"): the call already ended",
+            ]
+        );
+        run.push("BYE|b|a|cid|200|OK|1700000311|past");
+        assert_eq!(run.taken(), Vec::<String>::new(), "it waits for an INVITE");
+        assert_eq!(
+            run.finished(),
+            ["cid,b,a,,2023-11-14T22:18:31Z,,,,unmatched_bye,past"]
+        );
     }
 
     #[test]

@@ -74,6 +74,8 @@ pub struct Args {
     state: Option<PathBuf>,
     /// Seconds after which a call still open (an INVITE with no BYE, a BYE with no INVITE) is
     /// emitted as unterminated or unmatched_bye, counted back from the newest record time.
+    /// Ended calls are remembered (to report a second BYE as a duplicate) for 300 seconds, or
+    /// this if shorter; a BYE later than that is a lone BYE (unmatched_bye).
     #[arg(long, value_name = "SECONDS", default_value_t = flatstore::cdr::pairing::DEFAULT_MAX_AGE_SECONDS)]
     max_call_age: u64,
     #[command(flatten)]
