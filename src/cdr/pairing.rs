@@ -49,6 +49,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
+use super::ended::EndedCalls;
 use super::hash::{BuildFastHasher, ContentId, content_id, fast_hash};
 use super::layout::CallRecord;
 use super::parts::{Parts, push_part};
@@ -326,9 +327,10 @@ impl Waiting {
 /// borrowed.
 ///
 /// Memory: the open calls (about 250 bytes each, measured in the source) and, for duplicate-BYE
-/// detection, about 40 bytes per call ended within the last [`ENDED_MEMORY_SECONDS`] of record
-/// time (a 128-bit hash of its key and its end; at most a quarter more, as they are swept out
-/// every quarter of that window): at 1,000 calls a second, about 15 MiB. That hash is not made
+/// detection, 24 to 48 bytes per call ended within the last [`ENDED_MEMORY_SECONDS`] of record
+/// time (a 128-bit hash of its key and its end, in a table at most three quarters full; a
+/// quarter more calls are kept, as they are swept out every quarter of that window): at 1,000
+/// calls a second, 12 MiB. That hash is not made
 /// to resist crafted collisions: a call whose Call-ID and tags were crafted to collide with a
 /// call ended within that window would have its INVITE counted as a re-INVITE and its BYE
 /// reported as a duplicate.
@@ -354,7 +356,7 @@ pub struct Pairer {
     ended: Vec<u8>,
     /// Ended calls by the hash of their key: the whole seconds of their end. Some may be past
     /// remembering; they are dropped every quarter of the memory window.
-    closed: HashMap<ContentId, i64, BuildFastHasher>,
+    closed: EndedCalls,
     /// When (whole seconds of the newest time) to next drop the ended calls past remembering.
     next_purge: i64,
     newest: Option<Timestamp>,
@@ -408,7 +410,7 @@ impl Pairer {
             waiting: VecDeque::new(),
             settling: Vec::new(),
             ended: Vec::new(),
-            closed: HashMap::default(),
+            closed: EndedCalls::default(),
             next_purge: i64::MIN,
             newest: None,
             counts: Counts::default(),
@@ -507,7 +509,7 @@ impl Pairer {
         if now >= self.next_purge {
             let window = self.ended_window();
             self.closed
-                .retain(|_, &mut end_seconds| remembers(now, end_seconds, window));
+                .retain(|end_seconds| remembers(now, end_seconds, window));
             let step = i64::try_from((window / 4).max(1)).unwrap_or(i64::MAX);
             self.next_purge = now.saturating_add(step);
         }
@@ -582,7 +584,7 @@ impl Pairer {
     fn remembers_closed(&self, id: &ContentId) -> bool {
         self.closed
             .get(id)
-            .is_some_and(|&end_seconds| self.remembers_end(end_seconds))
+            .is_some_and(|end_seconds| self.remembers_end(end_seconds))
     }
 
     fn invite<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
@@ -950,8 +952,8 @@ impl Pairer {
         let mut ends: Vec<CarriedEnd> = self
             .closed
             .iter()
-            .filter(|&(_, &end_seconds)| self.remembers_end(end_seconds))
-            .map(|(&call, &end_seconds)| CarriedEnd { end_seconds, call })
+            .filter(|&(_, end_seconds)| self.remembers_end(end_seconds))
+            .map(|(call, end_seconds)| CarriedEnd { end_seconds, call })
             .collect();
         ends.sort_unstable();
         ends
