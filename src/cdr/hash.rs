@@ -12,7 +12,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// FNV-1a 128-bit offset basis.
 const OFFSET_BASIS: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
 /// FNV 128-bit prime, 2^88 + 2^8 + 0x3b.
+#[cfg(test)]
 const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+/// Its low part, 2^8 + 0x3b (the rest is 2^88).
+const PRIME_LOW: u128 = 0x13b;
 
 /// The 128-bit hash of some content, as 16 big-endian bytes; displayed as 32 lowercase hex digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -66,9 +69,19 @@ impl ContentHasher {
 
     /// Adds `bytes` to the content hashed so far.
     pub fn update(&mut self, bytes: &[u8]) {
+        // The state times PRIME = 2^88 + 0x13b, in 64-bit halves: the high half of
+        // `state << 88` is the low half shifted by 24, and its low half is zero.
+        let (mut high, mut low) = ((self.state >> 64) as u64, self.state as u64);
         for &byte in bytes {
-            self.state = (self.state ^ u128::from(byte)).wrapping_mul(PRIME);
+            low ^= u64::from(byte);
+            let product = u128::from(low) * PRIME_LOW;
+            high = high
+                .wrapping_mul(PRIME_LOW as u64)
+                .wrapping_add((product >> 64) as u64)
+                .wrapping_add(low << 24);
+            low = product as u64;
         }
+        self.state = u128::from(high) << 64 | u128::from(low);
     }
 
     /// The hash of all the bytes added so far; the hasher can go on being updated.
@@ -169,6 +182,17 @@ mod tests {
             content_id(b"foobar").to_string(),
             "343e1662793c64bf6f0d3597ba446f18"
         );
+    }
+
+    #[test]
+    fn the_split_multiplication_is_fnv_1a() {
+        let mut reference = OFFSET_BASIS;
+        let mut hasher = ContentHasher::new();
+        for byte in (0..=255u8).chain((0..=255u8).rev()).cycle().take(5_000) {
+            reference = (reference ^ u128::from(byte)).wrapping_mul(PRIME);
+            hasher.update(&[byte]);
+            assert_eq!(hasher.finish(), ContentId(reference.to_be_bytes()));
+        }
     }
 
     #[test]
