@@ -15,6 +15,7 @@
 
 mod ended;
 pub mod hash;
+mod index;
 pub mod layout;
 pub mod merge;
 pub mod pairing;

@@ -46,11 +46,13 @@
 //! through an index by that hash; lone sides wait in a queue in time order, from which calls
 //! that stopped waiting are dropped lazily; CDRs are handed out borrowed ([`Emit`]).
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Ordering;
+use std::collections::VecDeque;
+use std::hash::Hasher as _;
 
 use super::ended::EndedCalls;
-use super::hash::{BuildFastHasher, ContentId, content_id, fast_hash};
+use super::hash::{ContentId, FastHasher, content_id};
+use super::index::CallIndex;
 use super::layout::CallRecord;
 use super::parts::{Parts, push_part};
 use super::time::{Duration, Timestamp};
@@ -220,7 +222,7 @@ struct Call {
     id: ContentId,
     /// The fast hash of the key: the call's entry in the index.
     hash: u64,
-    /// The next call in the index with the same fast hash; in a free slot, the next free slot.
+    /// In a free slot, the next free slot.
     next: u32,
     /// How many times the slot was freed, so that waiting entries of earlier calls in it are
     /// known as stale.
@@ -340,8 +342,8 @@ pub struct Pairer {
     /// The open calls' slots; the free ones are chained from `free`.
     calls: Vec<Call>,
     free: u32,
-    /// The first slot of each fast hash of a key; the others with it are chained by `next`.
-    index: HashMap<u64, u32, BuildFastHasher>,
+    /// The slots of the open calls by the fast hash of their key.
+    index: CallIndex,
     /// Slots in use.
     live: usize,
     /// Slots holding a lone side.
@@ -361,9 +363,9 @@ pub struct Pairer {
     next_purge: i64,
     newest: Option<Timestamp>,
     counts: Counts,
-    /// The key of the record being paired.
+    /// The key of the record being paired, as kept, when it is needed.
     key: Vec<u8>,
-    /// The side of the record being paired (its parts).
+    /// The side of the record being paired (its parts), when it is needed.
     side: Vec<u8>,
     /// Lone sides ageing out now.
     aged: Vec<(Timestamp, u32)>,
@@ -404,7 +406,7 @@ impl Pairer {
             options,
             calls: Vec::new(),
             free: NO_SLOT,
-            index: HashMap::default(),
+            index: CallIndex::default(),
             live: 0,
             lone: 0,
             waiting: VecDeque::new(),
@@ -603,47 +605,43 @@ impl Pairer {
     }
 
     fn answered_invite<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
-        let hash = self.take_record(record, true);
-        let new: RecordSide = (record.time(), from_is_first(record));
-        let Some(slot) = self.find(hash) else {
-            let id = content_id(&self.key);
+        let key = KeyParts::of(record);
+        let hash = key.fast_hash();
+        let new: RecordSide = (record.time(), key.from_is_first);
+        let Some(slot) = self.find(&key, hash) else {
+            let id = key.content_id(&mut self.key);
             if self.remembers_closed(&id) {
                 self.counts.reinvites += 1;
             } else {
+                fill_side(&mut self.side, record, true);
                 self.open(hash, id, Stage::Answered, new);
             }
             return;
         };
         let call = &self.calls[slot as usize];
         let current = call.invite(&self.ended);
-        let earlier = self.record_side(new) < current;
         let (stage, current_time) = (call.stage, current.time);
-        match stage {
-            Stage::Answered => {
-                self.counts.reinvites += 1;
-                if earlier {
-                    self.put_side(slot, true, new);
-                    if new.0 != current_time {
-                        self.wait(slot);
-                    }
-                }
+        if stage == Stage::ByeFirst {
+            fill_side(&mut self.side, record, true);
+            self.end(slot, true, new, out);
+            return;
+        }
+        self.counts.reinvites += 1;
+        if is_earlier(&mut self.side, record, true, new, current) {
+            fill_side(&mut self.side, record, true);
+            self.put_side(slot, true, new);
+            if stage == Stage::Answered && new.0 != current_time {
+                self.wait(slot);
             }
-            Stage::ByeFirst => self.end(slot, true, new, out),
-            Stage::Ended => {
-                self.counts.reinvites += 1;
-                if earlier {
-                    self.put_side(slot, true, new);
-                }
-            }
-            Stage::Free => {}
         }
     }
 
     fn bye<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
-        let hash = self.take_record(record, false);
-        let new: RecordSide = (record.time(), from_is_first(record));
-        let Some(slot) = self.find(hash) else {
-            let id = content_id(&self.key);
+        let key = KeyParts::of(record);
+        let hash = key.fast_hash();
+        let new: RecordSide = (record.time(), key.from_is_first);
+        let Some(slot) = self.find(&key, hash) else {
+            let id = key.content_id(&mut self.key);
             if self.remembers_closed(&id) {
                 out.problem(Problem::DuplicateBye {
                     callid: record.callid().to_vec(),
@@ -652,6 +650,7 @@ impl Pairer {
                     time: new.0,
                 });
             } else {
+                fill_side(&mut self.side, record, false);
                 self.open(hash, id, Stage::ByeFirst, new);
             }
             return;
@@ -659,11 +658,12 @@ impl Pairer {
         let call = &self.calls[slot as usize];
         let stage = call.stage;
         if stage == Stage::Answered {
+            fill_side(&mut self.side, record, false);
             self.end(slot, false, new, out);
             return;
         }
         let current = call.bye(&self.ended);
-        let earlier = self.record_side(new) < current;
+        let earlier = is_earlier(&mut self.side, record, false, new, current);
         // Of two BYEs the earliest stays; the other is the duplicate.
         let (later_time, later_from_is_first) = if earlier {
             (current.time, current.from_is_first)
@@ -673,6 +673,7 @@ impl Pairer {
         out.problem(duplicate_bye(call.key(), later_from_is_first, later_time));
         let current_time = current.time;
         if earlier {
+            fill_side(&mut self.side, record, false);
             self.put_side(slot, false, new);
             if stage == Stage::ByeFirst && new.0 != current_time {
                 self.wait(slot);
@@ -680,7 +681,7 @@ impl Pairer {
         }
     }
 
-    /// The record being paired as a side.
+    /// The record being paired as a side (its parts are in `self.side` once filled).
     fn record_side(&self, (time, from_is_first): RecordSide) -> Side<'_> {
         Side {
             time,
@@ -689,41 +690,17 @@ impl Pairer {
         }
     }
 
-    /// Puts the record's key in `self.key` and its side's parts in `self.side` (an INVITE's
-    /// status code and reason, none for a BYE, then the extras); returns the key's fast hash.
-    fn take_record(&mut self, record: &CallRecord<'_>, is_invite: bool) -> u64 {
-        self.key.clear();
-        push_key(
-            &mut self.key,
-            record.callid(),
-            record.from_tag(),
-            record.to_tag(),
-        );
-        self.side.clear();
-        let answer = if is_invite {
-            [record.sip_code(), record.sip_reason()]
-        } else {
-            [&[][..], &[][..]]
-        };
-        for part in answer.into_iter().chain(record.extras()) {
-            push_part(&mut self.side, part);
-        }
-        fast_hash(&self.key)
+    /// The slot of the open call with this key, whose fast hash is `hash`.
+    fn find(&self, key: &KeyParts<'_>, hash: u64) -> Option<u32> {
+        self.index.find(hash, |slot| {
+            self.calls
+                .get(slot as usize)
+                .is_some_and(|call| call.hash == hash && key.is(call.key()))
+        })
     }
 
-    /// The slot of the open call whose key is `self.key` (its fast hash is `hash`).
-    fn find(&self, hash: u64) -> Option<u32> {
-        let mut slot = *self.index.get(&hash)?;
-        while let Some(call) = self.calls.get(slot as usize) {
-            if call.key() == self.key.as_slice() {
-                return Some(slot);
-            }
-            slot = call.next;
-        }
-        None
-    }
-
-    /// Opens a call with key `self.key` and one side, the record's, waiting for the other.
+    /// Opens a call with the key in `self.key` (its fast hash `hash`, its content hash `id`)
+    /// and one side, the record's (its parts in `self.side`), waiting for the other.
     fn open(&mut self, hash: u64, id: ContentId, stage: Stage, side: RecordSide) {
         let slot = self.open_slot(hash, id, stage, side);
         self.wait(slot);
@@ -742,16 +719,17 @@ impl Pairer {
                 free
             }
         };
-        let next = self.index.insert(hash, slot).unwrap_or(NO_SLOT);
+        self.index.insert(hash, slot);
         let mut bytes = Vec::with_capacity(self.key.len() + self.side.len());
         bytes.extend_from_slice(&self.key);
+        let key_length = bytes.len();
         bytes.extend_from_slice(&self.side);
         let call = &mut self.calls[slot as usize];
         call.bytes = bytes.into_boxed_slice();
         call.id = id;
         call.hash = hash;
-        call.next = next;
-        call.key_length = self.key.len() as u32;
+        call.next = NO_SLOT;
+        call.key_length = key_length as u32;
         call.stage = stage;
         call.holds_invite = stage == Stage::Answered;
         if call.holds_invite {
@@ -886,25 +864,8 @@ impl Pairer {
     /// Frees the slot of an open call.
     fn remove(&mut self, slot: u32) {
         let call = &self.calls[slot as usize];
-        let (hash, next, was_lone) = (call.hash, call.next, call.is_lone());
-        if let Entry::Occupied(mut first) = self.index.entry(hash) {
-            if *first.get() == slot {
-                if next == NO_SLOT {
-                    first.remove();
-                } else {
-                    first.insert(next);
-                }
-            } else {
-                let mut at = *first.get();
-                while let Some(call) = self.calls.get_mut(at as usize) {
-                    if call.next == slot {
-                        call.next = next;
-                        break;
-                    }
-                    at = call.next;
-                }
-            }
-        }
+        let (hash, was_lone) = (call.hash, call.is_lone());
+        self.index.remove(hash, slot);
         let call = &mut self.calls[slot as usize];
         call.bytes = Box::default();
         call.stage = Stage::Free;
@@ -971,13 +932,7 @@ impl Pairer {
         let mut pairer = Self::new(options);
         pairer.newest = newest;
         for carried in sides {
-            pairer.key.clear();
-            push_key(
-                &mut pairer.key,
-                &carried.callid,
-                &carried.from_tag,
-                &carried.to_tag,
-            );
+            let key = KeyParts::new(&carried.callid, &carried.from_tag, &carried.to_tag);
             pairer.side.clear();
             for part in [carried.sip_code.as_slice(), carried.sip_reason.as_slice()]
                 .into_iter()
@@ -985,10 +940,10 @@ impl Pairer {
             {
                 push_part(&mut pairer.side, part);
             }
-            let hash = fast_hash(&pairer.key);
-            let side = (carried.time, carried.from_tag <= carried.to_tag);
+            let hash = key.fast_hash();
+            let side = (carried.time, key.from_is_first);
             let found = pairer
-                .find(hash)
+                .find(&key, hash)
                 .map(|slot| (slot, pairer.calls[slot as usize].stage));
             match (found, carried.is_invite) {
                 (None, is_invite) => {
@@ -997,7 +952,7 @@ impl Pairer {
                     } else {
                         Stage::ByeFirst
                     };
-                    let id = content_id(&pairer.key);
+                    let id = key.content_id(&mut pairer.key);
                     pairer.open_slot(hash, id, stage, side);
                 }
                 (Some((slot, Stage::Answered)), false) | (Some((slot, Stage::ByeFirst)), true) => {
@@ -1036,11 +991,6 @@ fn remembers(now: i64, end_seconds: i64, window: u64) -> bool {
     i128::from(now) - i128::from(end_seconds) <= i128::from(window)
 }
 
-/// Whether the record's From tag is the first tag of its key.
-fn from_is_first(record: &CallRecord<'_>) -> bool {
-    record.from_tag() <= record.to_tag()
-}
-
 /// The first digit of a three-digit status code, `None` if it is not one.
 fn answer_class(sip_code: &[u8]) -> Option<u8> {
     match sip_code {
@@ -1049,17 +999,103 @@ fn answer_class(sip_code: &[u8]) -> Option<u8> {
     }
 }
 
-/// Appends a call's identity: its Call-ID and its two tags in byte order, each length-prefixed
-/// (see [`push_part`]), so that different calls never have the same bytes.
-fn push_key(key: &mut Vec<u8>, callid: &[u8], from_tag: &[u8], to_tag: &[u8]) {
-    let (first, second) = if from_tag <= to_tag {
-        (from_tag, to_tag)
+/// A call's identity as a record gives it: its Call-ID and its two tags in byte order. Kept
+/// (see [`KeyParts::push`]) each length-prefixed, so that different calls never have the same
+/// bytes.
+#[derive(Clone, Copy, Debug)]
+struct KeyParts<'a> {
+    callid: &'a [u8],
+    first: &'a [u8],
+    second: &'a [u8],
+    /// Whether the From tag is the first tag.
+    from_is_first: bool,
+}
+
+impl<'a> KeyParts<'a> {
+    fn new(callid: &'a [u8], from_tag: &'a [u8], to_tag: &'a [u8]) -> Self {
+        let from_is_first = from_tag <= to_tag;
+        let (first, second) = if from_is_first {
+            (from_tag, to_tag)
+        } else {
+            (to_tag, from_tag)
+        };
+        Self {
+            callid,
+            first,
+            second,
+            from_is_first,
+        }
+    }
+
+    fn of(record: &CallRecord<'a>) -> Self {
+        Self::new(record.callid(), record.from_tag(), record.to_tag())
+    }
+
+    fn parts(&self) -> [&'a [u8]; 3] {
+        [self.callid, self.first, self.second]
+    }
+
+    /// The fast hash the pairer's index finds the call by.
+    fn fast_hash(&self) -> u64 {
+        let mut hasher = FastHasher::default();
+        for part in self.parts() {
+            hasher.write(part);
+        }
+        hasher.finish()
+    }
+
+    /// The content hash of the kept bytes, the name of the call once it ended; `bytes` is
+    /// left holding them.
+    fn content_id(&self, bytes: &mut Vec<u8>) -> ContentId {
+        bytes.clear();
+        self.push(bytes);
+        content_id(bytes)
+    }
+
+    /// Whether kept key bytes are this key.
+    fn is(&self, key: &[u8]) -> bool {
+        let (callid, first, second) = key_parts(key);
+        callid == self.callid && first == self.first && second == self.second
+    }
+
+    /// Appends the key as kept.
+    fn push(&self, bytes: &mut Vec<u8>) {
+        for part in self.parts() {
+            push_part(bytes, part);
+        }
+    }
+}
+
+/// Fills `side` with a record's side: an INVITE's status code and reason (none for a BYE),
+/// then the extras, each length-prefixed.
+fn fill_side(side: &mut Vec<u8>, record: &CallRecord<'_>, is_invite: bool) {
+    side.clear();
+    let answer = if is_invite {
+        [record.sip_code(), record.sip_reason()]
     } else {
-        (to_tag, from_tag)
+        [&[][..], &[][..]]
     };
-    key.reserve(callid.len() + first.len() + second.len() + 3);
-    for part in [callid, first, second] {
-        push_part(key, part);
+    for part in answer.into_iter().chain(record.extras()) {
+        push_part(side, part);
+    }
+}
+
+/// Whether the record's side (`new`, its parts put in `side` if they are needed) comes before
+/// `current`: by time, then tag order, then content.
+fn is_earlier(
+    side: &mut Vec<u8>,
+    record: &CallRecord<'_>,
+    is_invite: bool,
+    (time, from_is_first): RecordSide,
+    current: Side<'_>,
+) -> bool {
+    match (time, from_is_first).cmp(&(current.time, current.from_is_first)) {
+        Ordering::Less => true,
+        Ordering::Greater => false,
+        Ordering::Equal => {
+            fill_side(side, record, is_invite);
+            side.as_slice() < current.parts
+        }
     }
 }
 
