@@ -463,6 +463,13 @@ impl Pairer {
         self.emit_lone(aged, out);
     }
 
+    /// Ends a run of an input that goes on later (a state is saved next): the CDRs of the calls
+    /// whose BYE was read are made now rather than at the next record, so a run emits every call
+    /// that ended in it; the calls still open are kept.
+    pub fn settle_to<E: Emit + ?Sized>(&mut self, out: &mut E) {
+        self.settle(out);
+    }
+
     /// What was counted rather than paired (see [`Counts`]).
     pub fn counts(&self) -> Counts {
         self.counts

@@ -662,7 +662,12 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
             writer.check()?;
             None
         }
-        Some(path) => Some((pairer, path)),
+        // The next run goes on from the state: the calls that ended here are emitted now.
+        Some(path) => {
+            pairer.settle_to(&mut writer);
+            writer.check()?;
+            Some((pairer, path))
+        }
     };
     let Writer {
         sink,
