@@ -50,7 +50,7 @@ pub const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS flatstore_ledger (
     PRIMARY KEY (tbl, content_id))";
 
 /// A 64-bit advisory lock key for `parts` (their FNV-1a-128 hash, first 8 bytes).
-fn lock_key(parts: &[&[u8]]) -> i64 {
+pub fn lock_key(parts: &[&[u8]]) -> i64 {
     let mut bytes = Vec::new();
     for part in parts {
         bytes.extend_from_slice(part);

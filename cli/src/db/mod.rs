@@ -6,6 +6,7 @@
 //! The client is the `postgres` crate (rust-postgres, its blocking API). It is a dependency of
 //! the command only: `libflatstore.so`, which a proxy loads, never links it (tests/lean.rs).
 
+pub mod cdrstate;
 pub mod connect;
 pub mod copy;
 pub mod ledger;
