@@ -9,8 +9,12 @@
 //! rotated with `kamcmd flatstore.rotate` while the answered calls are up, so every such call
 //! has its INVITE and its BYE in different files, and once more after the last call, so that
 //! `flatstore cdr`'s default selection (rotated and sealed files, no live file) reads them all;
-//! the proxy is then stopped by pid.
+//! the proxy is then stopped by pid. Last, the CDRs go into a throwaway PostgreSQL with
+//! `flatstore cdr --db` (issue 15's CDR path), and `SELECT count(*), sum(duration)` must match
+//! the CSV's CDRs (PostgreSQL is required when CI=true, like the tools).
 
+#[path = "../cli/tests/common/cluster.rs"]
+mod cluster;
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -545,11 +549,77 @@ fn cdr_pairs_what_kamailio_accounted() {
     );
     assert_eq!(run("last run"), third, "the last run appended nothing");
 
+    // 4. Into PostgreSQL: the same CDRs, loaded once (a rerun adds nothing).
+    let loaded = match cluster::missing() {
+        Err(e) => panic!("{}", e.message().unwrap_or("PostgreSQL required")),
+        Ok(Some(why)) => format!("not loaded into PostgreSQL ({why})"),
+        Ok(None) => into_postgresql(&acc, &sorted(&third)),
+    };
+
     eprintln!(
-        "cdr: {} answered and {} failed calls in {:.1} s, straddling files {straddling:?}; \
+        "cdr: {loaded}; {} answered and {} failed calls in {:.1} s, straddling files {straddling:?}; \
          durations (time_hires) {durations:?}; the first incremental run withheld {withheld:?}",
         answered.len(),
         busy.len(),
         calls_took.as_secs_f64(),
     );
+}
+
+/// `flatstore cdr --db` into a throwaway cluster, twice: `SELECT count(*), sum(duration)` must
+/// be the count and the sum of the durations of `csv` (the CDR rows of the incremental CSV
+/// runs, the header among them), the sum computed by the server from the CSV's text, exactly.
+fn into_postgresql(acc: &Path, csv: &[String]) -> String {
+    let bindir = cluster::bindir().expect("PostgreSQL binaries");
+    let pg = cluster::Cluster::start(&bindir, "cdr");
+    let url = pg.database("cdr");
+    let run = |extra: &[&str]| {
+        let out = Command::new(common::flatstore_cli())
+            .arg("cdr")
+            .arg(acc)
+            .args(["acc", "--db", &url, "--source", "kamailio"])
+            .args(extra)
+            .output()
+            .expect("run flatstore cdr --db");
+        assert!(
+            out.status.success(),
+            "flatstore cdr --db: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = run(&["--create"]);
+    let second = run(&[]);
+    assert!(
+        second.starts_with("0 CDRs"),
+        "a rerun adds nothing: {second}"
+    );
+    let durations: Vec<String> = csv
+        .iter()
+        .filter(|l| !l.is_empty() && !l.starts_with("callid,"))
+        .map(|l| l.split(',').nth(5).expect("a duration column").to_owned())
+        .collect();
+    let mut client = pg.client("cdr");
+    let expected = client
+        .query_one(
+            "SELECT count(*), sum(nullif(d, '')::numeric)::text FROM unnest($1::text[]) d",
+            &[&durations],
+        )
+        .expect("sum the CSV's durations");
+    let got = client
+        .query_one("SELECT count(*), sum(duration)::text FROM cdr", &[])
+        .expect("count the CDRs");
+    let (count, sum): (i64, Option<String>) = (got.get(0), got.get(1));
+    let want: (i64, Option<String>) = (expected.get(0), expected.get(1));
+    assert_eq!(
+        (count, sum.clone()),
+        want,
+        "count(*), sum(duration) against the CSV"
+    );
+    assert!(count > 0);
+    format!(
+        "{} into PostgreSQL, sum(duration) {}",
+        first.trim(),
+        sum.unwrap_or_default()
+    )
 }

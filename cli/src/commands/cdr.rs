@@ -18,6 +18,11 @@ use crate::commit::{self, Journal};
 use crate::consumed::{self, Ledger};
 use crate::content::{self, Content};
 use crate::csv::csv_field;
+use crate::db::cdrstate::{self, CREATE_STATE};
+use crate::db::connect::{Database, reason};
+use crate::db::copy::escape;
+use crate::db::ledger;
+use crate::db::sql::{self, TableName, ident};
 use crate::exit::Status;
 use crate::json;
 use crate::listing::{self, ListedFile, Selection};
@@ -47,6 +52,11 @@ pub enum Format {
 /// (files are known by content: renamed or gzipped since, they are not read again), carries
 /// open calls to the next run, and appends its CDRs to --output; a run killed at any moment
 /// and run again leaves every CDR in the output exactly once.
+///
+/// With --db the CDRs go into a PostgreSQL table instead, each exactly once: a run is one
+/// transaction that reads the state of the last committed run from the table
+/// flatstore_cdr_state (in the same database), copies its CDRs and writes the new state, so a
+/// run killed at any moment commits nothing, and two runs at once wait for each other.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The log directory.
@@ -72,6 +82,22 @@ pub struct Args {
     /// Incremental runs: what earlier runs read and the calls still open (needs --output).
     #[arg(long, value_name = "FILE", requires = "output")]
     state: Option<PathBuf>,
+    /// Load the CDRs into PostgreSQL, incrementally and exactly once, the state kept in the
+    /// database: postgresql://USER@HOST[:PORT]/DBNAME, as for `load`.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["output", "state", "format"])]
+    db: Option<String>,
+    /// The SQL table of the CDRs: NAME or SCHEMA.NAME, taken exactly as written (quoted).
+    #[arg(long, value_name = "SQLTABLE", requires = "db", default_value = "cdr")]
+    into: String,
+    /// Which proxy the files come from, written in every CDR's `source` column; each source
+    /// has its own state. Default: this host's name.
+    #[arg(long, value_name = "NAME", requires = "db")]
+    source: Option<String>,
+    /// Create the SQL table when it does not exist: source, callid, from_tag, to_tag text,
+    /// start, end timestamptz, duration numeric, sip_code, sip_reason, status and the extra
+    /// columns text.
+    #[arg(long, requires = "db")]
+    create: bool,
     /// Seconds after which a call still open (an INVITE with no BYE, a BYE with no INVITE) is
     /// emitted as unterminated or unmatched_bye, counted back from the newest record time.
     /// Ended calls are remembered (to report a second BYE as a duplicate) for 300 seconds, or
@@ -230,27 +256,51 @@ impl Source<'_> {
     }
 }
 
+/// What earlier runs read: this run's state's files, and with --db those of the runs under
+/// other sources into the same SQL table (with their source).
+#[derive(Default)]
+struct Known {
+    own: Ledger,
+    foreign: Vec<(String, Ledger)>,
+}
+
 /// Open `file` for the run: skip what the ledger says earlier runs read.
 fn open_source<'a>(
     file: &'a ListedFile,
     layout: &'a Layout,
-    ledger: &Ledger,
+    known: &Known,
     progress: &'a Progress,
     problems: &mut Status,
 ) -> Option<Source<'a>> {
+    let ledger = &known.own;
     let opened = content::open_buffered(file, progress, FILE_BUFFER).and_then(|mut content| {
         let prefix = consumed::prefix(&mut content)?;
-        let mut content = content::open_buffered(file, progress, FILE_BUFFER)?;
         let skip = ledger.already_read(&prefix);
+        if skip == 0
+            && let Some((source, _)) = known
+                .foreign
+                .iter()
+                .find(|(_, other)| other.already_read(&prefix) > 0)
+        {
+            eprintln!(
+                "flatstore: {}: read before into the same SQL table under --source {source}: \
+                 not read again (give each proxy's files one --source, whichever host \
+                 loads them)",
+                file.path.display()
+            );
+            return Ok(None);
+        }
+        let mut content = content::open_buffered(file, progress, FILE_BUFFER)?;
         let mut line = Vec::new();
         let mut number = 0;
         while content.position() < skip && content.next_line(&mut line)? == Some(true) {
             number += 1;
         }
-        Ok((prefix, content, number))
+        Ok(Some((prefix, content, number)))
     });
     match opened {
-        Ok((prefix, content, number)) => Some(Source {
+        Ok(None) => None,
+        Ok(Some((prefix, content, number))) => Some(Source {
             file,
             end: content.position(),
             content,
@@ -273,21 +323,28 @@ fn open_source<'a>(
 const OUTPUT_BUFFER: usize = 1024 * 1024;
 
 /// Where the CDRs go.
-enum Target {
+enum Target<'t> {
     /// Standard output, or a file replaced at the end (no state).
     Plain(File, Option<PathBuf>),
     /// The journal of incremental runs.
     Journal(Journal),
+    /// With --db: the run's transaction, a `COPY … FROM STDIN` (`statement`) per buffer full
+    /// of rows; `copied` rows so far.
+    Copy {
+        tx: postgres::Transaction<'t>,
+        statement: String,
+        copied: u64,
+    },
 }
 
 /// The CDRs' text on its way to the target.
-struct Sink {
-    target: Target,
+struct Sink<'t> {
+    target: Target<'t>,
     buffer: Vec<u8>,
 }
 
-impl Sink {
-    fn new(target: Target) -> Sink {
+impl<'t> Sink<'t> {
+    fn new(target: Target<'t>) -> Sink<'t> {
         Sink {
             target,
             buffer: Vec::with_capacity(OUTPUT_BUFFER + 64 * 1024),
@@ -310,6 +367,15 @@ impl Sink {
         match &mut self.target {
             Target::Plain(file, _) => file.write_all(&self.buffer)?,
             Target::Journal(journal) => journal.append(&self.buffer)?,
+            Target::Copy {
+                tx,
+                statement,
+                copied,
+            } => {
+                let mut copy = tx.copy_in(statement.as_str()).map_err(io::Error::other)?;
+                copy.write_all(&self.buffer)?;
+                *copied += copy.finish().map_err(io::Error::other)?;
+            }
         }
         self.buffer.clear();
         Ok(())
@@ -323,6 +389,9 @@ struct Rows {
     /// For JSON Lines: each column's `"name":`, with the `,` before it from the second on.
     keys: Vec<Vec<u8>>,
     iso: IsoWriter,
+    /// With --db: rows of `COPY … FROM STDIN`'s text format, led by this (the `source` value,
+    /// escaped, and a tab), instead of `format`.
+    copy: Option<Vec<u8>>,
 }
 
 impl Rows {
@@ -349,7 +418,53 @@ impl Rows {
             names,
             keys,
             iso: IsoWriter::new(),
+            copy: None,
         }
+    }
+
+    /// Rows for `COPY … FROM STDIN` (text format), `source` first; an empty value is NULL.
+    fn copy(layout: &Layout, source: &str) -> Rows {
+        let mut rows = Rows::new(Format::Csv, layout);
+        let mut lead = Vec::new();
+        escape(source.as_bytes(), &mut lead);
+        lead.push(b'\t');
+        rows.copy = Some(lead);
+        rows
+    }
+
+    /// Appends the COPY row of `cdr` to `out`.
+    fn write_copy(&mut self, cdr: &CdrView<'_>, out: &mut Vec<u8>) {
+        fn value(out: &mut Vec<u8>, value: &[u8]) {
+            out.push(b'\t');
+            escape_or_null(out, value);
+        }
+        out.extend_from_slice(self.copy.as_deref().unwrap_or_default());
+        escape_or_null(out, cdr.callid);
+        for v in [cdr.from_tag, cdr.to_tag] {
+            value(out, v);
+        }
+        for time in [cdr.start, cdr.end] {
+            out.push(b'\t');
+            match time {
+                Some(time) => self.iso.write(&time, out),
+                None => out.extend_from_slice(b"\\N"),
+            }
+        }
+        out.push(b'\t');
+        match cdr.duration {
+            Some(duration) => duration.write_seconds(out),
+            None => out.extend_from_slice(b"\\N"),
+        }
+        for v in [cdr.sip_code, cdr.sip_reason, cdr.status.as_str().as_bytes()] {
+            value(out, v);
+        }
+        // As many extras as the table has columns: a call carried from a run with more extra
+        // columns loses the rest, one with fewer gets NULLs.
+        let mut extras = cdr.extras.clone();
+        for _ in 9..self.names.len() {
+            value(out, extras.next().unwrap_or_default());
+        }
+        out.push(b'\n');
     }
 
     fn header(&self) -> Vec<u8> {
@@ -370,6 +485,9 @@ impl Rows {
     /// `,`, `"` or control character, so they are written as they are, unquoted in CSV and
     /// unescaped in JSON.
     fn write(&mut self, cdr: &CdrView<'_>, out: &mut Vec<u8>) {
+        if self.copy.is_some() {
+            return self.write_copy(cdr, out);
+        }
         match self.format {
             Format::Csv => {
                 for value in [cdr.callid, cdr.from_tag, cdr.to_tag] {
@@ -445,16 +563,25 @@ impl Rows {
     }
 }
 
+/// `value` in COPY's text format, NULL when empty.
+fn escape_or_null(out: &mut Vec<u8>, value: &[u8]) {
+    if value.is_empty() {
+        out.extend_from_slice(b"\\N");
+    } else {
+        escape(value, out);
+    }
+}
+
 /// Takes what the pairer makes: rows to the sink, problems to standard error.
-struct Writer {
+struct Writer<'t> {
     rows: Rows,
-    sink: Sink,
+    sink: Sink<'t>,
     status: Status,
     /// The first write that failed; nothing more is written after it.
     failed: Option<io::Error>,
 }
 
-impl Writer {
+impl Writer<'_> {
     /// The first write error, if one happened.
     fn check(&mut self) -> Result<(), String> {
         match self.failed.take() {
@@ -464,7 +591,7 @@ impl Writer {
     }
 }
 
-impl Emit for Writer {
+impl Emit for Writer<'_> {
     fn cdr(&mut self, cdr: &CdrView<'_>) {
         if self.failed.is_some() {
             return;
@@ -499,6 +626,107 @@ fn failed_cdr(record: &flatstore::cdr::CallRecord<'_>, missed: &Layout, main: &L
     cdr
 }
 
+/// What `application_name` the server shows for a run.
+const APPLICATION: &str = "flatstore cdr";
+
+/// The database of `--db`, connected.
+fn connect(url: &str) -> Result<(postgres::Client, Database), String> {
+    let database = Database::from_url(url, APPLICATION, |warning| {
+        eprintln!("flatstore: WARNING: {warning}")
+    })
+    .map_err(|e| format!("--db: {e}"))?;
+    let client = database
+        .connect()
+        .map_err(|e| format!("{}: {}", database.described(), reason(&e)))?;
+    Ok((client, database))
+}
+
+/// Where a --db run's CDRs go.
+struct Plan {
+    /// The SQL table, schema.table: the state's key, and for reports.
+    table: String,
+    /// `COPY … FROM STDIN` of its columns.
+    copy: String,
+    source: String,
+}
+
+/// The SQL types of the CDR columns that `--create` makes (the extras are text).
+fn cdr_type(column: usize) -> &'static str {
+    match column {
+        3 | 4 => "timestamptz",
+        5 => "numeric",
+        _ => "text",
+    }
+}
+
+/// Create the state table (and with --create the CDR table) when missing, and find the CDR
+/// table. Errors are the run's (exit status 2).
+fn prepare(
+    client: &mut postgres::Client,
+    database: &Database,
+    args: &Args,
+    layout: &Layout,
+) -> Result<Plan, String> {
+    let target = TableName::parse(&args.into).unwrap_or_else(|e| usage(format!("--into: {e}")));
+    let source = match &args.source {
+        Some(source) if source.is_empty() => usage("--source: empty".into()),
+        Some(source) => source.clone(),
+        None => whoami::hostname()
+            .map_err(|e| format!("this host's name (for --source): {e}; give --source"))?,
+    };
+    let names: Vec<String> = Cdr::header(layout)
+        .into_iter()
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect();
+    if names.iter().any(|n| n == "source") {
+        return Err(
+            "an extra column is named \"source\": --db fills that column with --source".into(),
+        );
+    }
+    let in_db = |e: postgres::Error| format!("{}: {}", database.described(), reason(&e));
+    let mut statements = Vec::new();
+    if sql::resolve(client, "flatstore_cdr_state")
+        .map_err(in_db)?
+        .is_none()
+    {
+        statements.push(CREATE_STATE.to_owned());
+    }
+    if args.create
+        && sql::resolve(client, &target.sql())
+            .map_err(in_db)?
+            .is_none()
+    {
+        statements.push(sql::create_table(
+            &target,
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (name.as_str(), cdr_type(i))),
+        ));
+    }
+    if !statements.is_empty() {
+        let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+        ledger::create(client, &statements).map_err(in_db)?;
+    }
+    let Some(table) = sql::resolve(client, &target.sql()).map_err(in_db)? else {
+        return Err(format!(
+            "{}: no table {}: create it, or give --create",
+            database.described(),
+            target.sql()
+        ));
+    };
+    let columns = std::iter::once("source".to_owned())
+        .chain(names)
+        .map(|n| ident(&n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(Plan {
+        table,
+        copy: format!("COPY {} ({columns}) FROM STDIN", target.sql()),
+        source,
+    })
+}
+
 fn account(args: &Args, status: &mut Status) -> Result<(), String> {
     let dir = &args.dir;
     if !dir.is_dir() {
@@ -529,27 +757,80 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
     });
     options.max_age_seconds = args.max_call_age;
 
-    let (mut pairer, mut ledger, mark) = match &args.state {
-        Some(path) => match std::fs::read(path) {
-            Ok(bytes) => {
+    // With --db: the run's transaction, under the lock of the SQL table; the state and the
+    // files read as the last committed run left them.
+    let (mut client, database) = match &args.db {
+        Some(url) => {
+            let (client, database) = connect(url)?;
+            (Some(client), Some(database))
+        }
+        None => (None, None),
+    };
+    let plan = match (&mut client, &database) {
+        (Some(client), Some(database)) => Some(prepare(client, database, args, &main_layout)?),
+        _ => None,
+    };
+    let described = database.as_ref().map_or("", Database::described);
+    let in_db = |e: postgres::Error| format!("{described}: {}", reason(&e));
+    let mut tx = match (&mut client, &plan) {
+        (Some(client), Some(plan)) => {
+            let mut tx = client.transaction().map_err(in_db)?;
+            cdrstate::lock(&mut tx, &plan.table).map_err(in_db)?;
+            let saved = cdrstate::read(&mut tx, &plan.table, &plan.source).map_err(in_db)?;
+            let others = cdrstate::others(&mut tx, &plan.table, &plan.source).map_err(in_db)?;
+            Some((tx, saved, others))
+        }
+        _ => None,
+    };
+    let mut known = Known::default();
+    let restored = match (&args.state, &mut tx) {
+        (_, Some((_, saved, others))) => {
+            for (source, bytes) in others.drain(..) {
                 let restored = state::restore(&bytes, options)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                (
-                    restored.pairer,
-                    Ledger::new(restored.files),
-                    restored.output,
-                )
+                    .map_err(|e| format!("flatstore_cdr_state of --source {source}: {e}"))?;
+                known.foreign.push((source, Ledger::new(restored.files)));
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                (Pairer::new(options), Ledger::default(), None)
+            match saved.take() {
+                Some(bytes) => Some(
+                    state::restore(&bytes, options)
+                        .map_err(|e| format!("flatstore_cdr_state: {e}"))?,
+                ),
+                None => None,
             }
+        }
+        (Some(path), None) => match std::fs::read(path) {
+            Ok(bytes) => Some(
+                state::restore(&bytes, options).map_err(|e| format!("{}: {e}", path.display()))?,
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(format!("{}: {e}", path.display())),
         },
+        (None, None) => None,
+    };
+    let (mut pairer, mut ledger, mark) = match restored {
+        Some(restored) => (
+            restored.pairer,
+            Ledger::new(restored.files),
+            restored.output,
+        ),
         None => (Pairer::new(options), Ledger::default(), None),
     };
+    let mut tx = tx.map(|(tx, ..)| tx);
 
-    let rows = Rows::new(args.format, &main_layout);
+    let rows = match &plan {
+        Some(plan) => Rows::copy(&main_layout, &plan.source),
+        None => Rows::new(args.format, &main_layout),
+    };
     let sink = match (&args.state, &args.output) {
+        _ if tx.is_some() => {
+            let plan = plan.as_ref().expect("a plan with --db");
+            Sink::new(Target::Copy {
+                tx: tx.take().expect("a transaction with --db"),
+                statement: plan.copy.clone(),
+                copied: 0,
+            })
+        }
+
         (Some(state_path), Some(path)) => {
             let (journal, empty) = Journal::open(path, mark).map_err(|e| e.to_string())?;
             let mut journal = journal;
@@ -587,6 +868,7 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
         }
     };
 
+    known.own = std::mem::take(&mut ledger);
     let mut writer = Writer {
         rows,
         sink,
@@ -601,7 +883,7 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
         let same_extras = missed_layout.extra_names().eq(main_layout.extra_names());
         for file in &missed_files {
             let Some(mut source) =
-                open_source(file, missed_layout, &ledger, &progress, &mut writer.status)
+                open_source(file, missed_layout, &known, &progress, &mut writer.status)
             else {
                 continue;
             };
@@ -622,7 +904,7 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
     // Answered calls: every file of the table at once, merged by time.
     let mut sources: Vec<Source<'_>> = main_files
         .iter()
-        .filter_map(|file| open_source(file, &main_layout, &ledger, &progress, &mut writer.status))
+        .filter_map(|file| open_source(file, &main_layout, &known, &progress, &mut writer.status))
         .collect();
     let mut order = MergeOrder::with_capacity(sources.len());
     for (index, source) in sources.iter_mut().enumerate() {
@@ -652,45 +934,47 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
             .map(|source| (std::mem::take(&mut source.prefix), source.end)),
     );
     drop(sources);
+    let mut ledger = std::mem::take(&mut known.own);
     for (prefix, end) in ends {
         ledger.record(&prefix, end);
     }
     // Without a state, the run is the whole input: every call still open is emitted.
-    let carried = match &args.state {
-        None => {
-            pairer.finish_to(&mut writer);
-            writer.check()?;
-            None
-        }
+    let carried = if args.state.is_none() && args.db.is_none() {
+        pairer.finish_to(&mut writer);
+        writer.check()?;
+        None
+    } else {
         // The next run goes on from the state: the calls that ended here are emitted now.
-        Some(path) => {
-            pairer.settle_to(&mut writer);
-            writer.check()?;
-            Some((pairer, path))
-        }
+        pairer.settle_to(&mut writer);
+        writer.check()?;
+        Some(pairer)
     };
     let Writer {
-        sink,
+        sink: Sink { target, buffer },
         status: problems,
         ..
     } = writer;
     *status = problems;
-    match (sink.target, carried) {
+    match (target, carried) {
         (Target::Plain(mut out, None), _) => {
-            if let Err(e) = out.write_all(&sink.buffer) {
+            if let Err(e) = out.write_all(&buffer) {
                 status.output_failed(&e);
             }
         }
         (Target::Plain(mut file, Some(path)), _) => {
-            file.write_all(&sink.buffer).map_err(|e| e.to_string())?;
+            file.write_all(&buffer).map_err(|e| e.to_string())?;
             file.sync_all().map_err(|e| e.to_string())?;
             let mut name = path.file_name().unwrap_or_default().to_os_string();
             name.push(".tmp");
             std::fs::rename(path.with_file_name(name), &path)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
-        (Target::Journal(mut journal), Some((pairer, state_path))) => {
-            journal.append(&sink.buffer).map_err(|e| e.to_string())?;
+        (Target::Journal(mut journal), Some(pairer)) => {
+            let state_path = args
+                .state
+                .as_ref()
+                .expect("a journal is kept only with a state");
+            journal.append(&buffer).map_err(|e| e.to_string())?;
             let mark: OutputMark = journal
                 .sync()
                 .map_err(|e| format!("{}: {e}", journal.path().display()))?;
@@ -700,7 +984,35 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
             )
             .map_err(|e| format!("{}: {e}", state_path.display()))?;
         }
-        (Target::Journal(..), None) => unreachable!("a journal is kept only with a state"),
+        (
+            Target::Copy {
+                mut tx,
+                statement,
+                mut copied,
+            },
+            Some(pairer),
+        ) => {
+            let Some(plan) = &plan else {
+                unreachable!("a COPY only with --db")
+            };
+            if !buffer.is_empty() {
+                let mut copy = tx.copy_in(statement.as_str()).map_err(in_db)?;
+                copy.write_all(&buffer).map_err(|e| e.to_string())?;
+                copied += copy.finish().map_err(in_db)?;
+            }
+            cdrstate::write(
+                &mut tx,
+                &plan.table,
+                &plan.source,
+                &state::save(&pairer, ledger.files()),
+            )
+            .map_err(in_db)?;
+            tx.commit().map_err(in_db)?;
+            if let Err(e) = writeln!(io::stdout(), "{copied} CDRs loaded into {}", plan.table) {
+                status.output_failed(&e);
+            }
+        }
+        (_, None) => unreachable!("a journal or a COPY only with a state"),
     }
     Ok(())
 }

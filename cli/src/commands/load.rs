@@ -18,7 +18,7 @@ use postgres::{Client, Transaction};
 
 use crate::consumed;
 use crate::content::{self, Stop};
-use crate::db::connect::Database;
+use crate::db::connect::{Database, reason};
 use crate::db::copy::{Column, Rows};
 use crate::db::ledger::{self, CREATE_LEDGER, Identity, Loaded};
 use crate::db::sql::{self, TableName, ident};
@@ -113,20 +113,17 @@ fn column_names(args: &Args) -> Result<(Vec<String>, String), String> {
 /// `CREATE TABLE IF NOT EXISTS` for `names`: `source text NOT NULL` first; `types` where
 /// given, `time` as timestamptz, text otherwise.
 fn create_table(target: &TableName, names: &[String], types: &[(String, String)]) -> String {
-    let mut sql = format!(
-        "CREATE TABLE IF NOT EXISTS {} (source text NOT NULL",
-        target.sql()
-    );
-    for name in names {
-        let ty = match types.iter().find(|(n, _)| n == name) {
-            Some((_, ty)) => ty.as_str(),
-            None if name == "time" => "timestamptz",
-            None => "text",
-        };
-        sql.push_str(&format!(", {} {ty}", ident(name)));
-    }
-    sql.push(')');
-    sql
+    sql::create_table(
+        target,
+        names.iter().map(|name| {
+            let ty = match types.iter().find(|(n, _)| n == name) {
+                Some((_, ty)) => ty.as_str(),
+                None if name == "time" => "timestamptz",
+                None => "text",
+            };
+            (name.as_str(), ty)
+        }),
+    )
 }
 
 /// What a run loads into, and how.
@@ -162,16 +159,7 @@ fn prepare(
     }
     let in_db = |e: postgres::Error| format!("{}: {}", db.described(), reason(&e));
     // `schema.table` of a table that exists, else `None`.
-    let resolve = |client: &mut Client, sql: &str| -> Result<Option<String>, String> {
-        let row = client
-            .query_opt(
-                "SELECT n.nspname || '.' || c.relname FROM pg_class c \
-                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
-                &[&sql],
-            )
-            .map_err(in_db)?;
-        Ok(row.map(|row| row.get(0)))
-    };
+    let resolve = |client: &mut Client, sql: &str| sql::resolve(client, sql).map_err(in_db);
     // Made only when missing (CREATE … IF NOT EXISTS needs the right to create even when the
     // table is there: a fleet's loader role has none).
     let mut statements = Vec::new();
@@ -252,18 +240,6 @@ impl From<FileError> for Failed {
 impl From<postgres::Error> for Failed {
     fn from(e: postgres::Error) -> Failed {
         Failed::Db(e)
-    }
-}
-
-/// A database error as the server put it: its message and where (`COPY acc, line 3, column
-/// time: "x"`); a client error as it is.
-fn reason(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => match db.where_() {
-            Some(place) => format!("{} ({place})", db.message()),
-            None => db.message().to_owned(),
-        },
-        None => e.to_string(),
     }
 }
 

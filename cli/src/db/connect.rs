@@ -102,6 +102,18 @@ impl Database {
     }
 }
 
+/// A database error as the server put it: its message and where (`COPY acc, line 3, column
+/// time: "x"`); a client error as it is.
+pub fn reason(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.where_() {
+            Some(place) => format!("{} ({place})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => e.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

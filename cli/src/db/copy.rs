@@ -187,7 +187,7 @@ fn civil(secs: u64) -> Option<[u8; 19]> {
 }
 
 /// `value` in COPY's text format: `\`, tab, newline and carriage return escaped.
-fn escape(value: &[u8], out: &mut Vec<u8>) {
+pub fn escape(value: &[u8], out: &mut Vec<u8>) {
     for &b in value {
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),

@@ -29,8 +29,8 @@
 //! transaction back whole. A loader killed at any moment leaves its transaction uncommitted:
 //! the server rolls it back when the connection drops, and the next run loads the file.
 //!
-//! The functions take any [`GenericClient`], so a `cdr --db` run can record the files it read
-//! in the same transaction as its CDRs and its open calls.
+//! The functions take any [`GenericClient`]. (`cdr --db` keeps the files it read inside its
+//! state instead, see [`super::cdrstate`], committed with its CDRs and its open calls.)
 
 use flatstore::cdr::hash::content_id;
 use postgres::GenericClient;
@@ -50,7 +50,7 @@ pub const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS flatstore_ledger (
     PRIMARY KEY (tbl, content_id))";
 
 /// A 64-bit advisory lock key for `parts` (their FNV-1a-128 hash, first 8 bytes).
-fn lock_key(parts: &[&[u8]]) -> i64 {
+pub fn lock_key(parts: &[&[u8]]) -> i64 {
     let mut bytes = Vec::new();
     for part in parts {
         bytes.extend_from_slice(part);

@@ -51,6 +51,36 @@ impl TableName {
     }
 }
 
+/// `schema.table` of the table `sql` (a quoted name, see [`TableName::sql`]) when it exists.
+pub fn resolve(
+    client: &mut impl postgres::GenericClient,
+    sql: &str,
+) -> Result<Option<String>, postgres::Error> {
+    let row = client.query_opt(
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
+        &[&sql],
+    )?;
+    Ok(row.map(|row| row.get(0)))
+}
+
+/// `CREATE TABLE IF NOT EXISTS` of `target` with `source text NOT NULL` first, then `columns`
+/// (name, SQL type).
+pub fn create_table<'a>(
+    target: &TableName,
+    columns: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
+    let mut sql = format!(
+        "CREATE TABLE IF NOT EXISTS {} (source text NOT NULL",
+        target.sql()
+    );
+    for (name, ty) in columns {
+        sql.push_str(&format!(", {} {ty}", ident(name)));
+    }
+    sql.push(')');
+    sql
+}
+
 /// `Err` unless `ty` reads as a type name: letters, digits, `_`, spaces, and the brackets,
 /// commas and dots of `numeric(10,2)`, `varchar(64)`, `text[]` or `pg_catalog.int8`. The
 /// server decides whether it is a type; this keeps anything but a type out of the statement.
