@@ -3,7 +3,8 @@
 //! refusal of the system. Memory is a few fixed-size buffers, whatever the file's size.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read as _};
+use std::os::fd::AsFd as _;
 use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
@@ -48,7 +49,13 @@ pub fn open_buffered<'a>(
         path: path.to_owned(),
         source,
     };
-    let handle = File::open(path).map_err(io_error)?;
+    let handle = if file.is_stdin() {
+        // Our own descriptor for it, read through our buffers like any file.
+        io::stdin().as_fd().try_clone_to_owned().map(File::from)
+    } else {
+        File::open(path)
+    }
+    .map_err(io_error)?;
     let mut raw = BufReader::with_capacity(capacity, Tracked::new(handle, progress));
     let gzip = raw.fill_buf().map_err(io_error)?.starts_with(GZIP_MAGIC);
     if !gzip && file.file_name.ends_with(".gz") {
@@ -104,8 +111,6 @@ impl<'a> Content<'a> {
         }
     }
 
-    /// The next bytes of content; empty at the end. Until [`Content::consume`] the same bytes
-    /// are returned again.
     /// Content bytes consumed so far.
     pub fn position(&self) -> u64 {
         self.position
@@ -124,6 +129,15 @@ impl<'a> Content<'a> {
             self.consume(take);
         }
         Ok(bytes)
+    }
+
+    /// Put `bytes`, the last bytes consumed, back in front of the content, to be read again:
+    /// a look at the start of a file that is opened once (standard input cannot be opened
+    /// twice).
+    pub fn unread(&mut self, bytes: Vec<u8>) {
+        self.position -= bytes.len() as u64;
+        let rest = std::mem::replace(&mut self.reader, Box::new(io::empty()));
+        self.reader = Box::new(io::Cursor::new(bytes).chain(rest));
     }
 
     /// Read the next line into `line` (cleared first, without its `\n`): `Ok(Some(true))` for
@@ -154,6 +168,8 @@ impl<'a> Content<'a> {
         }
     }
 
+    /// The next bytes of content; empty at the end. Until [`Content::consume`] the same bytes
+    /// are returned again.
     fn fill(&mut self) -> Result<&[u8], FileError> {
         match self.reader.fill_buf() {
             Ok(bytes) => Ok(bytes),

@@ -7,7 +7,6 @@ use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::error::ErrorKind;
 use flatstore::cdr::layout::LayoutError;
 use flatstore::cdr::merge::merge_by_time;
 use flatstore::cdr::pairing::{FailedInvites, Output, PairingOptions};
@@ -19,11 +18,13 @@ use crate::commit::{self, Journal};
 use crate::consumed::{self, Ledger};
 use crate::content::{self, Content};
 use crate::csv::csv_field;
-use crate::exit::Status;
+use crate::exit::{Status, usage};
+use crate::inputs::{self, Source};
 use crate::json;
-use crate::listing::{self, ListedFile, Selection};
+use crate::listing::{self, ListedFile, STDIN, Selection};
 use crate::progress::Progress;
 use crate::schema;
+use crate::window::Window;
 
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -48,13 +49,18 @@ pub enum Format {
 /// (files are known by content: renamed or gzipped since, they are not read again), carries
 /// open calls to the next run, and appends its CDRs to --output; a run killed at any moment
 /// and run again leaves every CDR in the output exactly once.
+///
+/// With files given (FILE…, - for standard input) instead of DIR [TABLE], those named as the
+/// --missed table's logs (missed_calls_5.log.1) are its records, all others TABLE's; column
+/// names come from --columns, else the TABLE.columns beside the first file named as a
+/// table's log. --state works with files (they are known by content), not with -.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The log directory.
-    dir: PathBuf,
-    /// The table of answered calls (Kamailio's acc).
-    #[arg(value_parser = listing::table_name, default_value = "acc")]
-    table: String,
+    /// DIR [TABLE]: the table of answered calls (default acc, Kamailio's) in the log
+    /// directory, with the --missed table. Or FILE…: these files, - for standard input. A first
+    /// argument that is a directory means DIR [TABLE].
+    #[arg(value_name = "DIR [TABLE] | FILE", required = true)]
+    inputs: Vec<PathBuf>,
     /// The missed-calls table; used when it has files.
     #[arg(long, value_name = "TABLE", value_parser = listing::table_name,
           default_value = "missed_calls")]
@@ -70,7 +76,8 @@ pub struct Args {
     /// Write the CDRs to FILE (with --state: append to it) instead of standard output.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Incremental runs: what earlier runs read and the calls still open (needs --output).
+    /// Incremental runs: what earlier runs read and the calls still open (needs --output; not
+    /// with - nor with --since/--until).
     #[arg(long, value_name = "FILE", requires = "output")]
     state: Option<PathBuf>,
     /// Seconds after which a call still open (an INVITE with no BYE, a BYE with no INVITE) is
@@ -79,11 +86,6 @@ pub struct Args {
     max_call_age: u64,
     #[command(flatten)]
     selection: Selection,
-}
-
-/// A usage error found after parsing (exit status 2, as clap's own).
-fn usage(message: String) -> ! {
-    clap::Error::raw(ErrorKind::ValueValidation, format!("{message}\n")).exit()
 }
 
 /// Read buffers per open file: every file of a run is open at once for the merge.
@@ -101,6 +103,9 @@ pub fn run(args: &Args) -> ExitCode {
         }
     }
 }
+
+/// The default table of answered calls, Kamailio's.
+const DEFAULT_TABLE: &str = "acc";
 
 /// The files of `table` that the selection reads; none when the table has no file at all.
 fn table_files(
@@ -120,14 +125,40 @@ fn table_files(
         .collect())
 }
 
-/// A table's layout: from `names` when given, else its sidecar, else Kamailio's default for
-/// the width of its first record (7 columns when it has none).
+/// A file of the run, open. Each is opened once (standard input cannot be opened twice):
+/// what is looked at before its records are read is put back ([`Content::unread`]).
+struct Open<'a> {
+    file: &'a ListedFile,
+    content: Content<'a>,
+}
+
+/// Open `files`; those that cannot be opened are reported to `status` and left out.
+fn open_all<'a>(
+    files: &'a [ListedFile],
+    progress: &'a Progress,
+    status: &mut Status,
+) -> Vec<Open<'a>> {
+    files
+        .iter()
+        .filter_map(
+            |file| match content::open_buffered(file, progress, FILE_BUFFER) {
+                Ok(content) => Some(Open { file, content }),
+                Err(e) => {
+                    status.file_error(&e);
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
+/// A table's layout: from `names` when given, else its sidecar (when there is one), else
+/// Kamailio's default for the width of its first record (7 columns when it has none).
 fn layout(
-    dir: &Path,
+    sidecar: Option<&Path>,
     table: &str,
     names: &[String],
-    files: &[ListedFile],
-    progress: &Progress,
+    files: &mut [Open<'_>],
 ) -> Result<Layout, String> {
     let problem =
         |e: LayoutError, whose: &str| format!("the columns of table {table:?} ({whose}): {e}");
@@ -137,17 +168,26 @@ fn layout(
         }
         return Layout::from_names(names).map_err(|e| problem(e, "--columns"));
     }
-    let sidecar = flatstore::names::sidecar(dir, table.as_bytes());
-    if let Some(names) = schema::read(&sidecar).map_err(|e| e.to_string())? {
+    if let Some(sidecar) = sidecar
+        && let Some(names) = schema::read(sidecar).map_err(|e| e.to_string())?
+    {
         return Layout::from_names(&names).map_err(|e| problem(e, &sidecar.display().to_string()));
     }
     let mut width = 7;
     let mut line = Vec::new();
-    for file in files {
-        let mut content =
-            content::open_buffered(file, progress, FILE_BUFFER).map_err(|e| e.to_string())?;
-        if content.next_line(&mut line).map_err(|e| e.to_string())? == Some(true) {
-            width = split_fields(&line).count();
+    for open in files {
+        let whole = open
+            .content
+            .next_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let Some(whole) = whole else { continue };
+        let mut consumed = std::mem::take(&mut line);
+        if whole {
+            width = split_fields(&consumed).count();
+            consumed.push(b'\n');
+        }
+        open.content.unread(consumed);
+        if whole {
             break;
         }
     }
@@ -166,6 +206,8 @@ struct Records<'a> {
     /// Where the last whole line read ends.
     end: &'a RefCell<Vec<(Vec<u8>, u64)>>,
     index: usize,
+    /// Only records whose time is in it are accounted.
+    window: Window,
 }
 
 impl Iterator for Records<'_> {
@@ -198,6 +240,7 @@ impl Iterator for Records<'_> {
                 })
                 .collect();
             match self.layout.view(&fields) {
+                Ok(record) if !self.window.contains(&record.time()) => {}
                 Ok(record) => return Some((record.time(), fields)),
                 Err(e) => self.problems.borrow_mut().problem(format_args!(
                     "{} line {}: {e}; not accounted",
@@ -209,18 +252,18 @@ impl Iterator for Records<'_> {
     }
 }
 
-/// Open `file` for the run: skip what the ledger says earlier runs read.
+/// The records of an open file for the run: skip what the ledger says earlier runs read.
 fn open_records<'a>(
-    file: &'a ListedFile,
+    open: Open<'a>,
     layout: &'a Layout,
     ledger: &Ledger,
-    progress: &'a Progress,
+    window: Window,
     problems: &'a RefCell<Status>,
     ends: &'a RefCell<Vec<(Vec<u8>, u64)>>,
 ) -> Option<Records<'a>> {
-    let opened = content::open_buffered(file, progress, FILE_BUFFER).and_then(|mut content| {
-        let prefix = consumed::prefix(&mut content)?;
-        let mut content = content::open_buffered(file, progress, FILE_BUFFER)?;
+    let Open { file, mut content } = open;
+    let opened = consumed::prefix(&mut content).and_then(|prefix| {
+        content.unread(prefix.clone());
         let skip = ledger.already_read(&prefix);
         let mut line = Vec::new();
         let mut number = 0;
@@ -243,6 +286,7 @@ fn open_records<'a>(
                 problems,
                 end: ends,
                 index,
+                window,
             })
         }
         Err(e) => {
@@ -363,29 +407,115 @@ fn failed_cdr(record: &flatstore::cdr::CallRecord<'_>, missed: &Layout, main: &L
     cdr
 }
 
-fn account(args: &Args, status: &mut Status) -> Result<(), String> {
-    let dir = &args.dir;
-    if !dir.is_dir() {
-        return Err(format!("{}: not a directory", dir.display()));
+/// The files of a run: answered calls' and missed calls', with each table's sidecar.
+struct RunFiles {
+    table: String,
+    main: Vec<ListedFile>,
+    main_sidecar: Option<PathBuf>,
+    missed: Vec<ListedFile>,
+    missed_sidecar: Option<PathBuf>,
+    /// The missed-calls table has files: failed INVITEs are its records, not TABLE's.
+    has_missed: bool,
+}
+
+fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, String> {
+    if args.state.is_some() {
+        if args.inputs.iter().any(|p| p.as_os_str() == STDIN) {
+            usage(
+                "--state: standard input (-) is not a file a later run can know again; give \
+                 files or DIR",
+            )
+        }
+        if args.selection.records.is_set() {
+            usage(
+                "--state reads every new record exactly once; --since/--until would leave \
+                 records out of it for good",
+            )
+        }
     }
-    let main_files = table_files(dir, &args.table, &args.selection, status)?;
-    let has_missed = !listing::discover(dir, Some(args.missed.as_bytes()))
-        .map_err(|e| e.to_string())?
-        .files
-        .is_empty();
-    let missed_files = if has_missed && args.missed != args.table {
-        table_files(dir, &args.missed, &args.selection, status)?
-    } else {
-        Vec::new()
-    };
-    let total = main_files.iter().chain(&missed_files).map(|f| f.size).sum();
+    match inputs::source(&args.inputs) {
+        Source::Table { dir, table } => {
+            let table = table.unwrap_or_else(|| DEFAULT_TABLE.into());
+            let main = table_files(dir, &table, &args.selection, status)?;
+            let has_missed = !listing::discover(dir, Some(args.missed.as_bytes()))
+                .map_err(|e| e.to_string())?
+                .files
+                .is_empty();
+            let missed = if has_missed && args.missed != table {
+                table_files(dir, &args.missed, &args.selection, status)?
+            } else {
+                Vec::new()
+            };
+            Ok(RunFiles {
+                main_sidecar: Some(flatstore::names::sidecar(dir, table.as_bytes())),
+                missed_sidecar: Some(flatstore::names::sidecar(dir, args.missed.as_bytes())),
+                table,
+                main,
+                missed,
+                has_missed,
+            })
+        }
+        Source::Files(paths) => {
+            inputs::refuse_directory_options(&args.selection);
+            let listing = inputs::given(paths);
+            for error in &listing.errors {
+                status.file_error(error);
+            }
+            // A mistyped name in an accounting run stops it: nothing is written or committed.
+            if !listing.errors.is_empty() {
+                return Err("a file given cannot be examined: nothing accounted".into());
+            }
+            let (missed, main): (Vec<ListedFile>, Vec<ListedFile>) = listing
+                .files
+                .into_iter()
+                .partition(|f| f.table() == Some(args.missed.as_bytes()));
+            let sidecar = |files: &[ListedFile]| {
+                files
+                    .iter()
+                    .find_map(|f| f.table().map(|table| inputs::sidecar_beside(f, table)))
+            };
+            let table = main
+                .iter()
+                .find_map(ListedFile::table)
+                .map_or(DEFAULT_TABLE.into(), |t| {
+                    String::from_utf8_lossy(t).into_owned()
+                });
+            Ok(RunFiles {
+                table,
+                main_sidecar: sidecar(&main),
+                missed_sidecar: sidecar(&missed),
+                has_missed: !missed.is_empty(),
+                main,
+                missed,
+            })
+        }
+    }
+}
+
+fn account(args: &Args, status: &mut Status) -> Result<(), String> {
+    let files = run_files(args, status)?;
+    let total = files.main.iter().chain(&files.missed).map(|f| f.size).sum();
     let progress = Progress::new("cdr", total, true);
-    let main_layout = layout(dir, &args.table, &args.columns, &main_files, &progress)?;
-    let missed_layout = if missed_files.is_empty() {
+    let mut main_open = open_all(&files.main, &progress, status);
+    let mut missed_open = open_all(&files.missed, &progress, status);
+    let main_layout = layout(
+        files.main_sidecar.as_deref(),
+        &files.table,
+        &args.columns,
+        &mut main_open,
+    )?;
+    let missed_layout = if files.missed.is_empty() {
         None
     } else {
-        Some(layout(dir, &args.missed, &[], &missed_files, &progress)?)
+        Some(layout(
+            files.missed_sidecar.as_deref(),
+            &args.missed,
+            &[],
+            &mut missed_open,
+        )?)
     };
+    let has_missed = files.has_missed;
+    let window = args.selection.records;
     let mut options = PairingOptions::new(if has_missed {
         FailedInvites::Ignore
     } else {
@@ -466,9 +596,9 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
 
     // Failed calls: each missed-calls record is one CDR.
     if let Some(missed_layout) = &missed_layout {
-        for file in &missed_files {
+        for open in missed_open {
             let Some(records) =
-                open_records(file, missed_layout, &ledger, &progress, &problems, &ends)
+                open_records(open, missed_layout, &ledger, window, &problems, &ends)
             else {
                 continue;
             };
@@ -483,9 +613,9 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
     }
 
     // Answered calls: every file of the table at once, merged by time.
-    let sources: Vec<Records<'_>> = main_files
-        .iter()
-        .filter_map(|file| open_records(file, &main_layout, &ledger, &progress, &problems, &ends))
+    let sources: Vec<Records<'_>> = main_open
+        .into_iter()
+        .filter_map(|open| open_records(open, &main_layout, &ledger, window, &problems, &ends))
         .collect();
     for (_, fields) in merge_by_time(sources, |(time, _): &(Timestamp, _)| time.epoch_nanos()) {
         if let Ok(record) = main_layout.view(&fields) {
