@@ -389,6 +389,6 @@ fn installed_deb_serves_c_hosts_and_kamailio() {
 
     let started = epoch_now();
     let calls = 300;
-    let lines = account_calls("flatstore.so", "installed-deb", calls, 150);
+    let lines = account_calls("flatstore.so", &[], "installed-deb", calls, 150);
     assert_every_call_accounted_once(&lines, calls, started);
 }
