@@ -17,7 +17,7 @@
 //! ```
 //!
 //! One module per job: [`inputs`] reads the positional arguments (a first argument that is a
-//! directory means DIR [TABLE], anything else files), [`listing`] finds a directory's log
+//! directory means `DIR [TABLE]`, anything else files), [`listing`] finds a directory's log
 //! files and orders them, [`window`] picks records by their time, [`content`]
 //! reads one (gzip included), [`lines`] splits content into lines, [`schema`] reads a table's
 //! `<table>.columns` sidecar, [`output`] is the frame of the commands that write records,

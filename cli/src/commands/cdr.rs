@@ -50,15 +50,15 @@ pub enum Format {
 /// open calls to the next run, and appends its CDRs to --output; a run killed at any moment
 /// and run again leaves every CDR in the output exactly once.
 ///
-/// With files given (FILE…, - for standard input) instead of DIR [TABLE], those named as the
+/// With files given (FILE…, - for standard input) instead of a directory, those named as the
 /// --missed table's logs (missed_calls_5.log.1) are its records, all others TABLE's; column
 /// names come from --columns, else the TABLE.columns beside the first file named as a
 /// table's log. --state works with files (they are known by content), not with -.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// DIR [TABLE]: the table of answered calls (default acc, Kamailio's) in the log
+    /// DIR, or DIR TABLE: the table of answered calls (default acc, Kamailio's) in the log
     /// directory, with the --missed table. Or FILE…: these files, - for standard input. A first
-    /// argument that is a directory means DIR [TABLE].
+    /// argument that is a directory means DIR, or DIR TABLE.
     #[arg(value_name = "DIR [TABLE] | FILE", required = true)]
     inputs: Vec<PathBuf>,
     /// The missed-calls table; used when it has files.

@@ -32,8 +32,9 @@ use crate::schema;
 /// with no table.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// DIR [TABLE]: every table's files in the log directory (TABLE's only). Or FILE…: these
-    /// files, - for standard input. A first argument that is a directory means DIR [TABLE].
+    /// DIR, or DIR TABLE: every table's files in the log directory (TABLE's only). Or FILE…:
+    /// these files, - for standard input. A first argument that is a directory means DIR, or
+    /// DIR TABLE.
     #[arg(value_name = "DIR [TABLE] | FILE", required = true)]
     inputs: Vec<PathBuf>,
     /// One JSON object on standard output instead of the table for people.
