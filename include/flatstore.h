@@ -188,6 +188,8 @@ typedef struct {
 
 
 
+
+
 /**
  * `int`, written as `%d`.
  */

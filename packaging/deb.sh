@@ -53,7 +53,7 @@ install -D -m 755 "$cli" "$stage/usr/bin/flatstore"
 commands=$out/commands.h2m
 {
     echo "[COMMANDS]"
-    for command in rotate cat verify export stats seal cdr; do
+    for command in rotate cat verify export stats seal cdr load; do
         echo ".SS $command"
         echo ".nf"
         "$cli" "$command" --help | sed -e 's/\\/\\e/g' -e "s/^[.']/\\\\\\&&/"
@@ -132,7 +132,7 @@ Description: SIP accounting to flat files (OpenSER/Kamailio flatstore)
  Contains the OpenSER 1.x C library libflatstore (header, pkg-config file),
  the Kamailio $kamailio_upstream module flatstore.so (a drop-in replacement for
  db_flatstore), and the flatstore command (rotate, cat, verify, export, stats,
- seal, cdr). Sets up /var/log/kamailio/acc, owned by the user kamailio, and
+ seal, cdr, load). Sets up /var/log/kamailio/acc, owned by the user kamailio, and
  its logrotate recipe.
 CONTROL
 # The library's soname, for packages linking it (dpkg-shlibdeps), and ldconfig after install.

@@ -340,7 +340,9 @@ fn deb_holds_module_cli_library_and_examples() {
         .split_once(".SH COMMANDS\n")
         .expect("a COMMANDS section")
         .1;
-    for command in ["rotate", "cat", "verify", "export", "stats", "seal", "cdr"] {
+    for command in [
+        "rotate", "cat", "verify", "export", "stats", "seal", "cdr", "load",
+    ] {
         let help = run(
             Command::new(common::flatstore_cli()).args([command, "--help"]),
             "flatstore COMMAND --help",

@@ -3,7 +3,7 @@
 //! refusal of the system. Memory is a few fixed-size buffers, whatever the file's size.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read as _};
+use std::io::{self, BufRead, BufReader};
 use std::os::fd::AsFd as _;
 use std::path::Path;
 
@@ -26,6 +26,11 @@ pub struct Content<'a> {
     path: &'a Path,
     /// Content bytes consumed so far.
     position: u64,
+    /// Bytes put back by [`Content::unread`], read again before the reader's from
+    /// `pending_at` on (a plain buffer, not a chain of readers: reading costs nothing more once
+    /// it is used up).
+    pending: Vec<u8>,
+    pending_at: usize,
 }
 
 /// Open `file` for reading its content, counting the bytes read from disk in `progress`.
@@ -71,6 +76,8 @@ pub fn open_buffered<'a>(
         gzip,
         path,
         position: 0,
+        pending: Vec::new(),
+        pending_at: 0,
     };
     let head = content.fill()?;
     if let Some(at) = head.iter().take(BINARY_PROBE).position(|&b| b == 0) {
@@ -93,6 +100,11 @@ impl<'a> Content<'a> {
     /// The path of the file.
     pub fn path(&self) -> &'a Path {
         self.path
+    }
+
+    /// The file is gzip (its size on disk is not the size of its content).
+    pub fn is_gzip(&self) -> bool {
+        self.gzip
     }
 
     /// Call `each` with the content (decompressed), chunk by chunk (never empty), to its end.
@@ -134,10 +146,11 @@ impl<'a> Content<'a> {
     /// Put `bytes`, the last bytes consumed, back in front of the content, to be read again:
     /// a look at the start of a file that is opened once (standard input cannot be opened
     /// twice).
-    pub fn unread(&mut self, bytes: Vec<u8>) {
+    pub fn unread(&mut self, mut bytes: Vec<u8>) {
         self.position -= bytes.len() as u64;
-        let rest = std::mem::replace(&mut self.reader, Box::new(io::empty()));
-        self.reader = Box::new(io::Cursor::new(bytes).chain(rest));
+        bytes.extend_from_slice(&self.pending[self.pending_at..]);
+        self.pending = bytes;
+        self.pending_at = 0;
     }
 
     /// Read the next line into `line` (cleared first, without its `\n`): `Ok(Some(true))` for
@@ -171,6 +184,9 @@ impl<'a> Content<'a> {
     /// The next bytes of content; empty at the end. Until [`Content::consume`] the same bytes
     /// are returned again.
     fn fill(&mut self) -> Result<&[u8], FileError> {
+        if self.pending_at < self.pending.len() {
+            return Ok(&self.pending[self.pending_at..]);
+        }
         match self.reader.fill_buf() {
             Ok(bytes) => Ok(bytes),
             // The decoder's verdicts on its input; anything else came from the file.
@@ -197,7 +213,15 @@ impl<'a> Content<'a> {
 
     /// Mark the first `n` bytes of the last [`Content::fill`] as used.
     fn consume(&mut self, n: usize) {
-        self.reader.consume(n);
+        if self.pending_at < self.pending.len() {
+            self.pending_at += n;
+            if self.pending_at == self.pending.len() {
+                self.pending = Vec::new();
+                self.pending_at = 0;
+            }
+        } else {
+            self.reader.consume(n);
+        }
         self.position += n as u64;
     }
 }

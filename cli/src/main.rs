@@ -11,6 +11,9 @@
 //! flatstore cdr    DIR [TABLE] | FILE… | -  [--missed TABLE] [--columns NAME,..]
 //!                      [--format csv|jsonl] [--output FILE [--state FILE]]
 //!                      [--max-call-age SECONDS] [SELECTION]
+//! flatstore load   DIR TABLE --db postgresql://USER@HOST[:PORT]/DBNAME [--source NAME]
+//!                      [--into SQLTABLE] [--create [--types NAME=TYPE,..]] [--columns NAME,..]
+//!                      [--live | --sealed-only] [--modified-since TIME] [--modified-until TIME]
 //!
 //! SELECTION: [--live | --sealed-only] [--modified-since TIME] [--modified-until TIME]
 //!            (a directory's files; DIR only) [--since TIME] [--until TIME] (records)
@@ -22,7 +25,8 @@
 //! reads one (gzip included), [`lines`] splits content into lines, [`schema`] reads a table's
 //! `<table>.columns` sidecar, [`output`] is the frame of the commands that write records,
 //! [`exit`] turns what went wrong into the exit status, [`progress`] reports on a terminal,
-//! [`json`] and [`time`] format; and one module per command under [`commands`].
+//! [`json`] and [`time`] format, [`db`] speaks to PostgreSQL for `load`; and one module per
+//! command under [`commands`].
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
@@ -31,6 +35,7 @@ mod commit;
 mod consumed;
 mod content;
 mod csv;
+mod db;
 mod exit;
 mod inputs;
 mod json;
@@ -46,7 +51,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{cat, cdr, export, rotate, seal, stats, verify};
+use commands::{cat, cdr, export, load, rotate, seal, stats, verify};
 
 const EXIT_STATUS: &str = "\
 Exit status: rotate: 0 done, 1 failed (also: no flatstore writer ever opened DIR, unless
@@ -55,7 +60,10 @@ seal: 0 done (files held by live writers are left), 1 a file could not be examin
 error or an unreadable directory.
 cat, verify, export, stats, cdr: 0 clean, 1 problems found in the files (named on standard error,
 or in verify's report), 2 usage error or an I/O error (a missing directory, an unreadable file),
-and for export a TABLE.columns that cannot be read or is malformed (nothing is exported).";
+and for export a TABLE.columns that cannot be read or is malformed (nothing is exported).
+load: 0 every selected file is in the table, 1 a file was not loaded (named on standard error with
+the reason; rolled back whole, the other files are loaded), 2 usage error, a database that cannot
+be reached or prepared, or an unreadable file.";
 
 /// The operator's tool for a flatstore log directory.
 #[derive(Debug, Parser)]
@@ -74,6 +82,7 @@ enum Command {
     Stats(stats::Args),
     Seal(seal::Args),
     Cdr(cdr::Args),
+    Load(load::Args),
 }
 
 fn main() -> ExitCode {
@@ -85,5 +94,6 @@ fn main() -> ExitCode {
         Command::Stats(args) => stats::run(&args),
         Command::Seal(args) => seal::run(&args),
         Command::Cdr(args) => cdr::run(&args),
+        Command::Load(args) => load::run(&args),
     }
 }

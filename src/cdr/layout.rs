@@ -1,6 +1,9 @@
 //! Column roles: which field of a table's line is the method, the tags, the Call-ID, the answer
 //! and the time, which fields are extras, and the call-record view of one line.
 
+use crate::line::decode::{decode_field_lenient, split_fields};
+use crate::line::encode::DELIMITER;
+
 use super::CDR_FIELDS;
 use super::time::{TimeError, Timestamp};
 
@@ -184,34 +187,190 @@ impl Layout {
 
     /// The time of a line (its decoded `fields`), e.g. to order lines before viewing them.
     pub fn time(&self, fields: &[Vec<u8>]) -> Result<Timestamp, RecordError> {
-        self.check_width(fields)?;
-        let text = &fields[self.role_columns[Role::Time as usize]];
-        Timestamp::parse(text).map_err(|source| RecordError::Time {
-            text: text.clone(),
-            source,
-        })
+        self.time_in(FieldsRef::Vecs(fields))
     }
 
     /// The line's decoded `fields` seen as a call record: its width must be the layout's and
     /// its time readable.
     pub fn view<'r>(&'r self, fields: &'r [Vec<u8>]) -> Result<CallRecord<'r>, RecordError> {
-        let time = self.time(fields)?;
-        Ok(CallRecord {
-            layout: self,
-            fields,
-            time,
+        let fields = FieldsRef::Vecs(fields);
+        let time = self.time_in(fields)?;
+        Ok(self.record(fields, time))
+    }
+
+    /// [`time`](Self::time) of a line decoded into [`Fields`].
+    pub fn fields_time(&self, fields: &Fields) -> Result<Timestamp, RecordError> {
+        self.time_in(FieldsRef::Decoded(fields))
+    }
+
+    /// [`view`](Self::view) of a line decoded into [`Fields`].
+    pub fn view_fields<'r>(&'r self, fields: &'r Fields) -> Result<CallRecord<'r>, RecordError> {
+        let fields = FieldsRef::Decoded(fields);
+        let time = self.time_in(fields)?;
+        Ok(self.record(fields, time))
+    }
+
+    /// The view of a line whose time [`fields_time`](Self::fields_time) already read as `time`,
+    /// without reading it again: only the width is checked. (Given another time, the record
+    /// has that time.)
+    pub fn view_fields_at<'r>(
+        &'r self,
+        fields: &'r Fields,
+        time: Timestamp,
+    ) -> Result<CallRecord<'r>, RecordError> {
+        let fields = FieldsRef::Decoded(fields);
+        self.check_width(fields)?;
+        Ok(self.record(fields, time))
+    }
+
+    fn time_in(&self, fields: FieldsRef<'_>) -> Result<Timestamp, RecordError> {
+        self.check_width(fields)?;
+        let text = fields.get(self.role_columns[Role::Time as usize]);
+        Timestamp::parse(text).map_err(|source| RecordError::Time {
+            text: text.to_vec(),
+            source,
         })
     }
 
-    fn check_width(&self, fields: &[Vec<u8>]) -> Result<(), RecordError> {
-        if fields.len() == self.width {
+    fn record<'r>(&'r self, fields: FieldsRef<'r>, time: Timestamp) -> CallRecord<'r> {
+        CallRecord {
+            layout: self,
+            fields,
+            time,
+        }
+    }
+
+    fn check_width(&self, fields: FieldsRef<'_>) -> Result<(), RecordError> {
+        let found = fields.len();
+        if found == self.width {
             Ok(())
         } else {
             Err(RecordError::FieldCount {
                 expected: self.width,
-                found: fields.len(),
+                found,
             })
         }
+    }
+}
+
+/// One line's fields, split at `|` and decoded, in one buffer that is reused from line to line:
+/// no allocation per field or per line once the buffer has grown to the longest line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fields {
+    /// The decoded fields, each followed by one separator byte.
+    bytes: Vec<u8>,
+    /// Where each field ends in `bytes`; the next one starts one byte later.
+    ends: Vec<usize>,
+}
+
+impl Fields {
+    /// No fields yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the fields with those of `line` (without its `\n`): split at every `|`, each
+    /// decoded as [`decode_field_lenient`] decodes it (so `a||b` is three fields, the middle
+    /// one empty, and an empty line is one empty field).
+    pub fn decode_line(&mut self, line: &[u8]) {
+        self.bytes.clear();
+        self.ends.clear();
+        if memchr::memchr2(b'%', b'\\', line).is_none() {
+            // Nothing to decode: the line itself, cut at its delimiters.
+            self.bytes.extend_from_slice(line);
+            push_delimiters(&mut self.ends, line);
+            self.ends.push(line.len());
+            return;
+        }
+        for field in split_fields(line) {
+            decode_field_lenient(field, &mut self.bytes);
+            self.ends.push(self.bytes.len());
+            self.bytes.push(DELIMITER);
+        }
+    }
+
+    /// How many fields.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no fields (only before the first line is decoded).
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The field at `index` (from 0), if there is one.
+    pub fn get(&self, index: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(index)?;
+        let start = match index {
+            0 => 0,
+            _ => self.ends[index - 1] + 1,
+        };
+        self.bytes.get(start..end)
+    }
+
+    /// The fields in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
+        (0..self.len()).map(|index| self.get(index).unwrap_or_default())
+    }
+}
+
+/// One in every byte of a word.
+const EVERY_BYTE: u64 = 0x0101_0101_0101_0101;
+
+/// Pushes the position of every delimiter of `line` to `ends`, in order, eight bytes at a time.
+fn push_delimiters(ends: &mut Vec<usize>, line: &[u8]) {
+    let delimiters = EVERY_BYTE * u64::from(DELIMITER);
+    let mut words = line.chunks_exact(8);
+    let mut at = 0;
+    let mut push = |word: u64, at: usize| {
+        let mut found = zero_bytes(word ^ delimiters);
+        while found != 0 {
+            ends.push(at + found.trailing_zeros() as usize / 8);
+            found &= found - 1;
+        }
+    };
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        push(u64::from_le_bytes(bytes), at);
+        at += 8;
+    }
+    // The padding is not a delimiter.
+    let rest = words.remainder();
+    let mut bytes = [0u8; 8];
+    bytes[..rest.len()].copy_from_slice(rest);
+    push(u64::from_le_bytes(bytes), at);
+}
+
+/// The high bit of each byte of `word` that is zero, exactly (no carry crosses bytes).
+fn zero_bytes(word: u64) -> u64 {
+    const LOW_SEVEN: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((word & LOW_SEVEN).wrapping_add(LOW_SEVEN)) | word | LOW_SEVEN)
+}
+
+/// The fields of one line, however they are kept.
+#[derive(Clone, Copy, Debug)]
+enum FieldsRef<'r> {
+    Vecs(&'r [Vec<u8>]),
+    Decoded(&'r Fields),
+}
+
+impl<'r> FieldsRef<'r> {
+    fn len(self) -> usize {
+        match self {
+            Self::Vecs(fields) => fields.len(),
+            Self::Decoded(fields) => fields.len(),
+        }
+    }
+
+    /// The field at `index`; empty past the end (a record's columns are all within its width).
+    fn get(self, index: usize) -> &'r [u8] {
+        match self {
+            Self::Vecs(fields) => fields.get(index).map(Vec::as_slice),
+            Self::Decoded(fields) => fields.get(index),
+        }
+        .unwrap_or_default()
     }
 }
 
@@ -221,13 +380,13 @@ impl Layout {
 pub struct CallRecord<'r> {
     layout: &'r Layout,
     /// Exactly `layout.width()` fields, so every column of the layout indexes into it.
-    fields: &'r [Vec<u8>],
+    fields: FieldsRef<'r>,
     time: Timestamp,
 }
 
 impl<'r> CallRecord<'r> {
     fn role(&self, role: Role) -> &'r [u8] {
-        &self.fields[self.layout.role_columns[role as usize]]
+        self.fields.get(self.layout.role_columns[role as usize])
     }
 
     /// The SIP method (`INVITE`, `BYE`, ...).
@@ -266,14 +425,34 @@ impl<'r> CallRecord<'r> {
     }
 
     /// The extra columns' values, in the order of [`Layout::extra_names`].
-    pub fn extras(&self) -> impl ExactSizeIterator<Item = &'r [u8]> + use<'r> {
-        let fields = self.fields;
-        self.layout
-            .extra_columns
-            .iter()
-            .map(move |&column| fields[column].as_slice())
+    pub fn extras(&self) -> RecordExtras<'r> {
+        RecordExtras {
+            fields: self.fields,
+            columns: self.layout.extra_columns.iter(),
+        }
     }
 }
+
+/// The extra columns' values of one record, in table order (see [`CallRecord::extras`]).
+#[derive(Clone, Debug)]
+pub struct RecordExtras<'r> {
+    fields: FieldsRef<'r>,
+    columns: std::slice::Iter<'r, usize>,
+}
+
+impl<'r> Iterator for RecordExtras<'r> {
+    type Item = &'r [u8];
+
+    fn next(&mut self) -> Option<&'r [u8]> {
+        self.columns.next().map(|&column| self.fields.get(column))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.columns.size_hint()
+    }
+}
+
+impl ExactSizeIterator for RecordExtras<'_> {}
 
 #[cfg(test)]
 mod tests {
@@ -433,5 +612,75 @@ mod tests {
         );
         assert_eq!(layout.time(&bad_time).err(), error);
         Ok(())
+    }
+
+    #[test]
+    fn decoded_fields_are_the_fields_of_the_line_and_view_as_its_record() -> Result<(), LayoutError>
+    {
+        let mut fields = Fields::new();
+        assert!(fields.is_empty());
+        for (line, want) in [
+            (&b""[..], vec![&b""[..]]),
+            (b"a||b", vec![b"a", b"", b"b"]),
+            (b"a%7Cb|100%|x\\x41", vec![b"a|b", b"100%", b"xA"]),
+            (b"|", vec![b"", b""]),
+        ] {
+            fields.decode_line(line);
+            let got: Vec<&[u8]> = fields.iter().collect();
+            assert_eq!(got, want, "{}", line.escape_ascii());
+            assert_eq!(fields.get(want.len()), None);
+        }
+        let layout = Layout::kamailio_default(8)?;
+        fields.decode_line(b"BYE|ft|tt|c%7Cid|200|OK|1700000000.5|x%25");
+        let record = match layout.view_fields(&fields) {
+            Ok(record) => record,
+            Err(error) => panic!("{error}"),
+        };
+        assert_eq!([record.method(), record.callid()], [&b"BYE"[..], b"c|id"]);
+        assert_eq!(record.extras().collect::<Vec<_>>(), [b"x%"]);
+        assert_eq!(layout.fields_time(&fields).ok(), Some(record.time()));
+        let time = record.time();
+        let at = layout.view_fields_at(&fields, time).map(|r| r.time());
+        assert_eq!(at.ok(), Some(time));
+        fields.decode_line(b"BYE|ft|tt|cid|200|OK");
+        assert_eq!(
+            layout.view_fields_at(&fields, time).err(),
+            Some(RecordError::FieldCount {
+                expected: 8,
+                found: 6
+            })
+        );
+        Ok(())
+    }
+
+    proptest::proptest! {
+        /// Decoded in one buffer, the fields are those of split_fields and decode_field_lenient.
+        #[test]
+        fn decoded_fields_are_split_and_decoded_as_the_line_module_does(
+            line in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b'|'),
+                    proptest::strategy::Just(b'%'),
+                    proptest::strategy::Just(b'\\'),
+                    proptest::strategy::Just(b'x'),
+                    proptest::strategy::Just(b'7'),
+                    proptest::strategy::Just(b'C'),
+                    0u8..=255,
+                ],
+                0..40,
+            )
+        ) {
+            let mut fields = Fields::new();
+            fields.decode_line(&line);
+            let want: Vec<Vec<u8>> = split_fields(&line)
+                .map(|field| {
+                    let mut value = Vec::new();
+                    decode_field_lenient(field, &mut value);
+                    value
+                })
+                .collect();
+            let got: Vec<Vec<u8>> = fields.iter().map(<[u8]>::to_vec).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 }

@@ -5,6 +5,59 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+/// The order of a merge whose sources keep their own heads (so that a head can borrow its
+/// source's buffers, and nothing is moved per item): the key of each source's head with the
+/// source's index, smallest first, equal keys in source order. [`merge_by_time`] is this order
+/// with the heads kept for the sources.
+#[derive(Clone, Debug)]
+pub struct MergeOrder<K> {
+    heads: BinaryHeap<Reverse<(K, usize)>>,
+}
+
+impl<K: Ord> MergeOrder<K> {
+    /// An empty order for about `sources` sources.
+    pub fn with_capacity(sources: usize) -> Self {
+        Self {
+            heads: BinaryHeap::with_capacity(sources),
+        }
+    }
+
+    /// Source `source` has a head with this key; a source has at most one head in the order.
+    pub fn push(&mut self, key: K, source: usize) {
+        self.heads.push(Reverse((key, source)));
+    }
+
+    /// The source whose head comes next, if any source has one.
+    pub fn first(&self) -> Option<usize> {
+        self.heads.peek().map(|Reverse((_, source))| *source)
+    }
+
+    /// The source whose head comes next, taken out of the order (it has no head now).
+    pub fn pop(&mut self) -> Option<usize> {
+        self.heads.pop().map(|Reverse((_, source))| source)
+    }
+
+    /// The source whose head came next has a new head with `key`: as [`pop`](Self::pop) then
+    /// [`push`](Self::push) for that source, in one step. Nothing happens when the order is
+    /// empty.
+    pub fn replace_first(&mut self, key: K) {
+        // Dropping the PeekMut moves the changed head to its place.
+        if let Some(mut first) = self.heads.peek_mut() {
+            first.0.0 = key;
+        }
+    }
+
+    /// How many sources have a head.
+    pub fn len(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// Whether no source has a head.
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
+}
+
 /// Merges `sources` by the key `time_of` gives each item: the stream yields, each time, the
 /// source head with the smallest key; equal keys come in source order (the index in
 /// `sources`), and within one source always in that source's own order. A source that goes
@@ -26,7 +79,7 @@ where
     let sources: Vec<S> = sources.into_iter().collect();
     let mut merge = MergeByTime {
         heads: sources.iter().map(|_| None).collect(),
-        order: BinaryHeap::with_capacity(sources.len()),
+        order: MergeOrder::with_capacity(sources.len()),
         sources,
         time_of,
     };
@@ -42,7 +95,7 @@ pub struct MergeByTime<S: Iterator, K, F> {
     /// The next item of each source not yet yielded, if the source has one.
     heads: Vec<Option<S::Item>>,
     /// The key and source of every head, smallest first.
-    order: BinaryHeap<Reverse<(K, usize)>>,
+    order: MergeOrder<K>,
     time_of: F,
 }
 
@@ -57,7 +110,7 @@ where
         let Some(item) = self.sources.get_mut(source).and_then(Iterator::next) else {
             return;
         };
-        self.order.push(Reverse(((self.time_of)(&item), source)));
+        self.order.push((self.time_of)(&item), source);
         if let Some(head) = self.heads.get_mut(source) {
             *head = Some(item);
         }
@@ -73,7 +126,7 @@ where
     type Item = S::Item;
 
     fn next(&mut self) -> Option<S::Item> {
-        let Reverse((_, source)) = self.order.pop()?;
+        let source = self.order.pop()?;
         let item = self.heads.get_mut(source).and_then(Option::take);
         self.pull(source);
         item
@@ -146,6 +199,25 @@ mod tests {
             stream,
             [(3, "b3"), (5, "a5"), (1, "a1"), (6, "a6"), (7, "b7")]
         );
+    }
+
+    #[test]
+    fn replacing_the_first_head_orders_as_pop_then_push() {
+        let mut order = MergeOrder::with_capacity(3);
+        for (key, source) in [(5, 0), (3, 1), (5, 2)] {
+            order.push(key, source);
+        }
+        assert_eq!(order.first(), Some(1));
+        order.replace_first(5);
+        assert_eq!(order.first(), Some(0), "equal keys in source order");
+        order.replace_first(9);
+        assert_eq!(
+            std::iter::from_fn(|| order.pop()).collect::<Vec<_>>(),
+            [1, 2, 0]
+        );
+        assert!(order.is_empty());
+        order.replace_first(1);
+        assert_eq!(order.len(), 0);
     }
 
     #[test]

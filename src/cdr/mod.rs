@@ -13,10 +13,13 @@
 //!
 //! This module ([`Cdr`]) is the record produced, and the text of its fields.
 
+mod ended;
 pub mod hash;
+mod index;
 pub mod layout;
 pub mod merge;
 pub mod pairing;
+mod parts;
 pub mod state;
 pub mod time;
 
@@ -25,9 +28,9 @@ mod end_to_end;
 
 use std::borrow::Cow;
 
-pub use layout::{CallRecord, Layout};
+pub use layout::{CallRecord, Fields, Layout};
 pub use pairing::Pairer;
-pub use time::{Duration, Timestamp};
+pub use time::{Duration, IsoWriter, Timestamp};
 
 /// The fixed CDR columns, in output order; a table's extra columns follow them.
 pub const CDR_FIELDS: [&str; 9] = [
@@ -107,17 +110,22 @@ impl Cdr {
     /// The `failed` CDR of one record (a missed-calls record, or a non-2xx INVITE): its own
     /// tags, code, reason and extras, started at its time, no end, duration 0.
     pub fn failed(record: &CallRecord<'_>) -> Self {
-        Self {
-            callid: record.callid().to_vec(),
-            from_tag: record.from_tag().to_vec(),
-            to_tag: record.to_tag().to_vec(),
-            start: Some(record.time()),
-            end: None,
-            duration: Some(Duration::ZERO),
-            sip_code: record.sip_code().to_vec(),
-            sip_reason: record.sip_reason().to_vec(),
-            status: Status::Failed,
-            extras: record.extras().map(<[u8]>::to_vec).collect(),
+        CdrView::failed(record).to_cdr()
+    }
+
+    /// The CDR borrowed, e.g. to be written the way the pairer's CDRs are.
+    pub fn view(&self) -> CdrView<'_> {
+        CdrView {
+            callid: &self.callid,
+            from_tag: &self.from_tag,
+            to_tag: &self.to_tag,
+            start: self.start,
+            end: self.end,
+            duration: self.duration,
+            sip_code: &self.sip_code,
+            sip_reason: &self.sip_reason,
+            status: self.status,
+            extras: Extras(ExtraValues::Owned(self.extras.iter())),
         }
     }
 
@@ -154,6 +162,97 @@ impl Cdr {
                     .map(|extra| Cow::Borrowed(extra.as_slice())),
             )
             .collect()
+    }
+}
+
+/// A [`Cdr`] borrowed from where its values are kept (the pairer's open call, a record's
+/// fields): the same fields, with no copy made. The pairer hands its CDRs out this way (see
+/// [`pairing::Emit`]); [`to_cdr`](Self::to_cdr) makes the owned record.
+#[derive(Clone, Debug)]
+pub struct CdrView<'a> {
+    /// The Call-ID.
+    pub callid: &'a [u8],
+    /// The caller's tag.
+    pub from_tag: &'a [u8],
+    /// The callee's tag.
+    pub to_tag: &'a [u8],
+    /// As [`Cdr::start`].
+    pub start: Option<Timestamp>,
+    /// As [`Cdr::end`].
+    pub end: Option<Timestamp>,
+    /// As [`Cdr::duration`].
+    pub duration: Option<Duration>,
+    /// As [`Cdr::sip_code`].
+    pub sip_code: &'a [u8],
+    /// As [`Cdr::sip_reason`].
+    pub sip_reason: &'a [u8],
+    /// How the call ended up.
+    pub status: Status,
+    /// The extra columns' values, as [`Cdr::extras`].
+    pub extras: Extras<'a>,
+}
+
+impl<'a> CdrView<'a> {
+    /// [`Cdr::failed`], borrowed from the record.
+    pub fn failed(record: &CallRecord<'a>) -> Self {
+        Self {
+            callid: record.callid(),
+            from_tag: record.from_tag(),
+            to_tag: record.to_tag(),
+            start: Some(record.time()),
+            end: None,
+            duration: Some(Duration::ZERO),
+            sip_code: record.sip_code(),
+            sip_reason: record.sip_reason(),
+            status: Status::Failed,
+            extras: Extras(ExtraValues::Record(record.extras())),
+        }
+    }
+
+    /// The owned CDR.
+    pub fn to_cdr(&self) -> Cdr {
+        Cdr {
+            callid: self.callid.to_vec(),
+            from_tag: self.from_tag.to_vec(),
+            to_tag: self.to_tag.to_vec(),
+            start: self.start,
+            end: self.end,
+            duration: self.duration,
+            sip_code: self.sip_code.to_vec(),
+            sip_reason: self.sip_reason.to_vec(),
+            status: self.status,
+            extras: self.extras.clone().map(<[u8]>::to_vec).collect(),
+        }
+    }
+}
+
+/// The extra columns' values of a [`CdrView`], in order.
+#[derive(Clone, Debug)]
+pub struct Extras<'a>(ExtraValues<'a>);
+
+#[derive(Clone, Debug)]
+enum ExtraValues<'a> {
+    Record(layout::RecordExtras<'a>),
+    Parts(parts::Parts<'a>),
+    Owned(std::slice::Iter<'a, Vec<u8>>),
+}
+
+impl<'a> Extras<'a> {
+    /// The values kept as length-prefixed parts (see `parts`).
+    fn from_parts(parts: parts::Parts<'a>) -> Self {
+        Self(ExtraValues::Parts(parts))
+    }
+}
+
+impl<'a> Iterator for Extras<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match &mut self.0 {
+            ExtraValues::Record(values) => values.next(),
+            ExtraValues::Parts(values) => values.next(),
+            ExtraValues::Owned(values) => values.next().map(Vec::as_slice),
+        }
     }
 }
 

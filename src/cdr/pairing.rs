@@ -5,25 +5,66 @@
 //! call, the earliest BYE ends it; either may come first. A side still waiting for the other
 //! once the stream is more than the maximum age past it is emitted alone (`unterminated` or
 //! `unmatched_bye`), and so is everything still open at [`Pairer::finish`]. Ended calls are
-//! remembered, compactly, for the maximum age after their end so that another BYE for them is
-//! reported as a duplicate rather than taken for a new call.
+//! remembered, compactly, for a short window of record time after their end so that another
+//! BYE for them is reported as a duplicate rather than taken for a new call.
+//!
+//! That window is [`ENDED_MEMORY_SECONDS`] (or the maximum age, if shorter), not the maximum
+//! age, so that memory is bounded by the calls open at once and the call rate times the window,
+//! not by the input: with a day's maximum age, remembering every ended call for a day would
+//! make memory grow with a day of traffic. A duplicate BYE is a retransmission, or the other
+//! party's BYE crossing the first, and a re-INVITE logged after the BYE is one whose 2xx
+//! crossed the BYE: all come within seconds of the end (a non-INVITE transaction gives up
+//! after SIP's timer F, 32 s; an INVITE's retransmissions stop after timer B, also 32 s), so
+//! five minutes leave a wide margin (also for clocks of several proxies that differ). Should a
+//! duplicate BYE still come after the window, the call is forgotten and the BYE is taken for
+//! a BYE of a call not seen yet: it waits for an INVITE like any lone BYE and, none coming,
+//! is emitted as `unmatched_bye` once the maximum age has passed (or at the end of a run
+//! without a state). Nothing vanishes, and the call's `answered` CDR is not made twice: it was
+//! made once, and a lone BYE makes only an `unmatched_bye`. A re-INVITE logged after the
+//! window would likewise wait alone and become `unterminated`.
+//!
+//! The window is counted from the newest record time seen, in this run or in the earlier runs
+//! whose state was carried. Within a run the files are merged by time, so a record is not read
+//! later than the window after the records around it (unless its own file goes back in time
+//! by more than that). Across incremental runs it can be:
+//! a writer's file sealed long after the others brings, in a later run, records older than
+//! what earlier runs read. Its records of calls that ended more than the window before the
+//! newest time are then checked against calls no longer remembered: a duplicate BYE is a lone
+//! BYE (`unmatched_bye`), a re-INVITE a lone INVITE (`unterminated`), and should such a file
+//! hold both a re-INVITE and a duplicate BYE of one forgotten call, they pair into a second
+//! `answered` CDR for it. (With calls remembered for the whole maximum age this would take a
+//! file read a day late; it is the price of memory bounded by the traffic of the window.)
 //!
 //! The result does not depend on the order of records that have the same time (as a merge of
 //! several files orders them by file): among sides of one call with the same time the smaller
 //! content wins, and an ended call's CDR is only made once the stream has passed both of its
 //! times. Ageing and forgetting happen when the stream's newest time advances, before the
 //! record that advanced it is paired.
+//!
+//! The work per record is a fixed amount whatever the number of open calls: the record's key is
+//! built in a reused buffer and hashed once; open calls live in one table of slots found
+//! through an index by that hash; lone sides wait in a queue in time order, from which calls
+//! that stopped waiting are dropped lazily; CDRs are handed out borrowed ([`Emit`]).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::Arc;
+use std::cmp::Ordering;
+use std::collections::VecDeque;
+use std::hash::Hasher as _;
 
-use super::hash::{ContentId, content_id};
+use super::ended::EndedCalls;
+use super::hash::{ContentId, FastHasher, content_id};
+use super::index::CallIndex;
 use super::layout::CallRecord;
+use super::parts::{Parts, push_part};
 use super::time::{Duration, Timestamp};
-use super::{Cdr, Status};
+use super::{Cdr, CdrView, Extras, Status};
 
 /// The default maximum age, in seconds: one day.
 pub const DEFAULT_MAX_AGE_SECONDS: u64 = 86_400;
+
+/// How long (seconds of record time) an ended call is remembered after its end, to report a
+/// later BYE for it as a duplicate, when the maximum age is longer: five minutes, well past
+/// the 32 s after which SIP stops retransmitting (see the module documentation).
+pub const ENDED_MEMORY_SECONDS: u64 = 300;
 
 /// What to do with an INVITE of the main table whose status code is not 2xx.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +79,8 @@ pub enum FailedInvites {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PairingOptions {
     /// How far (in seconds) the newest record time must be past a lone side before it is
-    /// emitted alone, and past an ended call's end before it is forgotten.
+    /// emitted alone. An ended call is forgotten once the newest time is this far past its end,
+    /// or [`ENDED_MEMORY_SECONDS`] if that is shorter.
     pub max_age_seconds: u64,
     /// What non-2xx INVITEs become.
     pub failed_invites: FailedInvites,
@@ -61,6 +103,26 @@ pub enum Output {
     Cdr(Cdr),
     /// A record that made no CDR, and why.
     Problem(Problem),
+}
+
+/// Where the pairer hands what it makes, in order: [`Pairer::push_to`] and
+/// [`Pairer::finish_to`] call it. A `Vec<Output>` collects owned CDRs; a writer can take each
+/// CDR as it is borrowed, with no copy made.
+pub trait Emit {
+    /// A finished call detail record, borrowed for the call only.
+    fn cdr(&mut self, cdr: &CdrView<'_>);
+    /// A record that made no CDR, and why.
+    fn problem(&mut self, problem: Problem);
+}
+
+impl Emit for Vec<Output> {
+    fn cdr(&mut self, cdr: &CdrView<'_>) {
+        self.push(Output::Cdr(cdr.to_cdr()));
+    }
+
+    fn problem(&mut self, problem: Problem) {
+        self.push(Output::Problem(problem));
+    }
 }
 
 /// A record the pairer refused; the caller reports it. Pairing goes on.
@@ -109,38 +171,152 @@ pub struct Counts {
     pub ignored_failed_invites: u64,
 }
 
-/// A call's identity: its Call-ID and its two tags in byte order, each length-prefixed (see
-/// [`push_part`]), so that different calls never have the same bytes.
-type CallKey = Arc<[u8]>;
-
-/// One side of an open call: an answered INVITE or a BYE.
+/// One side of a call: an answered INVITE or a BYE, borrowed from where it is kept.
 ///
-/// Sides compare by time, then content, which is how the earliest one is chosen.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Side {
+/// Sides compare by time, then whether the record's From tag is the first tag of the call's
+/// key, then content: that is how the earliest one is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Side<'a> {
     time: Timestamp,
-    /// Whether the record's From tag is the first tag of its [`CallKey`].
+    /// Whether the record's From tag is the first tag of its key (see [`push_key`]).
     from_is_first: bool,
     /// Length-prefixed parts: status code, reason phrase (both empty for a BYE), then extras.
-    parts: Box<[u8]>,
+    parts: &'a [u8],
 }
 
-/// A call seen in part.
-///
-/// Measured with `size_of` (x86_64, Rust 1.95): `Side` 40 bytes, `OpenCall` 80, a map entry
-/// `(CallKey, OpenCall)` 96, a waiting entry `(Timestamp, CallKey)` 32; a remembered ended
-/// call 24 in the map plus 24 in the queue. Adding the key's heap block (16 + about 70 bytes
-/// for a 40-byte Call-ID and two 12-byte tags), the parts' (about 40 bytes with 30 bytes of
-/// extras) and the map's and B-tree's slack, one open call takes about 350 bytes: 100,000
-/// open calls take about 35 MiB.
-#[derive(Clone, Debug)]
-enum OpenCall {
+/// No slot: the end of a chain of slots.
+const NO_SLOT: u32 = u32::MAX;
+/// How many waiting entries beyond twice the lone sides the queue may hold before the entries
+/// of calls that stopped waiting are dropped from its middle.
+const WAITING_SLACK: usize = 1024;
+
+/// What a slot of the table holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Nothing: the slot is on the free list.
+    Free,
     /// Answered, waiting for its BYE.
-    Answered(Side),
+    Answered,
     /// A BYE waiting for its INVITE.
-    ByeFirst(Side),
+    ByeFirst,
     /// Both sides seen; its CDR is made once the stream passes both times.
-    Ended { invite: Side, bye: Side },
+    Ended,
+}
+
+/// A call seen in part: one slot of the pairer's table, one heap block (`bytes`).
+///
+/// The block holds the key and the side seen first; an ended call's other side is kept in the
+/// pairer's `ended` bytes until its CDR is made at the next advance, so ending a call allocates
+/// nothing. Measured with `size_of` (x86_64, Rust 1.95; a unit test keeps it so): 96 bytes.
+/// Adding the heap block (a 43-byte Call-ID and two 9-byte tags make a 64-byte key, plus 7
+/// bytes for `200` and `OK`: 80 bytes allocated), an index entry (16 bytes) and a waiting
+/// entry (24 bytes), with the tables' slack, one open call takes about 250 bytes: 100,000 open
+/// calls take about 25 MiB.
+#[derive(Clone, Debug)]
+struct Call {
+    /// The key (see [`push_key`]), then the parts of the side seen first.
+    bytes: Box<[u8]>,
+    invite_time: Timestamp,
+    bye_time: Timestamp,
+    /// The content hash of the key, the name the call is remembered by once it ended.
+    id: ContentId,
+    /// The fast hash of the key: the call's entry in the index.
+    hash: u64,
+    /// In a free slot, the next free slot.
+    next: u32,
+    /// How many times the slot was freed, so that waiting entries of earlier calls in it are
+    /// known as stale.
+    generation: u32,
+    key_length: u32,
+    /// An ended call's other side: where its parts start in the pairer's `ended` bytes.
+    other_start: u32,
+    /// How many bytes its parts take there.
+    other_length: u32,
+    stage: Stage,
+    invite_from_is_first: bool,
+    bye_from_is_first: bool,
+    /// Whether `bytes` holds the INVITE's parts (else the BYE's).
+    holds_invite: bool,
+}
+
+impl Call {
+    fn free(next: u32) -> Self {
+        Self {
+            bytes: Box::default(),
+            invite_time: Timestamp::EPOCH,
+            bye_time: Timestamp::EPOCH,
+            id: ContentId([0; 16]),
+            hash: 0,
+            next,
+            generation: 0,
+            key_length: 0,
+            other_start: 0,
+            other_length: 0,
+            stage: Stage::Free,
+            invite_from_is_first: false,
+            bye_from_is_first: false,
+            holds_invite: false,
+        }
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.bytes[..self.key_length as usize]
+    }
+
+    /// The parts of the INVITE (`is_invite`) or the BYE, the other side's from `ended`.
+    fn parts<'a>(&'a self, is_invite: bool, ended: &'a [u8]) -> &'a [u8] {
+        if is_invite == self.holds_invite {
+            &self.bytes[self.key_length as usize..]
+        } else {
+            let start = self.other_start as usize;
+            ended
+                .get(start..start + self.other_length as usize)
+                .unwrap_or_default()
+        }
+    }
+
+    fn invite<'a>(&'a self, ended: &'a [u8]) -> Side<'a> {
+        Side {
+            time: self.invite_time,
+            from_is_first: self.invite_from_is_first,
+            parts: self.parts(true, ended),
+        }
+    }
+
+    fn bye<'a>(&'a self, ended: &'a [u8]) -> Side<'a> {
+        Side {
+            time: self.bye_time,
+            from_is_first: self.bye_from_is_first,
+            parts: self.parts(false, ended),
+        }
+    }
+
+    /// Whether it is a lone side (answered, or a BYE first).
+    fn is_lone(&self) -> bool {
+        matches!(self.stage, Stage::Answered | Stage::ByeFirst)
+    }
+}
+
+/// A lone side waiting since `since`: the call in `slot`, if the slot still holds that call
+/// (`generation`) and it still waits since then.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    since: Timestamp,
+    slot: u32,
+    generation: u32,
+}
+
+impl Waiting {
+    fn is_current(&self, calls: &[Call]) -> bool {
+        calls.get(self.slot as usize).is_some_and(|call| {
+            call.generation == self.generation
+                && match call.stage {
+                    Stage::Answered => call.invite_time == self.since,
+                    Stage::ByeFirst => call.bye_time == self.since,
+                    Stage::Free | Stage::Ended => false,
+                }
+        })
+    }
 }
 
 /// Pairs a main table's call records, in time order, into CDRs.
@@ -149,26 +325,50 @@ enum OpenCall {
 /// [`finish`](Self::finish) at the end of the input, or save it with
 /// [`state::save`](super::state::save) to go on in a later run. Records of the missed-calls
 /// table are not pushed: each becomes [`Cdr::failed`] directly, and does not move the time.
+/// [`push_to`](Self::push_to) and [`finish_to`](Self::finish_to) do the same, handing CDRs out
+/// borrowed.
 ///
-/// Memory: the open calls (about 350 bytes each, measured in the source) and, for duplicate-BYE
-/// detection, about 60 bytes per call ended within the maximum age (a 128-bit hash of its key
-/// and its end). That hash is not made to resist crafted collisions: a call whose Call-ID and
-/// tags were crafted to collide with a call ended within the maximum age would have its
-/// INVITE counted as a re-INVITE and its BYE reported as a duplicate.
+/// Memory: the open calls (about 250 bytes each, measured in the source) and, for duplicate-BYE
+/// detection, 24 to 48 bytes per call ended within the last [`ENDED_MEMORY_SECONDS`] of record
+/// time (a 128-bit hash of its key and its end, in a table at most three quarters full; a
+/// quarter more calls are kept, as they are swept out every quarter of that window): at 1,000
+/// calls a second, 12 MiB. That hash is not made
+/// to resist crafted collisions: a call whose Call-ID and tags were crafted to collide with a
+/// call ended within that window would have its INVITE counted as a re-INVITE and its BYE
+/// reported as a duplicate.
 #[derive(Debug)]
 pub struct Pairer {
     options: PairingOptions,
-    open: HashMap<CallKey, OpenCall>,
-    /// The time each lone side ages from, for every `Answered` and `ByeFirst` call.
-    waiting: BTreeSet<(Timestamp, CallKey)>,
-    /// Every `Ended` call, whose CDR is made at the next advance of the newest time.
-    settling: Vec<CallKey>,
-    /// Ended calls by the hash of their key: the whole seconds of their end.
-    closed: HashMap<ContentId, i64>,
-    /// The same, in the order they ended, to forget them.
-    closed_order: VecDeque<(i64, ContentId)>,
+    /// The open calls' slots; the free ones are chained from `free`.
+    calls: Vec<Call>,
+    free: u32,
+    /// The slots of the open calls by the fast hash of their key.
+    index: CallIndex,
+    /// Slots in use.
+    live: usize,
+    /// Slots holding a lone side.
+    lone: usize,
+    /// The time each lone side ages from, in time order; entries of calls that stopped
+    /// waiting stay until they reach the front or the queue is compacted.
+    waiting: VecDeque<Waiting>,
+    /// Every `Ended` call (slot, generation), whose CDR is made at the next advance.
+    settling: Vec<(u32, u32)>,
+    /// The parts of the ended calls' other sides, emptied when they are settled. (Offsets are
+    /// 32 bits: 4 GiB of records with one same time would be needed to overflow them.)
+    ended: Vec<u8>,
+    /// Ended calls by the hash of their key: the whole seconds of their end. Some may be past
+    /// remembering; they are dropped every quarter of the memory window.
+    closed: EndedCalls,
+    /// When (whole seconds of the newest time) to next drop the ended calls past remembering.
+    next_purge: i64,
     newest: Option<Timestamp>,
     counts: Counts,
+    /// The key of the record being paired, as kept, when it is needed.
+    key: Vec<u8>,
+    /// The side of the record being paired (its parts), when it is needed.
+    side: Vec<u8>,
+    /// Lone sides ageing out now.
+    aged: Vec<(Timestamp, u32)>,
 }
 
 /// One side of an open call, in full, as a state file carries it.
@@ -195,18 +395,30 @@ pub(super) struct CarriedEnd {
     pub(super) call: ContentId,
 }
 
+/// The record being paired, as a side: its time and whether its From tag is its key's first
+/// tag (its parts are the pairer's `side`).
+type RecordSide = (Timestamp, bool);
+
 impl Pairer {
     /// A pairer that has seen nothing.
     pub fn new(options: PairingOptions) -> Self {
         Self {
             options,
-            open: HashMap::new(),
-            waiting: BTreeSet::new(),
+            calls: Vec::new(),
+            free: NO_SLOT,
+            index: CallIndex::default(),
+            live: 0,
+            lone: 0,
+            waiting: VecDeque::new(),
             settling: Vec::new(),
-            closed: HashMap::new(),
-            closed_order: VecDeque::new(),
+            ended: Vec::new(),
+            closed: EndedCalls::default(),
+            next_purge: i64::MIN,
             newest: None,
             counts: Counts::default(),
+            key: Vec::new(),
+            side: Vec::new(),
+            aged: Vec::new(),
         }
     }
 
@@ -218,6 +430,11 @@ impl Pairer {
     /// call's start and end (or at [`finish`](Self::finish)), so that a same-time record read
     /// after the BYE still counts.
     pub fn push(&mut self, record: &CallRecord<'_>, out: &mut Vec<Output>) {
+        self.push_to(record, out);
+    }
+
+    /// [`push`](Self::push), handing what it makes to `out` as it is made.
+    pub fn push_to<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
         self.advance(record.time(), out);
         match record.method() {
             b"INVITE" => self.invite(record, out),
@@ -228,13 +445,29 @@ impl Pairer {
 
     /// Ends the input: every call still open is emitted (ended calls as `answered`, lone
     /// INVITEs as `unterminated`, lone BYEs as `unmatched_bye`), whatever their age.
-    pub fn finish(mut self, out: &mut Vec<Output>) {
+    pub fn finish(self, out: &mut Vec<Output>) {
+        self.finish_to(out);
+    }
+
+    /// [`finish`](Self::finish), handing what it makes to `out` as it is made.
+    pub fn finish_to<E: Emit + ?Sized>(mut self, out: &mut E) {
         self.settle(out);
-        while let Some((_, key)) = self.waiting.pop_first() {
-            if let Some(call) = self.open.remove(&key) {
-                out.push(Output::Cdr(open_call_cdr(&key, call)));
-            }
-        }
+        let mut aged = std::mem::take(&mut self.aged);
+        aged.extend(
+            self.waiting
+                .iter()
+                .filter(|waiting| waiting.is_current(&self.calls))
+                .map(|waiting| (waiting.since, waiting.slot)),
+        );
+        self.waiting.clear();
+        self.emit_lone(aged, out);
+    }
+
+    /// Ends a run of an input that goes on later (a state is saved next): the CDRs of the calls
+    /// whose BYE was read are made now rather than at the next record, so a run emits every call
+    /// that ended in it; the calls still open are kept.
+    pub fn settle_to<E: Emit + ?Sized>(&mut self, out: &mut E) {
+        self.settle(out);
     }
 
     /// What was counted rather than paired (see [`Counts`]).
@@ -249,222 +482,434 @@ impl Pairer {
 
     /// How many calls are open (seen in part, or ended and not yet emitted).
     pub fn open_calls(&self) -> usize {
-        self.open.len()
+        self.live
     }
 
     /// When `time` is past the newest time: emits the ended calls, makes `time` the newest,
     /// emits the lone sides now more than the maximum age old, forgets old ended calls.
-    fn advance(&mut self, time: Timestamp, out: &mut Vec<Output>) {
+    fn advance<E: Emit + ?Sized>(&mut self, time: Timestamp, out: &mut E) {
         if self
             .newest
-            .is_some_and(|newest| time.epoch_nanos() <= newest.epoch_nanos())
+            .is_some_and(|newest| time.instant() <= newest.instant())
         {
             return;
         }
         self.settle(out);
         self.newest = Some(time);
-        while let Some((since, _)) = self.waiting.first()
-            && self.is_past_max_age(since)
+        // Past the maximum age: newest - since > max age, i.e. since < newest - max age.
+        let limit = time.epoch_nanos() - i128::from(self.options.max_age_seconds) * 1_000_000_000;
+        if self
+            .waiting
+            .front()
+            .is_some_and(|waiting| waiting.since.epoch_nanos() < limit)
         {
-            let Some((_, key)) = self.waiting.pop_first() else {
-                break;
+            let mut aged = std::mem::take(&mut self.aged);
+            while let Some(&waiting) = self.waiting.front()
+                && waiting.since.epoch_nanos() < limit
+            {
+                self.waiting.pop_front();
+                if waiting.is_current(&self.calls) {
+                    aged.push((waiting.since, waiting.slot));
+                }
+            }
+            self.emit_lone(aged, out);
+        }
+        let now = time.epoch_seconds();
+        if now >= self.next_purge {
+            let window = self.ended_window();
+            self.closed
+                .retain(|end_seconds| remembers(now, end_seconds, window));
+            let step = i64::try_from((window / 4).max(1)).unwrap_or(i64::MAX);
+            self.next_purge = now.saturating_add(step);
+        }
+    }
+
+    /// Emits the lone sides in `aged` (slot and the time they waited since), in the order of
+    /// that time then key, and closes their calls.
+    fn emit_lone<E: Emit + ?Sized>(&mut self, mut aged: Vec<(Timestamp, u32)>, out: &mut E) {
+        let calls = &self.calls;
+        aged.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| calls[a.1 as usize].key().cmp(calls[b.1 as usize].key()))
+        });
+        for &(_, slot) in &aged {
+            let call = &self.calls[slot as usize];
+            let cdr = match call.stage {
+                Stage::Answered => {
+                    let invite = call.invite(&self.ended);
+                    call_cdr(
+                        call.key(),
+                        invite,
+                        Status::Unterminated,
+                        Some(invite.time),
+                        None,
+                    )
+                }
+                Stage::ByeFirst => {
+                    let bye = call.bye(&self.ended);
+                    call_cdr(call.key(), bye, Status::UnmatchedBye, None, Some(bye.time))
+                }
+                Stage::Free | Stage::Ended => continue,
             };
-            if let Some(call) = self.open.remove(&key) {
-                out.push(Output::Cdr(open_call_cdr(&key, call)));
-            }
+            out.cdr(&cdr);
+            self.remove(slot);
         }
-        while let Some(&(end_seconds, call)) = self.closed_order.front()
-            && !self.remembers_end(end_seconds)
-        {
-            self.closed_order.pop_front();
-            if self.closed.get(&call) == Some(&end_seconds) {
-                self.closed.remove(&call);
-            }
-        }
+        aged.clear();
+        self.aged = aged;
     }
 
     /// Makes the CDRs of all `Ended` calls, in key order.
-    fn settle(&mut self, out: &mut Vec<Output>) {
+    fn settle<E: Emit + ?Sized>(&mut self, out: &mut E) {
+        if self.settling.is_empty() {
+            return;
+        }
         let mut settling = std::mem::take(&mut self.settling);
-        settling.sort_unstable();
-        for key in settling {
-            if let Some(OpenCall::Ended { invite, bye }) = self.open.remove(&key) {
-                self.close(&key, &invite, &bye, out);
+        let calls = &self.calls;
+        settling.sort_unstable_by(|a, b| calls[a.0 as usize].key().cmp(calls[b.0 as usize].key()));
+        for &(slot, generation) in &settling {
+            let call = &self.calls[slot as usize];
+            if call.generation == generation && call.stage == Stage::Ended {
+                self.close(slot, out);
             }
         }
+        settling.clear();
+        self.settling = settling;
+        // Every ended call had its entry: none is left, nor are their other sides.
+        self.ended.clear();
     }
 
-    fn is_past_max_age(&self, since: &Timestamp) -> bool {
-        self.newest.is_some_and(|newest| {
-            Duration::between(since, &newest).as_nanos()
-                > i128::from(self.options.max_age_seconds) * 1_000_000_000
-        })
+    /// How long (seconds of record time) ended calls are remembered after their end.
+    fn ended_window(&self) -> u64 {
+        self.options.max_age_seconds.min(ENDED_MEMORY_SECONDS)
     }
 
     /// Whether an ended call that ended at `end_seconds` is still remembered.
     fn remembers_end(&self, end_seconds: i64) -> bool {
         self.newest.is_some_and(|newest| {
-            i128::from(newest.epoch_seconds()) - i128::from(end_seconds)
-                <= i128::from(self.options.max_age_seconds)
+            remembers(newest.epoch_seconds(), end_seconds, self.ended_window())
         })
     }
 
-    fn remembers_closed(&self, key: &[u8]) -> bool {
+    fn remembers_closed(&self, id: &ContentId) -> bool {
         self.closed
-            .get(&content_id(key))
-            .is_some_and(|&end_seconds| self.remembers_end(end_seconds))
+            .get(id)
+            .is_some_and(|end_seconds| self.remembers_end(end_seconds))
     }
 
-    fn invite(&mut self, record: &CallRecord<'_>, out: &mut Vec<Output>) {
+    fn invite<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
         match answer_class(record.sip_code()) {
             Some(b'2') => self.answered_invite(record, out),
             Some(_) => match self.options.failed_invites {
-                FailedInvites::MakeCdrs => out.push(Output::Cdr(Cdr::failed(record))),
+                FailedInvites::MakeCdrs => out.cdr(&CdrView::failed(record)),
                 FailedInvites::Ignore => self.counts.ignored_failed_invites += 1,
             },
-            None => out.push(Output::Problem(Problem::UnreadableSipCode {
+            None => out.problem(Problem::UnreadableSipCode {
                 callid: record.callid().to_vec(),
                 sip_code: record.sip_code().to_vec(),
                 time: record.time(),
-            })),
+            }),
         }
     }
 
-    fn answered_invite(&mut self, record: &CallRecord<'_>, out: &mut Vec<Output>) {
-        let key = call_key(record);
-        let invite = Side::of(record, true);
-        match self.open.remove_entry(key.as_slice()) {
-            None if self.remembers_closed(&key) => self.counts.reinvites += 1,
-            None => self.wait(key.into(), OpenCall::Answered, invite),
-            Some((key, OpenCall::Answered(current))) => {
+    fn answered_invite<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
+        let key = KeyParts::of(record);
+        let hash = key.fast_hash();
+        let new: RecordSide = (record.time(), key.from_is_first);
+        let Some(slot) = self.find(&key, hash) else {
+            let id = key.content_id(&mut self.key);
+            if self.remembers_closed(&id) {
                 self.counts.reinvites += 1;
-                let earliest = self.earliest_waiting(&key, current, invite).0;
-                self.open.insert(key, OpenCall::Answered(earliest));
+            } else {
+                fill_side(&mut self.side, record, true);
+                self.open(hash, id, Stage::Answered, new);
             }
-            Some((key, OpenCall::ByeFirst(bye))) => {
-                self.waiting.remove(&(bye.time, key.clone()));
-                self.end(key, invite, bye, out);
-            }
-            Some((
-                key,
-                OpenCall::Ended {
-                    invite: current,
-                    bye,
-                },
-            )) => {
-                self.counts.reinvites += 1;
-                let invite = current.min(invite);
-                self.open.insert(key, OpenCall::Ended { invite, bye });
+            return;
+        };
+        let call = &self.calls[slot as usize];
+        let current = call.invite(&self.ended);
+        let (stage, current_time) = (call.stage, current.time);
+        if stage == Stage::ByeFirst {
+            fill_side(&mut self.side, record, true);
+            self.end(slot, true, new, out);
+            return;
+        }
+        self.counts.reinvites += 1;
+        if is_earlier(&mut self.side, record, true, new, current) {
+            fill_side(&mut self.side, record, true);
+            self.put_side(slot, true, new);
+            if stage == Stage::Answered && new.0 != current_time {
+                self.wait(slot);
             }
         }
     }
 
-    fn bye(&mut self, record: &CallRecord<'_>, out: &mut Vec<Output>) {
-        let key = call_key(record);
-        let bye = Side::of(record, false);
-        match self.open.remove_entry(key.as_slice()) {
-            None if self.remembers_closed(&key) => {
-                out.push(Output::Problem(Problem::DuplicateBye {
+    fn bye<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
+        let key = KeyParts::of(record);
+        let hash = key.fast_hash();
+        let new: RecordSide = (record.time(), key.from_is_first);
+        let Some(slot) = self.find(&key, hash) else {
+            let id = key.content_id(&mut self.key);
+            if self.remembers_closed(&id) {
+                out.problem(Problem::DuplicateBye {
                     callid: record.callid().to_vec(),
                     from_tag: record.from_tag().to_vec(),
                     to_tag: record.to_tag().to_vec(),
-                    time: record.time(),
-                }));
+                    time: new.0,
+                });
+            } else {
+                fill_side(&mut self.side, record, false);
+                self.open(hash, id, Stage::ByeFirst, new);
             }
-            None => self.wait(key.into(), OpenCall::ByeFirst, bye),
-            Some((key, OpenCall::Answered(invite))) => {
-                self.waiting.remove(&(invite.time, key.clone()));
-                self.end(key, invite, bye, out);
-            }
-            Some((key, OpenCall::ByeFirst(current))) => {
-                let (earliest, duplicate) = self.earliest_waiting(&key, current, bye);
-                out.push(Output::Problem(duplicate_bye(&key, &duplicate)));
-                self.open.insert(key, OpenCall::ByeFirst(earliest));
-            }
-            Some((
-                key,
-                OpenCall::Ended {
-                    invite,
-                    bye: current,
-                },
-            )) => {
-                let (earliest, duplicate) = sorted(current, bye);
-                out.push(Output::Problem(duplicate_bye(&key, &duplicate)));
-                self.open.insert(
-                    key,
-                    OpenCall::Ended {
-                        invite,
-                        bye: earliest,
-                    },
-                );
+            return;
+        };
+        let call = &self.calls[slot as usize];
+        let stage = call.stage;
+        if stage == Stage::Answered {
+            fill_side(&mut self.side, record, false);
+            self.end(slot, false, new, out);
+            return;
+        }
+        let current = call.bye(&self.ended);
+        let earlier = is_earlier(&mut self.side, record, false, new, current);
+        // Of two BYEs the earliest stays; the other is the duplicate.
+        let (later_time, later_from_is_first) = if earlier {
+            (current.time, current.from_is_first)
+        } else {
+            new
+        };
+        out.problem(duplicate_bye(call.key(), later_from_is_first, later_time));
+        let current_time = current.time;
+        if earlier {
+            fill_side(&mut self.side, record, false);
+            self.put_side(slot, false, new);
+            if stage == Stage::ByeFirst && new.0 != current_time {
+                self.wait(slot);
             }
         }
     }
 
-    /// Opens a call with one side, waiting for the other.
-    fn wait(&mut self, key: CallKey, call: fn(Side) -> OpenCall, side: Side) {
-        self.waiting.insert((side.time, key.clone()));
-        self.open.insert(key, call(side));
-    }
-
-    /// The earlier of a waiting call's side and a new one (and the other), keeping the call's
-    /// waiting entry on the earlier one's time.
-    fn earliest_waiting(&mut self, key: &CallKey, current: Side, new: Side) -> (Side, Side) {
-        if new < current {
-            self.waiting.remove(&(current.time, key.clone()));
-            self.waiting.insert((new.time, key.clone()));
+    /// The record being paired as a side (its parts are in `self.side` once filled).
+    fn record_side(&self, (time, from_is_first): RecordSide) -> Side<'_> {
+        Side {
+            time,
+            from_is_first,
+            parts: &self.side,
         }
-        sorted(current, new)
     }
 
-    /// A call has both sides: its CDR now if the stream is already past both times, else at
-    /// the next advance (a side with the same time may still come).
-    fn end(&mut self, key: CallKey, invite: Side, bye: Side, out: &mut Vec<Output>) {
-        let last = invite.time.epoch_nanos().max(bye.time.epoch_nanos());
+    /// The slot of the open call with this key, whose fast hash is `hash`.
+    fn find(&self, key: &KeyParts<'_>, hash: u64) -> Option<u32> {
+        self.index.find(hash, |slot| {
+            self.calls
+                .get(slot as usize)
+                .is_some_and(|call| call.hash == hash && key.is(call.key()))
+        })
+    }
+
+    /// Opens a call with the key in `self.key` (its fast hash `hash`, its content hash `id`)
+    /// and one side, the record's (its parts in `self.side`), waiting for the other.
+    fn open(&mut self, hash: u64, id: ContentId, stage: Stage, side: RecordSide) {
+        let slot = self.open_slot(hash, id, stage, side);
+        self.wait(slot);
+    }
+
+    /// [`open`](Self::open), without its waiting entry.
+    fn open_slot(&mut self, hash: u64, id: ContentId, stage: Stage, side: RecordSide) -> u32 {
+        let slot = match self.free {
+            NO_SLOT => {
+                // A slot number fits 32 bits: 4 billion open calls would need 1 TB.
+                self.calls.push(Call::free(NO_SLOT));
+                (self.calls.len() - 1) as u32
+            }
+            free => {
+                self.free = self.calls[free as usize].next;
+                free
+            }
+        };
+        self.index.insert(hash, slot);
+        let mut bytes = Vec::with_capacity(self.key.len() + self.side.len());
+        bytes.extend_from_slice(&self.key);
+        let key_length = bytes.len();
+        bytes.extend_from_slice(&self.side);
+        let call = &mut self.calls[slot as usize];
+        call.bytes = bytes.into_boxed_slice();
+        call.id = id;
+        call.hash = hash;
+        call.next = NO_SLOT;
+        call.key_length = key_length as u32;
+        call.stage = stage;
+        call.holds_invite = stage == Stage::Answered;
+        if call.holds_invite {
+            (call.invite_time, call.invite_from_is_first) = side;
+        } else {
+            (call.bye_time, call.bye_from_is_first) = side;
+        }
+        self.live += 1;
+        self.lone += 1;
+        slot
+    }
+
+    /// Gives the call in `slot` the record's side (its INVITE if `is_invite`, else its BYE)
+    /// in place of the one it has, or as its other side.
+    fn put_side(&mut self, slot: u32, is_invite: bool, (time, from_is_first): RecordSide) {
+        let call = &mut self.calls[slot as usize];
+        if is_invite == call.holds_invite {
+            let key = call.key();
+            let mut bytes = Vec::with_capacity(key.len() + self.side.len());
+            bytes.extend_from_slice(key);
+            bytes.extend_from_slice(&self.side);
+            call.bytes = bytes.into_boxed_slice();
+        } else {
+            call.other_start = self.ended.len() as u32;
+            call.other_length = self.side.len() as u32;
+            self.ended.extend_from_slice(&self.side);
+        }
+        if is_invite {
+            (call.invite_time, call.invite_from_is_first) = (time, from_is_first);
+        } else {
+            (call.bye_time, call.bye_from_is_first) = (time, from_is_first);
+        }
+    }
+
+    /// Queues the lone side of the call in `slot`, in time order.
+    fn wait(&mut self, slot: u32) {
+        let call = &self.calls[slot as usize];
+        let since = match call.stage {
+            Stage::Answered => call.invite_time,
+            Stage::ByeFirst => call.bye_time,
+            Stage::Free | Stage::Ended => return,
+        };
+        let waiting = Waiting {
+            since,
+            slot,
+            generation: call.generation,
+        };
+        if self.waiting.back().is_none_or(|last| last.since <= since) {
+            self.waiting.push_back(waiting);
+        } else {
+            let at = self.waiting.partition_point(|other| other.since <= since);
+            self.waiting.insert(at, waiting);
+        }
+        self.compact_waiting();
+    }
+
+    /// Drops the entries of calls that stopped waiting once they outnumber the lone sides by
+    /// more than [`WAITING_SLACK`]: the queue stays within twice the lone sides (plus the
+    /// slack), at an amortised constant cost per entry.
+    fn compact_waiting(&mut self) {
+        if self.waiting.len() > 2 * self.lone + WAITING_SLACK {
+            let calls = &self.calls;
+            self.waiting.retain(|waiting| waiting.is_current(calls));
+        }
+    }
+
+    /// A lone call gets its other side, the record's (its INVITE if `is_invite`): its CDR now
+    /// if the stream is already past both times, else at the next advance (a side with the
+    /// same time may still come).
+    fn end<E: Emit + ?Sized>(&mut self, slot: u32, is_invite: bool, side: RecordSide, out: &mut E) {
+        let call = &self.calls[slot as usize];
+        let (invite, bye_time) = if is_invite {
+            (self.record_side(side), call.bye_time)
+        } else {
+            (call.invite(&self.ended), side.0)
+        };
+        let last = invite.time.epoch_nanos().max(bye_time.epoch_nanos());
         if self
             .newest
             .is_some_and(|newest| last < newest.epoch_nanos())
         {
-            self.close(&key, &invite, &bye, out);
+            out.cdr(&call_cdr(
+                call.key(),
+                invite,
+                Status::Answered,
+                Some(invite.time),
+                Some(bye_time),
+            ));
+            let end = CarriedEnd {
+                end_seconds: bye_time.epoch_seconds(),
+                call: call.id,
+            };
+            self.remove(slot);
+            self.remember(end);
         } else {
-            self.settling.push(key.clone());
-            self.open.insert(key, OpenCall::Ended { invite, bye });
+            self.put_side(slot, is_invite, side);
+            self.set_ended(slot);
         }
     }
 
-    /// Emits an ended call's CDR and remembers the call.
-    fn close(&mut self, key: &[u8], invite: &Side, bye: &Side, out: &mut Vec<Output>) {
-        out.push(Output::Cdr(call_cdr(
-            key,
+    /// The call in `slot`, which has both sides now, ends: its CDR is made at the next advance.
+    fn set_ended(&mut self, slot: u32) {
+        let call = &mut self.calls[slot as usize];
+        let was_lone = call.is_lone();
+        call.stage = Stage::Ended;
+        self.settling.push((slot, call.generation));
+        if was_lone {
+            self.lone -= 1;
+            self.compact_waiting();
+        }
+    }
+
+    /// Emits an ended call's CDR, forgets the call and remembers that it ended.
+    fn close<E: Emit + ?Sized>(&mut self, slot: u32, out: &mut E) {
+        let call = &self.calls[slot as usize];
+        let invite = call.invite(&self.ended);
+        out.cdr(&call_cdr(
+            call.key(),
             invite,
             Status::Answered,
             Some(invite.time),
-            Some(bye.time),
-        )));
-        self.remember(CarriedEnd {
-            end_seconds: bye.time.epoch_seconds(),
-            call: content_id(key),
-        });
+            Some(call.bye_time),
+        ));
+        let end = CarriedEnd {
+            end_seconds: call.bye_time.epoch_seconds(),
+            call: call.id,
+        };
+        self.remove(slot);
+        self.remember(end);
+    }
+
+    /// Frees the slot of an open call.
+    fn remove(&mut self, slot: u32) {
+        let call = &self.calls[slot as usize];
+        let (hash, was_lone) = (call.hash, call.is_lone());
+        self.index.remove(hash, slot);
+        let call = &mut self.calls[slot as usize];
+        call.bytes = Box::default();
+        call.stage = Stage::Free;
+        call.generation = call.generation.wrapping_add(1);
+        call.next = self.free;
+        self.free = slot;
+        self.live -= 1;
+        if was_lone {
+            self.lone -= 1;
+            self.compact_waiting();
+        }
     }
 
     fn remember(&mut self, end: CarriedEnd) {
         self.closed.insert(end.call, end.end_seconds);
-        self.closed_order.push_back((end.end_seconds, end.call));
     }
 
     /// Every side of every open call, in key order, the INVITE before the BYE.
     pub(super) fn carried_sides(&self) -> Vec<CarriedSide> {
-        let mut calls: Vec<(&CallKey, &OpenCall)> = self.open.iter().collect();
-        calls.sort_unstable_by_key(|&(key, _)| key);
+        let mut calls: Vec<&Call> = self
+            .calls
+            .iter()
+            .filter(|call| call.stage != Stage::Free)
+            .collect();
+        calls.sort_unstable_by(|a, b| a.key().cmp(b.key()));
         let mut sides = Vec::with_capacity(calls.len());
-        for (key, call) in calls {
-            let carry = |side: &Side, is_invite| carried_side(key, side, is_invite);
-            match call {
-                OpenCall::Answered(invite) => sides.push(carry(invite, true)),
-                OpenCall::ByeFirst(bye) => sides.push(carry(bye, false)),
-                OpenCall::Ended { invite, bye } => {
-                    sides.extend([carry(invite, true), carry(bye, false)]);
-                }
+        for call in calls {
+            let key = call.key();
+            let (invite, bye) = (call.invite(&self.ended), call.bye(&self.ended));
+            match call.stage {
+                Stage::Answered => sides.push(carried_side(key, invite, true)),
+                Stage::ByeFirst => sides.push(carried_side(key, bye, false)),
+                Stage::Ended => sides.extend([
+                    carried_side(key, invite, true),
+                    carried_side(key, bye, false),
+                ]),
+                Stage::Free => {}
             }
         }
         sides
@@ -475,8 +920,8 @@ impl Pairer {
         let mut ends: Vec<CarriedEnd> = self
             .closed
             .iter()
-            .filter(|&(_, &end_seconds)| self.remembers_end(end_seconds))
-            .map(|(&call, &end_seconds)| CarriedEnd { end_seconds, call })
+            .filter(|&(_, end_seconds)| self.remembers_end(end_seconds))
+            .map(|(call, end_seconds)| CarriedEnd { end_seconds, call })
             .collect();
         ends.sort_unstable();
         ends
@@ -494,34 +939,52 @@ impl Pairer {
         let mut pairer = Self::new(options);
         pairer.newest = newest;
         for carried in sides {
-            let key = key_of(&carried.callid, &carried.from_tag, &carried.to_tag);
-            let side = Side::new(
-                carried.time,
-                &carried.from_tag,
-                &carried.to_tag,
-                [carried.sip_code.as_slice(), carried.sip_reason.as_slice()]
-                    .into_iter()
-                    .chain(carried.extras.iter().map(Vec::as_slice)),
-            );
-            let call = match (pairer.open.remove_entry(key.as_slice()), carried.is_invite) {
-                (None, true) => OpenCall::Answered(side),
-                (None, false) => OpenCall::ByeFirst(side),
-                (Some((_, OpenCall::Answered(invite))), false) => {
-                    OpenCall::Ended { invite, bye: side }
+            let key = KeyParts::new(&carried.callid, &carried.from_tag, &carried.to_tag);
+            pairer.side.clear();
+            for part in [carried.sip_code.as_slice(), carried.sip_reason.as_slice()]
+                .into_iter()
+                .chain(carried.extras.iter().map(Vec::as_slice))
+            {
+                push_part(&mut pairer.side, part);
+            }
+            let hash = key.fast_hash();
+            let side = (carried.time, key.from_is_first);
+            let found = pairer
+                .find(&key, hash)
+                .map(|slot| (slot, pairer.calls[slot as usize].stage));
+            match (found, carried.is_invite) {
+                (None, is_invite) => {
+                    let stage = if is_invite {
+                        Stage::Answered
+                    } else {
+                        Stage::ByeFirst
+                    };
+                    let id = key.content_id(&mut pairer.key);
+                    pairer.open_slot(hash, id, stage, side);
                 }
-                (Some((_, OpenCall::ByeFirst(bye))), true) => OpenCall::Ended { invite: side, bye },
+                (Some((slot, Stage::Answered)), false) | (Some((slot, Stage::ByeFirst)), true) => {
+                    pairer.put_side(slot, carried.is_invite, side);
+                    pairer.set_ended(slot);
+                }
                 _ => return Err(carried.callid),
-            };
-            pairer.open.insert(key.into(), call);
-        }
-        for (key, call) in &pairer.open {
-            match call {
-                OpenCall::Answered(side) | OpenCall::ByeFirst(side) => {
-                    pairer.waiting.insert((side.time, key.clone()));
-                }
-                OpenCall::Ended { .. } => pairer.settling.push(key.clone()),
             }
         }
+        for (slot, call) in pairer.calls.iter().enumerate() {
+            let since = match call.stage {
+                Stage::Answered => call.invite_time,
+                Stage::ByeFirst => call.bye_time,
+                Stage::Free | Stage::Ended => continue,
+            };
+            pairer.waiting.push_back(Waiting {
+                since,
+                slot: slot as u32,
+                generation: call.generation,
+            });
+        }
+        pairer
+            .waiting
+            .make_contiguous()
+            .sort_unstable_by_key(|waiting| waiting.since);
         for end in ends {
             pairer.remember(end);
         }
@@ -529,65 +992,10 @@ impl Pairer {
     }
 }
 
-impl Side {
-    /// The side a record gives: an INVITE keeps its status code and reason, a BYE does not.
-    fn of(record: &CallRecord<'_>, is_invite: bool) -> Self {
-        let answer = if is_invite {
-            [record.sip_code(), record.sip_reason()]
-        } else {
-            [&[][..], &[][..]]
-        };
-        Self::new(
-            record.time(),
-            record.from_tag(),
-            record.to_tag(),
-            answer.into_iter().chain(record.extras()),
-        )
-    }
-
-    fn new<'a>(
-        time: Timestamp,
-        from_tag: &[u8],
-        to_tag: &[u8],
-        parts: impl Iterator<Item = &'a [u8]>,
-    ) -> Self {
-        let mut bytes = Vec::new();
-        for part in parts {
-            push_part(&mut bytes, part);
-        }
-        Self {
-            time,
-            from_is_first: from_tag <= to_tag,
-            parts: bytes.into_boxed_slice(),
-        }
-    }
-
-    /// The status code, the reason phrase (both empty for a BYE) and the extras.
-    fn answer_and_extras(&self) -> (&[u8], &[u8], Parts<'_>) {
-        let mut parts = Parts(&self.parts);
-        let sip_code = parts.next().unwrap_or_default();
-        let sip_reason = parts.next().unwrap_or_default();
-        (sip_code, sip_reason, parts)
-    }
-
-    /// The record's (From tag, To tag), from its call's key.
-    fn tags<'k>(&self, key: &'k [u8]) -> (&'k [u8], &'k [u8]) {
-        let (_, first, second) = key_parts(key);
-        if self.from_is_first {
-            (first, second)
-        } else {
-            (second, first)
-        }
-    }
-}
-
-/// `(smaller, larger)`.
-fn sorted(one: Side, other: Side) -> (Side, Side) {
-    if other < one {
-        (other, one)
-    } else {
-        (one, other)
-    }
+/// Whether a call that ended at `end_seconds` is remembered when the newest time's whole
+/// seconds are `now`, for a memory of `window` seconds.
+fn remembers(now: i64, end_seconds: i64, window: u64) -> bool {
+    i128::from(now) - i128::from(end_seconds) <= i128::from(window)
 }
 
 /// The first digit of a three-digit status code, `None` if it is not one.
@@ -598,21 +1006,104 @@ fn answer_class(sip_code: &[u8]) -> Option<u8> {
     }
 }
 
-fn call_key(record: &CallRecord<'_>) -> Vec<u8> {
-    key_of(record.callid(), record.from_tag(), record.to_tag())
+/// A call's identity as a record gives it: its Call-ID and its two tags in byte order. Kept
+/// (see [`KeyParts::push`]) each length-prefixed, so that different calls never have the same
+/// bytes.
+#[derive(Clone, Copy, Debug)]
+struct KeyParts<'a> {
+    callid: &'a [u8],
+    first: &'a [u8],
+    second: &'a [u8],
+    /// Whether the From tag is the first tag.
+    from_is_first: bool,
 }
 
-fn key_of(callid: &[u8], from_tag: &[u8], to_tag: &[u8]) -> Vec<u8> {
-    let (first, second) = if from_tag <= to_tag {
-        (from_tag, to_tag)
-    } else {
-        (to_tag, from_tag)
-    };
-    let mut key = Vec::with_capacity(callid.len() + first.len() + second.len() + 3);
-    for part in [callid, first, second] {
-        push_part(&mut key, part);
+impl<'a> KeyParts<'a> {
+    fn new(callid: &'a [u8], from_tag: &'a [u8], to_tag: &'a [u8]) -> Self {
+        let from_is_first = from_tag <= to_tag;
+        let (first, second) = if from_is_first {
+            (from_tag, to_tag)
+        } else {
+            (to_tag, from_tag)
+        };
+        Self {
+            callid,
+            first,
+            second,
+            from_is_first,
+        }
     }
-    key
+
+    fn of(record: &CallRecord<'a>) -> Self {
+        Self::new(record.callid(), record.from_tag(), record.to_tag())
+    }
+
+    fn parts(&self) -> [&'a [u8]; 3] {
+        [self.callid, self.first, self.second]
+    }
+
+    /// The fast hash the pairer's index finds the call by.
+    fn fast_hash(&self) -> u64 {
+        let mut hasher = FastHasher::default();
+        for part in self.parts() {
+            hasher.write(part);
+        }
+        hasher.finish()
+    }
+
+    /// The content hash of the kept bytes, the name of the call once it ended; `bytes` is
+    /// left holding them.
+    fn content_id(&self, bytes: &mut Vec<u8>) -> ContentId {
+        bytes.clear();
+        self.push(bytes);
+        content_id(bytes)
+    }
+
+    /// Whether kept key bytes are this key.
+    fn is(&self, key: &[u8]) -> bool {
+        let (callid, first, second) = key_parts(key);
+        callid == self.callid && first == self.first && second == self.second
+    }
+
+    /// Appends the key as kept.
+    fn push(&self, bytes: &mut Vec<u8>) {
+        for part in self.parts() {
+            push_part(bytes, part);
+        }
+    }
+}
+
+/// Fills `side` with a record's side: an INVITE's status code and reason (none for a BYE),
+/// then the extras, each length-prefixed.
+fn fill_side(side: &mut Vec<u8>, record: &CallRecord<'_>, is_invite: bool) {
+    side.clear();
+    let answer = if is_invite {
+        [record.sip_code(), record.sip_reason()]
+    } else {
+        [&[][..], &[][..]]
+    };
+    for part in answer.into_iter().chain(record.extras()) {
+        push_part(side, part);
+    }
+}
+
+/// Whether the record's side (`new`, its parts put in `side` if they are needed) comes before
+/// `current`: by time, then tag order, then content.
+fn is_earlier(
+    side: &mut Vec<u8>,
+    record: &CallRecord<'_>,
+    is_invite: bool,
+    (time, from_is_first): RecordSide,
+    current: Side<'_>,
+) -> bool {
+    match (time, from_is_first).cmp(&(current.time, current.from_is_first)) {
+        Ordering::Less => true,
+        Ordering::Greater => false,
+        Ordering::Equal => {
+            fill_side(side, record, is_invite);
+            side.as_slice() < current.parts
+        }
+    }
 }
 
 /// A key's Call-ID, first tag and second tag.
@@ -622,106 +1113,65 @@ fn key_parts(key: &[u8]) -> (&[u8], &[u8], &[u8]) {
     (next(), next(), next())
 }
 
-fn duplicate_bye(key: &[u8], bye: &Side) -> Problem {
-    let (from_tag, to_tag) = bye.tags(key);
+/// The (From tag, To tag) of a side's record, from its call's key.
+fn tags(key: &[u8], from_is_first: bool) -> (&[u8], &[u8]) {
+    let (_, first, second) = key_parts(key);
+    if from_is_first {
+        (first, second)
+    } else {
+        (second, first)
+    }
+}
+
+fn duplicate_bye(key: &[u8], from_is_first: bool, time: Timestamp) -> Problem {
+    let (from_tag, to_tag) = tags(key, from_is_first);
     Problem::DuplicateBye {
         callid: key_parts(key).0.to_vec(),
         from_tag: from_tag.to_vec(),
         to_tag: to_tag.to_vec(),
-        time: bye.time,
-    }
-}
-
-/// The CDR of an open call emitted as it is: a lone side alone, an ended call answered.
-fn open_call_cdr(key: &[u8], call: OpenCall) -> Cdr {
-    match call {
-        OpenCall::Answered(invite) => {
-            call_cdr(key, &invite, Status::Unterminated, Some(invite.time), None)
-        }
-        OpenCall::ByeFirst(bye) => call_cdr(key, &bye, Status::UnmatchedBye, None, Some(bye.time)),
-        OpenCall::Ended { invite, bye } => call_cdr(
-            key,
-            &invite,
-            Status::Answered,
-            Some(invite.time),
-            Some(bye.time),
-        ),
+        time,
     }
 }
 
 /// A CDR with the tags, answer and extras of `side`.
-fn call_cdr(
-    key: &[u8],
-    side: &Side,
+fn call_cdr<'a>(
+    key: &'a [u8],
+    side: Side<'a>,
     status: Status,
     start: Option<Timestamp>,
     end: Option<Timestamp>,
-) -> Cdr {
-    let (from_tag, to_tag) = side.tags(key);
-    let (sip_code, sip_reason, extras) = side.answer_and_extras();
-    Cdr {
-        callid: key_parts(key).0.to_vec(),
-        from_tag: from_tag.to_vec(),
-        to_tag: to_tag.to_vec(),
+) -> CdrView<'a> {
+    let (from_tag, to_tag) = tags(key, side.from_is_first);
+    let mut parts = Parts(side.parts);
+    let sip_code = parts.next().unwrap_or_default();
+    let sip_reason = parts.next().unwrap_or_default();
+    CdrView {
+        callid: key_parts(key).0,
+        from_tag,
+        to_tag,
         start,
         end,
         duration: start
             .zip(end)
             .map(|(start, end)| Duration::between(&start, &end)),
-        sip_code: sip_code.to_vec(),
-        sip_reason: sip_reason.to_vec(),
+        sip_code,
+        sip_reason,
         status,
-        extras: extras.map(<[u8]>::to_vec).collect(),
+        extras: Extras::from_parts(parts),
     }
 }
 
-fn carried_side(key: &[u8], side: &Side, is_invite: bool) -> CarriedSide {
-    let (from_tag, to_tag) = side.tags(key);
-    let (sip_code, sip_reason, extras) = side.answer_and_extras();
+fn carried_side(key: &[u8], side: Side<'_>, is_invite: bool) -> CarriedSide {
+    let cdr = call_cdr(key, side, Status::Answered, None, None);
     CarriedSide {
         is_invite,
-        callid: key_parts(key).0.to_vec(),
-        from_tag: from_tag.to_vec(),
-        to_tag: to_tag.to_vec(),
+        callid: cdr.callid.to_vec(),
+        from_tag: cdr.from_tag.to_vec(),
+        to_tag: cdr.to_tag.to_vec(),
         time: side.time,
-        sip_code: sip_code.to_vec(),
-        sip_reason: sip_reason.to_vec(),
-        extras: extras.map(<[u8]>::to_vec).collect(),
-    }
-}
-
-/// Appends `part` with its length in front (LEB128), so parts can be read back with [`Parts`].
-fn push_part(bytes: &mut Vec<u8>, part: &[u8]) {
-    let mut length = part.len();
-    while length >= 0x80 {
-        bytes.push((length & 0x7f) as u8 | 0x80);
-        length >>= 7;
-    }
-    bytes.push(length as u8);
-    bytes.extend_from_slice(part);
-}
-
-/// The parts of bytes written by [`push_part`], in order.
-struct Parts<'b>(&'b [u8]);
-
-impl<'b> Iterator for Parts<'b> {
-    type Item = &'b [u8];
-
-    fn next(&mut self) -> Option<&'b [u8]> {
-        let mut length = 0usize;
-        let mut shift = 0;
-        loop {
-            let (&byte, rest) = self.0.split_first()?;
-            self.0 = rest;
-            length |= usize::from(byte & 0x7f).checked_shl(shift)?;
-            shift += 7;
-            if byte < 0x80 {
-                break;
-            }
-        }
-        let (part, rest) = self.0.split_at_checked(length)?;
-        self.0 = rest;
-        Some(part)
+        sip_code: cdr.sip_code.to_vec(),
+        sip_reason: cdr.sip_reason.to_vec(),
+        extras: cdr.extras.map(<[u8]>::to_vec).collect(),
     }
 }
 
@@ -1014,6 +1464,78 @@ mod tests {
         assert_eq!(
             runs[0],
             ["cid,b,a,2023-11-14T22:13:20Z,2023-11-14T22:13:20Z,0,200,OK,answered,from-callee"]
+        );
+    }
+
+    #[test]
+    fn an_open_call_and_its_waiting_entry_stay_small() {
+        if cfg!(target_pointer_width = "64") {
+            assert_eq!(std::mem::size_of::<Call>(), 96);
+            assert_eq!(std::mem::size_of::<Waiting>(), 24);
+        }
+    }
+
+    #[test]
+    fn calls_that_stopped_waiting_do_not_pile_up_in_the_queue() {
+        // A day's maximum age: no lone side ages, so only compaction keeps the queue short.
+        let mut run = Run::day();
+        for call in 0..20_000u64 {
+            run.push(&format!(
+                "INVITE|a|b|c{call}|200|OK|{}|",
+                1_700_000_000 + call
+            ));
+            if call >= 10 {
+                run.push(&format!(
+                    "BYE|b|a|c{}|200|OK|{}|",
+                    call - 10,
+                    1_700_000_000 + call
+                ));
+            }
+            let pairer = &run.pairer;
+            assert!(pairer.lone <= 11, "{}", pairer.lone);
+            assert!(pairer.waiting.len() <= 2 * pairer.lone + WAITING_SLACK);
+        }
+        assert_eq!(run.taken().len(), 19_989);
+        assert!(run.pairer.calls.len() <= 12, "slots are reused");
+        assert_eq!(run.finished().len(), 11);
+    }
+
+    #[test]
+    fn ended_calls_are_remembered_for_a_short_window_only() {
+        // One call a second for an hour, each ended a second after its start: with a day's
+        // maximum age, only the last ENDED_MEMORY_SECONDS of ended calls are remembered (plus
+        // at most a quarter of that between sweeps), not the hour's 3,600.
+        let mut run = Run::day();
+        let window = ENDED_MEMORY_SECONDS as usize;
+        for call in 0..3_600u64 {
+            let start = 1_700_000_000 + call;
+            run.push(&format!("INVITE|a|b|c{call}|200|OK|{start}|"));
+            run.push(&format!("BYE|b|a|c{call}|200|OK|{}|", start + 1));
+            assert!(run.pairer.closed.len() <= window + window / 4 + 2);
+        }
+        assert_eq!(run.pairer.carried_ends().len(), window);
+        assert_eq!(run.taken().len(), 3_599);
+        assert_eq!(run.pairer.open_calls(), 1);
+    }
+
+    #[test]
+    fn a_duplicate_bye_past_the_window_is_a_lone_bye_never_a_second_cdr() {
+        let mut run = Run::day();
+        run.push("INVITE|a|b|cid|200|OK|1700000000|");
+        run.push("BYE|a|b|cid|200|OK|1700000010|");
+        run.push("BYE|b|a|cid|200|OK|1700000310|within");
+        assert_eq!(
+            run.taken(),
+            [
+                "cid,a,b,2023-11-14T22:13:20Z,2023-11-14T22:13:30Z,10,200,OK,answered,",
+                "duplicate BYE at 2023-11-14T22:18:30Z for call \"cid\" (from tag \"b\", to tag \"a\"): the call already ended",
+            ]
+        );
+        run.push("BYE|b|a|cid|200|OK|1700000311|past");
+        assert_eq!(run.taken(), Vec::<String>::new(), "it waits for an INVITE");
+        assert_eq!(
+            run.finished(),
+            ["cid,b,a,,2023-11-14T22:18:31Z,,,,unmatched_bye,past"]
         );
     }
 

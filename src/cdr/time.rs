@@ -3,13 +3,14 @@
 
 use std::fmt;
 
-use chrono::{Datelike as _, NaiveDate, NaiveDateTime, Timelike as _};
-
 /// The latest time accepted, 9999-12-31T23:59:59 UTC, so every time has a four-digit year.
 const MAX_EPOCH_SECONDS: i64 = 253_402_300_799;
 /// The most fraction digits a time can have (nanoseconds).
 const MAX_FRACTION_DIGITS: usize = 9;
 const NANOS_PER_SECOND: i128 = 1_000_000_000;
+const SECONDS_PER_DAY: i64 = 86_400;
+/// The longest text [`Timestamp::write_iso`] writes: `YYYY-MM-DDTHH:MM:SS.fffffffffZ`.
+pub const MAX_ISO_LENGTH: usize = 30;
 
 /// Why a time field could not be read. The record is skipped: a time is never guessed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -32,13 +33,25 @@ pub enum TimeError {
 /// `1700000000.120` is written back as `…:20.120Z`, not `…:20.12Z`.
 ///
 /// Ordering is by instant first; the same instant written with fewer digits sorts first.
+/// Kept as whole epoch seconds and nanoseconds (16 bytes), so comparing and subtracting times
+/// is integer arithmetic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp {
-    at: NaiveDateTime,
+    /// Whole seconds since 1970-01-01T00:00:00Z, rounded down (negative before 1970).
+    seconds: i64,
+    /// Below one second: 0 to 999,999,999.
+    nanos: u32,
     fraction_digits: u8,
 }
 
 impl Timestamp {
+    /// 1970-01-01T00:00:00Z, written without a fraction.
+    pub const EPOCH: Self = Self {
+        seconds: 0,
+        nanos: 0,
+        fraction_digits: 0,
+    };
+
     /// Reads a time field: epoch seconds, whole or with 1 to 9 fraction digits
     /// (`1700000000`, `1700000000.123`), or a UTC date and time `YYYY-MM-DD HH:MM:SS` with an
     /// optional `.` and 1 to 9 fraction digits. The date form may also use `T` for the space
@@ -53,17 +66,35 @@ impl Timestamp {
     }
 
     fn parse_epoch_form(text: &[u8]) -> Result<Self, TimeError> {
-        let (whole, fraction) = split_fraction(text);
-        let seconds = digits_value(whole).ok_or(TimeError::Malformed)?;
+        // One pass over the whole seconds, up to the first byte that is not a digit: the end,
+        // or a `.` before the fraction.
+        let mut seconds = 0u64;
+        let mut whole = 0;
+        while let Some(&digit) = text.get(whole)
+            && digit.is_ascii_digit()
+        {
+            seconds = seconds
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(digit - b'0'));
+            whole += 1;
+        }
+        let fraction = match text.get(whole) {
+            None => None,
+            Some(b'.') => Some(&text[whole + 1..]),
+            Some(_) => return Err(TimeError::Malformed),
+        };
+        // 1 to 12 digits (12 stay far from overflow).
+        if whole == 0 || whole > 12 {
+            return Err(TimeError::Malformed);
+        }
         let (nanos, fraction_digits) = fraction_value(fraction)?;
         if seconds > MAX_EPOCH_SECONDS as u64 {
             return Err(TimeError::OutOfRange);
         }
-        let at = chrono::DateTime::from_timestamp(seconds as i64, nanos)
-            .ok_or(TimeError::OutOfRange)?
-            .naive_utc();
         Ok(Self {
-            at,
+            // At most MAX_EPOCH_SECONDS: it fits.
+            seconds: seconds as i64,
+            nanos,
             fraction_digits,
         })
     }
@@ -106,13 +137,20 @@ impl Timestamp {
         ];
         let (nanos, fraction_digits) = fraction_value(fraction)?;
         // Every value has at most four digits, so the conversions below cannot truncate.
-        let at = NaiveDate::from_ymd_opt(year as i32, month as u32, day as u32)
-            .and_then(|date| {
-                date.and_hms_nano_opt(hour as u32, minute as u32, second as u32, nanos)
-            })
-            .ok_or(TimeError::NoSuchTime)?;
+        let (year, month, day) = (year as i64, month as u32, day as u32);
+        if !(1..=12).contains(&month)
+            || day == 0
+            || day > days_in_month(year, month)
+            || hour > 23
+            || minute > 59
+            || second > 59
+        {
+            return Err(TimeError::NoSuchTime);
+        }
         Ok(Self {
-            at,
+            seconds: days_from_civil(year, month, day) * SECONDS_PER_DAY
+                + (hour * 3600 + minute * 60 + second) as i64,
+            nanos,
             fraction_digits,
         })
     }
@@ -124,12 +162,80 @@ impl Timestamp {
 
     /// Whole seconds since 1970-01-01T00:00:00Z, rounded down (negative before 1970).
     pub fn epoch_seconds(&self) -> i64 {
-        self.at.and_utc().timestamp()
+        self.seconds
     }
 
     /// Nanoseconds since 1970-01-01T00:00:00Z, exact.
     pub fn epoch_nanos(&self) -> i128 {
-        i128::from(self.epoch_seconds()) * NANOS_PER_SECOND + i128::from(self.at.nanosecond())
+        i128::from(self.seconds) * NANOS_PER_SECOND + i128::from(self.nanos)
+    }
+
+    /// The instant alone, as (whole epoch seconds, nanoseconds): ordered as the instants are,
+    /// whatever the fraction digits.
+    pub fn instant(&self) -> (i64, u32) {
+        (self.seconds, self.nanos)
+    }
+
+    /// Appends the ISO-8601 UTC text that [`Display`](fmt::Display) writes (at most
+    /// [`MAX_ISO_LENGTH`] bytes, all ASCII), without going through `core::fmt`. (An
+    /// [`IsoWriter`] does the same faster for many times.)
+    pub fn write_iso(&self, out: &mut Vec<u8>) {
+        IsoWriter::new().write(self, out);
+    }
+}
+
+/// Writes times as [`Timestamp::write_iso`] does, remembering the date of the last one: the
+/// times of one day (most times of a run) are written without calendar arithmetic.
+#[derive(Clone, Debug)]
+pub struct IsoWriter {
+    /// The day (since 1970-01-01) whose date `date` is; none at first.
+    day: Option<i64>,
+    /// `YYYY-MM-DD`.
+    date: [u8; 10],
+}
+
+impl Default for IsoWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IsoWriter {
+    /// A writer that has written no time yet.
+    pub fn new() -> Self {
+        Self {
+            day: None,
+            date: *b"0000-00-00",
+        }
+    }
+
+    /// Appends `time` as ISO-8601 UTC text (see [`Timestamp::write_iso`]).
+    pub fn write(&mut self, time: &Timestamp, out: &mut Vec<u8>) {
+        let day = time.seconds.div_euclid(SECONDS_PER_DAY);
+        if self.day != Some(day) {
+            let (year, month, day_of_month) = civil_from_days(day);
+            // Years 0 to 9999 (parsing allows no other): four digits.
+            let year = year as u32;
+            for (at, value) in [
+                (0, year / 100),
+                (2, year % 100),
+                (5, month),
+                (8, day_of_month),
+            ] {
+                self.date[at..at + 2].copy_from_slice(&pair(value));
+            }
+            self.day = Some(day);
+        }
+        let of_day = time.seconds.rem_euclid(SECONDS_PER_DAY) as u32;
+        let mut text = [0u8; MAX_ISO_LENGTH];
+        text[..10].copy_from_slice(&self.date);
+        text[10..19].copy_from_slice(b"T00:00:00");
+        text[11..13].copy_from_slice(&pair(of_day / 3600));
+        text[14..16].copy_from_slice(&pair(of_day / 60 % 60));
+        text[17..19].copy_from_slice(&pair(of_day % 60));
+        let end = 19 + put_fraction(&mut text[19..], time.nanos, time.fraction_digits);
+        text[end] = b'Z';
+        out.extend_from_slice(&text[..=end]);
     }
 }
 
@@ -137,19 +243,9 @@ impl Timestamp {
 /// `2026-11-23T10:00:00Z`, `2026-11-23T10:00:00.120Z`.
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = &self.at;
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            at.year(),
-            at.month(),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second()
-        )?;
-        write_fraction(f, i128::from(at.nanosecond()), self.fraction_digits)?;
-        f.write_str("Z")
+        let mut text = Vec::with_capacity(MAX_ISO_LENGTH);
+        self.write_iso(&mut text);
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -185,36 +281,164 @@ impl Duration {
     pub fn fraction_digits(&self) -> u8 {
         self.fraction_digits
     }
+
+    /// Appends the text that [`Display`](fmt::Display) writes (ASCII), without `core::fmt`.
+    pub fn write_seconds(&self, out: &mut Vec<u8>) {
+        if self.nanos < 0 {
+            out.push(b'-');
+        }
+        let magnitude = self.nanos.unsigned_abs();
+        // Below one second fits a u32. Up to 584 years fit a u64, which is quick; longer ones
+        // take the slow way.
+        let below_second = match u64::try_from(magnitude) {
+            Ok(magnitude) => {
+                push_decimal(out, magnitude / 1_000_000_000);
+                (magnitude % 1_000_000_000) as u32
+            }
+            Err(_) => {
+                out.extend_from_slice((magnitude / 1_000_000_000).to_string().as_bytes());
+                (magnitude % 1_000_000_000) as u32
+            }
+        };
+        let mut fraction = [0u8; MAX_FRACTION_DIGITS + 1];
+        let length = put_fraction(&mut fraction, below_second, self.fraction_digits);
+        out.extend_from_slice(&fraction[..length]);
+    }
 }
 
 /// Seconds: `65` when both times were whole seconds, else a decimal such as `65.500`;
 /// a `-` in front when negative.
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.nanos < 0 {
-            f.write_str("-")?;
-        }
-        let magnitude = self.nanos.unsigned_abs();
-        let per_second = NANOS_PER_SECOND.unsigned_abs();
-        write!(f, "{}", magnitude / per_second)?;
-        // The remainder is below one second, so it fits an i128.
-        let below_second = (magnitude % per_second) as i128;
-        write_fraction(f, below_second, self.fraction_digits)
+        let mut text = Vec::with_capacity(48);
+        self.write_seconds(&mut text);
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
-/// Writes `.` and the first `digits` digits of `nanos` (below one second); nothing for 0 digits.
-fn write_fraction(f: &mut fmt::Formatter<'_>, nanos: i128, digits: u8) -> fmt::Result {
-    if digits == 0 {
-        return Ok(());
+/// "00" to "99".
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut pairs = [0u8; 200];
+    let mut value = 0;
+    while value < 100 {
+        pairs[2 * value] = b'0' + (value / 10) as u8;
+        pairs[2 * value + 1] = b'0' + (value % 10) as u8;
+        value += 1;
     }
-    let scale = 10i128.pow(MAX_FRACTION_DIGITS as u32 - u32::from(digits));
-    write!(f, ".{:0width$}", nanos / scale, width = usize::from(digits))
+    pairs
+};
+
+/// The two ASCII digits of `value % 100`.
+fn pair(value: u32) -> [u8; 2] {
+    let at = (value % 100) as usize * 2;
+    [DIGIT_PAIRS[at], DIGIT_PAIRS[at + 1]]
+}
+
+/// `10^(9 - digits)`: what a fraction of `digits` digits is multiplied by to be nanoseconds.
+const NANOS_PER_UNIT: [u32; MAX_FRACTION_DIGITS + 1] = [
+    1_000_000_000,
+    100_000_000,
+    10_000_000,
+    1_000_000,
+    100_000,
+    10_000,
+    1_000,
+    100,
+    10,
+    1,
+];
+
+/// Appends `value` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    while value >= 100 {
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&pair((value % 100) as u32));
+        value /= 100;
+    }
+    if value >= 10 {
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&pair(value as u32));
+    } else {
+        at -= 1;
+        digits[at] = b'0' + value as u8;
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Writes `.` and the first `digits` of the nine digits of `nanos` (below one second) at the
+/// start of `text` (at least ten bytes); nothing for 0 digits. Returns the bytes written.
+fn put_fraction(text: &mut [u8], nanos: u32, digits: u8) -> usize {
+    if digits == 0 {
+        return 0;
+    }
+    let mut all = [b'.'; MAX_FRACTION_DIGITS + 1];
+    all[1] = b'0' + (nanos / 100_000_000 % 10) as u8;
+    let rest = nanos % 100_000_000;
+    for (at, value) in [
+        (2, rest / 1_000_000),
+        (4, rest / 10_000),
+        (6, rest / 100),
+        (8, rest),
+    ] {
+        all[at..at + 2].copy_from_slice(&pair(value));
+    }
+    let length = 1 + usize::from(digits).min(MAX_FRACTION_DIGITS);
+    text[..length].copy_from_slice(&all[..length]);
+    length
+}
+
+fn is_leap_year(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+/// Days in `month` (1 to 12) of `year`, proleptic Gregorian.
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if is_leap_year(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to the date (proleptic Gregorian; Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The (year, month, day) of a day counted from 1970-01-01 (the inverse of
+/// [`days_from_civil`]).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    // Both are small and positive: they fit.
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Splits `text` at its first `.`: the part before, and the part after if there is a `.`.
 fn split_fraction(text: &[u8]) -> (&[u8], Option<&[u8]>) {
-    match text.iter().position(|&b| b == b'.') {
+    match memchr::memchr(b'.', text) {
         Some(dot) => (&text[..dot], Some(&text[dot + 1..])),
         None => (text, None),
     }
@@ -222,14 +446,14 @@ fn split_fraction(text: &[u8]) -> (&[u8], Option<&[u8]>) {
 
 /// The value of 1 to 12 ASCII digits (12 digits stay far from overflow), else `None`.
 fn digits_value(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 12 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || digits.len() > 12 {
         return None;
     }
-    Some(
-        digits
-            .iter()
-            .fold(0, |value, digit| value * 10 + u64::from(digit - b'0')),
-    )
+    digits.iter().try_fold(0, |value, &digit| {
+        digit
+            .is_ascii_digit()
+            .then(|| value * 10 + u64::from(digit - b'0'))
+    })
 }
 
 /// The nanoseconds and digit count of an optional fraction (the digits after the `.`).
@@ -237,17 +461,19 @@ fn fraction_value(fraction: Option<&[u8]>) -> Result<(u32, u8), TimeError> {
     let Some(digits) = fraction else {
         return Ok((0, 0));
     };
-    if !digits.iter().all(u8::is_ascii_digit) {
-        return Err(TimeError::Malformed);
+    let mut value = 0u32;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return Err(TimeError::Malformed);
+        }
+        value = value.wrapping_mul(10).wrapping_add(u32::from(digit - b'0'));
     }
-    if digits.len() > MAX_FRACTION_DIGITS {
-        return Err(TimeError::TooPrecise);
+    match digits.len() {
+        0 => Err(TimeError::Malformed),
+        // At most nine digits: the value and the count both fit.
+        count @ 1..=MAX_FRACTION_DIGITS => Ok((value * NANOS_PER_UNIT[count], count as u8)),
+        _ => Err(TimeError::TooPrecise),
     }
-    let value = digits_value(digits).ok_or(TimeError::Malformed)?;
-    // At most nine digits: the value and the count both fit.
-    let count = digits.len() as u32;
-    let nanos = value as u32 * 10u32.pow(MAX_FRACTION_DIGITS as u32 - count);
-    Ok((nanos, count as u8))
 }
 
 #[cfg(test)]
@@ -339,6 +565,101 @@ mod tests {
                 _ => format!("0.{}", "0".repeat(digits)),
             };
             proptest::prop_assert_eq!(Duration::between(&read, &read).to_string(), no_time);
+        }
+    }
+
+    proptest::proptest! {
+        /// The calendar arithmetic agrees with chrono's for every date and time of day of
+        /// years 0 to 9999, both ways, and chrono refuses exactly the dates refused here.
+        #[test]
+        fn dates_agree_with_chrono(
+            year in 0i32..=9999,
+            month in 0u32..=13,
+            day in 0u32..=32,
+            of_day in 0u32..86_400,
+        ) {
+            use chrono::{Datelike as _, NaiveDate};
+            let (hour, minute, second) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
+            let text = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+            let ours = Timestamp::parse(text.as_bytes());
+            match NaiveDate::from_ymd_opt(year, month, day)
+                .and_then(|date| date.and_hms_opt(hour, minute, second))
+            {
+                None => proptest::prop_assert_eq!(ours, Err(TimeError::NoSuchTime)),
+                Some(at) => {
+                    let ours = time(&text);
+                    proptest::prop_assert_eq!(ours.epoch_seconds(), at.and_utc().timestamp());
+                    proptest::prop_assert_eq!(
+                        ours.to_string(),
+                        at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+                    );
+                    proptest::prop_assert_eq!(at.year(), year);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Times and durations are written as `core::fmt` would write them.
+        #[test]
+        fn written_forms_match_the_formatting_machinery(
+            seconds in 0..=MAX_EPOCH_SECONDS,
+            nanos in 0u32..1_000_000_000,
+            digits in 0u8..=9,
+            span in -(MAX_EPOCH_SECONDS as i128) * 1_000_000_000..(MAX_EPOCH_SECONDS as i128) * 1_000_000_000,
+        ) {
+            let scale = 10u32.pow(9 - u32::from(digits));
+            let nanos = nanos / scale * scale;
+            let fraction = match digits {
+                0 => String::new(),
+                _ => format!(".{:0width$}", nanos / scale, width = usize::from(digits)),
+            };
+            let at = match chrono::DateTime::from_timestamp(seconds, nanos) {
+                Some(at) => at,
+                None => panic!("{seconds}"),
+            };
+            let time = time(&format!("{seconds}{fraction}"));
+            proptest::prop_assert_eq!(
+                time.to_string(),
+                format!("{}{fraction}Z", at.format("%Y-%m-%dT%H:%M:%S"))
+            );
+            let duration = Duration { nanos: span, fraction_digits: digits };
+            let magnitude = span.unsigned_abs();
+            let below = (magnitude % 1_000_000_000) as u32 / scale;
+            let expected = format!(
+                "{}{}{}",
+                if span < 0 { "-" } else { "" },
+                magnitude / 1_000_000_000,
+                match digits {
+                    0 => String::new(),
+                    _ => format!(".{below:0width$}", width = usize::from(digits)),
+                }
+            );
+            proptest::prop_assert_eq!(duration.to_string(), expected);
+        }
+    }
+
+    #[test]
+    fn a_writer_that_remembers_the_date_writes_what_display_writes() {
+        let mut writer = IsoWriter::new();
+        for text in [
+            "1700000000",
+            "1700000001.5",
+            "1700006399.999",
+            "1700006400",
+            "1699999999",
+            "1960-01-01 00:00:00.120",
+            "1959-12-31 23:59:59",
+            "9999-12-31 23:59:59.999999999",
+            "0000-01-01 00:00:00",
+        ] {
+            let mut written = Vec::new();
+            writer.write(&time(text), &mut written);
+            assert_eq!(
+                String::from_utf8_lossy(&written),
+                time(text).to_string(),
+                "{text}"
+            );
         }
     }
 

@@ -60,7 +60,7 @@ impl Buffer {
     }
 
     /// The line that starts at `start` is encoded: open the file if none is, then write what
-    /// no longer fits.
+    /// no longer fits (at `flush=1`, the line itself: nothing is before it).
     fn take_line(&mut self, start: usize, slot: &Slot) -> Result<()> {
         if let Err(e) = self.table.ensure_open() {
             self.bytes.truncate(start);
@@ -68,6 +68,11 @@ impl Buffer {
         }
         if self.bytes.len() <= self.capacity {
             return Ok(());
+        }
+        if start == 0 {
+            let result = self.write_out(self.bytes.len(), slot);
+            self.bytes.clear();
+            return result;
         }
         self.overflow(start, slot)
     }

@@ -76,6 +76,7 @@ impl TableFile {
     /// Open the file at the path unless one is open. With self-rotation on, a file that already
     /// holds records (left by an earlier process with the same N) is sealed first: a writer
     /// only appends to a file it started, so its limits hold.
+    #[inline]
     pub(crate) fn ensure_open(&mut self) -> Result<()> {
         if self.file.is_none() {
             self.file = Some(self.open_fresh()?);

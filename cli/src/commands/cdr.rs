@@ -1,25 +1,24 @@
 //! `flatstore cdr`: a table's records as billable call detail records (CDRs).
 
-use std::cell::RefCell;
 use std::fs::File;
-use std::io::{self, BufWriter, Write as _};
+use std::io::{self, Write as _};
 use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use flatstore::cdr::layout::LayoutError;
-use flatstore::cdr::merge::merge_by_time;
-use flatstore::cdr::pairing::{FailedInvites, Output, PairingOptions};
+use flatstore::cdr::merge::MergeOrder;
+use flatstore::cdr::pairing::{Emit, FailedInvites, PairingOptions, Problem};
 use flatstore::cdr::state::{self, OutputMark};
-use flatstore::cdr::{Cdr, Layout, Pairer, Timestamp};
-use flatstore::line::decode::{decode_field_lenient, split_fields};
+use flatstore::cdr::{CallRecord, Cdr, CdrView, Fields, IsoWriter, Layout, Pairer, Timestamp};
+use flatstore::line::decode::split_fields;
 
 use crate::commit::{self, Journal};
 use crate::consumed::{self, Ledger};
 use crate::content::{self, Content};
 use crate::csv::csv_field;
 use crate::exit::{Status, usage};
-use crate::inputs::{self, Source};
+use crate::inputs;
 use crate::json;
 use crate::listing::{self, ListedFile, STDIN, Selection};
 use crate::progress::Progress;
@@ -82,6 +81,8 @@ pub struct Args {
     state: Option<PathBuf>,
     /// Seconds after which a call still open (an INVITE with no BYE, a BYE with no INVITE) is
     /// emitted as unterminated or unmatched_bye, counted back from the newest record time.
+    /// Ended calls are remembered (to report a second BYE as a duplicate) for 300 seconds, or
+    /// this if shorter; a BYE later than that is a lone BYE (unmatched_bye).
     #[arg(long, value_name = "SECONDS", default_value_t = flatstore::cdr::pairing::DEFAULT_MAX_AGE_SECONDS)]
     max_call_age: u64,
     #[command(flatten)]
@@ -194,55 +195,59 @@ fn layout(
     Layout::kamailio_default(width).map_err(|e| problem(e, "Kamailio's default layout"))
 }
 
-/// One file being read for the merge: its records with their times, from where earlier runs
-/// stopped; what it read is kept for the ledger.
-struct Records<'a> {
+/// One file being read for the merge, from where earlier runs stopped: its current record,
+/// decoded into buffers reused from line to line, with its time read once.
+struct Source<'a> {
     file: &'a ListedFile,
     content: Content<'a>,
     layout: &'a Layout,
     line: Vec<u8>,
+    fields: Fields,
+    /// The record taken by [`Source::take`], while the source reads on.
+    taken: Fields,
+    /// The current record's time (once [`Source::advance`] found one).
+    time: Timestamp,
+    /// The current line's number in the file.
     number: u64,
-    problems: &'a RefCell<Status>,
+    /// The file's first bytes, which name it in the ledger.
+    prefix: Vec<u8>,
     /// Where the last whole line read ends.
-    end: &'a RefCell<Vec<(Vec<u8>, u64)>>,
-    index: usize,
-    /// Only records whose time is in it are accounted.
+    end: u64,
+    /// Only records whose time is in it are accounted (--since/--until).
     window: Window,
 }
 
-impl Iterator for Records<'_> {
-    type Item = (Timestamp, Vec<Vec<u8>>);
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl Source<'_> {
+    /// Reads on to the next line that is a call record in the window (reporting those that are
+    /// not call records); false
+    /// at the end of the file, a torn last line or a read error (reported).
+    fn advance(&mut self, problems: &mut Status) -> bool {
         loop {
             match self.content.next_line(&mut self.line) {
                 Ok(Some(true)) => {}
                 Ok(Some(false)) => {
-                    self.problems.borrow_mut().problem(format_args!(
+                    problems.problem(format_args!(
                         "{}: the last line is torn (no newline at its end): not read",
                         self.file.path.display()
                     ));
-                    return None;
+                    return false;
                 }
-                Ok(None) => return None,
+                Ok(None) => return false,
                 Err(e) => {
-                    self.problems.borrow_mut().file_error(&e);
-                    return None;
+                    problems.file_error(&e);
+                    return false;
                 }
             }
             self.number += 1;
-            self.end.borrow_mut()[self.index].1 = self.content.position();
-            let fields: Vec<Vec<u8>> = split_fields(&self.line)
-                .map(|field| {
-                    let mut value = Vec::with_capacity(field.len());
-                    decode_field_lenient(field, &mut value);
-                    value
-                })
-                .collect();
-            match self.layout.view(&fields) {
-                Ok(record) if !self.window.contains(&record.time()) => {}
-                Ok(record) => return Some((record.time(), fields)),
-                Err(e) => self.problems.borrow_mut().problem(format_args!(
+            self.end = self.content.position();
+            self.fields.decode_line(&self.line);
+            match self.layout.fields_time(&self.fields) {
+                Ok(time) if self.window.is_set() && !self.window.contains(&time) => {}
+                Ok(time) => {
+                    self.time = time;
+                    return true;
+                }
+                Err(e) => problems.problem(format_args!(
                     "{} line {}: {e}; not accounted",
                     self.file.path.display(),
                     self.number
@@ -250,17 +255,33 @@ impl Iterator for Records<'_> {
             }
         }
     }
+
+    /// The current record (after [`Source::advance`] returned true).
+    fn record(&self) -> Option<CallRecord<'_>> {
+        self.layout.view_fields_at(&self.fields, self.time).ok()
+    }
+
+    /// Sets the current record aside (see [`Source::taken`]) so that the source can read on;
+    /// returns its time.
+    fn take(&mut self) -> Timestamp {
+        std::mem::swap(&mut self.fields, &mut self.taken);
+        self.time
+    }
+
+    /// The record set aside by [`Source::take`], which returned its `time`.
+    fn taken(&self, time: Timestamp) -> Option<CallRecord<'_>> {
+        self.layout.view_fields_at(&self.taken, time).ok()
+    }
 }
 
-/// The records of an open file for the run: skip what the ledger says earlier runs read.
-fn open_records<'a>(
+/// An open file's records for the run: skip what the ledger says earlier runs read.
+fn open_source<'a>(
     open: Open<'a>,
     layout: &'a Layout,
     ledger: &Ledger,
     window: Window,
-    problems: &'a RefCell<Status>,
-    ends: &'a RefCell<Vec<(Vec<u8>, u64)>>,
-) -> Option<Records<'a>> {
+    problems: &mut Status,
+) -> Option<Source<'a>> {
     let Open { file, mut content } = open;
     let opened = consumed::prefix(&mut content).and_then(|prefix| {
         content.unread(prefix.clone());
@@ -273,50 +294,70 @@ fn open_records<'a>(
         Ok((prefix, content, number))
     });
     match opened {
-        Ok((prefix, content, number)) => {
-            let mut ends_now = ends.borrow_mut();
-            let index = ends_now.len();
-            ends_now.push((prefix, content.position()));
-            Some(Records {
-                file,
-                content,
-                layout,
-                line: Vec::new(),
-                number,
-                problems,
-                end: ends,
-                index,
-                window,
-            })
-        }
+        Ok((prefix, content, number)) => Some(Source {
+            file,
+            end: content.position(),
+            content,
+            layout,
+            line: Vec::new(),
+            fields: Fields::new(),
+            taken: Fields::new(),
+            time: Timestamp::EPOCH,
+            number,
+            prefix,
+            window,
+        }),
         Err(e) => {
-            problems.borrow_mut().file_error(&e);
+            problems.file_error(&e);
             None
         }
     }
 }
 
+/// How many bytes of rows are gathered before they are written (or appended to the journal).
+const OUTPUT_BUFFER: usize = 1024 * 1024;
+
 /// Where the CDRs go.
-enum Sink {
+enum Target {
     /// Standard output, or a file replaced at the end (no state).
-    Plain(BufWriter<File>, Option<PathBuf>),
-    /// The journal of incremental runs, with its row buffer.
-    Journal(Journal, Vec<u8>),
+    Plain(File, Option<PathBuf>),
+    /// The journal of incremental runs.
+    Journal(Journal),
+}
+
+/// The CDRs' text on its way to the target.
+struct Sink {
+    target: Target,
+    buffer: Vec<u8>,
 }
 
 impl Sink {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self {
-            Sink::Plain(out, _) => out.write_all(bytes),
-            Sink::Journal(journal, buffer) => {
-                buffer.extend_from_slice(bytes);
-                if buffer.len() >= 256 * 1024 {
-                    journal.append(buffer)?;
-                    buffer.clear();
-                }
-                Ok(())
-            }
+    fn new(target: Target) -> Sink {
+        Sink {
+            target,
+            buffer: Vec::with_capacity(OUTPUT_BUFFER + 64 * 1024),
         }
+    }
+
+    /// Writes the rows gathered so far, if there are enough of them.
+    fn flush_if_full(&mut self) -> io::Result<()> {
+        if self.buffer.len() >= OUTPUT_BUFFER {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rows gathered so far.
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        match &mut self.target {
+            Target::Plain(file, _) => file.write_all(&self.buffer)?,
+            Target::Journal(journal) => journal.append(&self.buffer)?,
+        }
+        self.buffer.clear();
+        Ok(())
     }
 }
 
@@ -324,19 +365,35 @@ impl Sink {
 struct Rows {
     format: Format,
     names: Vec<String>,
-    row: Vec<u8>,
+    /// For JSON Lines: each column's `"name":`, with the `,` before it from the second on.
+    keys: Vec<Vec<u8>>,
+    iso: IsoWriter,
 }
 
 impl Rows {
     fn new(format: Format, layout: &Layout) -> Rows {
-        let names = Cdr::header(layout)
+        let names: Vec<String> = Cdr::header(layout)
             .into_iter()
             .map(|name| String::from_utf8_lossy(name).into_owned())
+            .collect();
+        let keys = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let mut key = Vec::new();
+                if i > 0 {
+                    key.push(b',');
+                }
+                json::write_str(&mut key, name);
+                key.push(b':');
+                key
+            })
             .collect();
         Rows {
             format,
             names,
-            row: Vec::new(),
+            keys,
+            iso: IsoWriter::new(),
         }
     }
 
@@ -354,37 +411,117 @@ impl Rows {
         header
     }
 
-    fn row(&mut self, cdr: &Cdr) -> &[u8] {
-        self.row.clear();
-        let fields = cdr.fields();
+    /// Appends the row of `cdr` to `out`. Times, durations and statuses are ASCII without a
+    /// `,`, `"` or control character, so they are written as they are, unquoted in CSV and
+    /// unescaped in JSON.
+    fn write(&mut self, cdr: &CdrView<'_>, out: &mut Vec<u8>) {
         match self.format {
             Format::Csv => {
-                for (i, value) in fields.iter().enumerate() {
-                    if i > 0 {
-                        self.row.push(b',');
-                    }
-                    csv_field(&mut self.row, value);
+                for value in [cdr.callid, cdr.from_tag, cdr.to_tag] {
+                    csv_field(out, value);
+                    out.push(b',');
                 }
-                self.row.extend_from_slice(b"\r\n");
+                if let Some(start) = cdr.start {
+                    self.iso.write(&start, out);
+                }
+                out.push(b',');
+                if let Some(end) = cdr.end {
+                    self.iso.write(&end, out);
+                }
+                out.push(b',');
+                if let Some(duration) = cdr.duration {
+                    duration.write_seconds(out);
+                }
+                out.push(b',');
+                csv_field(out, cdr.sip_code);
+                out.push(b',');
+                csv_field(out, cdr.sip_reason);
+                out.push(b',');
+                out.extend_from_slice(cdr.status.as_str().as_bytes());
+                for extra in cdr.extras.clone() {
+                    out.push(b',');
+                    csv_field(out, extra);
+                }
+                out.extend_from_slice(b"\r\n");
             }
             Format::Jsonl => {
-                self.row.push(b'{');
-                for (i, (name, value)) in self.names.iter().zip(fields.iter()).enumerate() {
-                    if i > 0 {
-                        self.row.push(b',');
+                let mut keys = self.keys.iter();
+                let mut key = |out: &mut Vec<u8>| -> bool {
+                    keys.next().map(|key| out.extend_from_slice(key)).is_some()
+                };
+                let iso = &mut self.iso;
+                let mut time = |out: &mut Vec<u8>, time: Option<Timestamp>| match time {
+                    Some(time) => {
+                        out.push(b'"');
+                        iso.write(&time, out);
+                        out.push(b'"');
                     }
-                    json::write_str(&mut self.row, name);
-                    self.row.push(b':');
-                    match (name.as_str(), value.is_empty()) {
-                        ("start" | "end" | "duration", true) => self.row.extend_from_slice(b"null"),
-                        ("duration", false) => self.row.extend_from_slice(value),
-                        _ => json::write_bytes(&mut self.row, value),
-                    }
+                    None => out.extend_from_slice(b"null"),
+                };
+                out.push(b'{');
+                for value in [cdr.callid, cdr.from_tag, cdr.to_tag] {
+                    key(out);
+                    json::write_bytes(out, value);
                 }
-                self.row.extend_from_slice(b"}\n");
+                key(out);
+                time(out, cdr.start);
+                key(out);
+                time(out, cdr.end);
+                key(out);
+                match cdr.duration {
+                    Some(duration) => duration.write_seconds(out),
+                    None => out.extend_from_slice(b"null"),
+                }
+                for value in [cdr.sip_code, cdr.sip_reason, cdr.status.as_str().as_bytes()] {
+                    key(out);
+                    json::write_bytes(out, value);
+                }
+                // Values without a column (a call carried from a run with more extra columns)
+                // are left out.
+                for extra in cdr.extras.clone() {
+                    if !key(out) {
+                        break;
+                    }
+                    json::write_bytes(out, extra);
+                }
+                out.extend_from_slice(b"}\n");
             }
         }
-        &self.row
+    }
+}
+
+/// Takes what the pairer makes: rows to the sink, problems to standard error.
+struct Writer {
+    rows: Rows,
+    sink: Sink,
+    status: Status,
+    /// The first write that failed; nothing more is written after it.
+    failed: Option<io::Error>,
+}
+
+impl Writer {
+    /// The first write error, if one happened.
+    fn check(&mut self) -> Result<(), String> {
+        match self.failed.take() {
+            Some(e) => Err(e.to_string()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Emit for Writer {
+    fn cdr(&mut self, cdr: &CdrView<'_>) {
+        if self.failed.is_some() {
+            return;
+        }
+        self.rows.write(cdr, &mut self.sink.buffer);
+        if let Err(e) = self.sink.flush_if_full() {
+            self.failed = Some(e);
+        }
+    }
+
+    fn problem(&mut self, problem: Problem) {
+        self.status.problem(problem);
     }
 }
 
@@ -434,7 +571,7 @@ fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, String> {
         }
     }
     match inputs::source(&args.inputs) {
-        Source::Table { dir, table } => {
+        inputs::Source::Table { dir, table } => {
             let table = table.unwrap_or_else(|| DEFAULT_TABLE.into());
             let main = table_files(dir, &table, &args.selection, status)?;
             let has_missed = !listing::discover(dir, Some(args.missed.as_bytes()))
@@ -455,7 +592,7 @@ fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, String> {
                 has_missed,
             })
         }
-        Source::Files(paths) => {
+        inputs::Source::Files(paths) => {
             inputs::refuse_directory_options(&args.selection);
             let listing = inputs::given(paths);
             for error in &listing.errors {
@@ -542,8 +679,8 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
         None => (Pairer::new(options), Ledger::default(), None),
     };
 
-    let mut rows = Rows::new(args.format, &main_layout);
-    let mut sink = match (&args.state, &args.output) {
+    let rows = Rows::new(args.format, &main_layout);
+    let sink = match (&args.state, &args.output) {
         (Some(state_path), Some(path)) => {
             let (journal, empty) = Journal::open(path, mark).map_err(|e| e.to_string())?;
             let mut journal = journal;
@@ -558,7 +695,7 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
                 .map_err(|e| format!("{}: {e}", state_path.display()))?;
                 journal.append(&rows.header()).map_err(|e| e.to_string())?;
             }
-            Sink::Journal(journal, Vec::new())
+            Sink::new(Target::Journal(journal))
         }
         (_, Some(path)) => {
             let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -566,93 +703,125 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
             let temporary = path.with_file_name(name);
             let file =
                 File::create(&temporary).map_err(|e| format!("{}: {e}", temporary.display()))?;
-            let mut out = BufWriter::with_capacity(256 * 1024, file);
-            out.write_all(&rows.header()).map_err(|e| e.to_string())?;
-            Sink::Plain(out, Some(path.clone()))
+            let mut sink = Sink::new(Target::Plain(file, Some(path.clone())));
+            sink.buffer.extend_from_slice(&rows.header());
+            sink
         }
         (_, None) => {
             let fd = io::stdout()
                 .as_fd()
                 .try_clone_to_owned()
                 .map_err(|e| e.to_string())?;
-            let mut out = BufWriter::with_capacity(256 * 1024, File::from(fd));
-            out.write_all(&rows.header()).map_err(|e| e.to_string())?;
-            Sink::Plain(out, None)
+            let mut sink = Sink::new(Target::Plain(File::from(fd), None));
+            sink.buffer.extend_from_slice(&rows.header());
+            sink
         }
     };
 
-    let problems = RefCell::new(std::mem::take(status));
-    let ends = RefCell::new(Vec::new());
-    let mut outputs = Vec::new();
-    let mut write_outputs = |outputs: &mut Vec<Output>, sink: &mut Sink| -> io::Result<()> {
-        for output in outputs.drain(..) {
-            match output {
-                Output::Cdr(cdr) => sink.write(rows.row(&cdr))?,
-                Output::Problem(problem) => problems.borrow_mut().problem(problem),
-            }
-        }
-        Ok(())
+    let mut writer = Writer {
+        rows,
+        sink,
+        status: std::mem::take(status),
+        failed: None,
     };
+    // What each file was read up to, in the order opened, for the ledger.
+    let mut ends: Vec<(Vec<u8>, u64)> = Vec::new();
 
     // Failed calls: each missed-calls record is one CDR.
     if let Some(missed_layout) = &missed_layout {
+        let same_extras = missed_layout.extra_names().eq(main_layout.extra_names());
         for open in missed_open {
-            let Some(records) =
-                open_records(open, missed_layout, &ledger, window, &problems, &ends)
+            let Some(mut source) =
+                open_source(open, missed_layout, &ledger, window, &mut writer.status)
             else {
                 continue;
             };
-            for (_, fields) in records {
-                if let Ok(record) = missed_layout.view(&fields) {
-                    let cdr = failed_cdr(&record, missed_layout, &main_layout);
-                    outputs.push(Output::Cdr(cdr));
+            while source.advance(&mut writer.status) {
+                if let Some(record) = source.record() {
+                    if same_extras {
+                        writer.cdr(&CdrView::failed(&record));
+                    } else {
+                        writer.cdr(&failed_cdr(&record, missed_layout, &main_layout).view());
+                    }
                 }
-                write_outputs(&mut outputs, &mut sink).map_err(|e| e.to_string())?;
+                writer.check()?;
             }
+            ends.push((std::mem::take(&mut source.prefix), source.end));
         }
     }
 
     // Answered calls: every file of the table at once, merged by time.
-    let sources: Vec<Records<'_>> = main_open
+    let mut sources: Vec<Source<'_>> = main_open
         .into_iter()
-        .filter_map(|open| open_records(open, &main_layout, &ledger, window, &problems, &ends))
+        .filter_map(|open| open_source(open, &main_layout, &ledger, window, &mut writer.status))
         .collect();
-    for (_, fields) in merge_by_time(sources, |(time, _): &(Timestamp, _)| time.epoch_nanos()) {
-        if let Ok(record) = main_layout.view(&fields) {
-            pairer.push(&record, &mut outputs);
+    let mut order = MergeOrder::with_capacity(sources.len());
+    for (index, source) in sources.iter_mut().enumerate() {
+        if source.advance(&mut writer.status) {
+            order.push(source.time.instant(), index);
         }
-        write_outputs(&mut outputs, &mut sink).map_err(|e| e.to_string())?;
+    }
+    while let Some(index) = order.first() {
+        // The source reads on to its next record before this one is paired, as the merge
+        // always did (so problems are reported in the same order).
+        let source = &mut sources[index];
+        let time = source.take();
+        if source.advance(&mut writer.status) {
+            order.replace_first(source.time.instant());
+        } else {
+            order.pop();
+        }
+        if let Some(record) = sources[index].taken(time) {
+            pairer.push_to(&record, &mut writer);
+        }
+        writer.check()?;
     }
     progress.finish();
-    for (prefix, end) in ends.into_inner() {
+    ends.extend(
+        sources
+            .iter_mut()
+            .map(|source| (std::mem::take(&mut source.prefix), source.end)),
+    );
+    drop(sources);
+    for (prefix, end) in ends {
         ledger.record(&prefix, end);
     }
     // Without a state, the run is the whole input: every call still open is emitted.
     let carried = match &args.state {
         None => {
-            pairer.finish(&mut outputs);
-            write_outputs(&mut outputs, &mut sink).map_err(|e| e.to_string())?;
+            pairer.finish_to(&mut writer);
+            writer.check()?;
             None
         }
-        Some(path) => Some((pairer, path)),
+        // The next run goes on from the state: the calls that ended here are emitted now.
+        Some(path) => {
+            pairer.settle_to(&mut writer);
+            writer.check()?;
+            Some((pairer, path))
+        }
     };
-    *status = problems.into_inner();
-    match (sink, carried) {
-        (Sink::Plain(mut out, None), _) => {
-            if let Err(e) = out.flush() {
+    let Writer {
+        sink,
+        status: problems,
+        ..
+    } = writer;
+    *status = problems;
+    match (sink.target, carried) {
+        (Target::Plain(mut out, None), _) => {
+            if let Err(e) = out.write_all(&sink.buffer) {
                 status.output_failed(&e);
             }
         }
-        (Sink::Plain(out, Some(path)), _) => {
-            let file = out.into_inner().map_err(|e| e.to_string())?;
+        (Target::Plain(mut file, Some(path)), _) => {
+            file.write_all(&sink.buffer).map_err(|e| e.to_string())?;
             file.sync_all().map_err(|e| e.to_string())?;
             let mut name = path.file_name().unwrap_or_default().to_os_string();
             name.push(".tmp");
             std::fs::rename(path.with_file_name(name), &path)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
-        (Sink::Journal(mut journal, buffer), Some((pairer, state_path))) => {
-            journal.append(&buffer).map_err(|e| e.to_string())?;
+        (Target::Journal(mut journal), Some((pairer, state_path))) => {
+            journal.append(&sink.buffer).map_err(|e| e.to_string())?;
             let mark: OutputMark = journal
                 .sync()
                 .map_err(|e| format!("{}: {e}", journal.path().display()))?;
@@ -662,7 +831,7 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
             )
             .map_err(|e| format!("{}: {e}", state_path.display()))?;
         }
-        (Sink::Journal(..), None) => unreachable!("a journal is kept only with a state"),
+        (Target::Journal(..), None) => unreachable!("a journal is kept only with a state"),
     }
     Ok(())
 }

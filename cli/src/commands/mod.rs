@@ -3,6 +3,7 @@
 pub mod cat;
 pub mod cdr;
 pub mod export;
+pub mod load;
 pub mod rotate;
 pub mod seal;
 pub mod stats;
