@@ -12,6 +12,9 @@
 #   /usr/bin/flatstore                             the CLI; man page flatstore(1) by help2man
 #   /usr/share/doc/flatstore/                      README, copyright, docs/, examples/
 #                                                  (logrotate.conf, kamailio.cfg)
+#   /etc/logrotate.d/flatstore                     examples/logrotate.conf, a conffile
+#   DEBIAN/postinst, postrm                        packaging/postinst (makes /var/log/kamailio/acc
+#                                                  owned by the user kamailio), postrm
 #
 # Needs: cargo-c (cargo cinstall), kamailio (or FLATSTORE_KAMAILIO_VERSION and
 # FLATSTORE_KAMAILIO_FLAGS, see docs/kamailio.md), dpkg-dev, help2man. Maintainer: $DEBFULLNAME
@@ -69,6 +72,20 @@ for page in docs/*.md; do
 done
 install -D -m 644 examples/logrotate.conf "$doc/examples/logrotate.conf"
 install -D -m 644 examples/kamailio.cfg "$doc/examples/kamailio.cfg"
+
+# The logrotate recipe, for the directory the postinst makes; a conffile (an operator's changes
+# survive upgrades). Its paths are already the installed ones; only the how-to-install note is
+# replaced. missingok: nothing happens while the directory does not exist.
+mkdir -p "$stage/etc/logrotate.d"
+NOTE='# Installed by the flatstore package as a conffile (your changes are kept on upgrades), for
+# /var/log/kamailio/acc: the directory the package makes, owned by the user kamailio, and where
+# examples/kamailio.cfg writes. For another directory, change it (twice). Nothing happens while
+# the directory does not exist (missingok).' \
+    awk '/^# Install by hand:/ { skip = 1 } skip && /^$/ { skip = 0; print ENVIRON["NOTE"] } !skip' \
+    examples/logrotate.conf >"$stage/etc/logrotate.d/flatstore"
+chmod 644 "$stage/etc/logrotate.d/flatstore"
+echo /etc/logrotate.d/flatstore >"$stage/DEBIAN/conffiles"
+install -m 755 packaging/postinst packaging/postrm "$stage/DEBIAN/"
 {
     echo "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
     echo "Upstream-Name: flatstore"
@@ -103,6 +120,7 @@ Architecture: $arch
 Maintainer: ${DEBFULLNAME:-the flatstore developers} <${DEBEMAIL:-flatstore@localhost}>
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 Depends: ${shlibs#shlibs:Depends=}
+Suggests: logrotate
 Enhances: kamailio
 Breaks: kamailio (<< $kamailio_upstream), kamailio (>= $next~)
 Section: net
@@ -113,7 +131,9 @@ Description: SIP accounting to flat files (OpenSER/Kamailio flatstore)
  .
  Contains the OpenSER 1.x C library libflatstore (header, pkg-config file),
  the Kamailio $kamailio_upstream module flatstore.so (a drop-in replacement for
- db_flatstore), and the flatstore command (rotate, cat, verify, export, stats, seal, cdr, load).
+ db_flatstore), and the flatstore command (rotate, cat, verify, export, stats,
+ seal, cdr, load). Sets up /var/log/kamailio/acc, owned by the user kamailio, and
+ its logrotate recipe.
 CONTROL
 # The library's soname, for packages linking it (dpkg-shlibdeps), and ldconfig after install.
 echo "${soname%.so.*} ${soname#*.so.} flatstore (>= $version)" >"$stage/DEBIAN/shlibs"

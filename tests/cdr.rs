@@ -1,9 +1,9 @@
 //! `flatstore cdr` on what a real Kamailio accounted (issue 14's end-to-end proof).
 //!
-//! Debian's Kamailio 5.6 runs `tests/kamailio/cdr_proxy.cfg` (a stateful proxy: record-route,
-//! acc on the answered INVITE and on every in-dialog BYE, failed INVITEs into missed_calls
-//! through `db_missed_flag`, extras, `time_mode=2` for a microsecond `time_hires` column) with
-//! acc writing through our module at `header=1`, `flush=1`. SIPp places three kinds of calls,
+//! Debian's Kamailio 5.6 runs `examples/kamailio.cfg` (a stateful proxy: record-route, acc on
+//! the answered INVITE and on every in-dialog BYE, failed INVITEs into missed_calls through
+//! `db_missed_flag` and failure accounting, the usual extras, `time_mode=2` for a `time_hires`
+//! column) with acc writing through our module at `header=1`, `flush=1`. SIPp places three kinds of calls,
 //! [`CALLS`] each, with a known pause of [`PAUSE_MS`]: the caller hangs up, the callee hangs up
 //! (its BYE has the From/To tags swapped), the callee answers 486. The files are renamed and
 //! rotated with `kamcmd flatstore.rotate` while the answered calls are up, so every such call
@@ -24,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::kamailio::{Proxy, our_module, ports, rename_live_files, scratch};
+use common::kamailio::{COLUMNS, Proxy, our_module, ports, rename_live_files, scratch};
 
 const TOOLS: [&str; 3] = ["kamailio", "sipp", "kamcmd"];
 
@@ -40,13 +40,11 @@ const SIPP_TIMEOUT_S: u64 = 30;
 /// its first transmission.
 const HIRES_SLACK: f64 = 0.500;
 
-/// The columns of both tables (`acc.columns`, `missed_calls.columns`), as acc names them.
-const COLUMNS: &str = "method|from_tag|to_tag|callid|sip_code|sip_reason|time|time_hires|\
-                       src_user|src_domain|dst_ouser|src_ip";
-/// The same columns for `--columns`, with `time_hires` read as the time and the whole-second
-/// `time` an extra, `time_s`.
+/// The columns of both tables (`acc.columns`, `missed_calls.columns`, as acc names them:
+/// [`COLUMNS`]) for `--columns`, with `time_hires` read as the time and the whole-second `time`
+/// an extra, `time_s`.
 const HIRES_COLUMNS: &str = "method,from_tag,to_tag,callid,sip_code,sip_reason,time_s,time,\
-                             src_user,src_domain,dst_ouser,src_ip";
+                             src_user,src_domain,dst_ouser,src_ip,user_agent";
 
 fn main() {
     common::run_trials(vec![common::trial_needing(
@@ -280,8 +278,7 @@ fn cdr_pairs_what_kamailio_accounted() {
     let dir = scratch("cdr");
     let acc = dir.join("acc");
     let port = ports();
-    let proxy = Proxy::start_config(
-        "tests/kamailio/cdr_proxy.cfg",
+    let proxy = Proxy::start_with(
         &our_module().path.display().to_string(),
         &dir,
         port,
@@ -392,7 +389,7 @@ fn cdr_pairs_what_kamailio_accounted() {
     );
 
     // 1. The sidecar's layout: `time` is whole seconds, durations too.
-    let extras = "time_hires,src_user,src_domain,dst_ouser,src_ip";
+    let extras = "time_hires,src_user,src_domain,dst_ouser,src_ip,user_agent";
     let whole_text = cdr(&acc, &["acc", "--format", "csv"]);
     let whole = csv_rows(&whole_text, extras);
     let pause = PAUSE_MS as f64 / 1000.0;
@@ -454,7 +451,7 @@ fn cdr_pairs_what_kamailio_accounted() {
             &acc,
             &["acc", "--format", "csv", "--columns", HIRES_COLUMNS],
         ),
-        "time_s,src_user,src_domain,dst_ouser,src_ip",
+        "time_s,src_user,src_domain,dst_ouser,src_ip,user_agent",
     );
     assert_eq!(hires.len(), answered.len() + busy.len(), "{hires:?}");
     let mut durations = Vec::new();
@@ -536,7 +533,7 @@ fn cdr_pairs_what_kamailio_accounted() {
         acc.join("acc_999.log.1"),
         format!(
             "OPTIONS|uac0|uas0|later@cdr.test|200|OK|{later}|{later}.000000|alice|caller.test|\
-             bob|127.0.0.1\n"
+             bob|127.0.0.1|\n"
         ),
     )
     .expect("write a later record");

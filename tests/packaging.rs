@@ -8,6 +8,7 @@
 mod common;
 
 use std::fs;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -28,6 +29,11 @@ fn main() {
             "deb_holds_module_cli_library_and_examples",
             DEB_TOOLS,
             deb_holds_module_cli_library_and_examples,
+        ),
+        common::trial_needing(
+            "deb_sets_up_logrotate_and_the_log_directory",
+            DEB_AND_LOGROTATE,
+            deb_sets_up_logrotate_and_the_log_directory,
         ),
         common::trial_unless(
             "installed_deb_serves_c_hosts_and_kamailio",
@@ -249,6 +255,21 @@ const DEB_TOOLS: &[&str] = &[
     "objdump",
 ];
 
+/// [`DEB_TOOLS`], and logrotate to run the recipe the package installs.
+const DEB_AND_LOGROTATE: &[&str] = &[
+    "cargo-cinstall",
+    "dpkg-deb",
+    "dpkg-shlibdeps",
+    "help2man",
+    "kamailio",
+    "objdump",
+    "logrotate",
+];
+
+/// Where the package's logrotate recipe is, and the directory it rotates.
+const CONFFILE: &str = "/etc/logrotate.d/flatstore";
+const LOG_DIR: &str = "/var/log/kamailio/acc";
+
 /// The package holds the module where Kamailio looks for it (not named `db_flatstore.so`), the
 /// CLI and its man page, the C library with header and `.pc`, and the examples; its version is
 /// the crate's, as is the version of the CLI inside it.
@@ -337,6 +358,208 @@ fn deb_holds_module_cli_library_and_examples() {
     }
 }
 
+/// The recipe from its first line that is no comment: the stanza itself.
+fn stanza(recipe: &str) -> &str {
+    let at = recipe
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .and_then(|first| recipe.find(first))
+        .expect("a stanza");
+    &recipe[at..]
+}
+
+/// Run the package's maintainer script `script` (from `dpkg-deb -e` into `control`) with
+/// `args`, as dpkg would for a root at `root` (`DPKG_ROOT`), with `fake_bin` first on the PATH;
+/// its exit status and standard error.
+fn maintainer_script(
+    control: &Path,
+    script: &str,
+    args: &[&str],
+    root: &Path,
+    fake_bin: &Path,
+) -> (bool, String) {
+    let path = format!(
+        "{}:{}",
+        fake_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(control.join(script))
+        .args(args)
+        .env("DPKG_ROOT", root)
+        .env("PATH", path)
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A `getent` that answers `getent passwd kamailio` with `entry`, or that there is no such
+/// user (exit status 2, as getent says it) when `entry` is `None`.
+fn fake_getent(bin: &Path, entry: Option<&str>) {
+    fs::create_dir_all(bin).expect("create fake bin");
+    let answer = match entry {
+        Some(entry) => format!("echo '{entry}'"),
+        None => "exit 2".to_owned(),
+    };
+    let script = bin.join("getent");
+    fs::write(
+        &script,
+        format!("#!/bin/sh\n[ \"$1 $2\" = \"passwd kamailio\" ] || exit 3\n{answer}\n"),
+    )
+    .expect("write fake getent");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// The package sets an operator up: `/etc/logrotate.d/flatstore` is a conffile holding the
+/// recipe of `examples/logrotate.conf` for the installed paths, harmless (logrotate runs it and
+/// does nothing) where the directory does not exist; the postinst makes `/var/log/kamailio/acc`
+/// owned by the user kamailio (uid and gid from `getent passwd kamailio`), mode 0750, or left
+/// to root (0755) with a note when there is no such user, and leaves a directory that exists
+/// alone; the postrm removes it on purge only when empty. The scripts run here under a
+/// `DPKG_ROOT` and a stand-in `getent`, so neither root nor a real install is needed.
+fn deb_sets_up_logrotate_and_the_log_directory() {
+    let deb = deb();
+    let listing = run(Command::new("dpkg-deb").arg("-c").arg(deb), "dpkg-deb -c");
+    let entry = listing
+        .lines()
+        .find(|l| l.ends_with(&format!(".{CONFFILE}")))
+        .unwrap_or_else(|| panic!("{CONFFILE} missing from the package:\n{listing}"));
+    assert!(entry.starts_with("-rw-r--r-- root/root "), "{entry}");
+    let control = temp_dir("deb-e");
+    run(
+        Command::new("dpkg-deb").arg("-e").arg(deb).arg(&control),
+        "dpkg-deb -e",
+    );
+    assert_eq!(
+        fs::read_to_string(control.join("conffiles")).expect("DEBIAN/conffiles"),
+        format!("{CONFFILE}\n")
+    );
+    for script in ["postinst", "postrm"] {
+        let mode = fs::metadata(control.join(script)).expect(script).mode();
+        assert_eq!(mode & 0o777, 0o755, "{script} mode {mode:o}");
+    }
+    let md5sums = fs::read_to_string(control.join("md5sums")).expect("md5sums");
+    assert!(!md5sums.contains("etc/"), "conffiles are not in md5sums");
+
+    // The recipe: the example's stanza, for the installed paths, with an installed note.
+    let root = temp_dir("deb-x-etc");
+    run(
+        Command::new("dpkg-deb").arg("-x").arg(deb).arg(&root),
+        "dpkg-deb -x",
+    );
+    let recipe = fs::read_to_string(root.join(&CONFFILE[1..])).expect("the recipe");
+    let example =
+        fs::read_to_string(manifest_dir().join("examples/logrotate.conf")).expect("example");
+    assert_eq!(stanza(&recipe), stanza(&example), "{recipe}");
+    for needle in [
+        &format!("{LOG_DIR}/*.log {{"),
+        "    missingok\n",
+        "    nocreate\n",
+        "    sharedscripts\n",
+        &format!("/usr/bin/flatstore rotate {LOG_DIR} --wait --timeout 30\n"),
+        "# Installed by the flatstore package as a conffile",
+    ] {
+        assert!(recipe.contains(needle), "{needle:?} not in:\n{recipe}");
+    }
+    assert!(!recipe.contains("Install by hand"), "{recipe}");
+
+    // Harmless where the directory does not exist: logrotate runs it, rotates nothing and runs
+    // no postrotate (which would fail here: /bin/false).
+    let scratch = temp_dir("logrotate-missing");
+    let nowhere = scratch.join("no/such/dir");
+    let conf = scratch.join("flatstore");
+    fs::write(
+        &conf,
+        recipe
+            .replace(LOG_DIR, &nowhere.display().to_string())
+            .replace("/usr/bin/flatstore", "/bin/false"),
+    )
+    .expect("write recipe");
+    let out = Command::new("logrotate")
+        .arg("--force")
+        .arg("--state")
+        .arg(scratch.join("state"))
+        .arg(&conf)
+        .output()
+        .expect("run logrotate");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "logrotate on a missing directory: {out:?}"
+    );
+    assert!(!nowhere.exists());
+
+    // The postinst, with a user kamailio: owned by it (here the test's own uid and gid, which
+    // need no privilege to chown to), mode 0750; the parent made too.
+    let sandbox = temp_dir("postinst");
+    let me = fs::metadata(&sandbox).expect("stat sandbox");
+    let (uid, gid) = (me.uid(), me.gid());
+    let with_user = sandbox.join("with-user");
+    let bin = sandbox.join("bin-with-user");
+    fake_getent(
+        &bin,
+        Some(&format!(
+            "kamailio:x:{uid}:{gid}:Kamailio SIP Server,,,:/var/run/kamailio:/bin/false"
+        )),
+    );
+    let (ok, stderr) = maintainer_script(&control, "postinst", &["configure"], &with_user, &bin);
+    assert!(ok && stderr.is_empty(), "postinst configure: {stderr}");
+    let dir = with_user.join(&LOG_DIR[1..]);
+    let made = fs::metadata(&dir).expect("the log directory");
+    assert!(made.is_dir());
+    assert_eq!((made.uid(), made.gid()), (uid, gid));
+    assert_eq!(made.mode() & 0o7777, 0o750);
+    // An upgrade (configure with the old version) leaves it as it is, changed or not.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).expect("chmod");
+    let (ok, stderr) = maintainer_script(
+        &control,
+        "postinst",
+        &["configure", "0.0.9-1"],
+        &with_user,
+        &bin,
+    );
+    assert!(ok && stderr.is_empty(), "postinst on upgrade: {stderr}");
+    assert_eq!(fs::metadata(&dir).expect("stat").mode() & 0o7777, 0o700);
+    // Purge: kept while it holds anything (records are never deleted), removed when empty.
+    fs::write(dir.join("acc_5.log"), "INVITE|...\n").expect("a record");
+    let (ok, _) = maintainer_script(&control, "postrm", &["purge"], &with_user, &bin);
+    assert!(
+        ok && dir.join("acc_5.log").exists(),
+        "a record survives a purge"
+    );
+    fs::remove_file(dir.join("acc_5.log")).expect("remove");
+    let (ok, _) = maintainer_script(&control, "postrm", &["remove"], &with_user, &bin);
+    assert!(ok && dir.exists(), "remove keeps the directory");
+    let (ok, _) = maintainer_script(&control, "postrm", &["purge"], &with_user, &bin);
+    assert!(ok && !dir.exists(), "purge removes the empty directory");
+
+    // Without a user kamailio: made all the same, left to whoever runs dpkg (root), with a note.
+    let no_user = sandbox.join("no-user");
+    let bin = sandbox.join("bin-no-user");
+    fake_getent(&bin, None);
+    let (ok, stderr) = maintainer_script(&control, "postinst", &["configure"], &no_user, &bin);
+    assert!(ok, "postinst without the user fails: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "there is no user kamailio (is Kamailio installed?): {LOG_DIR} is left to root"
+        )),
+        "{stderr}"
+    );
+    let made = fs::metadata(no_user.join(&LOG_DIR[1..])).expect("the log directory");
+    assert_eq!((made.uid(), made.mode() & 0o7777), (uid, 0o755));
+    // Nothing but configure makes it.
+    let other = sandbox.join("abort");
+    let (ok, _) = maintainer_script(
+        &control,
+        "postinst",
+        &["abort-upgrade", "0.1.0-1"],
+        &other,
+        &bin,
+    );
+    assert!(ok && !other.exists(), "abort-upgrade makes nothing");
+}
+
 /// Installing system-wide is only done where asked: `CI=true` (CI's machine is there to be
 /// changed) or `FLATSTORE_TEST_INSTALL_DEB=1`. Anything else skips the test (reported as
 /// ignored, with the reason).
@@ -371,11 +594,32 @@ impl Drop for Installed {
 }
 
 /// `apt-get install ./flatstore_*.deb`, then as an operator would: `flatstore` is on the PATH;
-/// a C program built with the system's `pkg-config --cflags --libs flatstore` runs with no
-/// library path; and `examples/kamailio.cfg` loading the module by its installed name
-/// `flatstore.so` (from Kamailio's module directory) accounts every SIPp call once.
+/// the logrotate recipe is in `/etc/logrotate.d/` and logrotate reads it; the log directory
+/// exists, owned by the user kamailio when the package made it; a C program built with the
+/// system's `pkg-config --cflags --libs flatstore` runs with no library path; and
+/// `examples/kamailio.cfg` loading the module by its installed name `flatstore.so` (from
+/// Kamailio's module directory) accounts every SIPp call once.
 fn installed_deb_serves_c_hosts_and_kamailio() {
+    let log_dir_was_there = Path::new(LOG_DIR).exists();
     let _installed = Installed::new(deb());
+    assert!(Path::new(CONFFILE).is_file(), "{CONFFILE} installed");
+    run(
+        Command::new("logrotate").arg("--debug").arg(CONFFILE),
+        "logrotate --debug /etc/logrotate.d/flatstore",
+    );
+    let log_dir = fs::metadata(LOG_DIR).expect("the log directory");
+    assert!(log_dir.is_dir());
+    let kamailio = run(
+        Command::new("sh").args(["-c", "getent passwd kamailio || true"]),
+        "getent passwd kamailio",
+    );
+    if !log_dir_was_there && let Some(uid) = kamailio.split(':').nth(2) {
+        assert_eq!(
+            log_dir.uid().to_string(),
+            uid,
+            "{LOG_DIR} owned by kamailio"
+        );
+    }
     let on_path = run(
         Command::new("sh").args(["-c", "command -v flatstore"]),
         "command -v flatstore",
@@ -391,6 +635,6 @@ fn installed_deb_serves_c_hosts_and_kamailio() {
 
     let started = epoch_now();
     let calls = 300;
-    let lines = account_calls("flatstore.so", "installed-deb", calls, 150);
+    let lines = account_calls("flatstore.so", &[], "installed-deb", calls, 150);
     assert_every_call_accounted_once(&lines, calls, started);
 }

@@ -175,7 +175,7 @@ fn main() {
     timed(
         Command::new(env!("CARGO_BIN_EXE_flatstore"))
             .args(["load", logs.to_str().expect("UTF-8"), "acc", "--db", &url])
-            .args(["--since", "@4000000000"]),
+            .args(["--modified-since", "@4000000000"]),
     );
 
     let socket = pg.socket_dir().to_str().expect("UTF-8").to_owned();

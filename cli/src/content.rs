@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
+use std::os::fd::AsFd as _;
 use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
@@ -25,6 +26,11 @@ pub struct Content<'a> {
     path: &'a Path,
     /// Content bytes consumed so far.
     position: u64,
+    /// Bytes put back by [`Content::unread`], read again before the reader's from
+    /// `pending_at` on (a plain buffer, not a chain of readers: reading costs nothing more once
+    /// it is used up).
+    pending: Vec<u8>,
+    pending_at: usize,
 }
 
 /// Open `file` for reading its content, counting the bytes read from disk in `progress`.
@@ -48,7 +54,13 @@ pub fn open_buffered<'a>(
         path: path.to_owned(),
         source,
     };
-    let handle = File::open(path).map_err(io_error)?;
+    let handle = if file.is_stdin() {
+        // Our own descriptor for it, read through our buffers like any file.
+        io::stdin().as_fd().try_clone_to_owned().map(File::from)
+    } else {
+        File::open(path)
+    }
+    .map_err(io_error)?;
     let mut raw = BufReader::with_capacity(capacity, Tracked::new(handle, progress));
     let gzip = raw.fill_buf().map_err(io_error)?.starts_with(GZIP_MAGIC);
     if !gzip && file.file_name.ends_with(".gz") {
@@ -64,6 +76,8 @@ pub fn open_buffered<'a>(
         gzip,
         path,
         position: 0,
+        pending: Vec::new(),
+        pending_at: 0,
     };
     let head = content.fill()?;
     if let Some(at) = head.iter().take(BINARY_PROBE).position(|&b| b == 0) {
@@ -109,8 +123,6 @@ impl<'a> Content<'a> {
         }
     }
 
-    /// The next bytes of content; empty at the end. Until [`Content::consume`] the same bytes
-    /// are returned again.
     /// Content bytes consumed so far.
     pub fn position(&self) -> u64 {
         self.position
@@ -129,6 +141,16 @@ impl<'a> Content<'a> {
             self.consume(take);
         }
         Ok(bytes)
+    }
+
+    /// Put `bytes`, the last bytes consumed, back in front of the content, to be read again:
+    /// a look at the start of a file that is opened once (standard input cannot be opened
+    /// twice).
+    pub fn unread(&mut self, mut bytes: Vec<u8>) {
+        self.position -= bytes.len() as u64;
+        bytes.extend_from_slice(&self.pending[self.pending_at..]);
+        self.pending = bytes;
+        self.pending_at = 0;
     }
 
     /// Read the next line into `line` (cleared first, without its `\n`): `Ok(Some(true))` for
@@ -159,7 +181,12 @@ impl<'a> Content<'a> {
         }
     }
 
+    /// The next bytes of content; empty at the end. Until [`Content::consume`] the same bytes
+    /// are returned again.
     fn fill(&mut self) -> Result<&[u8], FileError> {
+        if self.pending_at < self.pending.len() {
+            return Ok(&self.pending[self.pending_at..]);
+        }
         match self.reader.fill_buf() {
             Ok(bytes) => Ok(bytes),
             // The decoder's verdicts on its input; anything else came from the file.
@@ -186,7 +213,15 @@ impl<'a> Content<'a> {
 
     /// Mark the first `n` bytes of the last [`Content::fill`] as used.
     fn consume(&mut self, n: usize) {
-        self.reader.consume(n);
+        if self.pending_at < self.pending.len() {
+            self.pending_at += n;
+            if self.pending_at == self.pending.len() {
+                self.pending = Vec::new();
+                self.pending_at = 0;
+            }
+        } else {
+            self.reader.consume(n);
+        }
         self.position += n as u64;
     }
 }

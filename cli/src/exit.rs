@@ -58,6 +58,16 @@ impl Status {
     }
 }
 
+/// A usage error found after parsing: the message on standard error, exit status 2 (as
+/// clap's own).
+pub fn usage(message: impl Display) -> ! {
+    clap::Error::raw(
+        clap::error::ErrorKind::ValueValidation,
+        format!("{message}\n"),
+    )
+    .exit()
+}
+
 /// "1 record", "2 records".
 pub fn records(n: u64) -> String {
     if n == 1 {

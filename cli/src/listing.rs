@@ -17,6 +17,7 @@ use flatstore::names::{self, LogName};
 
 use crate::exit::{IO_ERROR, PROBLEMS, Status};
 use crate::time;
+use crate::window::Window;
 
 /// Why a file could not be read, or not completely.
 #[derive(Debug, thiserror::Error)]
@@ -50,16 +51,19 @@ impl FileError {
     }
 }
 
-/// One log file of a table, as found in the directory.
+/// One file to read: a log file of a table as found in the directory, or a file given on the
+/// command line (see [`crate::inputs`]), standard input included.
 #[derive(Debug)]
 pub struct ListedFile {
-    /// Its path (the directory joined with its name).
+    /// Its path (the directory joined with its name, or as given); `-` for standard input.
     pub path: PathBuf,
-    /// Its name, for reports (lossy where it is not UTF-8).
+    /// Its name for reports (lossy where it is not UTF-8): the name in the directory, or the
+    /// path as given.
     pub file_name: String,
-    /// What the name says.
-    pub name: LogName,
-    /// Bytes on disk when it was listed.
+    /// What the name says; `None` for a file given under a name that is no table's log (a
+    /// copy named `acc.txt`, standard input).
+    pub name: Option<LogName>,
+    /// Bytes on disk when it was listed (0 for a pipe).
     pub size: u64,
     /// Last modification when it was listed.
     pub modified: SystemTime,
@@ -68,13 +72,42 @@ pub struct ListedFile {
 impl ListedFile {
     /// A live file: writers open this name and may still append to it.
     pub fn is_live(&self) -> bool {
-        self.name.is_live()
+        self.name.as_ref().is_some_and(LogName::is_live)
     }
 
     /// A sealed file: complete, its writer never writes it again.
     pub fn is_sealed(&self) -> bool {
-        self.name.is_sealed()
+        self.name.as_ref().is_some_and(LogName::is_sealed)
     }
+
+    /// The table its name says it belongs to.
+    pub fn table(&self) -> Option<&[u8]> {
+        self.name.as_ref().map(|name| name.table.as_slice())
+    }
+
+    /// Standard input (`-` on the command line).
+    pub fn is_stdin(&self) -> bool {
+        self.path.as_os_str() == STDIN
+    }
+}
+
+/// How standard input is given on the command line.
+pub const STDIN: &str = "-";
+
+/// The reading order of files: by table, then as the module docs say; files whose names are
+/// no table's log after all others, in the order they came.
+pub fn sort_for_reading(files: &mut [ListedFile]) {
+    files.sort_by(|a, b| match (&a.name, &b.name) {
+        (Some(x), Some(y)) => (&x.table, &x.rotation, x.number, &a.file_name).cmp(&(
+            &y.table,
+            &y.rotation,
+            y.number,
+            &b.file_name,
+        )),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
 }
 
 /// What a directory holds.
@@ -136,20 +169,13 @@ pub fn discover(dir: &Path, table: Option<&[u8]>) -> Result<Listing, FileError> 
             Ok(meta) => listing.files.push(ListedFile {
                 path,
                 file_name,
-                name,
+                name: Some(name),
                 size: meta.len(),
                 modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             }),
         }
     }
-    listing.files.sort_by(|a, b| {
-        (&a.name.table, &a.name.rotation, a.name.number, &a.file_name).cmp(&(
-            &b.name.table,
-            &b.name.rotation,
-            b.name.number,
-            &b.file_name,
-        ))
-    });
+    sort_for_reading(&mut listing.files);
     listing.sidecars.sort();
     listing.ignored.sort();
     listing.torn_aside.sort();
@@ -163,24 +189,28 @@ pub fn table_name(value: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Which of a table's files `cat` and `export` read.
+/// Which of a table's files `cat`, `export` and `cdr` read from a directory, and which of
+/// their records (`--since`/`--until`, by record time).
 #[derive(Debug, clap::Args)]
 pub struct Selection {
-    /// Also read the live TABLE_N.log files, which writers may still be appending to.
+    /// Also read the live TABLE_N.log files, which writers may still be appending to (DIR
+    /// only).
     #[arg(long)]
     pub live: bool,
     /// Read only the sealed files (TABLE_N.log.sealed-STAMP, gzipped or not), which their
     /// writers renamed complete and never write again: for a consumer that must never see a
-    /// file still being written.
+    /// file still being written (DIR only).
     #[arg(long, conflicts_with = "live")]
     pub sealed_only: bool,
     /// Only files last modified at or after TIME: 2026-11-23, 2026-11-23T10:00:00,
-    /// 2026-11-23T10:00:00+01:00 or @SECONDS (UTC unless an offset is given).
+    /// 2026-11-23T10:00:00+01:00 or @SECONDS (UTC unless an offset is given) (DIR only).
     #[arg(long, value_name = "TIME", value_parser = time::parse_instant)]
-    pub since: Option<SystemTime>,
-    /// Only files last modified before TIME (same forms as --since).
+    pub modified_since: Option<SystemTime>,
+    /// Only files last modified before TIME (same forms as --modified-since) (DIR only).
     #[arg(long, value_name = "TIME", value_parser = time::parse_instant)]
-    pub until: Option<SystemTime>,
+    pub modified_until: Option<SystemTime>,
+    #[command(flatten)]
+    pub records: Window,
 }
 
 impl Selection {
@@ -192,8 +222,25 @@ impl Selection {
             self.live || !file.is_live()
         };
         by_rotation
-            && self.since.is_none_or(|since| file.modified >= since)
-            && self.until.is_none_or(|until| file.modified < until)
+            && self
+                .modified_since
+                .is_none_or(|since| file.modified >= since)
+            && self
+                .modified_until
+                .is_none_or(|until| file.modified < until)
+    }
+
+    /// The options that choose among a directory's files, by name, when one is given: with
+    /// files given one by one, every file given is read.
+    pub fn directory_only(&self) -> Option<&'static str> {
+        [
+            (self.live, "--live"),
+            (self.sealed_only, "--sealed-only"),
+            (self.modified_since.is_some(), "--modified-since"),
+            (self.modified_until.is_some(), "--modified-until"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
     }
 }
 

@@ -2,21 +2,26 @@
 //!
 //! ```text
 //! flatstore rotate DIR [--wait] [--timeout SECONDS] [--unopened-ok]
-//! flatstore cat    DIR TABLE [--live | --sealed-only] [--since TIME] [--until TIME]
-//! flatstore verify DIR [TABLE] [--json]
-//! flatstore export DIR TABLE --format csv|jsonl [--columns NAME,..] [--iso-time COL,..]
-//!                            [--live | --sealed-only] [--since TIME] [--until TIME]
+//! flatstore cat    DIR TABLE | FILE… | -  [SELECTION]
+//! flatstore verify DIR [TABLE] | FILE… | -  [--json]
+//! flatstore export DIR TABLE | FILE… | -  --format csv|jsonl [--columns NAME,..]
+//!                                         [--iso-time COL,..] [SELECTION]
 //! flatstore stats  DIR [--json]
 //! flatstore seal   DIR [TABLE]
-//! flatstore cdr    DIR [TABLE] [--missed TABLE] [--columns NAME,..] [--format csv|jsonl]
-//!                      [--output FILE [--state FILE]] [--max-call-age SECONDS]
-//!                      [--live | --sealed-only] [--since TIME] [--until TIME]
+//! flatstore cdr    DIR [TABLE] | FILE… | -  [--missed TABLE] [--columns NAME,..]
+//!                      [--format csv|jsonl] [--output FILE [--state FILE]]
+//!                      [--max-call-age SECONDS] [SELECTION]
 //! flatstore load   DIR TABLE --db postgresql://USER@HOST[:PORT]/DBNAME [--source NAME]
 //!                      [--into SQLTABLE] [--create [--types NAME=TYPE,..]] [--columns NAME,..]
-//!                      [--live | --sealed-only] [--since TIME] [--until TIME]
+//!                      [--live | --sealed-only] [--modified-since TIME] [--modified-until TIME]
+//!
+//! SELECTION: [--live | --sealed-only] [--modified-since TIME] [--modified-until TIME]
+//!            (a directory's files; DIR only) [--since TIME] [--until TIME] (records)
 //! ```
 //!
-//! One module per job: [`listing`] finds a directory's log files and orders them, [`content`]
+//! One module per job: [`inputs`] reads the positional arguments (a first argument that is a
+//! directory means `DIR [TABLE]`, anything else files), [`listing`] finds a directory's log
+//! files and orders them, [`window`] picks records by their time, [`content`]
 //! reads one (gzip included), [`lines`] splits content into lines, [`schema`] reads a table's
 //! `<table>.columns` sidecar, [`output`] is the frame of the commands that write records,
 //! [`exit`] turns what went wrong into the exit status, [`progress`] reports on a terminal,
@@ -32,6 +37,7 @@ mod content;
 mod csv;
 mod db;
 mod exit;
+mod inputs;
 mod json;
 mod lines;
 mod listing;
@@ -39,6 +45,7 @@ mod output;
 mod progress;
 mod schema;
 mod time;
+mod window;
 
 use std::process::ExitCode;
 

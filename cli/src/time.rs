@@ -3,6 +3,7 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Utc};
+use flatstore::cdr::Timestamp;
 
 /// A time given on the command line (clap value parser): `2026-11-23`,
 /// `2026-11-23T10:00[:00]` (also with a space for the `T`), RFC 3339 with an offset
@@ -39,6 +40,30 @@ pub fn parse_instant(value: &str) -> Result<SystemTime, String> {
     })
 }
 
+/// A bound of `--since`/`--until` (clap value parser), in nanoseconds since the epoch: the
+/// forms of [`parse_instant`], and also those of a record's time with a fraction
+/// (`@1795392000.250`, `2026-11-23 10:00:00.250`), as [`Timestamp::parse`] reads them.
+pub fn parse_record_bound(value: &str) -> Result<i128, String> {
+    let record_form = match value.strip_prefix('@') {
+        Some(secs) => Some(secs),
+        None => (value.as_bytes().get(4) == Some(&b'-')).then_some(value),
+    };
+    if let Some(time) = record_form.and_then(|text| Timestamp::parse(text.as_bytes()).ok()) {
+        return Ok(time.epoch_nanos());
+    }
+    let at = parse_instant(value).map_err(|_| {
+        format!(
+            "{value:?} is not a time: give 2026-11-23, 2026-11-23T10:00:00, \
+             2026-11-23 10:00:00.250, 2026-11-23T10:00:00+01:00 or @SECONDS[.fff] (UTC unless \
+             an offset is given)"
+        )
+    })?;
+    Ok(match at.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => after.as_nanos() as i128,
+        Err(before) => -(before.duration().as_nanos() as i128),
+    })
+}
+
 /// `secs` since the epoch as `2026-11-23T10:00:00Z`; `None` beyond year ±262,000.
 pub fn iso8601(secs: i64) -> Option<String> {
     DateTime::from_timestamp(secs, 0).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
@@ -68,6 +93,28 @@ mod tests {
         assert_eq!(secs("@1700000000"), 1_700_000_000);
         assert!(parse_instant("yesterday").is_err());
         assert!(parse_instant("@x").is_err());
+    }
+
+    #[test]
+    fn record_time_bounds() {
+        let nanos = |secs: i128| secs * 1_000_000_000;
+        let bound = |value: &str| parse_record_bound(value).expect(value);
+        assert_eq!(bound("2026-11-23"), nanos(1_795_392_000));
+        assert_eq!(bound("2026-11-23T10:00"), nanos(1_795_392_000 + 36_000));
+        assert_eq!(
+            bound("2026-11-23T10:00:00+01:00"),
+            nanos(1_795_392_000 + 32_400)
+        );
+        assert_eq!(bound("@1795392000"), nanos(1_795_392_000));
+        assert_eq!(bound("@1795392000.25"), nanos(1_795_392_000) + 250_000_000);
+        assert_eq!(
+            bound("2026-11-23 00:00:01.5"),
+            nanos(1_795_392_001) + 500_000_000
+        );
+        assert_eq!(bound("1969-12-31"), -nanos(86_400));
+        for bad in ["yesterday", "1795392000", "@x", "2026-13-01"] {
+            assert!(parse_record_bound(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -179,6 +179,176 @@ fn failed_calls_lone_sides_and_unreadable_times_nothing_vanishes() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
+/// `flatstore args`, `input` on its standard input.
+fn flatstore_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flatstore"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run flatstore");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    // Written from another thread: a command that refuses its arguments never reads it.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait for flatstore");
+    writer.join().expect("writer");
+    out
+}
+
+/// Files given one by one (a shell glob over both tables) and standard input make the same
+/// CDRs as the directory; `--state` works with files, not with `-`; `--since`/`--until` hand
+/// the pairing only the records of the window.
+#[test]
+fn files_standard_input_and_record_times() {
+    let dir = scratch_dir("files");
+    let logs = dir.join("logs");
+    let invites = [
+        record("INVITE", "a1", "b1", "c1", 200, "1795392000"),
+        record("INVITE", "a2", "b2", "c2", 200, "1795392010"),
+    ]
+    .concat();
+    let byes = [
+        record("BYE", "a1", "b1", "c1", 200, "1795392060"),
+        record("BYE", "b2", "a2", "c2", 200, "1795392130"),
+    ]
+    .concat();
+    let missed = record("INVITE", "a3", "b3", "c3", 486, "1795392020");
+    fs::write(logs.join("acc_129.log.1"), &invites).expect("write");
+    fs::write(logs.join("acc_130.log.1"), &byes).expect("write");
+    fs::write(logs.join("missed_calls_131.log.1"), &missed).expect("write");
+    let all = [
+        "c1,a1,b1,2026-11-23T00:00:00Z,2026-11-23T00:01:00Z,60,200,OK,answered",
+        "c2,a2,b2,2026-11-23T00:00:10Z,2026-11-23T00:02:10Z,120,200,OK,answered",
+        "c3,a3,b3,2026-11-23T00:00:20Z,,0,486,Busy Here,failed",
+    ];
+    let want = |rows: &[&str]| -> BTreeMap<String, usize> {
+        rows.iter().map(|r| (r.to_string(), 1)).collect()
+    };
+    let ok = |out: Output| {
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        rows(&out.stdout)
+    };
+    let glob: Vec<PathBuf> = ["acc_129.log.1", "acc_130.log.1", "missed_calls_131.log.1"]
+        .iter()
+        .map(|name| logs.join(name))
+        .collect();
+    let glob: Vec<&str> = glob.iter().map(|p| path_str(p)).collect();
+    assert_eq!(ok(flatstore(&["cdr", path_str(&logs)])), want(&all));
+    assert_eq!(ok(flatstore(&[&["cdr"][..], &glob].concat())), want(&all));
+    // One stream on standard input: no missed-calls file, so the 486 INVITE is the failed call.
+    let stream = [invites.clone(), missed.clone(), byes.clone()].concat();
+    assert_eq!(
+        ok(flatstore_stdin(&["cdr", "-"], stream.as_bytes())),
+        want(&all)
+    );
+
+    // The window holds the two INVITEs, neither BYE nor the missed call: two calls that
+    // never ended, as far as this window shows.
+    let out = flatstore(&[
+        "cdr",
+        path_str(&logs),
+        "--since",
+        "2026-11-23T00:00:00Z",
+        "--until",
+        "@1795392015",
+    ]);
+    assert_eq!(
+        ok(out),
+        want(&[
+            "c1,a1,b1,2026-11-23T00:00:00Z,,,200,OK,unterminated",
+            "c2,a2,b2,2026-11-23T00:00:10Z,,,200,OK,unterminated"
+        ])
+    );
+    // From 00:00:05 on: c1's INVITE is outside, its BYE is unmatched.
+    let out = flatstore(&[&["cdr", "--since", "@1795392005"][..], &glob].concat());
+    assert_eq!(
+        ok(out),
+        want(&[
+            "c1,a1,b1,,2026-11-23T00:01:00Z,,,,unmatched_bye",
+            all[1],
+            all[2]
+        ])
+    );
+
+    // Incremental runs over files given one by one: known by content.
+    let (state, output) = (dir.join("acc.state"), dir.join("cdr.csv"));
+    let incremental = |files: &[&str]| {
+        let out = flatstore(
+            &[
+                &[
+                    "cdr",
+                    "--state",
+                    path_str(&state),
+                    "--output",
+                    path_str(&output),
+                ][..],
+                files,
+            ]
+            .concat(),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        rows(&fs::read(&output).expect("output"))
+    };
+    assert_eq!(
+        incremental(&glob[..2]),
+        want(&all[..2]),
+        "both calls ended in the run: a --state run emits them (settle_to)"
+    );
+    let later = logs.join("acc_129.log");
+    fs::write(&later, record("OPTIONS", "x", "y", "c9", 200, "1795392200")).expect("write");
+    let gz = gzip(&logs.join("acc_130.log.1"));
+    assert_eq!(
+        incremental(&[glob[0], path_str(&gz), path_str(&later)]),
+        want(&all[..2]),
+        "the gzipped file is not read again"
+    );
+
+    // Refused: --state with standard input, --state with a window.
+    for (args, says) in [
+        (
+            &["cdr", "-", "--state", "s", "--output", "o"][..],
+            "standard input",
+        ),
+        (
+            &[
+                "cdr",
+                path_str(&logs),
+                "--state",
+                "s",
+                "--output",
+                "o",
+                "--until",
+                "2026-11-24",
+            ],
+            "--since/--until",
+        ),
+        (&["cdr", glob[0], "--sealed-only"], "--sealed-only"),
+        (
+            &["cdr", glob[0], "/nonexistent/acc_1.log.1"],
+            "/nonexistent/acc_1.log.1: No such file or directory",
+        ),
+    ] {
+        let out = flatstore_stdin(args, stream.as_bytes());
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: nothing accounted");
+    }
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
 fn gzip(path: &Path) -> PathBuf {
     let gz = PathBuf::from(format!("{}.gz", path.display()));
     let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());

@@ -6,7 +6,7 @@ use std::fs::{self, File};
 use std::io::Write as _;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -103,6 +103,26 @@ fn flatstore(args: &[&str]) -> Output {
         .expect("run flatstore")
 }
 
+/// `flatstore args`, `input` on its standard input.
+fn flatstore_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flatstore"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run flatstore");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    // Written from another thread: a command that refuses its arguments never reads it.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait for flatstore");
+    writer.join().expect("writer");
+    out
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -186,14 +206,19 @@ fn cat_selects_files_by_modification_time() {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         out.stdout
     };
-    assert_eq!(cat(&["--since", "2026-11-22"]), new);
-    assert_eq!(cat(&["--until", "2026-11-22T00:00:00Z"]), old);
+    assert_eq!(cat(&["--modified-since", "2026-11-22"]), new);
+    assert_eq!(cat(&["--modified-until", "2026-11-22T00:00:00Z"]), old);
     assert_eq!(
-        cat(&["--since", "@1795219200", "--until", "2026-11-23"]),
+        cat(&[
+            "--modified-since",
+            "@1795219200",
+            "--modified-until",
+            "2026-11-23"
+        ]),
         old
     );
     assert_eq!(
-        cat(&["--since", "2026-11-22T01:00:00+02:00", "--live"]),
+        cat(&["--modified-since", "2026-11-22T01:00:00+02:00", "--live"]),
         [new, live].concat()
     );
     fs::remove_dir_all(&dir).expect("clean up");
@@ -251,7 +276,7 @@ fn cat_reads_sealed_files_by_seal_time_across_writers() {
 }
 
 /// What a consumer that must never see a file being written reads: sealed files only, by
-/// `cat` and `export`, with `--since`/`--until` as for any file.
+/// `cat` and `export`, with `--modified-since`/`--modified-until` as for any file.
 #[test]
 fn sealed_only_reads_no_live_and_no_logrotate_file() {
     let dir = scratch_dir("sealed-only");
@@ -287,7 +312,14 @@ fn sealed_only_reads_no_live_and_no_logrotate_file() {
     let both = String::from_utf8_lossy(&[old.clone(), new.clone()].concat()).into_owned();
     assert_eq!(run(&["cat", "--sealed-only", d, "acc"]), both);
     assert_eq!(
-        run(&["cat", "--sealed-only", "--since", "2026-11-22", d, "acc"]),
+        run(&[
+            "cat",
+            "--sealed-only",
+            "--modified-since",
+            "2026-11-22",
+            d,
+            "acc"
+        ]),
         String::from_utf8_lossy(&new)
     );
     assert_eq!(
@@ -318,6 +350,252 @@ fn sealed_only_reads_no_live_and_no_logrotate_file() {
         fs::remove_file(dir.join(format!("acc_5.log.sealed-{sealed}"))).expect("remove");
     }
     assert_eq!(run(&["cat", "--sealed-only", d, "acc"]), "");
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+/// What operators have besides a directory: a copied file, files a shell glob gave in its own
+/// (alphabetical) order, standard input; gzipped or not, by content. Explicit files are read
+/// whole, live ones too, in the directory's reading order where their names are log names.
+#[test]
+fn files_and_standard_input_are_read_as_a_directory_is() {
+    let dir = scratch_dir("files");
+    let g3 = write_tagged(&dir, "acc", 5, "g3", 2);
+    let dot3 = gzip(&rotate(&dir, "acc", 5, ".3"));
+    let g2 = write_tagged(&dir, "acc", 5, "g2", 3);
+    let dot2 = rotate(&dir, "acc", 5, ".2");
+    let g1 = write_tagged(&dir, "acc", 5, "g1", 1);
+    let dot1 = gzip(&rotate(&dir, "acc", 5, ".1"));
+    let live = write_tagged(&dir, "acc", 5, "live", 2);
+    let d = path_str(&dir);
+    let (f1, f2, f3) = (path_str(&dot1), path_str(&dot2), path_str(&dot3));
+    let live_path = dir.join("acc_5.log");
+    let run = |args: &[&str]| {
+        let out = flatstore(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        out.stdout
+    };
+    let rotated = [g3.clone(), g2.clone(), g1.clone()].concat();
+    assert_eq!(run(&["cat", d, "acc"]), rotated, "DIR TABLE as before");
+    // `acc_5.log.*` as the shell expands it: .1.gz .2 .3.gz; read oldest first all the same.
+    assert_eq!(run(&["cat", f1, f2, f3]), rotated);
+    // Given, the live file is read: the operator chose it.
+    assert_eq!(
+        run(&["cat", f1, path_str(&live_path), f2]),
+        [g2.clone(), g1.clone(), live.clone()].concat()
+    );
+    // A copy under another name, gzipped: by content.
+    let copy = dir.join("copied-from-the-proxy.txt");
+    fs::copy(&dot1, &copy).expect("copy");
+    assert_eq!(run(&["cat", path_str(&copy)]), g1);
+    // Standard input, gzipped or not; files under no log name after the log files, as given.
+    let out = flatstore_stdin(&["cat", "-"], &gzip_bytes(&g2));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout, g2);
+    let out = flatstore_stdin(&["cat", "-", path_str(&copy), f3], &live);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout, [g3.clone(), live.clone(), g1.clone()].concat());
+
+    // verify: grouped by the table the names say; dir is null.
+    let out = flatstore_stdin(&["verify", "--json", f2, "-"], &g1);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{{\"dir\":null,\"tables\":[\
+             {{\"table\":\"acc\",\"columns\":4,\"records\":3,\"bytes\":{g2len},\"files\":[\
+             {{\"file\":\"{f2}\",\"live\":false,\"sealed\":false,\"size\":{g2len},\"bytes\":{g2len},\"records\":3,\"columns\":{{\"4\":3}},\"other_columns\":0,\"torn\":false,\"undecodable\":0,\"error\":null}}],\"column_names\":null}},\
+             {{\"table\":null,\"columns\":4,\"records\":1,\"bytes\":{g1len},\"files\":[\
+             {{\"file\":\"-\",\"live\":false,\"sealed\":false,\"size\":0,\"bytes\":{g1len},\"records\":1,\"columns\":{{\"4\":1}},\"other_columns\":0,\"torn\":false,\"undecodable\":0,\"error\":null}}],\"column_names\":null}}],\
+             \"ignored\":[],\"problems\":[]}}\n",
+            g2len = g2.len(),
+            g1len = g1.len(),
+        )
+    );
+    let out = flatstore(&["verify", f3]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("table acc: 1 files, 2 records,"),
+        "{}",
+        stdout(&out)
+    );
+
+    // export: the sidecar beside a file named as the table's log names the columns.
+    fs::write(dir.join("acc.columns"), "tag|n|i|time\n").expect("sidecar");
+    let out = flatstore(&["export", f1, "--format", "jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "{\"tag\":\"g1\",\"n\":\"5\",\"i\":\"0\",\"time\":\"1795392000\"}\n"
+    );
+    let out = flatstore_stdin(
+        &["export", "-", "--format", "csv", "--columns", "a,b,c,d"],
+        &g1,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "a,b,c,d\r\ng1,5,0,1795392000\r\n");
+
+    // A file that is not there is named; the others are still read (exit status 2).
+    let missing = dir.join("acc_5.log.9");
+    let out = flatstore(&["cat", f1, path_str(&missing)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.stdout, g1);
+    assert!(
+        stderr(&out).contains(&format!(
+            "flatstore: {}: No such file or directory",
+            missing.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+
+    // Shapes that are neither DIR [TABLE] nor files, and directory options with files.
+    for (args, says) in [
+        (
+            &["cat", f1, "--live"][..],
+            "--live chooses among a directory's files",
+        ),
+        (
+            &["export", f1, "--format", "csv", "--sealed-only"],
+            "--sealed-only",
+        ),
+        (
+            &["cat", f1, "--modified-since", "2026-11-22"],
+            "--modified-since",
+        ),
+        (&["cat", "-", "-"], "more than once"),
+        (&["cat", f1, d], "is a directory among files"),
+        (
+            &["cat", d, "acc", "acc"],
+            "is a directory: give DIR [TABLE]",
+        ),
+        (&["cat", d], "give the TABLE after"),
+        (&["verify", d, "a/b"], "TABLE"),
+    ] {
+        let out = flatstore(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+/// `--since`/`--until` choose records by their time column (Kamailio's 7th without column
+/// names, the column named time with them), in every form a record's time takes.
+#[test]
+fn since_and_until_select_records_by_their_time() {
+    let dir = scratch_dir("record-times");
+    let acc = [
+        "INVITE|a|b|c1|200|OK|1795391999\n",  // 23:59:59 the day before
+        "INVITE|a|b|c2|200|OK|1795392000\n",  // 00:00:00
+        "BYE|a|b|c2|200|OK|1795392030.250\n", // 00:00:30.250
+        "INVITE|a|b|c3|200|OK|2026-11-23 00:00:59.999\n",
+        "BYE|a|b|c3|200|OK|2026-11-23 00:01:00\n",
+        "INVITE|a|b|c4|200|OK|yesterday\n",
+    ];
+    fs::write(dir.join("acc_5.log.1"), acc.concat()).expect("write");
+    let d = path_str(&dir);
+    let window = ["--since", "2026-11-23", "--until", "2026-11-23T00:01:00Z"];
+    let inside = [acc[1], acc[2], acc[3]].concat();
+    let out = flatstore(&[&["cat", d, "acc"][..], &window].concat());
+    assert_eq!(stdout(&out), inside);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the unreadable time is a problem"
+    );
+    assert!(
+        stderr(&out).contains(
+            "acc_5.log.1: 1 record whose time (column 7) cannot be read (first: line 6): not \
+             selected by --since/--until"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // The bounds take a record's own forms too; since is included, until is not.
+    let out = flatstore(&[
+        "cat",
+        d,
+        "acc",
+        "--since",
+        "@1795392030.25",
+        "--until",
+        "2026-11-23 00:00:59.999",
+    ]);
+    assert_eq!(stdout(&out), acc[2]);
+    let out = flatstore(&["cat", d, "acc", "--until", "@1795392000"]);
+    assert_eq!(stdout(&out), acc[0]);
+    // Standard input, and export (only records of the right shape count).
+    let out = flatstore_stdin(
+        &[&["cat", "-"][..], &window].concat(),
+        acc.concat().as_bytes(),
+    );
+    assert_eq!(stdout(&out), inside);
+    let out = flatstore(&[&["export", d, "acc", "--format", "csv"][..], &window].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "INVITE,a,b,c2,200,OK,1795392000\r\nBYE,a,b,c2,200,OK,1795392030.250\r\n\
+         INVITE,a,b,c3,200,OK,2026-11-23 00:00:59.999\r\n"
+    );
+
+    // With column names, the column named time, wherever it is.
+    fs::write(dir.join("cdr.columns"), "time|callid\n").expect("sidecar");
+    fs::write(
+        dir.join("cdr_7.log.1"),
+        "1795391000|early\n1795392001|inside\n1795393000|late\n",
+    )
+    .expect("write");
+    let out = flatstore(&[&["cat", d, "cdr"][..], &window].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "1795392001|inside\n");
+    let out = flatstore(
+        &[
+            &[
+                "export",
+                d,
+                "cdr",
+                "--format",
+                "csv",
+                "--columns",
+                "at,callid",
+            ][..],
+            &window,
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no column named time: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("no column named \"time\" among the column names from --columns"),
+        "{}",
+        stderr(&out)
+    );
+    let out = flatstore(
+        &[
+            &[
+                "export",
+                d,
+                "cdr",
+                "--format",
+                "csv",
+                "--columns",
+                "callid,time",
+            ][..],
+            &window,
+        ]
+        .concat(),
+    );
+    assert_eq!(stdout(&out), "callid,time\r\n");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "times that cannot be read: {}",
+        stderr(&out)
+    );
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
@@ -930,6 +1208,7 @@ fn usage_and_io_errors_exit_2_and_an_unknown_table_1() {
         &["cat", d][..],
         &["cat", d, "../etc"],
         &["cat", d, "acc", "--since", "yesterday"],
+        &["cat", d, "acc", "--modified-since", "yesterday"],
         &["export", d, "acc"],
         &["export", d, "acc", "--format", "xml"],
         &["export", d, "acc", "--format", "csv", "--iso-time", "time"],

@@ -66,6 +66,10 @@ fn main() {
             credentials_from_pgpassword_or_pgpass_and_never_printed,
         ),
         trial(
+            "files_given_load_as_the_directory_does",
+            files_given_load_as_the_directory_does,
+        ),
+        trial(
             "usage_and_connection_errors_exit_2_and_load_nothing",
             usage_and_connection_errors_exit_2_and_load_nothing,
         ),
@@ -340,6 +344,91 @@ fn renamed_and_gzipped_files_are_not_loaded_again() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
+/// Files given instead of DIR TABLE: their names say the table, the sidecar beside them the
+/// columns; the ledger knows them by content, so the directory's run and a renamed copy load
+/// nothing again. `-`, a record-time window, the options of a directory's files and files of
+/// two tables are usage errors.
+fn files_given_load_as_the_directory_does() {
+    let Some(pg) = cluster() else { return };
+    let url = pg.database("files");
+    let dir = scratch("files");
+    let mut db = pg.client("files");
+    write_acc(&dir, 5, "a", 300, "");
+    fs::rename(dir.join("acc_5.log"), dir.join("acc_5.log.1")).expect("rotate");
+    let file = dir.join("acc_5.log.1");
+    let given =
+        |extra: &[&str]| flatstore(&[&["load", path_str(&file), "--db", &url][..], extra].concat());
+    let out = given(&["--create", "--source", "p"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        loaded_files(&out),
+        BTreeSet::from([path_str(&file).to_owned()])
+    );
+    assert_once(&mut db, "p", &dir);
+
+    let out = load(&dir, &url, &["--source", "p"]);
+    assert_exit(&out, 0);
+    assert_eq!(text(&out.stdout), "", "the same file, known by content");
+    let copy = scratch("files-copy").join("calls.txt");
+    fs::copy(&file, &copy).expect("copy");
+    let names = NAMES.join(",");
+    let copied = |extra: &[&str]| {
+        flatstore(
+            &[
+                &["load", path_str(&copy), "--db", &url, "--source", "p"][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    assert_exit(&copied(&["--columns", &names]), 2);
+    let out = copied(&["--columns", &names, "--into", "acc"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        text(&out.stdout),
+        "",
+        "a copy under another name, known by content"
+    );
+    assert_once(&mut db, "p", &dir);
+
+    fs::write(dir.join("missed_calls_5.log.1"), b"x\n").expect("write");
+    let two = dir.join("missed_calls_5.log.1");
+    for (args, says) in [
+        (vec!["load", "-", "--db", &url], "standard input"),
+        (
+            vec![
+                "load",
+                path_str(&file),
+                "--db",
+                &url,
+                "--since",
+                "2026-01-01",
+            ],
+            "--since/--until",
+        ),
+        (
+            vec!["load", path_str(&file), "--db", &url, "--sealed-only"],
+            "--sealed-only",
+        ),
+        (
+            vec!["load", path_str(&file), path_str(&two), "--db", &url],
+            "several tables",
+        ),
+        (vec!["load", path_str(&dir), "--db", &url], "TABLE"),
+    ] {
+        let out = flatstore(&args);
+        assert_exit(&out, 2);
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert_once(&mut db, "p", &dir);
+    fs::remove_dir_all(&dir).expect("clean up");
+    fs::remove_dir_all(copy.parent().expect("dir")).expect("clean up");
+}
+
 fn a_live_file_loads_only_with_live_and_then_only_what_it_grew() {
     let Some(pg) = cluster() else { return };
     let url = pg.database("live");
@@ -462,7 +551,7 @@ fn loaders_killed_during_copy_then_run_again_leave_every_record_once() {
     let mut db = pg.client("kill");
     // The table and the ledger, nothing loaded yet.
     assert_exit(
-        &load(&dir, &url, &["--create", "--since", "@4000000000"]),
+        &load(&dir, &url, &["--create", "--modified-since", "@4000000000"]),
         0,
     );
     let mut admin = pg.client("postgres");
@@ -544,7 +633,7 @@ fn two_loaders_at_once_load_each_file_once() {
             "--db",
             &url,
             "--create",
-            "--since",
+            "--modified-since",
             "@4000000000",
         ]),
         0,
@@ -642,7 +731,7 @@ fn one_directory_loaded_by_two_hosts_loaders_is_loaded_once() {
     }
     seal(&dir);
     assert_exit(
-        &load(&dir, &url, &["--create", "--since", "@4000000000"]),
+        &load(&dir, &url, &["--create", "--modified-since", "@4000000000"]),
         0,
     );
     let spawn = |source: &str| {

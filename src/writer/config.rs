@@ -153,16 +153,15 @@ impl Params {
             }
             "header" => self.header = parse_bool(name, value)?,
             "buffer_size" => {
-                let bytes: usize = value
-                    .parse()
-                    .map_err(|_| Error::param(name, format!("{value:?} is not a byte count")))?;
-                if !(MIN_BUFFER..=MAX_BUFFER).contains(&bytes) {
+                let bytes = parse_size(name, value)?;
+                if !(MIN_BUFFER as u64..=MAX_BUFFER as u64).contains(&bytes) {
                     return Err(Error::param(
                         name,
                         format!("{bytes} is outside {MIN_BUFFER}..{MAX_BUFFER} bytes"),
                     ));
                 }
-                self.buffer_size = bytes;
+                // Within MAX_BUFFER, so it fits a usize.
+                self.buffer_size = bytes as usize;
             }
             "escape" => {
                 self.escape = match value {
@@ -437,6 +436,32 @@ mod tests {
             documented, listed,
             "the table in docs/operations.md, row by row"
         );
+    }
+
+    #[test]
+    fn buffer_size_takes_k_and_m_like_rotate_bytes_within_its_bounds() {
+        let mut p = Params::default();
+        for (value, bytes) in [
+            ("4096", 4096),
+            ("4K", 4096),
+            ("64k", 65536),
+            ("1M", 1 << 20),
+            ("64M", 64 << 20),
+            ("67108864", 64 << 20),
+        ] {
+            p.set("buffer_size", value).expect(value);
+            assert_eq!(p.buffer_size, bytes, "{value}");
+        }
+        for value in ["4095", "3K", "65M", "1G", "", "K", "12X", "-4K", "1.5M"] {
+            let e = p.set("buffer_size", value).expect_err(value).to_string();
+            assert!(e.contains("buffer_size"), "{value}: {e}");
+            assert_eq!(p.buffer_size, 64 << 20, "{value}: refused, unchanged");
+        }
+        let e = p
+            .set("buffer_size", "3K")
+            .expect_err("too small")
+            .to_string();
+        assert!(e.contains("3072 is outside 4096..67108864 bytes"), "{e}");
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! A real Kamailio driven by SIPp, for the tests that run one (`tests/kamailio.rs`,
-//! `tests/packaging.rs`): Debian's Kamailio 5.6 runs `examples/kamailio.cfg` on 127.0.0.1 with
-//! `acc` writing through a flatstore module, SIPp places the calls (`tests/kamailio/uac.xml`)
-//! to a SIPp answering side (`uas.xml`), and the proxy is stopped by pid.
+//! `tests/cdr.rs`, `tests/packaging.rs`): Debian's Kamailio 5.6 runs `examples/kamailio.cfg`
+//! on 127.0.0.1 with `acc` writing through a flatstore module, SIPp places the calls
+//! (`tests/kamailio/uac.xml`) to a SIPp answering side (`uas.xml`), and the proxy is stopped by
+//! pid.
 //!
-//! Every call is accounted twice (the INVITE and the BYE transaction); every value but the time
-//! is a function of the call number, so the expected records are known exactly.
+//! Every call is accounted twice (the INVITE and the BYE transaction); every value but the
+//! times is a function of the call number, so the expected records are known exactly.
 
 use std::fs;
 use std::io::Read as _;
@@ -96,13 +97,12 @@ pub struct Proxy {
 impl Proxy {
     /// Start `examples/kamailio.cfg` loading `module` with `acc` writing to `url`.
     pub fn start(module: &str, dir: &Path, port: u16, url: &str, flush: u8) -> Proxy {
-        Proxy::start_config("examples/kamailio.cfg", module, dir, port, url, flush, &[])
+        Proxy::start_with(module, dir, port, url, flush, &[])
     }
 
-    /// Start `config` (relative to the repository) with the defines [`start`](Self::start)
-    /// gives `examples/kamailio.cfg`, then `defines` (name, value as Kamailio reads it).
-    pub fn start_config(
-        config: &str,
+    /// Start `examples/kamailio.cfg` with the defines [`start`](Self::start) gives it, then
+    /// `defines` (name, value as Kamailio reads it; an empty value defines the name alone).
+    pub fn start_with(
         module: &str,
         dir: &Path,
         port: u16,
@@ -110,12 +110,19 @@ impl Proxy {
         flush: u8,
         defines: &[(&str, &str)],
     ) -> Proxy {
-        let define = |name: &str, value: String| ["-A".to_owned(), format!("{name}={value}")];
+        let define = |name: &str, value: String| {
+            let define = if value.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{name}={value}")
+            };
+            ["-A".to_owned(), define]
+        };
         let log = fs::File::create(dir.join("kamailio.log")).expect("create log");
         let mut command = Command::new("kamailio");
         command
             .arg("-f")
-            .arg(manifest_dir().join(config))
+            .arg(manifest_dir().join("examples/kamailio.cfg"))
             .args(["-DD", "-E", "-Y"])
             .arg(dir.join("run"))
             .args(define("FLATSTORE_MODULE", format!("{module:?}")))
@@ -354,18 +361,26 @@ pub fn place_calls(proxy: &Proxy, count: u32, rate: u32) -> thread::JoinHandle<(
     })
 }
 
-/// Run a proxy loading `module` at flush=1 in the scratch directory `name`, place calls
-/// 1..=`calls` through it at `rate` per second, and stop it by pid: every line it accounted.
-pub fn account_calls(module: &str, name: &str, calls: u32, rate: u32) -> Vec<String> {
+/// Run a proxy loading `module` at flush=1 in the scratch directory `name`, with `defines`
+/// (see [`Proxy::start_with`]), place calls 1..=`calls` through it at `rate` per second, and
+/// stop it by pid: every line it accounted.
+pub fn account_calls(
+    module: &str,
+    defines: &[(&str, &str)],
+    name: &str,
+    calls: u32,
+    rate: u32,
+) -> Vec<String> {
     let dir = scratch(name);
     let acc = dir.join("acc");
     let port = ports();
-    let proxy = Proxy::start(
+    let proxy = Proxy::start_with(
         module,
         &dir,
         port,
         &format!("flatstore:{}", acc.display()),
         1,
+        defines,
     );
     let _uas = Uas::start(port + 1, &dir);
     place_calls(&proxy, calls, rate)
@@ -412,8 +427,13 @@ pub fn all_lines(dir: &Path) -> (Vec<String>, usize) {
     (lines, files)
 }
 
+/// The columns `examples/kamailio.cfg` accounts (acc's own, `time_hires` of `time_mode=2`, then
+/// its `db_extra`), as `acc.columns` names them at `header=1`.
+pub const COLUMNS: &str = "method|from_tag|to_tag|callid|sip_code|sip_reason|time|time_hires|\
+                           src_user|src_domain|dst_ouser|src_ip|user_agent";
+
 /// Check that `lines` are exactly the records of calls 1..=`calls` (an INVITE and a BYE each,
-/// nothing twice), with every column as expected and the time within the run.
+/// nothing twice), with every column of [`COLUMNS`] as expected and the times within the run.
 pub fn assert_every_call_accounted_once(lines: &[String], calls: u32, started: u64) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -422,7 +442,11 @@ pub fn assert_every_call_accounted_once(lines: &[String], calls: u32, started: u
     let mut seen = vec![[0u32; 2]; calls as usize + 1];
     for line in lines {
         let fields: Vec<&str> = line.split('|').collect();
-        assert_eq!(fields.len(), 9, "column count of {line:?}");
+        assert_eq!(
+            fields.len(),
+            COLUMNS.split('|').count(),
+            "column count of {line:?}"
+        );
         let call: u32 = fields[1]
             .strip_prefix("uac")
             .and_then(|n| n.parse().ok())
@@ -442,9 +466,22 @@ pub fn assert_every_call_accounted_once(lines: &[String], calls: u32, started: u
         assert_eq!(fields[2..6], expected_rest, "columns of {line:?}");
         let time: u64 = fields[6].parse().expect("time column is epoch seconds");
         assert!((started..=now).contains(&time), "time of {line:?}");
-        assert_eq!(fields[7], "127.0.0.1", "source IP of {line:?}");
+        // time_hires: the same instant as seconds.microseconds (DOUBLE, printed with %f).
+        let (seconds, micros) = fields[7]
+            .split_once('.')
+            .expect("time_hires has a fraction");
+        assert_eq!(seconds, fields[6], "time_hires of {line:?}");
+        assert!(
+            micros.len() == 6 && micros.bytes().all(|b| b.is_ascii_digit()),
+            "time_hires of {line:?}"
+        );
+        assert_eq!(
+            fields[8..12],
+            ["alice", "flatstore.test", "bob", "127.0.0.1"],
+            "src_user, src_domain, dst_ouser, src_ip of {line:?}"
+        );
         // The User-Agent header value "flatstore|uac N", with its '|' escaped.
-        assert_eq!(fields[8], format!("flatstore%7Cuac {call}"), "{line:?}");
+        assert_eq!(fields[12], format!("flatstore%7Cuac {call}"), "{line:?}");
         seen[call as usize][method] += 1;
     }
     let wrong: Vec<String> = (1..=calls)

@@ -6,7 +6,6 @@ use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::error::ErrorKind;
 use flatstore::cdr::layout::LayoutError;
 use flatstore::cdr::merge::MergeOrder;
 use flatstore::cdr::pairing::{Emit, FailedInvites, PairingOptions, Problem};
@@ -23,11 +22,13 @@ use crate::db::connect::{Database, reason};
 use crate::db::copy::escape;
 use crate::db::ledger;
 use crate::db::sql::{self, TableName, ident};
-use crate::exit::Status;
+use crate::exit::{Status, usage};
+use crate::inputs;
 use crate::json;
-use crate::listing::{self, ListedFile, Selection};
+use crate::listing::{self, ListedFile, STDIN, Selection};
 use crate::progress::Progress;
 use crate::schema;
+use crate::window::Window;
 
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -57,13 +58,18 @@ pub enum Format {
 /// transaction that reads the state of the last committed run from the table
 /// flatstore_cdr_state (in the same database), copies its CDRs and writes the new state, so a
 /// run killed at any moment commits nothing, and two runs at once wait for each other.
+///
+/// With files given (FILE…, - for standard input) instead of a directory, those named as the
+/// --missed table's logs (missed_calls_5.log.1) are its records, all others TABLE's; column
+/// names come from --columns, else the TABLE.columns beside the first file named as a
+/// table's log. --state works with files (they are known by content), not with -.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The log directory.
-    dir: PathBuf,
-    /// The table of answered calls (Kamailio's acc).
-    #[arg(value_parser = listing::table_name, default_value = "acc")]
-    table: String,
+    /// DIR, or DIR TABLE: the table of answered calls (default acc, Kamailio's) in the log
+    /// directory, with the --missed table. Or FILE…: these files, - for standard input. A first
+    /// argument that is a directory means DIR, or DIR TABLE.
+    #[arg(value_name = "DIR [TABLE] | FILE", required = true)]
+    inputs: Vec<PathBuf>,
     /// The missed-calls table; used when it has files.
     #[arg(long, value_name = "TABLE", value_parser = listing::table_name,
           default_value = "missed_calls")]
@@ -79,7 +85,8 @@ pub struct Args {
     /// Write the CDRs to FILE (with --state: append to it) instead of standard output.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Incremental runs: what earlier runs read and the calls still open (needs --output).
+    /// Incremental runs: what earlier runs read and the calls still open (needs --output; not
+    /// with - nor with --since/--until).
     #[arg(long, value_name = "FILE", requires = "output")]
     state: Option<PathBuf>,
     /// Load the CDRs into PostgreSQL, incrementally and exactly once, the state kept in the
@@ -108,11 +115,6 @@ pub struct Args {
     selection: Selection,
 }
 
-/// A usage error found after parsing (exit status 2, as clap's own).
-fn usage(message: String) -> ! {
-    clap::Error::raw(ErrorKind::ValueValidation, format!("{message}\n")).exit()
-}
-
 /// Read buffers per open file: every file of a run is open at once for the merge.
 const FILE_BUFFER: usize = 64 * 1024;
 
@@ -128,6 +130,9 @@ pub fn run(args: &Args) -> ExitCode {
         }
     }
 }
+
+/// The default table of answered calls, Kamailio's.
+const DEFAULT_TABLE: &str = "acc";
 
 /// The files of `table` that the selection reads; none when the table has no file at all.
 fn table_files(
@@ -147,14 +152,40 @@ fn table_files(
         .collect())
 }
 
-/// A table's layout: from `names` when given, else its sidecar, else Kamailio's default for
-/// the width of its first record (7 columns when it has none).
+/// A file of the run, open. Each is opened once (standard input cannot be opened twice):
+/// what is looked at before its records are read is put back ([`Content::unread`]).
+struct Open<'a> {
+    file: &'a ListedFile,
+    content: Content<'a>,
+}
+
+/// Open `files`; those that cannot be opened are reported to `status` and left out.
+fn open_all<'a>(
+    files: &'a [ListedFile],
+    progress: &'a Progress,
+    status: &mut Status,
+) -> Vec<Open<'a>> {
+    files
+        .iter()
+        .filter_map(
+            |file| match content::open_buffered(file, progress, FILE_BUFFER) {
+                Ok(content) => Some(Open { file, content }),
+                Err(e) => {
+                    status.file_error(&e);
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
+/// A table's layout: from `names` when given, else its sidecar (when there is one), else
+/// Kamailio's default for the width of its first record (7 columns when it has none).
 fn layout(
-    dir: &Path,
+    sidecar: Option<&Path>,
     table: &str,
     names: &[String],
-    files: &[ListedFile],
-    progress: &Progress,
+    files: &mut [Open<'_>],
 ) -> Result<Layout, String> {
     let problem =
         |e: LayoutError, whose: &str| format!("the columns of table {table:?} ({whose}): {e}");
@@ -164,17 +195,26 @@ fn layout(
         }
         return Layout::from_names(names).map_err(|e| problem(e, "--columns"));
     }
-    let sidecar = flatstore::names::sidecar(dir, table.as_bytes());
-    if let Some(names) = schema::read(&sidecar).map_err(|e| e.to_string())? {
+    if let Some(sidecar) = sidecar
+        && let Some(names) = schema::read(sidecar).map_err(|e| e.to_string())?
+    {
         return Layout::from_names(&names).map_err(|e| problem(e, &sidecar.display().to_string()));
     }
     let mut width = 7;
     let mut line = Vec::new();
-    for file in files {
-        let mut content =
-            content::open_buffered(file, progress, FILE_BUFFER).map_err(|e| e.to_string())?;
-        if content.next_line(&mut line).map_err(|e| e.to_string())? == Some(true) {
-            width = split_fields(&line).count();
+    for open in files {
+        let whole = open
+            .content
+            .next_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let Some(whole) = whole else { continue };
+        let mut consumed = std::mem::take(&mut line);
+        if whole {
+            width = split_fields(&consumed).count();
+            consumed.push(b'\n');
+        }
+        open.content.unread(consumed);
+        if whole {
             break;
         }
     }
@@ -199,10 +239,13 @@ struct Source<'a> {
     prefix: Vec<u8>,
     /// Where the last whole line read ends.
     end: u64,
+    /// Only records whose time is in it are accounted (--since/--until).
+    window: Window,
 }
 
 impl Source<'_> {
-    /// Reads on to the next line that is a call record (reporting those that are not); false
+    /// Reads on to the next line that is a call record in the window (reporting those that are
+    /// not call records); false
     /// at the end of the file, a torn last line or a read error (reported).
     fn advance(&mut self, problems: &mut Status) -> bool {
         loop {
@@ -225,6 +268,7 @@ impl Source<'_> {
             self.end = self.content.position();
             self.fields.decode_line(&self.line);
             match self.layout.fields_time(&self.fields) {
+                Ok(time) if self.window.is_set() && !self.window.contains(&time) => {}
                 Ok(time) => {
                     self.time = time;
                     return true;
@@ -264,17 +308,19 @@ struct Known {
     foreign: Vec<(String, Ledger)>,
 }
 
-/// Open `file` for the run: skip what the ledger says earlier runs read.
+/// An open file's records for the run: skip what the ledger says earlier runs read; a file
+/// read before under another source (--db) is not read again.
 fn open_source<'a>(
-    file: &'a ListedFile,
+    open: Open<'a>,
     layout: &'a Layout,
     known: &Known,
-    progress: &'a Progress,
+    window: Window,
     problems: &mut Status,
 ) -> Option<Source<'a>> {
+    let Open { file, mut content } = open;
     let ledger = &known.own;
-    let opened = content::open_buffered(file, progress, FILE_BUFFER).and_then(|mut content| {
-        let prefix = consumed::prefix(&mut content)?;
+    let opened = consumed::prefix(&mut content).and_then(|prefix| {
+        content.unread(prefix.clone());
         let skip = ledger.already_read(&prefix);
         if skip == 0
             && let Some((source, _)) = known
@@ -290,7 +336,6 @@ fn open_source<'a>(
             );
             return Ok(None);
         }
-        let mut content = content::open_buffered(file, progress, FILE_BUFFER)?;
         let mut line = Vec::new();
         let mut number = 0;
         while content.position() < skip && content.next_line(&mut line)? == Some(true) {
@@ -311,6 +356,7 @@ fn open_source<'a>(
             time: Timestamp::EPOCH,
             number,
             prefix,
+            window,
         }),
         Err(e) => {
             problems.file_error(&e);
@@ -669,7 +715,7 @@ fn prepare(
 ) -> Result<Plan, String> {
     let target = TableName::parse(&args.into).unwrap_or_else(|e| usage(format!("--into: {e}")));
     let source = match &args.source {
-        Some(source) if source.is_empty() => usage("--source: empty".into()),
+        Some(source) if source.is_empty() => usage("--source: empty"),
         Some(source) => source.clone(),
         None => whoami::hostname()
             .map_err(|e| format!("this host's name (for --source): {e}; give --source"))?,
@@ -727,29 +773,115 @@ fn prepare(
     })
 }
 
-fn account(args: &Args, status: &mut Status) -> Result<(), String> {
-    let dir = &args.dir;
-    if !dir.is_dir() {
-        return Err(format!("{}: not a directory", dir.display()));
+/// The files of a run: answered calls' and missed calls', with each table's sidecar.
+struct RunFiles {
+    table: String,
+    main: Vec<ListedFile>,
+    main_sidecar: Option<PathBuf>,
+    missed: Vec<ListedFile>,
+    missed_sidecar: Option<PathBuf>,
+    /// The missed-calls table has files: failed INVITEs are its records, not TABLE's.
+    has_missed: bool,
+}
+
+fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, String> {
+    if args.state.is_some() || args.db.is_some() {
+        if args.inputs.iter().any(|p| p.as_os_str() == STDIN) {
+            usage(
+                "--state, --db: standard input (-) is not a file a later run can know again; \
+                 give files or DIR",
+            )
+        }
+        if args.selection.records.is_set() {
+            usage(
+                "--state, --db: a run reads every new record exactly once; --since/--until \
+                 would leave records out of it for good",
+            )
+        }
     }
-    let main_files = table_files(dir, &args.table, &args.selection, status)?;
-    let has_missed = !listing::discover(dir, Some(args.missed.as_bytes()))
-        .map_err(|e| e.to_string())?
-        .files
-        .is_empty();
-    let missed_files = if has_missed && args.missed != args.table {
-        table_files(dir, &args.missed, &args.selection, status)?
-    } else {
-        Vec::new()
-    };
-    let total = main_files.iter().chain(&missed_files).map(|f| f.size).sum();
+    match inputs::source(&args.inputs) {
+        inputs::Source::Table { dir, table } => {
+            let table = table.unwrap_or_else(|| DEFAULT_TABLE.into());
+            let main = table_files(dir, &table, &args.selection, status)?;
+            let has_missed = !listing::discover(dir, Some(args.missed.as_bytes()))
+                .map_err(|e| e.to_string())?
+                .files
+                .is_empty();
+            let missed = if has_missed && args.missed != table {
+                table_files(dir, &args.missed, &args.selection, status)?
+            } else {
+                Vec::new()
+            };
+            Ok(RunFiles {
+                main_sidecar: Some(flatstore::names::sidecar(dir, table.as_bytes())),
+                missed_sidecar: Some(flatstore::names::sidecar(dir, args.missed.as_bytes())),
+                table,
+                main,
+                missed,
+                has_missed,
+            })
+        }
+        inputs::Source::Files(paths) => {
+            inputs::refuse_directory_options(&args.selection);
+            let listing = inputs::given(paths);
+            for error in &listing.errors {
+                status.file_error(error);
+            }
+            // A mistyped name in an accounting run stops it: nothing is written or committed.
+            if !listing.errors.is_empty() {
+                return Err("a file given cannot be examined: nothing accounted".into());
+            }
+            let (missed, main): (Vec<ListedFile>, Vec<ListedFile>) = listing
+                .files
+                .into_iter()
+                .partition(|f| f.table() == Some(args.missed.as_bytes()));
+            let sidecar = |files: &[ListedFile]| {
+                files
+                    .iter()
+                    .find_map(|f| f.table().map(|table| inputs::sidecar_beside(f, table)))
+            };
+            let table = main
+                .iter()
+                .find_map(ListedFile::table)
+                .map_or(DEFAULT_TABLE.into(), |t| {
+                    String::from_utf8_lossy(t).into_owned()
+                });
+            Ok(RunFiles {
+                table,
+                main_sidecar: sidecar(&main),
+                missed_sidecar: sidecar(&missed),
+                has_missed: !missed.is_empty(),
+                main,
+                missed,
+            })
+        }
+    }
+}
+
+fn account(args: &Args, status: &mut Status) -> Result<(), String> {
+    let files = run_files(args, status)?;
+    let total = files.main.iter().chain(&files.missed).map(|f| f.size).sum();
     let progress = Progress::new("cdr", total, true);
-    let main_layout = layout(dir, &args.table, &args.columns, &main_files, &progress)?;
-    let missed_layout = if missed_files.is_empty() {
+    let mut main_open = open_all(&files.main, &progress, status);
+    let mut missed_open = open_all(&files.missed, &progress, status);
+    let main_layout = layout(
+        files.main_sidecar.as_deref(),
+        &files.table,
+        &args.columns,
+        &mut main_open,
+    )?;
+    let missed_layout = if files.missed.is_empty() {
         None
     } else {
-        Some(layout(dir, &args.missed, &[], &missed_files, &progress)?)
+        Some(layout(
+            files.missed_sidecar.as_deref(),
+            &args.missed,
+            &[],
+            &mut missed_open,
+        )?)
     };
+    let has_missed = files.has_missed;
+    let window = args.selection.records;
     let mut options = PairingOptions::new(if has_missed {
         FailedInvites::Ignore
     } else {
@@ -881,9 +1013,9 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
     // Failed calls: each missed-calls record is one CDR.
     if let Some(missed_layout) = &missed_layout {
         let same_extras = missed_layout.extra_names().eq(main_layout.extra_names());
-        for file in &missed_files {
+        for open in missed_open {
             let Some(mut source) =
-                open_source(file, missed_layout, &known, &progress, &mut writer.status)
+                open_source(open, missed_layout, &known, window, &mut writer.status)
             else {
                 continue;
             };
@@ -902,9 +1034,9 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
     }
 
     // Answered calls: every file of the table at once, merged by time.
-    let mut sources: Vec<Source<'_>> = main_files
-        .iter()
-        .filter_map(|file| open_source(file, &main_layout, &known, &progress, &mut writer.status))
+    let mut sources: Vec<Source<'_>> = main_open
+        .into_iter()
+        .filter_map(|open| open_source(open, &main_layout, &known, window, &mut writer.status))
         .collect();
     let mut order = MergeOrder::with_capacity(sources.len());
     for (index, source) in sources.iter_mut().enumerate() {

@@ -5,19 +5,20 @@ use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::error::ErrorKind;
 use flatstore::line::decode::decode_field_lenient;
 use flatstore::line::encode::DELIMITER;
 
 use crate::content::{self, Content};
 use crate::csv::csv_field;
-use crate::exit::{IO_ERROR, Status, records};
+use crate::exit::{IO_ERROR, Status, records, usage};
+use crate::inputs::{self, Chosen};
 use crate::json;
 use crate::lines;
-use crate::listing::{self, FileError, Selection};
+use crate::listing::{FileError, Selection};
 use crate::output::{self, Output};
 use crate::schema;
 use crate::time;
+use crate::window::{self, Picker};
 
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -29,24 +30,25 @@ pub enum Format {
     Jsonl,
 }
 
-/// TABLE's records as CSV or JSON Lines, escapes decoded.
+/// TABLE's records (or those of the files given) as CSV or JSON Lines, escapes decoded.
 ///
 /// The files `cat` reads, in the same order. Every escape is decoded (%HH, \xHH); a % or \
 /// that starts no escape is kept as it is. Only whole lines are records: a torn last line is
-/// not exported.
+/// not exported. --since/--until keep the records whose time (the column named time, else
+/// the 7th column) is in the window.
 ///
 /// Column names come from --columns, else from DIR/TABLE.columns when it exists (the sidecar
 /// that writers with header=1 keep: one line, the names encoded and separated as record
-/// values are), exactly as if given with --columns. A sidecar that cannot be read or is
-/// malformed (empty, not one line, a name empty, given twice or not UTF-8) stops the export
-/// before anything is written, with exit status 2; --columns overrides it.
+/// values are; with files given, the TABLE.columns beside the first file named as a table's
+/// log), exactly as if given with --columns. A sidecar that cannot be read or is malformed
+/// (empty, not one line, a name empty, given twice or not UTF-8) stops the export before
+/// anything is written, with exit status 2; --columns overrides it.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The log directory.
-    dir: PathBuf,
-    /// The table.
-    #[arg(value_parser = listing::table_name)]
-    table: String,
+    /// DIR TABLE: the table's files in the log directory. Or FILE…: these files, - for
+    /// standard input. A first argument that is a directory means DIR TABLE.
+    #[arg(value_name = "DIR TABLE | FILE", required = true)]
+    inputs: Vec<PathBuf>,
     /// The output format.
     #[arg(long, value_enum)]
     format: Format,
@@ -63,11 +65,6 @@ pub struct Args {
     selection: Selection,
 }
 
-/// A usage error found after parsing (exit status 2, as clap's own).
-fn usage(message: String) -> ! {
-    clap::Error::raw(ErrorKind::ValueValidation, format!("{message}\n")).exit()
-}
-
 /// The names records are exported under, and where they were given.
 #[derive(Debug)]
 struct Names {
@@ -79,7 +76,7 @@ struct Names {
 
 /// The names from --columns (a bad list is a usage error), else from TABLE's sidecar when it
 /// exists, else none. `Err` when the sidecar cannot be read or is malformed.
-fn column_names(args: &Args) -> Result<Names, FileError> {
+fn column_names(args: &Args, chosen: &Chosen) -> Result<Names, FileError> {
     if !args.columns.is_empty() {
         if let Err(what) = schema::check_names(&args.columns) {
             usage(format!("--columns: {what}"));
@@ -89,9 +86,14 @@ fn column_names(args: &Args) -> Result<Names, FileError> {
             source: "--columns".into(),
         });
     }
-    let path = flatstore::names::sidecar(&args.dir, args.table.as_bytes());
+    let Some(path) = &chosen.sidecar else {
+        return Ok(Names {
+            names: Vec::new(),
+            source: "no column names".into(),
+        });
+    };
     Ok(Names {
-        names: schema::read(&path)?.unwrap_or_default(),
+        names: schema::read(path)?.unwrap_or_default(),
         source: path.display().to_string(),
     })
 }
@@ -323,29 +325,39 @@ fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// 2 on usage and I/O errors, and when TABLE.columns is needed but cannot be read or is
 /// malformed (then nothing is exported: records under no names or wrong ones are no export).
 pub fn run(args: &Args) -> ExitCode {
-    let names = match column_names(args) {
+    let mut status = Status::default();
+    let Some(chosen) = inputs::choose(&args.inputs, &args.selection, &mut status) else {
+        return status.exit_code();
+    };
+    let names = match column_names(args, &chosen) {
         Ok(names) => names,
         Err(e) => {
             eprintln!("flatstore: {e}");
             return ExitCode::from(IO_ERROR);
         }
     };
+    let window = args.selection.records;
+    let mut picker =
+        window
+            .is_set()
+            .then(|| match window::time_column(&names.names, &names.source) {
+                Ok(column) => Picker::new(window, column),
+                Err(message) => usage(message),
+            });
     let mut exporter = Exporter::new(args, &names);
     let header = exporter.header(&names);
-    let mut status = Status::default();
-    output::write_table(
+    output::write_files(
         "export",
-        &args.dir,
-        &args.table,
-        &args.selection,
+        &chosen.files,
         &header,
         &mut status,
-        |content, out, status| export_file(&mut exporter, content, out, status),
+        |content, out, status| export_file(&mut exporter, picker.as_mut(), content, out, status),
     )
 }
 
 fn export_file(
     exporter: &mut Exporter,
+    mut picker: Option<&mut Picker>,
     content: &mut Content<'_>,
     out: &mut Output,
     status: &mut Status,
@@ -359,6 +371,15 @@ fn export_file(
             return Ok(());
         }
         match exporter.record(line.bytes) {
+            // The window is looked at only for a record of the right shape: one of another
+            // shape is reported as such.
+            Ok(_)
+                if picker
+                    .as_mut()
+                    .is_some_and(|picker| !picker.wants(line.bytes, line.number)) =>
+            {
+                Ok(())
+            }
             Ok(row) => out.write_all(row),
             Err(_) => {
                 if skipped == 0 {
@@ -370,6 +391,9 @@ fn export_file(
         }
     });
     content::reported(read, status)?;
+    if let Some(picker) = picker {
+        picker.report(content.path(), status);
+    }
     let path = content.path().display();
     if skipped > 0 {
         status.problem(format_args!(

@@ -8,10 +8,9 @@
 //! still loaded.
 
 use std::io::{self, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::error::ErrorKind;
 use postgres::error::SqlState;
 use postgres::types::Type;
 use postgres::{Client, Transaction};
@@ -22,9 +21,10 @@ use crate::db::connect::{Database, reason};
 use crate::db::copy::{Column, Rows};
 use crate::db::ledger::{self, CREATE_LEDGER, Identity, Loaded};
 use crate::db::sql::{self, TableName, ident};
-use crate::exit::{Status, records};
+use crate::exit::{Status, records, usage};
+use crate::inputs::{self, Source};
 use crate::lines;
-use crate::listing::{self, FileError, ListedFile, Selection};
+use crate::listing::{self, FileError, ListedFile, STDIN, Selection};
 use crate::progress::Progress;
 use crate::schema;
 
@@ -38,13 +38,17 @@ use crate::schema;
 /// renamed or gzipped since; a live file loaded with --live is loaded on from where the last
 /// run stopped. Killed at any moment, run twice at once, or run from two hosts on one
 /// directory, the loaders leave every record in the table once.
+///
+/// Files may be given instead of DIR TABLE (FILE…, not -: a file is read twice, and known
+/// again by content in later runs): all of one table by their names (acc_5.log.1), else give
+/// --into; column names from --columns, else the TABLE.columns beside the first file named as
+/// a table's log. Whole files are loaded: --since/--until (record times) are refused.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The log directory.
-    dir: PathBuf,
-    /// The table.
-    #[arg(value_parser = listing::table_name)]
-    table: String,
+    /// DIR TABLE: the table's files in the log directory. Or FILE…: these files. A first
+    /// argument that is a directory means DIR TABLE.
+    #[arg(value_name = "DIR TABLE | FILE", required = true)]
+    inputs: Vec<PathBuf>,
     /// The database: postgresql://USER@HOST[:PORT]/DBNAME, the host a name, an address or a
     /// socket directory (%2Fvar%2Frun%2Fpostgresql, or ?host=/var/run/postgresql). The
     /// password: in the URL, else PGPASSWORD, else ~/.pgpass (or PGPASSFILE), as libpq.
@@ -54,7 +58,8 @@ pub struct Args {
     /// host's name.
     #[arg(long, value_name = "NAME")]
     source: Option<String>,
-    /// The SQL table: NAME or SCHEMA.NAME, taken exactly as written (quoted). Default: TABLE.
+    /// The SQL table: NAME or SCHEMA.NAME, taken exactly as written (quoted). Default: TABLE
+    /// (with files, the table their names say).
     #[arg(long, value_name = "SQLTABLE")]
     into: Option<String>,
     /// Create the SQL table when it does not exist: `source text NOT NULL`, then a column per
@@ -65,7 +70,8 @@ pub struct Args {
     #[arg(long, value_name = "NAME=TYPE,…", requires = "create")]
     types: Vec<String>,
     /// Names of the columns, in order. Default: the names in DIR/TABLE.columns (the sidecar
-    /// writers with header=1 keep).
+    /// writers with header=1 keep; with files, the one beside the first named as a table's
+    /// log).
     #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
     columns: Vec<String>,
     #[command(flatten)]
@@ -77,16 +83,91 @@ const APPLICATION: &str = "flatstore load";
 /// Bytes of COPY data gathered before they are sent.
 const CHUNK: usize = 64 * 1024;
 
-/// A usage error found after parsing (exit status 2, as clap's own).
-fn usage(message: String) -> ! {
-    clap::Error::raw(ErrorKind::ValueValidation, format!("{message}\n")).exit()
+/// What a run loads: the files, the table they are of (when known), where its column names
+/// are.
+struct Given {
+    files: Vec<ListedFile>,
+    table: Option<String>,
+    sidecar: Option<PathBuf>,
+}
+
+/// The files `args` name: TABLE's selected files in DIR, or the files given. `None` when DIR
+/// cannot be read or has no file of TABLE (reported).
+fn given(args: &Args, status: &mut Status) -> Option<Given> {
+    if args.selection.records.is_set() {
+        usage(
+            "--since/--until select records by their time; load loads whole files, each \
+             exactly once (--modified-since/--modified-until choose a directory's files)",
+        )
+    }
+    match inputs::source(&args.inputs) {
+        Source::Table { dir, table: None } => usage(format_args!(
+            "give the TABLE after {}: DIR TABLE",
+            dir.display()
+        )),
+        Source::Table {
+            dir,
+            table: Some(table),
+        } => {
+            let files = listing::select(dir, &table, &args.selection, status)?;
+            Some(Given {
+                files,
+                sidecar: Some(flatstore::names::sidecar(dir, table.as_bytes())),
+                table: Some(table),
+            })
+        }
+        Source::Files(paths) => {
+            if paths.iter().any(|p| p.as_os_str() == STDIN) {
+                usage(
+                    "- (standard input): load reads a file twice and knows it again by its \
+                     content in later runs; give files or DIR TABLE",
+                )
+            }
+            inputs::refuse_directory_options(&args.selection);
+            let listing = inputs::given(paths);
+            for error in &listing.errors {
+                status.file_error(error);
+            }
+            let mut tables: Vec<&[u8]> = Vec::new();
+            for table in listing.files.iter().filter_map(ListedFile::table) {
+                if !tables.contains(&table) {
+                    tables.push(table);
+                }
+            }
+            if tables.len() > 1 {
+                let names: Vec<_> = tables.iter().map(|t| String::from_utf8_lossy(t)).collect();
+                usage(format_args!(
+                    "files of several tables ({}): load one table at a time",
+                    names.join(", ")
+                ))
+            }
+            let table = tables
+                .first()
+                .map(|t| String::from_utf8_lossy(t).into_owned());
+            let sidecar = listing
+                .files
+                .iter()
+                .find_map(|f| f.table().map(|table| inputs::sidecar_beside(f, table)));
+            Some(Given {
+                files: listing.files,
+                table,
+                sidecar,
+            })
+        }
+    }
 }
 
 /// The column names, and where they were given (for reports).
-fn column_names(args: &Args) -> Result<(Vec<String>, String), String> {
+fn column_names(args: &Args, sidecar: Option<&Path>) -> Result<(Vec<String>, String), String> {
     let (names, from) = if args.columns.is_empty() {
-        let path = flatstore::names::sidecar(&args.dir, args.table.as_bytes());
-        match schema::read(&path).map_err(|e| e.to_string())? {
+        let Some(path) = sidecar else {
+            return Err(
+                "no file given is named as a table's log, and no --columns: the loader needs \
+                 the column names"
+                    .into(),
+            );
+        };
+        match schema::read(path).map_err(|e| e.to_string())? {
             Some(names) => (names, path.display().to_string()),
             None => {
                 return Err(format!(
@@ -143,13 +224,17 @@ fn prepare(
     client: &mut Client,
     db: &Database,
     args: &Args,
+    table: Option<&str>,
     names: &[String],
     names_from: String,
     source: String,
 ) -> Result<Plan, String> {
     let target = match &args.into {
         Some(into) => TableName::parse(into).unwrap_or_else(|e| usage(format!("--into: {e}"))),
-        None => TableName::plain(&args.table),
+        None => match table {
+            Some(table) => TableName::plain(table),
+            None => usage("no file given is named as a table's log: give --into SQLTABLE"),
+        },
     };
     let types = sql::parse_types(&args.types).unwrap_or_else(|e| usage(format!("--types: {e}")));
     if let Some((name, _)) = types.iter().find(|(n, _)| !names.contains(n)) {
@@ -463,9 +548,17 @@ pub fn run(args: &Args) -> ExitCode {
 }
 
 fn load(args: &Args, status: &mut Status) -> Result<(), String> {
-    let (names, names_from) = column_names(args)?;
+    let Some(Given {
+        files,
+        table,
+        sidecar,
+    }) = given(args, status)
+    else {
+        return Ok(());
+    };
+    let (names, names_from) = column_names(args, sidecar.as_deref())?;
     let source = match &args.source {
-        Some(source) if source.is_empty() => usage("--source: empty".into()),
+        Some(source) if source.is_empty() => usage("--source: empty"),
         Some(source) => source.clone(),
         None => whoami::hostname()
             .map_err(|e| format!("this host's name (for --source): {e}; give --source"))?,
@@ -474,15 +567,20 @@ fn load(args: &Args, status: &mut Status) -> Result<(), String> {
         eprintln!("flatstore: WARNING: {warning}")
     })
     .map_err(|e| format!("--db: {e}"))?;
-    let Some(files) = listing::select(&args.dir, &args.table, &args.selection, status) else {
-        return Ok(());
-    };
     let connect = |db: &Database| {
         db.connect()
             .map_err(|e| format!("{}: {}", db.described(), reason(&e)))
     };
     let mut client = connect(&db)?;
-    let mut plan = prepare(&mut client, &db, args, &names, names_from, source)?;
+    let mut plan = prepare(
+        &mut client,
+        &db,
+        args,
+        table.as_deref(),
+        &names,
+        names_from,
+        source,
+    )?;
 
     let progress = Progress::new("load", files.iter().map(|f| f.size).sum(), false);
     let mut out = io::stdout().lock();

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
+use serde::Serialize;
+
 use crate::content;
 use crate::exit::Status;
-use crate::json;
 use crate::listing::{self, ListedFile};
 use crate::output;
 use crate::progress::Progress;
@@ -59,11 +60,14 @@ fn count_records(file: &ListedFile, progress: &Progress, status: &mut Status) ->
 }
 
 fn table_stats(files: &[ListedFile], progress: &Progress, status: &mut Status) -> TableStats {
-    let mut writers: Vec<u64> = files.iter().map(|f| f.name.number).collect();
+    let mut writers: Vec<u64> = files
+        .iter()
+        .filter_map(|f| f.name.as_ref().map(|name| name.number))
+        .collect();
     writers.sort_unstable();
     writers.dedup();
     TableStats {
-        table: String::from_utf8_lossy(&files[0].name.table).into_owned(),
+        table: String::from_utf8_lossy(files[0].table().unwrap_or_default()).into_owned(),
         files: files.len(),
         live: files.iter().filter(|f| f.is_live()).count(),
         sealed: files.iter().filter(|f| f.is_sealed()).count(),
@@ -103,7 +107,7 @@ pub fn run(args: &Args) -> ExitCode {
     let progress = Progress::new("stats", listing.files.iter().map(|f| f.size).sum(), false);
     let tables: Vec<TableStats> = listing
         .files
-        .chunk_by(|a, b| a.name.table == b.name.table)
+        .chunk_by(|a, b| a.table() == b.table())
         .map(|files| table_stats(files, &progress, &mut status))
         .collect();
     progress.finish();
@@ -150,29 +154,42 @@ fn text_report(tables: &[TableStats]) -> String {
     out
 }
 
+/// `stats --json`: one object, keys in this order (docs/cli.md).
+#[derive(Serialize)]
+struct Report<'a> {
+    dir: String,
+    tables: Vec<TableReport<'a>>,
+}
+
+#[derive(Serialize)]
+struct TableReport<'a> {
+    table: &'a str,
+    files: usize,
+    live_files: usize,
+    sealed_files: usize,
+    writers: &'a [u64],
+    size: u64,
+    records: u64,
+    oldest: String,
+    newest: String,
+}
+
 fn json_report(dir: &Path, tables: &[TableStats]) -> String {
-    let tables: Vec<String> = tables
-        .iter()
-        .map(|t| {
-            format!(
-                "{{\"table\":{},\"files\":{},\"live_files\":{},\"sealed_files\":{},\
-                 \"writers\":[{}],\"size\":{},\
-                 \"records\":{},\"oldest\":\"{}\",\"newest\":\"{}\"}}",
-                json::string(&t.table),
-                t.files,
-                t.live,
-                t.sealed,
-                writer_list(&t.writers),
-                t.size,
-                t.records,
-                time::file_time(t.oldest),
-                time::file_time(t.newest),
-            )
-        })
-        .collect();
-    format!(
-        "{{\"dir\":{},\"tables\":[{}]}}\n",
-        json::string(&dir.to_string_lossy()),
-        tables.join(",")
-    )
+    output::json_report(&Report {
+        dir: dir.to_string_lossy().into_owned(),
+        tables: tables
+            .iter()
+            .map(|t| TableReport {
+                table: &t.table,
+                files: t.files,
+                live_files: t.live,
+                sealed_files: t.sealed,
+                writers: &t.writers,
+                size: t.size,
+                records: t.records,
+                oldest: time::file_time(t.oldest),
+                newest: time::file_time(t.newest),
+            })
+            .collect(),
+    })
 }

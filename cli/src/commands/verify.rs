@@ -8,30 +8,35 @@ use std::process::ExitCode;
 use flatstore::line::decode::escape_at;
 use flatstore::line::encode::DELIMITER;
 
+use serde::Serialize;
+
 use crate::content::{self, Stop};
 use crate::exit::{PROBLEMS, Status, records};
-use crate::json;
+use crate::inputs::{self, Source};
 use crate::lines::{self, Line};
 use crate::listing::{self, FileError, ListedFile};
 use crate::output;
 use crate::progress::Progress;
 use crate::schema;
 
-/// Check every file of DIR (of TABLE only): counts, columns, torn lines, escapes.
+/// Check every file of DIR (of TABLE only), or the files given: counts, columns, torn lines,
+/// escapes.
 ///
 /// Per table and file, live files included: records, bytes, column counts, records whose
 /// column count differs from the table's most common one, a torn last line, records with an
 /// undecodable escape, and whether the file is live (a writer may still append to it),
 /// sealed by its writer (complete) or rotated. Per table, the column names in its
 /// TABLE.columns sidecar, which must be well formed and as many as the records' most common
-/// column count.
+/// column count. Files given one by one are grouped by the table their names say (with the
+/// TABLE.columns beside them); files under other names, and standard input, are one group
+/// with no table.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The log directory.
-    dir: PathBuf,
-    /// Only this table.
-    #[arg(value_parser = listing::table_name)]
-    table: Option<String>,
+    /// DIR, or DIR TABLE: every table's files in the log directory (TABLE's only). Or FILE…:
+    /// these files, - for standard input. A first argument that is a directory means DIR, or
+    /// DIR TABLE.
+    #[arg(value_name = "DIR [TABLE] | FILE", required = true)]
+    inputs: Vec<PathBuf>,
     /// One JSON object on standard output instead of the table for people.
     #[arg(long)]
     json: bool,
@@ -148,7 +153,8 @@ impl Sidecar {
 /// One table's files and what they hold.
 #[derive(Debug)]
 struct TableCheck<'a> {
-    table: String,
+    /// `None` for files given under names that are no table's logs.
+    table: Option<String>,
     files: Vec<(&'a ListedFile, FileCheck)>,
     /// The column count of most records.
     majority: Option<usize>,
@@ -177,16 +183,16 @@ impl<'a> TableCheck<'a> {
             .iter()
             .max_by_key(|(columns, lines)| (*lines, std::cmp::Reverse(*columns)))
             .map(|(columns, _)| *columns);
-        let table = &files[0].0.name.table;
+        let table = files[0].0.table();
         let sidecar = sidecars
             .iter()
-            .find(|s| s.table == *table)
+            .find(|s| Some(s.table.as_slice()) == table)
             .and_then(|s| match &s.names {
                 Ok(Some(names)) => Some((s.path.as_path(), names.as_slice())),
                 _ => None,
             });
         TableCheck {
-            table: String::from_utf8_lossy(table).into_owned(),
+            table: table.map(|t| String::from_utf8_lossy(t).into_owned()),
             files,
             majority,
             sidecar,
@@ -246,11 +252,24 @@ impl<'a> TableCheck<'a> {
 /// file could not be read.
 pub fn run(args: &Args) -> ExitCode {
     let mut status = Status::default();
-    let listing = match listing::discover(&args.dir, args.table.as_deref().map(str::as_bytes)) {
-        Ok(listing) => listing,
-        Err(e) => {
-            status.file_error(&e);
-            return status.exit_code();
+    let (dir, table, listing) = match inputs::source(&args.inputs) {
+        Source::Table { dir, table } => {
+            match listing::discover(dir, table.as_deref().map(str::as_bytes)) {
+                Ok(listing) => (Some(dir), table, listing),
+                Err(e) => {
+                    status.file_error(&e);
+                    return status.exit_code();
+                }
+            }
+        }
+        Source::Files(paths) => {
+            let listing = inputs::given(paths);
+            // A path given that is not there is said on standard error too, as a missing DIR
+            // is (the report lists it among the problems).
+            for error in &listing.errors {
+                eprintln!("flatstore: {error}");
+            }
+            (None, None, listing)
         }
     };
     let sidecars: Vec<Sidecar> = listing
@@ -261,7 +280,7 @@ pub fn run(args: &Args) -> ExitCode {
     let progress = Progress::new("verify", listing.files.iter().map(|f| f.size).sum(), false);
     let tables: Vec<TableCheck<'_>> = listing
         .files
-        .chunk_by(|a, b| a.name.table == b.name.table)
+        .chunk_by(|a, b| a.table() == b.table())
         .map(|files| TableCheck::new(files, &sidecars, &progress))
         .collect();
     progress.finish();
@@ -294,19 +313,16 @@ pub fn run(args: &Args) -> ExitCode {
     if !problems.is_empty() {
         status.raise(PROBLEMS);
     }
-    if let Some(table) = &args.table
+    if let (Some(dir), Some(table)) = (dir, &table)
         && tables.is_empty()
         && listing.errors.is_empty()
         && sidecars.is_empty()
     {
-        problems.push(format!(
-            "{}: no file of table {table:?}",
-            args.dir.display()
-        ));
+        problems.push(format!("{}: no file of table {table:?}", dir.display()));
         status.raise(PROBLEMS);
     }
     let report = if args.json {
-        json_report(&args.dir, &tables, &listing.ignored, &problems)
+        json_report(dir, &tables, &listing.ignored, &problems)
     } else {
         text_report(&tables, &listing.ignored, &problems)
     };
@@ -329,10 +345,13 @@ fn text_report(tables: &[TableCheck<'_>], ignored: &[String], problems: &[String
     let mut out = String::new();
     for t in tables {
         let majority = t.majority.map_or("no".into(), |m| m.to_string());
+        let table = match &t.table {
+            Some(table) => format!("table {table}"),
+            None => "files named as no table's log".into(),
+        };
         let _ = writeln!(
             out,
-            "table {}: {} files, {} records, {} bytes, {majority} columns",
-            t.table,
+            "{table}: {} files, {} records, {} bytes, {majority} columns",
             t.files.len(),
             t.sum(|c| c.records),
             t.sum(|c| c.bytes),
@@ -365,8 +384,10 @@ fn text_report(tables: &[TableCheck<'_>], ignored: &[String], problems: &[String
                 "live (a writer may still append)"
             } else if file.is_sealed() {
                 "sealed"
-            } else {
+            } else if file.name.is_some() {
                 "rotated"
+            } else {
+                "-"
             };
             let _ = writeln!(
                 out,
@@ -399,70 +420,89 @@ fn text_report(tables: &[TableCheck<'_>], ignored: &[String], problems: &[String
     out
 }
 
+/// `verify --json`: one object, keys in this order (docs/cli.md lists them).
+#[derive(Serialize)]
+struct Report<'a> {
+    /// `null` for files given one by one.
+    dir: Option<String>,
+    tables: Vec<TableReport<'a>>,
+    ignored: &'a [String],
+    problems: &'a [String],
+}
+
+#[derive(Serialize)]
+struct TableReport<'a> {
+    table: Option<&'a str>,
+    /// The column count of most records.
+    columns: Option<usize>,
+    records: u64,
+    bytes: u64,
+    files: Vec<FileReport<'a>>,
+    column_names: Option<&'a [String]>,
+}
+
+#[derive(Serialize)]
+struct FileReport<'a> {
+    file: &'a str,
+    live: bool,
+    sealed: bool,
+    size: u64,
+    bytes: u64,
+    records: u64,
+    columns: ColumnCounts<'a>,
+    other_columns: u64,
+    torn: bool,
+    undecodable: u64,
+    error: Option<String>,
+}
+
+/// `{"<column count>": records}`, in order of first appearance.
+struct ColumnCounts<'a>(&'a [Columns]);
+
+impl Serialize for ColumnCounts<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|c| (c.columns.to_string(), c.lines)))
+    }
+}
+
 fn json_report(
-    dir: &std::path::Path,
+    dir: Option<&Path>,
     tables: &[TableCheck<'_>],
     ignored: &[String],
     problems: &[String],
 ) -> String {
-    let strings = |items: &mut dyn Iterator<Item = &String>| {
-        let items: Vec<String> = items.map(|s| json::string(s)).collect();
-        format!("[{}]", items.join(","))
-    };
-    let tables: Vec<String> = tables
-        .iter()
-        .map(|t| {
-            let files: Vec<String> = t
-                .files
-                .iter()
-                .map(|(file, check)| {
-                    let columns: Vec<String> = check
-                        .columns
-                        .iter()
-                        .map(|c| format!("\"{}\":{}", c.columns, c.lines))
-                        .collect();
-                    format!(
-                        "{{\"file\":{},\"live\":{},\"sealed\":{},\"size\":{},\"bytes\":{},\
-                         \"records\":{},\"columns\":{{{}}},\"other_columns\":{},\"torn\":{},\
-                         \"undecodable\":{},\"error\":{}}}",
-                        json::string(&file.file_name),
-                        file.is_live(),
-                        file.is_sealed(),
-                        file.size,
-                        check.bytes,
-                        check.records,
-                        columns.join(","),
-                        check.other_columns(t.majority),
-                        check.torn,
-                        check.undecodable,
-                        check
-                            .error
-                            .as_ref()
-                            .map_or("null".into(), |e| json::string(&e.to_string())),
-                    )
-                })
-                .collect();
-            let names = t
-                .sidecar
-                .map_or("null".into(), |(_, names)| strings(&mut names.iter()));
-            format!(
-                "{{\"table\":{},\"columns\":{},\"records\":{},\"bytes\":{},\"files\":[{}],\
-                 \"column_names\":{names}}}",
-                json::string(&t.table),
-                t.majority.map_or("null".into(), |m| m.to_string()),
-                t.sum(|c| c.records),
-                t.sum(|c| c.bytes),
-                files.join(",")
-            )
-        })
-        .collect();
-    format!(
-        "{{\"dir\":{},\"tables\":[{}],\"ignored\":{},\"problems\":{}}}\n",
-        json::string(&dir.to_string_lossy()),
-        tables.join(","),
-        strings(&mut ignored.iter()),
-        strings(&mut problems.iter()),
-    )
+    output::json_report(&Report {
+        dir: dir.map(|dir| dir.to_string_lossy().into_owned()),
+        tables: tables
+            .iter()
+            .map(|t| TableReport {
+                table: t.table.as_deref(),
+                columns: t.majority,
+                records: t.sum(|c| c.records),
+                bytes: t.sum(|c| c.bytes),
+                files: t
+                    .files
+                    .iter()
+                    .map(|(file, check)| FileReport {
+                        file: &file.file_name,
+                        live: file.is_live(),
+                        sealed: file.is_sealed(),
+                        size: file.size,
+                        bytes: check.bytes,
+                        records: check.records,
+                        columns: ColumnCounts(&check.columns),
+                        other_columns: check.other_columns(t.majority),
+                        torn: check.torn,
+                        undecodable: check.undecodable,
+                        error: check.error.as_ref().map(ToString::to_string),
+                    })
+                    .collect(),
+                column_names: t.sidecar.map(|(_, names)| names),
+            })
+            .collect(),
+        ignored,
+        problems,
+    })
 }
 
 #[cfg(test)]
