@@ -333,7 +333,7 @@ fn runs_killed_at_random_moments_then_run_again_leave_every_cdr_once() {
         &flatstore(&cdr_db(
             &logs,
             &url,
-            &["--create", "--since", "@4000000000"],
+            &["--create", "--modified-since", "@4000000000"],
         )),
         0,
     );
@@ -385,7 +385,7 @@ fn two_runs_at_once_load_each_cdr_once() {
         &flatstore(&cdr_db(
             &logs,
             &url,
-            &["--create", "--since", "@4000000000"],
+            &["--create", "--modified-since", "@4000000000"],
         )),
         0,
     );
