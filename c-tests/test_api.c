@@ -685,6 +685,91 @@ static void test_inherited_handle(const char *query, const char *table) {
     free(child);
 }
 
+/* ---------- the library's own messages: flat_set_log ---------- */
+
+static int logged_count, logged_level;
+static char logged[4096];
+
+static void record_log(int level, const char *message) {
+    logged_count++;
+    logged_level = level;
+    snprintf(logged, sizeof logged, "%s", message);
+}
+
+/* Run f(arg) with standard error sent to a temporary file; what was written there goes to out. */
+static void capturing_stderr(void (*f)(const char *), const char *arg, char *out, size_t size) {
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *tmp = tmpfile();
+    if (saved < 0 || !tmp) { CHECK(0, "capture stderr"); out[0] = 0; return; }
+    dup2(fileno(tmp), 2);
+    f(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(tmp);
+    size_t got = fread(out, 1, size - 1, tmp);
+    out[got] = 0;
+    fclose(tmp);
+}
+
+/* Open and close a connection to a directory other users can write to (made here): the
+ * library warns about it. */
+static void init_in_shared(const char *path) {
+    mkdir(path, 0777);
+    chmod(path, 0777);
+    char url[256];
+    snprintf(url, sizeof url, "flatstore:%s", path);
+    db_con_t *h = flat_db_init(url);
+    CHECK(h != NULL, "init in %s: %s", path, flat_last_error());
+    flat_db_close(h);
+}
+
+/* header=1 with no keys: the record is written, and the library says the column names were
+ * not recorded. */
+static void insert_without_keys(const char *table) {
+    db_con_t *h = open_dir("?header=1");
+    if (!h) { CHECK(0, "init"); return; }
+    db_val_t v = v_int(1);
+    CHECK(flat_use_table(h, table) == 0 && flat_db_insert(h, NULL, &v, 1) == 0, "insert");
+    flat_db_close(h);
+}
+
+/* A log function handed over with flat_set_log gets every message, with its level and text,
+ * and nothing goes to standard error; flat_set_log(NULL) puts them back on standard error. */
+static void test_log_function(void) {
+    char shared[128], want[512], said[4096];
+    flat_set_log(record_log);
+
+    snprintf(shared, sizeof shared, "%s/shared-log", dir);
+    capturing_stderr(init_in_shared, shared, said, sizeof said);
+    snprintf(want, sizeof want,
+             "log directory %s is writable by other users (mode 777); use a directory only the "
+             "proxy's user can write", shared);
+    CHECK(logged_count == 1, "one message, got %d", logged_count);
+    CHECK(logged_level == FLATSTORE_LOG_WARNING, "a warning: level %d", logged_level);
+    CHECK(strcmp(logged, want) == 0, "text: \"%s\"", logged);
+    CHECK(said[0] == 0, "nothing on standard error: \"%s\"", said);
+
+    capturing_stderr(insert_without_keys, "log_nokeys", said, sizeof said);
+    static const char columns[] = "column names of table \"log_nokeys\" not recorded: ";
+    CHECK(logged_count == 2, "two messages, got %d", logged_count);
+    CHECK(logged_level == FLATSTORE_LOG_ERR, "an error: level %d", logged_level);
+    CHECK(strncmp(logged, columns, strlen(columns)) == 0, "text: \"%s\"", logged);
+    CHECK(strchr(logged, '\n') == NULL, "no newline: \"%s\"", logged);
+    CHECK(said[0] == 0, "nothing on standard error: \"%s\"", said);
+
+    flat_set_log(NULL);
+    snprintf(shared, sizeof shared, "%s/shared-stderr", dir);
+    capturing_stderr(init_in_shared, shared, said, sizeof said);
+    char line[600];
+    snprintf(line, sizeof line,
+             "flatstore: warning: log directory %s is writable by other users (mode 777); use a "
+             "directory only the proxy's user can write\n", shared);
+    CHECK(logged_count == 2, "the function is no longer called: %d", logged_count);
+    CHECK(strcmp(said, line) == 0, "standard error again: \"%s\"", said);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/flatstore-ctest-XXXXXX");
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 2; }
@@ -701,6 +786,7 @@ int main(void) {
     test_file_mode();
     test_rotate_in_process();
     test_sealing_and_header();
+    test_log_function();
     test_buffered();
     test_exit_drains();
     test_sigterm_writes_out_buffer(1, "term_exit");

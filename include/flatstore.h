@@ -96,6 +96,27 @@
 #define FLATSTORE_E_SEALER_TIMEOUT -16
 
 /**
+ * `flat_set_log` level: an error (something the library was asked to do failed, or records
+ * were lost). The levels are syslog(3) priorities: a log function may pass them on as they are.
+ */
+#define FLATSTORE_LOG_ERR 3
+
+/**
+ * `flat_set_log` level: a warning (it works, but should be fixed); syslog's `LOG_WARNING`.
+ */
+#define FLATSTORE_LOG_WARNING 4
+
+/**
+ * `flat_set_log` level: normal but significant; syslog's `LOG_NOTICE` (not sent today).
+ */
+#define FLATSTORE_LOG_NOTICE 5
+
+/**
+ * `flat_set_log` level: informational; syslog's `LOG_INFO` (not sent today).
+ */
+#define FLATSTORE_LOG_INFO 6
+
+/**
  * A connection handle. `table` is the pointer last given to `flat_use_table` (owned by the
  * host); `tail` is private to flatstore.
  */
@@ -185,6 +206,12 @@ typedef struct {
    */
   db_val_union_t val;
 } db_val_t;
+
+/**
+ * A log function for `flat_set_log`: `level` is one of `FLATSTORE_LOG_*`, `message` a
+ * NUL-terminated line without its newline, valid only during the call.
+ */
+typedef void (*flat_log_f)(int level, const char *message);
 
 
 
@@ -312,6 +339,22 @@ const char *flat_last_error(void);
  * against). A static string: never NULL, valid for the life of the process; do not free it.
  */
 const char *flat_version(void);
+
+/**
+ * Hand the library a function for its own messages: what it reports where no caller is
+ * waiting for an answer (a log directory other users can write to, a failed seal or interval
+ * sync, column names not recorded, buffered records lost at exit; see docs/operations.md).
+ * By default, and again after `flat_set_log(NULL)`, they go to standard error, one line each,
+ * starting `flatstore: `. Errors returned to a caller (codes, `flat_last_error`) are not sent.
+ *
+ * For this process and the processes it forks later. `log` may be called from any thread
+ * (the connection's helper thread too), from an `atexit` hook, and from the library's SIGTERM
+ * and SIGINT handler when buffered records cannot be written (`flush=0`): it must be safe
+ * there, and stay callable for the life of the process (a call that started before
+ * `flat_set_log` changed it may still reach the previous function). A message is at most
+ * 2048 bytes and holds no NUL.
+ */
+void flat_set_log(flat_log_f log);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -24,8 +24,9 @@
 //! The parts (see `docs/architecture.md`): [`line`](mod@line), the line format, pure; [`names`], every
 //! file name, built and parsed; the writer (connection, buffers, table files, log files, the
 //! helper thread, seals); the state shared between processes (control file, process number,
-//! rotation requests); `sys`, the OS shims; [`ffi`], the host ABIs, the only way in from C;
-//! [`cdr`], the accounting run's pure core (records to call detail records).
+//! rotation requests); [`report`], the library's own messages and where they go; `sys`, the
+//! OS shims; [`ffi`], the host ABIs, the only way in from C; [`cdr`], the accounting run's
+//! pure core (records to call detail records).
 #![deny(unsafe_code, unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(
     clippy::undocumented_unsafe_blocks,
@@ -38,6 +39,7 @@ pub mod error;
 pub mod ffi;
 pub mod line;
 pub mod names;
+pub mod report;
 mod shared;
 mod sys;
 mod writer;

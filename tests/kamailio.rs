@@ -5,17 +5,20 @@
 mod common;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::kamailio::{
     COLUMNS, MODULES, Proxy, Uas, account_calls, all_lines, assert_every_call_accounted_once,
-    epoch_now, our_module, place_calls, ports, rename_live_files, scratch,
+    config_defines, epoch_now, our_module, place_calls, ports, rename_live_files, scratch,
 };
-use common::{trial, trial_needing};
+use common::{trial, trial_needing, trial_unless};
 
 const TOOLS: [&str; 4] = ["kamailio", "sipp", "kamcmd", "logrotate"];
 
@@ -46,6 +49,16 @@ fn main() {
             "stock_module_and_ours_write_the_same_records",
             &TOOLS,
             stock_module_and_ours_write_the_same_records,
+        ),
+        trial_needing(
+            "kamailio_module_logs_through_kamailios_logging",
+            &["kamailio", "kamcmd"],
+            kamailio_module_logs_through_kamailios_logging,
+        ),
+        trial_unless(
+            "kamailio_module_logs_to_syslog_as_kamailio_does",
+            private_dev_log,
+            kamailio_module_logs_to_syslog_as_kamailio_does,
         ),
         trial(
             "kamailio_build_without_kamailio_explains_the_fix",
@@ -370,4 +383,227 @@ fn kamailio_build_without_kamailio_explains_the_fix() {
             "{needle:?} missing from:\n{stderr}"
         );
     }
+}
+
+/// A scratch directory for Kamailio whose `acc` directory other users can write to: the
+/// module warns about it in every process that opens it. Returns (directory, acc, the
+/// warning's text).
+fn shared_acc(name: &str) -> (PathBuf, PathBuf, String) {
+    let dir = scratch(name);
+    let acc = dir.join("acc");
+    fs::set_permissions(&acc, fs::Permissions::from_mode(0o777)).expect("chmod 777 acc");
+    let warning = format!(
+        "log directory {} is writable by other users (mode 777); use a directory only the \
+         proxy's user can write",
+        acc.display()
+    );
+    (dir, acc, warning)
+}
+
+/// `line` as Kamailio's `LM_*` macros print it on standard error (`%2d(%d) %s: ` then the
+/// rest: process number, pid, level name): (process number, pid, what follows the level).
+fn kamailio_stderr_line<'a>(line: &'a str, level: &str) -> Option<(i32, i32, &'a str)> {
+    let (number, rest) = line.split_once('(')?;
+    let (pid, rest) = rest.split_once(") ")?;
+    let rest = rest.strip_prefix(level)?.strip_prefix(": ")?;
+    if number.len() < 2 {
+        return None;
+    }
+    Some((number.trim_start().parse().ok()?, pid.parse().ok()?, rest))
+}
+
+/// Inside Kamailio the library's messages go through Kamailio's logging, as every module's
+/// do. Kamailio run with `-E` (and `log_stderror=yes`) prints them on standard error in its own
+/// format, `%2d(%d) WARNING: db_flatstore: …` with its process number and the process's pid,
+/// as its core's lines, and never as the default sink's raw `flatstore: …` line. A log
+/// directory others can write to is a warning from each process that opens it (once); a
+/// refused modparam is an error at startup (`kamailio -c`), under the level name `ERROR`.
+fn kamailio_module_logs_through_kamailios_logging() {
+    let (dir, acc, warning) = shared_acc("logging");
+    let module = our_module().path.display().to_string();
+    let url = format!("flatstore:{}", acc.display());
+    let port = ports();
+    let proxy = Proxy::start(&module, &dir, port, &url, 1);
+    // acc opens its connection in each worker's child_init: wait for their warnings.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !proxy.log().contains(&warning) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+    }
+    let status = proxy.stop();
+    assert!(status.success(), "kamailio exit status {status}");
+    let log = fs::read_to_string(dir.join("kamailio.log")).expect("kamailio.log");
+    let ours = format!("db_flatstore: {warning}");
+    let mut pids = Vec::new();
+    for line in log.lines().filter(|l| l.contains(&warning)) {
+        let (_, pid, rest) = kamailio_stderr_line(line, "WARNING")
+            .unwrap_or_else(|| panic!("not Kamailio's format: {line:?}"));
+        assert_eq!(rest, ours, "{line:?}");
+        assert!(!pids.contains(&pid), "pid {pid} warned twice:\n{log}");
+        pids.push(pid);
+    }
+    assert!(
+        pids.len() >= 4,
+        "a warning from each SIP worker, got {pids:?}:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| kamailio_stderr_line(l, "INFO")
+                .is_some_and(|(_, _, r)| r.starts_with("<core> "))),
+        "Kamailio's own lines have the same shape:\n{log}"
+    );
+    assert!(
+        !log.lines().any(|l| l.starts_with("flatstore: ")),
+        "a raw line on standard error:\n{log}"
+    );
+
+    let check = Command::new("kamailio")
+        .args(["-c", "-E", "-f"])
+        .arg(manifest_dir().join("examples/kamailio.cfg"))
+        .args(config_defines(&module, &dir, port, &url, 7))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kamailio -c");
+    let said = String::from_utf8_lossy(&check.stderr);
+    let refused = "db_flatstore: parameter \"flush\": \"7\" is not 0 or 1";
+    assert!(
+        said.lines().any(|l| kamailio_stderr_line(l, "ERROR")
+            .is_some_and(|(number, _, rest)| number == 0 && rest == refused)),
+        "the refused modparam, as Kamailio logs an error:\n{said}"
+    );
+    eprintln!("{} processes warned through Kamailio's logging", pids.len());
+}
+
+/// Why [`kamailio_module_logs_to_syslog_as_kamailio_does`] cannot run here: it needs
+/// Kamailio, and root in a private mount namespace to give Kamailio a `/dev/log` of its own.
+fn private_dev_log() -> Result<Option<String>, libtest_mimic::Failed> {
+    if let Some(reason) = common::missing_tools(&["kamailio", "unshare", "mount"])? {
+        return Ok(Some(reason));
+    }
+    let private = Command::new("unshare")
+        .args(["-m", "--propagation", "private"])
+        .args(["sh", "-c", "mount -t tmpfs tmpfs /dev"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    Ok((!private).then(|| "needs root in a private mount namespace (unshare -m)".to_owned()))
+}
+
+/// Kamailio as it runs in production (logging to syslog: `log_stderror=no`, no `-E`), with a
+/// `/dev/log` of its own (a socket of this test, mounted over it in a private mount
+/// namespace): the module's warning arrives there with Kamailio's facility and the warning's
+/// priority, as `WARNING: db_flatstore: …`, beside Kamailio's own lines; nothing goes to
+/// standard error.
+fn kamailio_module_logs_to_syslog_as_kamailio_does() {
+    let (dir, acc, warning) = shared_acc("syslog");
+    let syslog = UnixDatagram::bind(dir.join("log.sock")).expect("bind the syslog socket");
+    syslog
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let config = fs::read_to_string(manifest_dir().join("examples/kamailio.cfg"))
+        .expect("read examples/kamailio.cfg");
+    assert!(config.contains("\nlog_stderror=yes\n"));
+    fs::write(
+        dir.join("kamailio.cfg"),
+        config.replace("\nlog_stderror=yes\n", "\nlog_stderror=no\n"),
+    )
+    .expect("write kamailio.cfg");
+    // In a private mount namespace: a /dev of its own, with the few devices Kamailio uses
+    // and the test's socket as /dev/log; then Kamailio, in the foreground.
+    let script = r#"set -e
+        mkdir -p "$1/dev"
+        mount --rbind /dev "$1/dev"
+        mount -t tmpfs tmpfs /dev
+        for n in null zero random urandom; do touch /dev/$n; mount --bind "$1/dev/$n" /dev/$n; done
+        touch /dev/log
+        mount --bind "$1/log.sock" /dev/log
+        shift
+        exec "$@""#;
+    let log = fs::File::create(dir.join("kamailio.log")).expect("create log");
+    let mut kamailio = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+        .arg(&dir)
+        .args(["kamailio", "-DD", "-f"])
+        .arg(dir.join("kamailio.cfg"))
+        .arg("-Y")
+        .arg(dir.join("run"))
+        .args(config_defines(
+            &our_module().path.display().to_string(),
+            &dir,
+            ports(),
+            &format!("flatstore:{}", acc.display()),
+            1,
+        ))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start kamailio in a private mount namespace");
+    // Read the socket until Kamailio is gone: a full socket would block its syslog() calls.
+    let messages = Arc::new(Mutex::new(Vec::<String>::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (messages, done) = (Arc::clone(&messages), Arc::clone(&done));
+        thread::spawn(move || {
+            let mut buffer = vec![0u8; 65536];
+            while !done.load(Ordering::SeqCst) {
+                if let Ok(n) = syslog.recv(&mut buffer) {
+                    let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+                    messages.lock().expect("messages").push(message);
+                }
+            }
+        })
+    };
+    let ours = format!(": WARNING: db_flatstore: {warning}\n");
+    let warned = || {
+        let messages = messages.lock().expect("messages");
+        messages.iter().filter(|m| m.ends_with(&ours)).count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && warned() < 4 && kamailio.try_wait().expect("wait").is_none()
+    {
+        thread::sleep(Duration::from_millis(100));
+    }
+    let pid = nix::unistd::Pid::from_raw(kamailio.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let status = kamailio.wait().expect("wait for kamailio");
+    done.store(true, Ordering::SeqCst);
+    reader.join().expect("the socket reader");
+    let messages = messages.lock().expect("messages").clone();
+    let said = fs::read_to_string(dir.join("kamailio.log")).unwrap_or_default();
+    let all = messages.concat();
+    assert!(
+        status.success(),
+        "kamailio: {status}\n{said}\nsyslog:\n{all}"
+    );
+    // `<priority>` first: facility | level. Kamailio's own INFO lines give its facility.
+    let priority =
+        |m: &str| -> Option<i32> { m.strip_prefix('<')?.split_once('>')?.0.parse().ok() };
+    let facility = messages
+        .iter()
+        .find(|m| m.contains(": INFO: <core> ["))
+        .and_then(|m| priority(m))
+        .map(|p| p & !7)
+        .unwrap_or_else(|| panic!("Kamailio's own lines reach the socket:\n{all}\n{said}"));
+    let warnings: Vec<&String> = messages.iter().filter(|m| m.ends_with(&ours)).collect();
+    assert!(
+        warnings.len() >= 4,
+        "a warning from each SIP worker:\n{all}\n{said}"
+    );
+    for message in &warnings {
+        assert_eq!(
+            priority(message),
+            Some(facility | libc::LOG_WARNING),
+            "{message:?}"
+        );
+    }
+    assert!(
+        !said.contains("writable by other users"),
+        "on standard error:\n{said}"
+    );
+    eprintln!(
+        "{} warnings at syslog priority {} (facility {})",
+        warnings.len(),
+        facility | libc::LOG_WARNING,
+        facility >> 3
+    );
 }

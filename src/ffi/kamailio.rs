@@ -3,13 +3,15 @@
 //! and the RPC commands `flatstore.rotate` and `flatstore.k_rotate`.
 //!
 //! Kamailio's loader `dlopen`s the module, compares `module_version` and `module_flags` with
-//! its own strings (learnt at build time, see `build.rs`), then reads `exports`. Nothing of the
-//! Kamailio core is called: libc is enough.
+//! its own strings (learnt at build time, see `build.rs`), then reads `exports`. The module
+//! links nothing of Kamailio: its one use of the core, logging (the library's messages go
+//! where every module's do, see `CoreLog`), is found at run time in the kamailio executable.
 #![allow(unsafe_code, non_camel_case_types, non_upper_case_globals)]
 
 use std::cell::UnsafeCell;
 use std::ffi::{CStr, c_char, c_int, c_uint, c_ulong, c_void};
 use std::mem::{offset_of, size_of};
+use std::sync::OnceLock;
 
 use super::{
     Handle, c_str_or_null, close_handle, connection_tail, declare_rank, guard, guard_code,
@@ -17,6 +19,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::line::value::{BadValue, Value, ValueProblem};
+use crate::report::{self, Level};
 use crate::shared::{directories, rotation};
 use crate::writer::config::PARAMETER_NAMES;
 
@@ -281,6 +284,8 @@ static COMMANDS: Exported<[CmdExport; 2]> = Exported(UnsafeCell::new([
 
 /// Set parameter `PARAMETER_NAMES[I]` from Kamailio's value (an `int` or a `char*`).
 unsafe extern "C" fn set_param<const I: usize>(kind: c_uint, value: *mut c_void) -> c_int {
+    // Modparams come before mod_init: a refused one is logged through Kamailio too.
+    log_through_kamailio();
     let name = PARAMETER_NAMES[I].to_str().unwrap_or_default();
     let code = guard_code(|| {
         let text = if kind & PARAM_INT != 0 {
@@ -365,21 +370,22 @@ pub static exports: Exported<ModuleExports> = Exported(UnsafeCell::new(ModuleExp
 /// Kamailio's `PROC_INIT`: `child_init` in the main process before anything is forked.
 const PROC_INIT: c_int = -127;
 
-/// A failure during startup also goes to standard error (Kamailio's own log is not reachable
-/// without linking its core), so that the operator sees why Kamailio refused to start.
+/// A failure during startup (a refused modparam, `mod_init`) is also logged (an error, through
+/// Kamailio's logging), so that the operator sees why Kamailio refused to start.
 fn report_at_startup(code: c_int) -> c_int {
     if code < 0 {
         let message = super::last_error_ptr();
         // SAFETY: last_error_ptr is a NUL-terminated string owned by this thread.
         let message = unsafe { CStr::from_ptr(message) }.to_string_lossy();
-        eprintln!("flatstore: {message}");
+        report::report(Level::Error, format_args!("{message}"));
     }
     code
 }
 
-/// `mod_init`: make the shared directory list before Kamailio forks, so that the RPC process
-/// can rotate directories only the workers opened.
+/// `mod_init`: log through Kamailio from now on, and make the shared directory list before
+/// Kamailio forks, so that the RPC process can rotate directories only the workers opened.
 unsafe extern "C" fn mod_init() -> c_int {
+    log_through_kamailio();
     report_at_startup(guard_code(directories::share_with_children))
 }
 
@@ -426,6 +432,273 @@ unsafe extern "C" fn rpc_rotate(rpc: *mut Rpc, ctx: *mut c_void) {
     if let Some(fault) = unsafe { rpc.as_ref() }.and_then(|rpc| rpc.fault) {
         // SAFETY: fault is printf-like; "%s" with one NUL-terminated string.
         unsafe { fault(ctx, 500, c"%s".as_ptr(), message.as_ptr()) };
+    }
+}
+
+/// The module's name in Kamailio's log lines and debug-level lookups (its `LOG_MNAME`).
+const MOD_NAME: &CStr = c"db_flatstore";
+/// What Kamailio's `LM_*` macros put before a module's message (its `LOC_INFO`, here without a
+/// C file and line).
+const LOC_INFO: &CStr = c"db_flatstore: ";
+/// Kamailio's `L_ALERT`, the first entry of `log_level_info[]`.
+const L_ALERT: c_int = -5;
+
+/// Kamailio's level number (`L_ERR` … `L_INFO`, `dprint.h`) for a library level.
+fn kamailio_level(level: Level) -> c_int {
+    match level {
+        Level::Error => -1,
+        Level::Warning => 0,
+        Level::Notice => 1,
+        _ => 2,
+    }
+}
+
+/// One entry of Kamailio's `log_level_info[]`: a level's name and syslog priority.
+#[repr(C)]
+struct LogLevelInfo {
+    name: *const c_char,
+    syslog_level: c_int,
+}
+
+/// Kamailio's `ksr_logdata_t` (5.6), what its structured logging (`log_engine_type`) takes.
+#[repr(C)]
+struct KsrLogData {
+    v_facility: c_int,
+    v_level: c_int,
+    v_lname: *const c_char,
+    v_fname: *const c_char,
+    v_fline: c_int,
+    v_mname: *const c_char,
+    v_func: *const c_char,
+    v_locinfo: *const c_char,
+    v_pid: c_int,
+    v_pidx: c_int,
+}
+
+const _: () = assert!(size_of::<LogLevelInfo>() == 16);
+const _: () = assert!(size_of::<KsrLogData>() == 64);
+const _: () = assert!(offset_of!(KsrLogData, v_mname) == 32);
+
+/// `km_log_f`: `void (*)(int priority, const char *format, ...)` (`syslog` by default).
+type KmLog = unsafe extern "C" fn(c_int, *const c_char, ...);
+/// `ksr_slog_f`: `void (*)(ksr_logdata_t *, const char *format, ...)`.
+type SlogFunc = unsafe extern "C" fn(*mut KsrLogData, *const c_char, ...);
+/// `int get_debug_level(char *mname, int mnlen)`, and `get_debug_facility` alike.
+type ModuleLookup = unsafe extern "C" fn(*const c_char, c_int) -> c_int;
+
+/// Kamailio's core logging, as its `LM_*` macros use it (Kamailio 5.6, `src/core/dprint.h`),
+/// found with `dlsym(RTLD_DEFAULT, …)` in the kamailio executable (linked `-rdynamic`: modules
+/// use these symbols). The pointers are to the executable's functions and variables, valid for
+/// the life of the process and the same in every process it forks.
+struct CoreLog {
+    get_debug_level: ModuleLookup,
+    get_debug_facility: ModuleLookup,
+    my_pid: unsafe extern "C" fn() -> c_int,
+    /// `int process_no`.
+    process_no: *const c_int,
+    /// `int log_stderr`: non-zero when Kamailio logs to standard error (`-E`,
+    /// `log_stderror=yes`).
+    log_stderr: *const c_int,
+    /// `km_log_f _km_log_func`: the function for syslog (read at each call: it can change).
+    km_log_func: *const Option<KmLog>,
+    /// `struct log_level_info log_level_info[]`, indexed by level − `L_ALERT`.
+    log_level_info: *const LogLevelInfo,
+    /// `str *log_prefix_val`: the `log_prefix` of the message being processed, or NULL.
+    log_prefix_val: *const *const Str,
+    /// `ksr_slog_f _ksr_slog_func`: structured logging, when set.
+    slog_func: Option<*const Option<SlogFunc>>,
+    /// `volatile int dprint_crit`: non-zero while Kamailio is printing (absent when built with
+    /// `NO_SIG_DEBUG`).
+    dprint_crit: Option<*mut c_int>,
+    /// `int log_color` with `dprint_color(level)` and `dprint_color_reset()`.
+    color: Option<(
+        *const c_int,
+        unsafe extern "C" fn(c_int),
+        unsafe extern "C" fn(),
+    )>,
+    /// libc's `FILE *stderr`.
+    stderr: *const *mut libc::FILE,
+}
+
+// SAFETY: the pointers are to the executable's and libc's static functions and variables,
+// which every thread may use as Kamailio's own macros do.
+unsafe impl Send for CoreLog {}
+// SAFETY: as above; `CoreLog` itself is never written after it is made.
+unsafe impl Sync for CoreLog {}
+
+/// Kamailio's logging, looked up once (in the main process, before it forks); `None` when a
+/// symbol it needs is missing (a host that is not Kamailio, as in the C tests of the ABI).
+static CORE_LOG: OnceLock<Option<CoreLog>> = OnceLock::new();
+
+/// The address of `name` in the process (the executable first), or NULL.
+fn symbol(name: &CStr) -> *mut c_void {
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the name up.
+    unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) }
+}
+
+impl CoreLog {
+    /// Look up every symbol; `None` if one that is needed is missing.
+    fn find() -> Option<CoreLog> {
+        let data = |name: &CStr| Some(symbol(name)).filter(|p| !p.is_null());
+        let (level, facility, my_pid) = (
+            data(c"get_debug_level")?,
+            data(c"get_debug_facility")?,
+            data(c"my_pid")?,
+        );
+        let color = match (
+            data(c"log_color"),
+            data(c"dprint_color"),
+            data(c"dprint_color_reset"),
+        ) {
+            (Some(flag), Some(set), Some(reset)) => Some((flag, set, reset)),
+            _ => None,
+        };
+        // SAFETY: each function name is Kamailio 5.6's with the signature of its field (per its
+        // src/core/dprint.h), so its address is a function of that type.
+        unsafe {
+            Some(CoreLog {
+                get_debug_level: std::mem::transmute::<*mut c_void, ModuleLookup>(level),
+                get_debug_facility: std::mem::transmute::<*mut c_void, ModuleLookup>(facility),
+                my_pid: std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> c_int>(my_pid),
+                process_no: data(c"process_no")?.cast_const().cast(),
+                log_stderr: data(c"log_stderr")?.cast_const().cast(),
+                km_log_func: data(c"_km_log_func")?.cast_const().cast(),
+                log_level_info: data(c"log_level_info")?.cast_const().cast(),
+                log_prefix_val: data(c"log_prefix_val")?.cast_const().cast(),
+                slog_func: data(c"_ksr_slog_func").map(|p| p.cast_const().cast()),
+                dprint_crit: data(c"dprint_crit").map(<*mut c_void>::cast::<c_int>),
+                color: color.map(|(flag, set, reset)| {
+                    (
+                        flag.cast_const().cast::<c_int>(),
+                        std::mem::transmute::<*mut c_void, unsafe extern "C" fn(c_int)>(set),
+                        std::mem::transmute::<*mut c_void, unsafe extern "C" fn()>(reset),
+                    )
+                }),
+                stderr: data(c"stderr")?.cast_const().cast(),
+            })
+        }
+    }
+
+    /// Log `message` as `LM_ERR`/`LM_WARN`/`LM_NOTICE`/`LM_INFO` of module `db_flatstore`
+    /// would: only if the module's debug level lets it through; then Kamailio's structured
+    /// logging if it is on, else `%2d(%d) LEVEL: db_flatstore: message` on standard error when
+    /// Kamailio logs there, else `LEVEL: db_flatstore: message` to its syslog function with
+    /// the level's priority and the module's facility.
+    ///
+    /// On the process's main thread, where Kamailio's signal handlers run, `dprint_crit` is
+    /// kept as Kamailio's macros keep it: raised around the print, and when it is already up
+    /// (this runs in a signal handler that interrupted Kamailio printing) the message goes to
+    /// standard error ([`report::to_stderr`]) rather than into Kamailio's logging again. The
+    /// connection's helper thread (every signal blocked) leaves it alone: it is a plain `int`
+    /// the main thread changes, and an increment lost to a race would silence Kamailio.
+    ///
+    /// # Safety
+    /// The pointers are Kamailio 5.6's (see [`CoreLog::find`]).
+    unsafe fn log(&self, level: Level, message: &str) {
+        let k_level = kamailio_level(level);
+        // SAFETY: gettid and getpid only return numbers.
+        let main_thread = unsafe { libc::gettid() == libc::getpid() };
+        let crit = self.dprint_crit.filter(|_| main_thread);
+        // SAFETY: Kamailio's `volatile int`, read as its macros read it.
+        if crit.is_some_and(|c| unsafe { c.read_volatile() } != 0) {
+            return report::to_stderr(level, message);
+        }
+        let name_len = MOD_NAME.to_bytes().len() as c_int;
+        // SAFETY: get_debug_level takes a name and its length; it only reads them.
+        if unsafe { (self.get_debug_level)(MOD_NAME.as_ptr(), name_len) } < k_level {
+            return;
+        }
+        let len = c_int::try_from(message.len()).unwrap_or(c_int::MAX);
+        let text = message.as_ptr().cast::<c_char>();
+        // SAFETY: Kamailio's variables and functions, used as its LOG_FX macro uses them
+        // (src/core/dprint.h of 5.6): `dprint_crit` up around the print; the level's entry of
+        // `log_level_info` (indices 4 to 7 of its 9); `%.*s` with the message's length, so
+        // that no NUL is needed after it.
+        unsafe {
+            if let Some(c) = crit {
+                c.write_volatile(c.read_volatile() + 1);
+            }
+            let info = &*self.log_level_info.add((k_level - L_ALERT) as usize);
+            let facility = || (self.get_debug_facility)(MOD_NAME.as_ptr(), name_len);
+            // The `log_prefix` of the SIP message the main thread is processing: not the
+            // helper thread's (which must not read it while the main thread changes it).
+            let prefix = if main_thread {
+                (*self.log_prefix_val).as_ref()
+            } else {
+                None
+            };
+            let (prefix_len, prefix) = match prefix {
+                Some(p) if !p.s.is_null() => (p.len, p.s.cast_const()),
+                _ => (0, c"".as_ptr()),
+            };
+            if let Some(slog) = self.slog_func.and_then(|f| *f) {
+                let mut data = KsrLogData {
+                    v_facility: info.syslog_level | facility(),
+                    v_level: k_level,
+                    v_lname: info.name,
+                    v_fname: c"flatstore".as_ptr(),
+                    v_fline: 0,
+                    v_mname: MOD_NAME.as_ptr(),
+                    v_func: c"".as_ptr(),
+                    v_locinfo: LOC_INFO.as_ptr(),
+                    v_pid: 0,
+                    v_pidx: 0,
+                };
+                slog(&mut data, c"%.*s\n".as_ptr(), len, text);
+            } else if *self.log_stderr != 0 {
+                let color = self.color.filter(|(flag, _, _)| **flag != 0);
+                if let Some((_, set, _)) = color {
+                    set(k_level);
+                }
+                libc::fprintf(
+                    *self.stderr,
+                    c"%2d(%d) %s: %.*s%s%.*s\n".as_ptr(),
+                    *self.process_no,
+                    (self.my_pid)(),
+                    info.name,
+                    prefix_len,
+                    prefix,
+                    LOC_INFO.as_ptr(),
+                    len,
+                    text,
+                );
+                if let Some((_, _, reset)) = color {
+                    reset();
+                }
+            } else if let Some(km_log) = *self.km_log_func {
+                km_log(
+                    info.syslog_level | facility(),
+                    c"%s: %.*s%s%.*s\n".as_ptr(),
+                    info.name,
+                    prefix_len,
+                    prefix,
+                    LOC_INFO.as_ptr(),
+                    len,
+                    text,
+                );
+            }
+            if let Some(c) = crit {
+                c.write_volatile(c.read_volatile() - 1);
+            }
+        }
+    }
+}
+
+/// The library's messages go through Kamailio's logging from now on (once; from the first
+/// modparam or `mod_init`, in the main process before it forks). Where Kamailio's symbols are
+/// not found they stay on standard error.
+fn log_through_kamailio() {
+    if CORE_LOG.get_or_init(CoreLog::find).is_some() {
+        report::set_sink(Some(to_kamailio));
+    }
+}
+
+/// The sink [`log_through_kamailio`] installs.
+fn to_kamailio(level: Level, message: &str) {
+    match CORE_LOG.get().and_then(Option::as_ref) {
+        // SAFETY: found by CoreLog::find in this process or the one it was forked from.
+        Some(core) => unsafe { core.log(level, message) },
+        None => report::to_stderr(level, message),
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::ffi::{CStr, c_char, c_int, c_uint, c_ulong};
 use std::mem::{offset_of, size_of};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use super::{
     Handle, c_str_or_null, close_handle, connection_tail, declare_rank, guard, guard_code,
@@ -11,6 +12,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::line::value::{BadValue, Value, ValueProblem};
+use crate::report::{self, Level, MAX_MESSAGE};
 use crate::shared::rotation;
 
 /// OpenSER's counted string: `s` is not NUL-terminated.
@@ -301,3 +303,71 @@ const VERSION: &CStr =
         Ok(version) => version,
         Err(_) => panic!("the crate version contains no NUL"),
     };
+
+/// `flat_set_log` level: an error (something the library was asked to do failed, or records
+/// were lost). The levels are syslog(3) priorities: a log function may pass them on as they are.
+pub const FLATSTORE_LOG_ERR: c_int = 3;
+/// `flat_set_log` level: a warning (it works, but should be fixed); syslog's `LOG_WARNING`.
+pub const FLATSTORE_LOG_WARNING: c_int = 4;
+/// `flat_set_log` level: normal but significant; syslog's `LOG_NOTICE` (not sent today).
+pub const FLATSTORE_LOG_NOTICE: c_int = 5;
+/// `flat_set_log` level: informational; syslog's `LOG_INFO` (not sent today).
+pub const FLATSTORE_LOG_INFO: c_int = 6;
+
+const _: () = assert!(FLATSTORE_LOG_ERR == Level::Error.syslog_priority());
+const _: () = assert!(FLATSTORE_LOG_WARNING == Level::Warning.syslog_priority());
+const _: () = assert!(FLATSTORE_LOG_NOTICE == Level::Notice.syslog_priority());
+const _: () = assert!(FLATSTORE_LOG_INFO == Level::Info.syslog_priority());
+// flat_set_log's documentation says so.
+const _: () = assert!(MAX_MESSAGE == 2048);
+
+/// A log function for `flat_set_log`: `level` is one of `FLATSTORE_LOG_*`, `message` a
+/// NUL-terminated line without its newline, valid only during the call.
+pub type flat_log_f = Option<unsafe extern "C" fn(level: c_int, message: *const c_char)>;
+
+/// The host's log function, as a data pointer (NULL: none).
+static HOST_LOG: AtomicPtr<()> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Hand the library a function for its own messages: what it reports where no caller is
+/// waiting for an answer (a log directory other users can write to, a failed seal or interval
+/// sync, column names not recorded, buffered records lost at exit; see docs/operations.md).
+/// By default, and again after `flat_set_log(NULL)`, they go to standard error, one line each,
+/// starting `flatstore: `. Errors returned to a caller (codes, `flat_last_error`) are not sent.
+///
+/// For this process and the processes it forks later. `log` may be called from any thread
+/// (the connection's helper thread too), from an `atexit` hook, and from the library's SIGTERM
+/// and SIGINT handler when buffered records cannot be written (`flush=0`): it must be safe
+/// there, and stay callable for the life of the process (a call that started before
+/// `flat_set_log` changed it may still reach the previous function). A message is at most
+/// 2048 bytes and holds no NUL.
+#[unsafe(no_mangle)]
+pub extern "C" fn flat_set_log(log: flat_log_f) {
+    match log {
+        Some(log) => {
+            HOST_LOG.store(log as *mut (), Ordering::Release);
+            report::set_sink(Some(to_host));
+        }
+        None => {
+            report::set_sink(None);
+            HOST_LOG.store(std::ptr::null_mut(), Ordering::Release);
+        }
+    }
+}
+
+/// The sink `flat_set_log` installs: the message, NUL-terminated on the stack, to the host's
+/// function; standard error if there is none.
+fn to_host(level: Level, message: &str) {
+    let log = HOST_LOG.load(Ordering::Acquire);
+    if log.is_null() {
+        return report::to_stderr(level, message);
+    }
+    // SAFETY: a non-NULL HOST_LOG was stored by flat_set_log from a function of this type.
+    let log =
+        unsafe { std::mem::transmute::<*mut (), unsafe extern "C" fn(c_int, *const c_char)>(log) };
+    let mut text = [0u8; MAX_MESSAGE + 1];
+    let bytes = &message.as_bytes()[..message.len().min(MAX_MESSAGE)];
+    text[..bytes.len()].copy_from_slice(bytes);
+    // SAFETY: the host's function, per flat_set_log's contract; `text` is NUL-terminated
+    // (reports hold no NUL) and lives across the call.
+    unsafe { log(level.syslog_priority(), text.as_ptr().cast()) };
+}

@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::report::{Level, report};
 use crate::shared::control::{Control, WriterState};
 use crate::shared::directories;
 use crate::sys::mutex::lock;
@@ -66,18 +67,21 @@ pub(crate) fn control_for(
 }
 
 /// A log directory that other users can write to lets them plant files where the writers
-/// will look (symlinks and FIFOs are refused, but the names are theirs to take): say so on
-/// standard error, once per directory and process.
+/// will look (symlinks and FIFOs are refused, but the names are theirs to take): say so (a
+/// warning, [`crate::report`]), once per directory and process.
 fn warn_if_others_can_write(dir: &Path) {
     use std::os::unix::fs::PermissionsExt as _;
     if let Ok(meta) = std::fs::metadata(dir)
         && meta.permissions().mode() & 0o002 != 0
     {
-        eprintln!(
-            "flatstore: warning: log directory {} is writable by other users (mode {:o}); \
-             use a directory only the proxy's user can write",
-            dir.display(),
-            meta.permissions().mode() & 0o7777
+        report(
+            Level::Warning,
+            format_args!(
+                "log directory {} is writable by other users (mode {:o}); use a directory \
+                 only the proxy's user can write",
+                dir.display(),
+                meta.permissions().mode() & 0o7777
+            ),
         );
     }
 }

@@ -2,6 +2,7 @@
 //! wrapped once behind a safe function. Nothing here imports the rest of the crate.
 #![allow(unsafe_code)]
 
+pub(crate) mod atomic_fn;
 pub(crate) mod flock;
 pub(crate) mod fork;
 pub(crate) mod mutex;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::Result;
 use crate::line::encode::LineBuf;
+use crate::report::{Level, report};
 use crate::shared::control::Slot;
 use crate::writer::table_file::TableFile;
 
@@ -121,14 +122,24 @@ impl Buffer {
 }
 
 impl Buffer {
-    /// Last chance (process exit, termination signal): drain, and if that fails say on
-    /// standard error how many records are lost and why, since no caller is left to tell.
+    /// Last chance (process exit, termination signal): drain, and if that fails report how
+    /// many records are lost and why (an error, [`crate::report`]), since no caller is left to tell.
+    ///
+    /// In the termination signal handler (whose locks are free or held by another thread,
+    /// see `sys::signals::before_termination`), the report adds no lock and no allocation of
+    /// its own: it formats on the stack and loads the sink from one atomic word. The one
+    /// allocation left is the text of the OS error (`std::io::Error`'s `Display`), as when
+    /// this printed with `eprintln!` (which also took standard error's lock); then the sink
+    /// runs (by default one `writev(2)` to standard error).
     pub(crate) fn drain_or_report(&mut self, slot: &Slot) {
         if let Err(error) = self.drain(slot) {
             let records = self.bytes.iter().filter(|&&b| b == b'\n').count();
-            eprintln!(
-                "flatstore: {records} buffered records ({} bytes) could not be written: {error}",
-                self.bytes.len()
+            report(
+                Level::Error,
+                format_args!(
+                    "{records} buffered records ({} bytes) could not be written: {error}",
+                    self.bytes.len()
+                ),
             );
         }
     }

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::line::encode::{LineBuf, LineFormat};
 use crate::line::value::{BadValue, Value};
 use crate::names;
+use crate::report::{Level, report};
 use crate::shared::control::{Control, Slot};
 use crate::shared::{process, rotation};
 use crate::sys::mutex::lock;
@@ -149,7 +150,7 @@ impl Connection {
 
     /// Record the current table's column names in `<table>.columns` (see `docs/operations.md`), once
     /// per table and process. A failure (a `None` name, an I/O error) never refuses a record:
-    /// it is reported on standard error, once.
+    /// it is reported (an error, [`crate::report`]), once.
     pub fn record_columns<'a>(&mut self, names: impl IntoIterator<Item = Option<&'a [u8]>>) {
         let Some(index) = self.current else {
             return;
@@ -163,9 +164,12 @@ impl Connection {
             self.config.format,
             self.config.file_mode,
         ) {
-            eprintln!(
-                "flatstore: column names of table {:?} not recorded: {e}",
-                String::from_utf8_lossy(&table.name)
+            report(
+                Level::Error,
+                format_args!(
+                    "column names of table {:?} not recorded: {e}",
+                    String::from_utf8_lossy(&table.name)
+                ),
             );
         }
     }

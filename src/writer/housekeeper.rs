@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
 
 use crate::error::{Error, Result};
+use crate::report::{Level, report};
 use crate::shared::control::{Control, Slot};
 use crate::shared::process;
 use crate::sys::fork::{around_fork, at_exit};
@@ -52,7 +53,7 @@ impl Watched {
             if let Some(file) = unsynced
                 && let Err(e) = file.sync()
             {
-                eprintln!("flatstore: {e}");
+                report(Level::Error, format_args!("{e}"));
             }
         }
     }

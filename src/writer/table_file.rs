@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
+use crate::report::{Level, report};
 use crate::shared::control::Slot;
 use crate::writer::log_file::LogFile;
 use crate::writer::policy::{Durability, SealLimits, count_lines};
@@ -194,16 +195,20 @@ impl TableFile {
     }
 
     /// Seal the open file. A file that cannot be sealed stays open and takes the next records
-    /// beyond its limits (nothing is refused for it); the failure is reported on standard error
-    /// once, as no caller is waiting for it, and the seal is tried again at the next limit.
+    /// beyond its limits (nothing is refused for it); the failure is reported once (an error,
+    /// [`crate::report`]), as no caller is waiting for it, and the seal is tried again at the next
+    /// limit.
     fn seal_reporting(&mut self) {
         match self.seal() {
             Ok(()) => self.seal_failing = false,
             Err(e) => {
                 if !self.seal_failing {
-                    eprintln!(
-                        "flatstore: cannot seal {}: {e}; records go on into it",
-                        self.path.display()
+                    report(
+                        Level::Error,
+                        format_args!(
+                            "cannot seal {}: {e}; records go on into it",
+                            self.path.display()
+                        ),
                     );
                 }
                 self.seal_failing = true;

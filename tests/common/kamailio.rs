@@ -87,6 +87,36 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// `-A NAME=VALUE`, a define on Kamailio's command line.
+/// `-A NAME=value` for Kamailio (`-A NAME` when `value` is empty: a define with no value).
+fn define(name: &str, value: String) -> [String; 2] {
+    let define = if value.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{name}={value}")
+    };
+    ["-A".to_owned(), define]
+}
+
+/// The defines with which the tests run `examples/kamailio.cfg` (see [`Proxy::start`]): our
+/// `module`, listening on `port` with the next hop on `port + 1`, acc writing to `url`, the
+/// modparam `flush`, the control socket in `<dir>/run`, 4 children.
+pub fn config_defines(module: &str, dir: &Path, port: u16, url: &str, flush: u8) -> Vec<String> {
+    [
+        define("FLATSTORE_MODULE", format!("{module:?}")),
+        define("LISTEN", format!("udp:127.0.0.1:{port}")),
+        define("NEXT_HOP", format!("\"sip:127.0.0.1:{}\"", port + 1)),
+        define("ACC_URL", format!("{url:?}")),
+        define(
+            "CTL_SOCKET",
+            format!("\"unix:{}\"", dir.join("run/ctl").display()),
+        ),
+        define("FLUSH", flush.to_string()),
+        define("CHILDREN", "4".to_owned()),
+    ]
+    .concat()
+}
+
 /// A Kamailio started from the test, stopped by pid.
 pub struct Proxy {
     child: Option<Child>,
@@ -110,14 +140,6 @@ impl Proxy {
         flush: u8,
         defines: &[(&str, &str)],
     ) -> Proxy {
-        let define = |name: &str, value: String| {
-            let define = if value.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{name}={value}")
-            };
-            ["-A".to_owned(), define]
-        };
         let log = fs::File::create(dir.join("kamailio.log")).expect("create log");
         let mut command = Command::new("kamailio");
         command
@@ -125,19 +147,7 @@ impl Proxy {
             .arg(manifest_dir().join("examples/kamailio.cfg"))
             .args(["-DD", "-E", "-Y"])
             .arg(dir.join("run"))
-            .args(define("FLATSTORE_MODULE", format!("{module:?}")))
-            .args(define("LISTEN", format!("udp:127.0.0.1:{port}")))
-            .args(define(
-                "NEXT_HOP",
-                format!("\"sip:127.0.0.1:{}\"", port + 1),
-            ))
-            .args(define("ACC_URL", format!("{url:?}")))
-            .args(define(
-                "CTL_SOCKET",
-                format!("\"unix:{}\"", dir.join("run/ctl").display()),
-            ))
-            .args(define("FLUSH", flush.to_string()))
-            .args(define("CHILDREN", "4".to_owned()))
+            .args(config_defines(module, dir, port, url, flush))
             .args(
                 defines
                     .iter()
