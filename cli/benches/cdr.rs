@@ -12,17 +12,16 @@
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write as _};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::sys::resource::{UsageWho, getrusage};
+mod common;
+
+use common::{MEASURE, helper, measure};
 
 const RUNS: usize = 3;
 const WRITERS: u64 = 8;
 const CALLS_PER_SECOND: u64 = 1000;
-/// Set in the helper process that runs one command and reports its time and memory.
-const MEASURE: &str = "FLATSTORE_BENCH_MEASURE";
 
 /// Write `records` acc records (half INVITEs, half BYEs) of calls held `hold` seconds into
 /// `<dir>/<table>_<N>.log.sealed-<stamp>`, one file per writer, each in time order. Returns
@@ -81,55 +80,6 @@ fn write_calls(dir: &Path, table: &str, records: u64, hold: u64) -> u64 {
     total
 }
 
-/// Run `args` with standard output to /dev/null in a helper process of its own; returns its
-/// wall time and peak RSS (KiB).
-fn measure(args: &[String]) -> (Duration, i64) {
-    let out = Command::new(std::env::current_exe().expect("bench executable"))
-        .env(MEASURE, "1")
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run helper");
-    assert!(out.status.success(), "helper failed for {args:?}");
-    let text = String::from_utf8(out.stdout).expect("utf8");
-    let (nanos, rss) = text.trim().split_once(' ').expect("<nanos> <rss>");
-    (
-        Duration::from_nanos(nanos.parse().expect("nanos")),
-        rss.parse().expect("rss"),
-    )
-}
-
-/// In the helper process: run the command, print `<nanos> <peak RSS KiB>`.
-fn helper(args: &[String]) {
-    let start = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_flatstore"))
-        .args(args)
-        .stdout(File::create("/dev/null").expect("/dev/null"))
-        .status()
-        .expect("run flatstore");
-    let elapsed = start.elapsed();
-    assert!(status.success(), "flatstore {args:?} failed: {status}");
-    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-    println!("{} {}", elapsed.as_nanos(), usage.max_rss());
-}
-
-fn bench_dir() -> PathBuf {
-    let base = std::env::var_os("FLATSTORE_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let shm = PathBuf::from("/dev/shm");
-            if shm.is_dir() {
-                shm
-            } else {
-                std::env::temp_dir()
-            }
-        });
-    let dir = base.join(format!("flatstore-bench-cdr-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create bench dir");
-    dir
-}
-
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -145,7 +95,7 @@ fn main() {
     }
     let records = env_or("FLATSTORE_BENCH_RECORDS", 10_000_000);
     let hold = env_or("FLATSTORE_BENCH_HOLD", 100);
-    let dir = bench_dir();
+    let dir = common::bench_dir("cdr");
     let d = dir.to_str().expect("utf-8 dir").to_owned();
     let made = Instant::now();
     let large = write_calls(&dir, "acc", records, hold);

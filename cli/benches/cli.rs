@@ -10,15 +10,17 @@
 
 use std::fs::{self, File};
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use flatstore::line::encode::{LineBuf, LineFormat};
 use flatstore::line::value::{BadValue, Value};
-use nix::sys::resource::{UsageWho, getrusage};
+
+mod common;
+
+use common::{MEASURE, helper, measure};
 
 const RUNS: usize = 3;
 const WRITERS: u32 = 4;
@@ -32,9 +34,6 @@ struct Case {
     bytes: u64,
     small: &'static str,
 }
-
-/// Set in the helper process that runs one command and reports its time and memory.
-const MEASURE: &str = "FLATSTORE_BENCH_MEASURE";
 
 /// Write `<dir>/<table>_<N>.log.<k>` for N in 5.., k in 1..=2 holding `bytes` of acc records
 /// in all, gzip-compressed when `gzip`; returns the content bytes written.
@@ -92,55 +91,6 @@ fn write_table(dir: &Path, table: &str, bytes: u64, gzip: bool) -> u64 {
     total
 }
 
-/// Run `args` with standard output to /dev/null; returns its wall time and peak RSS (KiB).
-/// Runs in a helper process of its own, so that the peak is this command's alone.
-fn measure(args: &[String]) -> (Duration, i64) {
-    let out = Command::new(std::env::current_exe().expect("bench executable"))
-        .env(MEASURE, "1")
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run helper");
-    assert!(out.status.success(), "helper failed for {args:?}");
-    let text = String::from_utf8(out.stdout).expect("utf8");
-    let (nanos, rss) = text.trim().split_once(' ').expect("<nanos> <rss>");
-    (
-        Duration::from_nanos(nanos.parse().expect("nanos")),
-        rss.parse().expect("rss"),
-    )
-}
-
-/// In the helper process: run the command, print `<nanos> <peak RSS KiB>`.
-fn helper(args: &[String]) {
-    let start = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_flatstore"))
-        .args(args)
-        .stdout(File::create("/dev/null").expect("/dev/null"))
-        .status()
-        .expect("run flatstore");
-    let elapsed = start.elapsed();
-    assert!(status.success(), "flatstore {args:?} failed: {status}");
-    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-    println!("{} {}", elapsed.as_nanos(), usage.max_rss());
-}
-
-fn bench_dir() -> PathBuf {
-    let base = std::env::var_os("FLATSTORE_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let shm = PathBuf::from("/dev/shm");
-            if shm.is_dir() {
-                shm
-            } else {
-                std::env::temp_dir()
-            }
-        });
-    let dir = base.join(format!("flatstore-bench-cli-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create bench dir");
-    dir
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if std::env::var_os(MEASURE).is_some() {
@@ -151,7 +101,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(512);
-    let dir = bench_dir();
+    let dir = common::bench_dir("cli");
     let d = dir.to_str().expect("utf-8 dir").to_owned();
     let made = Instant::now();
     let large = write_table(&dir, "acc", mb << 20, false);

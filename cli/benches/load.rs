@@ -14,6 +14,7 @@
 
 #[path = "../tests/common/cluster.rs"]
 mod cluster;
+mod common;
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write as _};
@@ -29,23 +30,6 @@ const WRITERS: u64 = 8;
 const EPOCH: u64 = 1_795_392_000;
 const TABLE: &str = "CREATE TABLE acc (source text NOT NULL, method text, from_tag text, \
     to_tag text, callid text, sip_code text, sip_reason text, time timestamptz, src_user text)";
-
-fn bench_dir() -> PathBuf {
-    let base = std::env::var_os("FLATSTORE_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let shm = PathBuf::from("/dev/shm");
-            if shm.is_dir() {
-                shm
-            } else {
-                std::env::temp_dir()
-            }
-        });
-    let dir = base.join(format!("flatstore-bench-load-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(dir.join("logs")).expect("create bench dir");
-    dir
-}
 
 /// `records` acc records as 8 writers' sealed files in `logs`, and the same rows in COPY text
 /// format in `copy`. Returns the bytes of log content.
@@ -164,7 +148,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let dir = bench_dir();
+    let dir = common::bench_dir("load");
+    fs::create_dir_all(dir.join("logs")).expect("create bench dir");
     let (logs, copy) = (dir.join("logs"), dir.join("acc.copy"));
     let bytes = write_inputs(&logs, &copy, records);
     let pg = Cluster::start(&bindir, "bench");
