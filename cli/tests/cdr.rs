@@ -2,6 +2,8 @@
 //! rotations, incremental runs that read each file once (renamed and gzipped ones too), and a
 //! run killed with SIGKILL at any moment, then run again, leaving every CDR in the output once.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write as _;
@@ -179,26 +181,6 @@ fn failed_calls_lone_sides_and_unreadable_times_nothing_vanishes() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-/// `flatstore args`, `input` on its standard input.
-fn flatstore_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flatstore"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run flatstore");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    // Written from another thread: a command that refuses its arguments never reads it.
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().expect("wait for flatstore");
-    writer.join().expect("writer");
-    out
-}
-
 /// Files given one by one (a shell glob over both tables) and standard input make the same
 /// CDRs as the directory; `--state` works with files, not with `-`; `--since`/`--until` hand
 /// the pairing only the records of the window.
@@ -242,7 +224,7 @@ fn files_standard_input_and_record_times() {
     // One stream on standard input: no missed-calls file, so the 486 INVITE is the failed call.
     let stream = [invites.clone(), missed.clone(), byes.clone()].concat();
     assert_eq!(
-        ok(flatstore_stdin(&["cdr", "-"], stream.as_bytes())),
+        ok(common::flatstore_stdin(&["cdr", "-"], stream.as_bytes())),
         want(&all)
     );
 
@@ -332,7 +314,7 @@ fn files_standard_input_and_record_times() {
             "/nonexistent/acc_1.log.1: No such file or directory",
         ),
     ] {
-        let out = flatstore_stdin(args, stream.as_bytes());
+        let out = common::flatstore_stdin(args, stream.as_bytes());
         assert_eq!(
             out.status.code(),
             Some(2),
@@ -438,19 +420,6 @@ fn state_needs_an_output_and_a_foreign_output_is_never_cut() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-/// A deterministic stream of numbers for the kill moments (no dependency, same every run).
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % bound.max(1)
-    }
-}
-
 /// `calls` calls starting at second `from`, INVITEs and BYEs spread over 4 writers' files.
 fn write_batch(logs: &Path, batch: usize, calls: usize, from: u64) {
     let mut files: Vec<String> = vec![String::new(); 4];
@@ -510,7 +479,7 @@ fn runs_killed_at_any_moment_then_run_again_leave_every_cdr_once() {
         "--output",
         path_str(&output),
     ];
-    let mut moments = Lcg(0x5eed);
+    let mut moments = common::Lcg(0x5eed);
     let mut kills = 0;
     for batch in 1..=3 {
         write_batch(&logs, batch, 6000, 1_795_392_000 + batch as u64 * 100_000);

@@ -310,24 +310,12 @@ fn renamed_and_gzipped_files_are_not_read_again() {
     fs::remove_dir_all(&logs).expect("clean up");
 }
 
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % bound.max(1)
-    }
-}
-
 fn runs_killed_at_random_moments_then_run_again_leave_every_cdr_once() {
     let Some(pg) = cluster() else { return };
     let url = pg.database("kill");
     let mut db = pg.client("kill");
     let logs = scratch("kill");
-    let mut moments = Lcg(0x5eed);
+    let mut moments = common::Lcg(0x5eed);
     let (mut kills, mut committed_between) = (0, 0);
     assert_exit(
         &flatstore(&cdr_db(

@@ -2,11 +2,13 @@
 //! binary on files written by the library (renamed and gzipped as logrotate does) and, for the
 //! corrupt cases, by hand.
 
+mod common;
+
 use std::fs::{self, File};
 use std::io::Write as _;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -101,26 +103,6 @@ fn flatstore(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run flatstore")
-}
-
-/// `flatstore args`, `input` on its standard input.
-fn flatstore_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flatstore"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run flatstore");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    // Written from another thread: a command that refuses its arguments never reads it.
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().expect("wait for flatstore");
-    writer.join().expect("writer");
-    out
 }
 
 fn stderr(out: &Output) -> String {
@@ -388,15 +370,15 @@ fn files_and_standard_input_are_read_as_a_directory_is() {
     fs::copy(&dot1, &copy).expect("copy");
     assert_eq!(run(&["cat", path_str(&copy)]), g1);
     // Standard input, gzipped or not; files under no log name after the log files, as given.
-    let out = flatstore_stdin(&["cat", "-"], &gzip_bytes(&g2));
+    let out = common::flatstore_stdin(&["cat", "-"], &gzip_bytes(&g2));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(out.stdout, g2);
-    let out = flatstore_stdin(&["cat", "-", path_str(&copy), f3], &live);
+    let out = common::flatstore_stdin(&["cat", "-", path_str(&copy), f3], &live);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(out.stdout, [g3.clone(), live.clone(), g1.clone()].concat());
 
     // verify: grouped by the table the names say; dir is null.
-    let out = flatstore_stdin(&["verify", "--json", f2, "-"], &g1);
+    let out = common::flatstore_stdin(&["verify", "--json", f2, "-"], &g1);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
@@ -427,7 +409,7 @@ fn files_and_standard_input_are_read_as_a_directory_is() {
         stdout(&out),
         "{\"tag\":\"g1\",\"n\":\"5\",\"i\":\"0\",\"time\":\"1795392000\"}\n"
     );
-    let out = flatstore_stdin(
+    let out = common::flatstore_stdin(
         &["export", "-", "--format", "csv", "--columns", "a,b,c,d"],
         &g1,
     );
@@ -525,7 +507,7 @@ fn since_and_until_select_records_by_their_time() {
     let out = flatstore(&["cat", d, "acc", "--until", "@1795392000"]);
     assert_eq!(stdout(&out), acc[0]);
     // Standard input, and export (only records of the right shape count).
-    let out = flatstore_stdin(
+    let out = common::flatstore_stdin(
         &[&["cat", "-"][..], &window].concat(),
         acc.concat().as_bytes(),
     );

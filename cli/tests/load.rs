@@ -527,19 +527,6 @@ fn bad_files_roll_back_alone_named_with_the_reason() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-/// A deterministic stream of numbers for the kill moments (same every run).
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % bound.max(1)
-    }
-}
-
 fn loaders_killed_during_copy_then_run_again_leave_every_record_once() {
     let Some(pg) = cluster() else { return };
     let dir = scratch("kill");
@@ -555,7 +542,7 @@ fn loaders_killed_during_copy_then_run_again_leave_every_record_once() {
         0,
     );
     let mut admin = pg.client("postgres");
-    let mut moments = Lcg(0x5eed);
+    let mut moments = common::Lcg(0x5eed);
     let (mut kills, mut partial) = (0, 0);
     let mut before = 0;
     for _ in 0..6 {

@@ -6,3 +6,40 @@
 pub mod cluster;
 #[path = "../../../tests/common/trials.rs"]
 pub mod trials;
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+/// A deterministic stream of numbers for the kill moments (no dependency, same every run).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next number below `bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % bound.max(1)
+    }
+}
+
+/// `flatstore args`, `input` on its standard input.
+pub fn flatstore_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flatstore"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run flatstore");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    // Written from another thread: a command that refuses its arguments never reads it.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait for flatstore");
+    writer.join().expect("writer");
+    out
+}
