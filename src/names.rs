@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `<table>_<N>.log` | a live log: the writer with process number N appends to it |
 //! | `<table>_<N>.log.sealed-<YYYYMMDD>T<HHMMSS>.<nnnnnnnnn>Z` | sealed by its writer at that UTC time; never written again |
+//! | `.<sealed log name>.pending` | sealed, waiting for its sync (`fsync` other than `never`) before it takes its sealed name |
 //! | `<table>_<N>.log.<k>`, `.log-<stamp>`, `.log.<stamp>` | renamed by logrotate (a count, or `dateext`) |
 //! | any of the rotated names + `.gz` | compressed after rotation |
 //! | `.<log name>.torn` | torn last lines a writer moved out of a log when it opened it |
@@ -34,6 +35,8 @@ pub const MAX_TABLE_LEN: usize = 200;
 const SEALED_MARK: &[u8] = b".sealed-";
 /// The form of a seal stamp, `D` standing for a digit: `20261123T174512.123456789Z`.
 const SEAL_STAMP: &[u8] = b"DDDDDDDDTDDDDDD.DDDDDDDDDZ";
+/// What follows a sealed log's name (after a leading `.`) while it waits for its sync.
+const PENDING_SUFFIX: &[u8] = b".pending";
 /// What follows the table's name in its sidecar's name.
 const SIDECAR_SUFFIX: &[u8] = b".columns";
 /// logrotate counts have up to this many digits; longer numbers are stamps.
@@ -86,6 +89,15 @@ pub fn torn_aside(log: &Path) -> PathBuf {
     name.extend_from_slice(log.file_name().unwrap_or_default().as_bytes());
     name.extend_from_slice(b".torn");
     log.with_file_name(OsStr::from_bytes(&name))
+}
+
+/// `.<name>.pending` beside the sealed log `sealed`: the file under this name is sealed (never
+/// written again) but not yet synced; it takes the name `sealed` once it is.
+pub fn pending_seal(sealed: &Path) -> PathBuf {
+    let mut name = b".".to_vec();
+    name.extend_from_slice(sealed.file_name().unwrap_or_default().as_bytes());
+    name.extend_from_slice(PENDING_SUFFIX);
+    sealed.with_file_name(OsStr::from_bytes(&name))
 }
 
 /// `<dir>/<table>.columns`: the table's column names.
@@ -187,6 +199,15 @@ pub fn torn_of(name: &[u8]) -> Option<(&[u8], LogName)> {
     LogName::parse(log).map(|parsed| (log, parsed))
 }
 
+/// The sealed name a file named `name` waits for (`.<sealed log>.pending`, see
+/// [`pending_seal`]), with what that name says; `None` when it is no such file.
+pub fn pending_seal_of(name: &[u8]) -> Option<(&[u8], LogName)> {
+    let sealed = name.strip_prefix(b".")?.strip_suffix(PENDING_SUFFIX)?;
+    LogName::parse(sealed)
+        .filter(|parsed| parsed.is_sealed() && !parsed.gzip)
+        .map(|parsed| (sealed, parsed))
+}
+
 fn digits(bytes: &[u8]) -> Option<u64> {
     if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
         return None;
@@ -267,6 +288,18 @@ mod tests {
             let mut gzipped = file_name(&sealed).to_vec();
             gzipped.extend_from_slice(b".gz");
             assert!(LogName::parse(&gzipped).is_some_and(|n| n.gzip && n.is_sealed()));
+
+            let pending = pending_seal(&sealed);
+            let (waits_for, name) = pending_seal_of(file_name(&pending)).expect("pending parses");
+            assert_eq!(waits_for, file_name(&sealed));
+            assert!(name.is_sealed());
+            assert_eq!(
+                LogName::parse(file_name(&pending)),
+                None,
+                "hidden from readers"
+            );
+            assert_eq!(pending_seal_of(file_name(&sealed)), None);
+            assert_eq!(pending_seal_of(&[b".", file_name(&live)].concat()), None);
 
             let torn = torn_aside(&live);
             let (log, name) = torn_of(file_name(&torn)).expect("torn parses");

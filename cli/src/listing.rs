@@ -125,6 +125,11 @@ pub struct Listing {
     /// `.<log name>.torn` files: torn records that a writer moved out of a log on opening it
     /// (see the library's `writer::log_file` module), with the log's name.
     pub torn_aside: Vec<(PathBuf, String)>,
+    /// `.<sealed log name>.pending` files: sealed by their writer, waiting for its helper
+    /// thread to sync them and give them their sealed name (see the library's
+    /// `writer::handoff` module); read under that name once it has. One that stays is a
+    /// crashed writer's: `flatstore seal` finishes it.
+    pub pending_seals: Vec<PathBuf>,
 }
 
 /// List the log files of `dir`, only `table`'s when given. Fails only when the directory
@@ -143,6 +148,12 @@ pub fn discover(dir: &Path, table: Option<&[u8]>) -> Result<Listing, FileError> 
             if table.is_none_or(|t| t == name.table) {
                 let log = String::from_utf8_lossy(log).into_owned();
                 listing.torn_aside.push((entry.path(), log));
+            }
+            continue;
+        }
+        if let Some((_, name)) = names::pending_seal_of(os_name.as_bytes()) {
+            if table.is_none_or(|t| t == name.table) {
+                listing.pending_seals.push(entry.path());
             }
             continue;
         }
@@ -179,6 +190,7 @@ pub fn discover(dir: &Path, table: Option<&[u8]>) -> Result<Listing, FileError> 
     listing.sidecars.sort();
     listing.ignored.sort();
     listing.torn_aside.sort();
+    listing.pending_seals.sort();
     Ok(listing)
 }
 

@@ -8,10 +8,13 @@
 //! and no new writer can get in before the rename (a writer opening the path meanwhile waits
 //! for the lock, then opens the next file).
 
+use std::ffi::OsStr;
 use std::io;
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::names;
 use crate::writer::log_file::{Claim, LogFile};
 use crate::writer::seal::{self, Stamps};
 
@@ -30,24 +33,36 @@ pub enum SealOutcome {
 
 /// Seal the live file `live` if no process has it open: a torn last line is moved aside
 /// first, the sealed name is stamped with the time of the seal, and the file and its
-/// directory are synced before this returns.
+/// directory are synced before this returns. `live` may also be a seal its writer did not
+/// finish ([`names::pending_seal`]): it is synced and given the sealed name it waits for.
 pub fn seal_if_abandoned(live: &Path) -> Result<SealOutcome> {
     let log = match LogFile::claim_abandoned(live)? {
         Claim::Abandoned(log) => log,
         Claim::Held => return Ok(SealOutcome::Held),
         Claim::Missing => return Ok(SealOutcome::Missing),
     };
-    if log.is_empty()? {
-        return Ok(SealOutcome::Empty);
-    }
     let fail = |source: io::Error| Error::Open {
         path: live.to_owned(),
         source,
     };
-    let sealed = seal::rename_sealed(live, &mut Stamps::default()).map_err(fail)?;
-    // Writers waiting for the path open the next file from here on; the claim only keeps the
-    // sealed file to itself while it is synced.
-    log.sync()?;
+    let waits_for = live
+        .file_name()
+        .and_then(|name| names::pending_seal_of(name.as_bytes()))
+        .map(|(sealed, _)| live.with_file_name(OsStr::from_bytes(sealed)));
+    let sealed = if let Some(sealed) = waits_for {
+        log.sync()?;
+        seal::rename_no_replace(live, &sealed).map_err(fail)?;
+        sealed
+    } else {
+        if log.is_empty()? {
+            return Ok(SealOutcome::Empty);
+        }
+        let sealed = seal::rename_sealed(live, &mut Stamps::default()).map_err(fail)?;
+        // Writers waiting for the path open the next file from here on; the claim only keeps
+        // the sealed file to itself while it is synced.
+        log.sync()?;
+        sealed
+    };
     if let Some(dir) = live.parent() {
         seal::sync_directory(dir).map_err(fail)?;
     }
@@ -92,6 +107,28 @@ mod tests {
             seal_if_abandoned(&live).expect("again"),
             SealOutcome::Missing
         );
+    }
+
+    #[test]
+    fn a_seal_left_pending_is_finished_once_its_writer_is_gone() {
+        let dir = scratch("pending");
+        let live = dir.join("acc_6.log");
+        std::fs::write(&live, b"one\n").expect("plant");
+        let at = seal::rename_pending(&live, &mut Stamps::default()).expect("pending");
+        let sealed = names::sealed_log(&live, at);
+        let pending = names::pending_seal(&sealed);
+        let writer = LogFile::open(&pending, None).expect("a writer still holds it");
+        assert_eq!(
+            seal_if_abandoned(&pending).expect("held"),
+            SealOutcome::Held
+        );
+        drop(writer);
+        assert_eq!(
+            seal_if_abandoned(&pending).expect("finish"),
+            SealOutcome::Sealed(sealed.clone())
+        );
+        assert_eq!(std::fs::read(&sealed).expect("read"), b"one\n");
+        assert!(!pending.exists());
     }
 
     #[test]

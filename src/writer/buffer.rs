@@ -176,7 +176,7 @@ mod tests {
             seal: SealLimits::default(),
             durability: Durability::Never,
         };
-        let file = TableFile::new(path.clone(), None, control.generation(), rules);
+        let file = TableFile::new(path.clone(), None, control.generation(), rules, None);
         let mut buffer = Buffer::new(file, 10);
         let on_disk = || std::fs::read(&path).expect("read");
 

@@ -23,6 +23,10 @@ use crate::writer::table_file::{FileRules, TableFile};
 /// the inserting thread owns, or one it shares with the connection's helper thread (which
 /// drains it, seals its file by age, syncs it).
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per table; the owned buffer is the insert path at flush=1, kept without an indirection"
+)]
 enum Sink {
     Own(Buffer),
     Shared(SharedBuffer),
@@ -101,6 +105,7 @@ impl Connection {
             seal_after: config.seal.age,
             sync_every: (config.durability == Durability::Interval)
                 .then_some(config.fsync_interval),
+            sync_left: config.durability.syncs_on_seal(),
         };
         Ok(Connection {
             config,
@@ -222,25 +227,28 @@ impl Connection {
             seal: self.config.seal,
             durability: self.config.durability,
         };
+        let housekeeper = self.writing.as_ref().and_then(|w| w.housekeeper.as_ref());
         let file = TableFile::new(
             path,
             self.config.file_mode,
             self.control.generation(),
             rules,
+            housekeeper
+                .filter(|_| self.chores.sync_left)
+                .map(|h| Arc::clone(h.handoff())),
         );
         let capacity = match self.config.flush {
             Flush::EveryRecord => 0,
             Flush::Buffered { buffer_size, .. } => buffer_size,
         };
         let buffer = Buffer::new(file, capacity);
-        let housekeeper = self.writing.as_ref().and_then(|w| w.housekeeper.as_ref());
         self.tables[index].sink = Some(match housekeeper {
-            None => Sink::Own(buffer),
-            Some(housekeeper) => {
+            Some(housekeeper) if self.chores.watches_buffers() => {
                 let shared = Arc::new(Mutex::new(buffer));
                 housekeeper.watch(&shared);
                 Sink::Shared(shared)
             }
+            _ => Sink::Own(buffer),
         });
         Ok(())
     }
@@ -264,18 +272,27 @@ impl Connection {
         self.settle()
     }
 
-    /// Stop the helper thread, then drain and sync every file of this process.
+    /// Stop the helper thread, then drain and sync every file of this process, and finish the
+    /// seals still pending.
     fn settle(&mut self) -> Result<()> {
         self.leave_inherited_files();
         let Some(writing) = &mut self.writing else {
             return Ok(());
         };
+        let left = writing
+            .housekeeper
+            .as_ref()
+            .map(|h| Arc::clone(h.handoff()));
         if let Some(housekeeper) = writing.housekeeper.take() {
             housekeeper.stop();
         }
         let mut result = Ok(());
         for sink in self.tables.iter_mut().filter_map(|t| t.sink.as_mut()) {
             result = result.and(sink.with_buffer(|b| b.settle(&writing.slot)));
+        }
+        // The last writes may have sealed files after the helper thread stopped.
+        for unfinished in left.iter().flat_map(|left| left.take().finish()) {
+            report(Level::Error, format_args!("{unfinished}"));
         }
         result
     }

@@ -1,9 +1,12 @@
 //! A connection's helper thread, started lazily in the process that writes (after any fork)
 //! with every signal blocked, so the host's signal handling is unchanged: it writes out
 //! buffers at least once per `flush_interval` (`flush=0`), seals files by age
-//! (`rotate_seconds`) and syncs them (`fsync=interval`). Buffers left at process exit, or when
-//! a termination signal arrives, are written by an `atexit` hook and a termination handler; a
-//! forked child never writes what its parent buffered.
+//! (`rotate_seconds`), syncs them (`fsync=interval`), and syncs the files writers have left
+//! (`fsync` other than `never`, [`Handoff`]). It holds a buffer's lock only to write or
+//! rename, never across a sync, and it syncs outside the fork gate: neither an insert nor a
+//! `fork()` waits for the disk. Buffers left at process exit, or when a termination signal
+//! arrives, are written by an `atexit` hook and a termination handler; a forked child never
+//! writes what its parent buffered.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
@@ -20,10 +23,13 @@ use crate::sys::fork::{around_fork, at_exit};
 use crate::sys::mutex::lock;
 use crate::sys::signals::before_termination;
 use crate::writer::buffer::SharedBuffer;
+use crate::writer::handoff::{Handoff, Left};
+use crate::writer::log_file::LogFile;
 
 #[derive(Debug)]
 struct Watched {
     sinks: Mutex<Vec<SharedBuffer>>,
+    left: Arc<Handoff>,
     stop: AtomicBool,
     control: Arc<Control>,
 }
@@ -38,22 +44,37 @@ impl Watched {
         }
     }
 
-    /// Seal every file whose first record is `age` old.
+    /// Seal every file whose first record is `age` old (a rename; a sync it calls for is
+    /// handed to [`Watched::left`]).
     fn seal_older(&self, age: Duration) {
         for buffer in lock(&self.sinks).iter() {
             lock(buffer).file().seal_if_older(age);
         }
     }
 
-    /// Sync every file written since its last sync, each without holding up its writer.
-    fn sync_all(&self) {
+    /// A second descriptor of every file written since its last sync, to sync without
+    /// holding up its writer.
+    fn take_unsynced(&self) -> Vec<LogFile> {
         let sinks: Vec<SharedBuffer> = lock(&self.sinks).clone();
-        for buffer in sinks {
-            let unsynced = lock(&buffer).file().take_unsynced();
-            if let Some(file) = unsynced
-                && let Err(e) = file.sync()
-            {
-                report(Level::Error, format_args!("{e}"));
+        sinks
+            .iter()
+            .filter_map(|buffer| lock(buffer).file().take_unsynced())
+            .collect()
+    }
+
+    /// Sync `unsynced` and the files writers `left`, holding no lock (the caller is outside
+    /// the fork gate too); then report what failed, inside the gate.
+    fn sync(unsynced: Vec<LogFile>, left: Left) {
+        let mut failed: Vec<String> = unsynced
+            .iter()
+            .filter_map(|file| file.sync().err())
+            .map(|e| e.to_string())
+            .collect();
+        failed.extend(left.finish().iter().map(ToString::to_string));
+        if !failed.is_empty() {
+            let _tick = ForkGate::enter();
+            for message in failed {
+                report(Level::Error, format_args!("{message}"));
             }
         }
     }
@@ -68,6 +89,8 @@ pub(crate) struct Chores {
     pub(crate) seal_after: Option<Duration>,
     /// Sync files with unsynced data this often (`fsync=interval`).
     pub(crate) sync_every: Option<Duration>,
+    /// Sync the files writers leave, as soon as they leave them (`fsync` other than `never`).
+    pub(crate) sync_left: bool,
 }
 
 /// Bounds of the tick that checks the age of files: a tenth of the limit, within these.
@@ -78,6 +101,15 @@ impl Chores {
     /// True when there is nothing to do: no thread is needed.
     pub(crate) fn is_empty(&self) -> bool {
         *self == Chores::default()
+    }
+
+    /// True when the thread looks after the buffers (writes, seals or syncs their files), so
+    /// that they must be shared with it; a thread that only syncs left files needs none.
+    pub(crate) fn watches_buffers(&self) -> bool {
+        Chores {
+            sync_left: false,
+            ..*self
+        } != Chores::default()
     }
 
     /// Time between ticks: short enough for every chore. A file is sealed at most one tick
@@ -95,7 +127,8 @@ impl Chores {
 }
 
 /// The helper thread of one connection in one process: writes out buffers, seals files by
-/// age, syncs files, each as its [`Chores`] say.
+/// age, syncs files, each as its [`Chores`] say (a file left is synced at once: its writer
+/// wakes the thread).
 #[derive(Debug)]
 pub(crate) struct Housekeeper {
     watched: Arc<Watched>,
@@ -107,6 +140,7 @@ impl Housekeeper {
     pub(crate) fn start(chores: Chores, control: &Arc<Control>) -> Result<Housekeeper> {
         let watched = Arc::new(Watched {
             sinks: Mutex::default(),
+            left: Arc::default(),
             stop: AtomicBool::new(false),
             control: Arc::clone(control),
         });
@@ -118,24 +152,35 @@ impl Housekeeper {
             loop {
                 thread::park_timeout(chores.tick());
                 let stop = for_thread.stop.load(Ordering::Acquire);
-                let _tick = ForkGate::enter();
-                for_thread.drain_all(&slot);
-                if let Some(age) = chores.seal_after {
-                    for_thread.seal_older(age);
-                }
-                if let Some(every) = chores.sync_every
-                    && last_sync.elapsed() >= every
-                {
-                    for_thread.sync_all();
-                    last_sync = Instant::now();
-                }
+                let (unsynced, left) = {
+                    let _tick = ForkGate::enter();
+                    for_thread.drain_all(&slot);
+                    if let Some(age) = chores.seal_after {
+                        for_thread.seal_older(age);
+                    }
+                    let unsynced = match chores.sync_every {
+                        Some(every) if last_sync.elapsed() >= every => {
+                            last_sync = Instant::now();
+                            for_thread.take_unsynced()
+                        }
+                        _ => Vec::new(),
+                    };
+                    (unsynced, for_thread.left.take())
+                };
+                Watched::sync(unsynced, left);
                 if stop {
                     break;
                 }
             }
         })?;
+        watched.left.set_helper(thread.thread().clone());
         register_for_exit(&watched);
         Ok(Housekeeper { watched, thread })
+    }
+
+    /// Where the connection's writers leave files to be synced.
+    pub(crate) fn handoff(&self) -> &Arc<Handoff> {
+        &self.watched.left
     }
 
     /// Look after `buffer` at every tick from now on.
@@ -246,7 +291,8 @@ extern "C" fn drain_at_exit() {
 }
 
 /// Write out every buffer of this process (not those inherited from a parent), each under a
-/// writer slot of its own; used at exit and on a termination signal.
+/// writer slot of its own, and finish the seals still pending; used at exit and on a
+/// termination signal.
 fn drain_now() {
     // Nothing may unwind out of an exit hook.
     let _ = std::panic::catch_unwind(|| {
@@ -260,6 +306,9 @@ fn drain_now() {
             {
                 for buffer in lock(&watched.sinks).iter() {
                     lock(buffer).drain_or_report(&slot);
+                }
+                for unfinished in watched.left.take().finish() {
+                    report(Level::Error, format_args!("{unfinished}"));
                 }
             }
         }

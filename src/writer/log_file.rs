@@ -238,6 +238,11 @@ impl LogFile {
         }
     }
 
+    /// The path the file was opened at (it may have been renamed since).
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Force the written data to stable storage (`fdatasync`).
     pub(crate) fn sync(&self) -> Result<()> {
         self.file

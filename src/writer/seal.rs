@@ -48,9 +48,41 @@ pub(crate) fn rename_sealed(live: &Path, stamps: &mut Stamps) -> io::Result<Path
     }
 }
 
+/// Rename `live` to the pending name of a seal (see [`names::pending_seal`]), never replacing
+/// a file: the first step of a seal whose file is synced before it takes its sealed name
+/// ([`finish_pending`]). Returns the seal's stamp.
+pub(crate) fn rename_pending(live: &Path, stamps: &mut Stamps) -> io::Result<SystemTime> {
+    loop {
+        let at = stamps.next_stamp();
+        let pending = names::pending_seal(&names::sealed_log(live, at));
+        match rename_no_replace(live, &pending) {
+            Ok(()) => return Ok(at),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Give the file that [`rename_pending`] moved from `live` with stamp `at` its sealed name,
+/// once it is synced; never replacing a file (a later stamp when the name is taken). Returns
+/// the sealed path.
+pub(crate) fn finish_pending(live: &Path, at: SystemTime) -> io::Result<PathBuf> {
+    let pending = names::pending_seal(&names::sealed_log(live, at));
+    let mut stamps = Stamps { last: Some(at) };
+    let mut stamp = at;
+    loop {
+        let sealed = names::sealed_log(live, stamp);
+        match rename_no_replace(&pending, &sealed) {
+            Ok(()) => return Ok(sealed),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => stamp = stamps.next_stamp(),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// `rename(from, to)` that fails with `AlreadyExists` instead of replacing `to`. Where the file
 /// system has no `RENAME_NOREPLACE`, a hard link then an unlink does the same.
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+pub(crate) fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     match renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE) {
         Ok(()) => Ok(()),
         Err(Errno::EINVAL | Errno::ENOSYS) => {
@@ -99,6 +131,27 @@ mod tests {
             rename_no_replace(&live, &sealed[0])
                 .is_err_and(|e| e.kind() == ErrorKind::AlreadyExists)
         );
+        std::fs::remove_dir_all(&dir).expect("remove");
+    }
+
+    #[test]
+    fn a_pending_seal_takes_its_sealed_name_only_when_finished() {
+        let dir = std::env::temp_dir().join(format!("flatstore-pending-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let live = dir.join("t_2.log");
+        std::fs::write(&live, "one\n").expect("write");
+        let mut stamps = Stamps::default();
+        let at = rename_pending(&live, &mut stamps).expect("pending");
+        let sealed = names::sealed_log(&live, at);
+        assert!(!live.exists() && !sealed.exists());
+        assert!(names::pending_seal(&sealed).exists());
+        // A file already at the sealed name is never replaced: the seal takes a later stamp.
+        std::fs::write(&sealed, "other\n").expect("plant");
+        let finished = finish_pending(&live, at).expect("finish");
+        assert_ne!(finished, sealed);
+        assert_eq!(std::fs::read(&finished).expect("read"), b"one\n");
+        assert_eq!(std::fs::read(&sealed).expect("read"), b"other\n");
+        assert!(!names::pending_seal(&sealed).exists());
         std::fs::remove_dir_all(&dir).expect("remove");
     }
 }

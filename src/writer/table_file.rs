@@ -1,13 +1,17 @@
 //! One table's file in one process: which file is current, the write handshake around every
 //! `write(2)` so that `rotate --wait` knows when no write can reach a renamed file, and the
-//! writer's own seals ([`super::seal`]) and syncs, as [`super::policy`] says.
+//! writer's own seals ([`super::seal`]) and syncs, as [`super::policy`] says. The syncs of the
+//! files a writer leaves (sealed, or left after a rotation) are the helper thread's
+//! ([`super::handoff`]): no write waits for them.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::report::{Level, report};
 use crate::shared::control::Slot;
+use crate::writer::handoff::Handoff;
 use crate::writer::log_file::LogFile;
 use crate::writer::policy::{Durability, SealLimits, count_lines};
 use crate::writer::seal::{self, Stamps};
@@ -45,16 +49,22 @@ pub(crate) struct TableFile {
     stamps: Stamps,
     /// A seal failed and has not succeeded since (reported once).
     seal_failing: bool,
+    /// Where left files go to be synced: set exactly when the rules sync on a seal.
+    handoff: Option<Arc<Handoff>>,
 }
 
 impl TableFile {
     /// The file at `path` for `generation`, not opened yet (see [`TableFile::ensure_open`]).
+    /// `handoff` takes the files left to sync; it must be given exactly when `rules` sync on a
+    /// seal.
     pub(crate) fn new(
         path: PathBuf,
         mode: Option<u32>,
         generation: u64,
         rules: FileRules,
+        handoff: Option<Arc<Handoff>>,
     ) -> TableFile {
+        debug_assert_eq!(handoff.is_some(), rules.durability.syncs_on_seal());
         TableFile {
             path,
             mode,
@@ -65,6 +75,7 @@ impl TableFile {
             unsynced: false,
             stamps: Stamps::default(),
             seal_failing: false,
+            handoff,
         }
     }
 
@@ -217,27 +228,30 @@ impl TableFile {
         }
     }
 
+    /// Seal the open file: rename it to its sealed name, or, when it is to be synced first, to
+    /// its pending name and hand it to the helper thread, which syncs it and gives it its
+    /// sealed name. A file someone else renamed away is already out of the writer's path: it
+    /// is only left (and synced when it is due).
     fn seal(&mut self) -> std::io::Result<()> {
         let Some(file) = self.file.take() else {
             return Ok(());
         };
-        let durable = self.rules.durability.syncs_on_seal();
-        if durable && self.unsynced {
-            file.sync().map_err(std::io::Error::other)?;
-        }
-        // A file someone else renamed away is already out of the writer's path: leave it.
-        if file.is_at_its_path() {
-            match seal::rename_sealed(&self.path, &mut self.stamps) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    self.file = Some(file);
-                    return Err(e);
-                }
+        let renamed = if !file.is_at_its_path() {
+            Ok(None)
+        } else if self.handoff.is_some() {
+            seal::rename_pending(&self.path, &mut self.stamps).map(Some)
+        } else {
+            seal::rename_sealed(&self.path, &mut self.stamps).map(|_| None)
+        };
+        match (renamed, &self.handoff) {
+            (Ok(Some(at)), Some(handoff)) => handoff.sealed(file, &self.path, at),
+            (Err(e), _) if e.kind() != std::io::ErrorKind::NotFound => {
+                self.file = Some(file);
+                return Err(e);
             }
-            if durable && let Some(dir) = self.path.parent() {
-                seal::sync_directory(dir)?;
-            }
+            // Renamed away by someone else (now or before): only left.
+            (_, Some(handoff)) if self.unsynced => handoff.rotated(file),
+            _ => {}
         }
         self.held = Held::default();
         self.unsynced = false;
@@ -267,11 +281,10 @@ impl TableFile {
         match self.open_fresh() {
             Ok(file) => {
                 if let Some(left) = left
-                    && self.rules.durability.syncs_on_seal()
+                    && let Some(handoff) = &self.handoff
                     && self.unsynced
                 {
-                    // The data is in the file whatever this says; the sync is best effort.
-                    let _ = left.sync();
+                    handoff.rotated(left);
                 }
                 self.file = Some(file);
                 self.unsynced = false;

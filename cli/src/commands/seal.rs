@@ -14,6 +14,8 @@ use crate::listing::{self, FileError};
 /// renamed to its sealed name (`<table>_<N>.log.sealed-<UTC time>Z`), so that readers of
 /// sealed files only (`cat --sealed-only`) see its records. A torn last line is moved aside
 /// first, as a writer does. Files a live writer holds, and empty files, are left as they are.
+/// A seal its writer did not finish (`.<sealed name>.pending`, left by a crash before the
+/// file was synced) is synced and given its sealed name the same way.
 /// Safe while writers run; not while another tool renames live files (an outside rotation).
 /// One line per live file on standard output: what was done with it.
 #[derive(Debug, clap::Args)]
@@ -47,9 +49,14 @@ pub fn run(args: &Args) -> ExitCode {
     let mut failed = !errors.is_empty();
     // The report is a courtesy: when standard output goes away (`| head`), sealing goes on.
     let mut report = Some(io::stdout().lock());
-    for file in listing.files.iter().filter(|f| f.is_live()) {
-        let name = &file.file_name;
-        let done = match seal_if_abandoned(&file.path) {
+    let live = listing
+        .files
+        .iter()
+        .filter(|f| f.is_live())
+        .map(|f| &f.path);
+    for path in live.chain(&listing.pending_seals) {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let done = match seal_if_abandoned(path) {
             Ok(SealOutcome::Sealed(sealed)) => {
                 let sealed = sealed.file_name().unwrap_or_default().to_string_lossy();
                 format!("sealed as {sealed}")
