@@ -232,6 +232,16 @@ fn rotate_until(dir: &Path, stop: &AtomicBool) -> usize {
     rotations
 }
 
+/// Stops the rotating thread when dropped, also when the writer panics (the scope would
+/// otherwise wait for that thread forever).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// What one case measured.
 struct Measured {
     /// Nanoseconds per timed insert, sorted.
@@ -281,6 +291,7 @@ fn run_case(dir: &Path, flush: u8, timed: usize, rate: u32, forks: usize) -> Mea
     let total = WARMUP + timed + forks * INSERTS_PER_FORK;
     let rotations = thread::scope(|scope| {
         let rotator = scope.spawn(|| rotate_until(dir, &stop));
+        let stopping = StopOnDrop(&stop);
         let pace = Pace::new(rate);
         for k in 0..total {
             pace.wait_for(k);
@@ -296,11 +307,11 @@ fn run_case(dir: &Path, flush: u8, timed: usize, rate: u32, forks: usize) -> Mea
                 None => writer.insert(&record),
             };
             assert_eq!(code, 0, "insert {k}");
-            if k >= WARMUP + timed && (k - WARMUP - timed) % INSERTS_PER_FORK == 0 {
+            if k >= WARMUP + timed && (k - WARMUP - timed).is_multiple_of(INSERTS_PER_FORK) {
                 fork_ns.push(timed_fork());
             }
         }
-        stop.store(true, Ordering::Relaxed);
+        drop(stopping);
         rotator.join().expect("rotating thread")
     });
     writer.close();
