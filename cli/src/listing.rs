@@ -277,8 +277,15 @@ pub fn select(
         status.file_error(error);
     }
     if listing.files.is_empty() && listing.errors.is_empty() && listing.sidecars.is_empty() {
+        let pending = match listing.pending_seals.len() {
+            0 => String::new(),
+            n => format!(
+                " ({n} sealed file(s) waiting for their sync under a .pending name; \
+                 `flatstore seal` finishes those of writers that are gone)"
+            ),
+        };
         status.problem(format_args!(
-            "{}: no file of table {table:?}",
+            "{}: no file of table {table:?}{pending}",
             dir.display()
         ));
         return None;

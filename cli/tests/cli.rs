@@ -1303,3 +1303,36 @@ fn seal_seals_only_files_no_writer_holds() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     fs::remove_dir_all(&dir).expect("clean up");
 }
+
+/// A seal a writer did not finish (killed between the rename to `.<sealed name>.pending` and
+/// its sync): no reader takes its records for sealed ones, `seal` syncs it and gives it the
+/// sealed name it waits for, and readers of sealed files then see them.
+#[test]
+fn seal_finishes_a_seal_its_writer_left_pending() {
+    let dir = scratch_dir("seal-pending");
+    let records = write_tagged(&dir, "acc", 7, "pending", 3);
+    let stamp = "20261206T120000.000000001Z";
+    let sealed_name = format!("acc_7.log.sealed-{stamp}");
+    rotate(&dir, "acc", 7, &format!(".sealed-{stamp}"));
+    fs::rename(dir.join(&sealed_name), dir.join(format!(".{sealed_name}.pending")))
+        .expect("as a writer killed mid-seal leaves it");
+
+    let out = flatstore(&["cat", path_str(&dir), "acc", "--sealed-only"]);
+    assert_eq!(out.stdout, b"", "not sealed yet");
+    assert!(
+        stderr(&out).contains("1 sealed file(s) waiting for their sync"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = flatstore(&["seal", path_str(&dir)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(".{sealed_name}.pending: sealed as {sealed_name}\n")
+    );
+    let out = flatstore(&["cat", path_str(&dir), "acc", "--sealed-only"]);
+    assert_eq!(out.stdout, records);
+    assert!(!dir.join(format!(".{sealed_name}.pending")).exists());
+    fs::remove_dir_all(&dir).expect("clean up");
+}
