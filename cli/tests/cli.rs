@@ -1314,8 +1314,11 @@ fn seal_finishes_a_seal_its_writer_left_pending() {
     let stamp = "20261206T120000.000000001Z";
     let sealed_name = format!("acc_7.log.sealed-{stamp}");
     rotate(&dir, "acc", 7, &format!(".sealed-{stamp}"));
-    fs::rename(dir.join(&sealed_name), dir.join(format!(".{sealed_name}.pending")))
-        .expect("as a writer killed mid-seal leaves it");
+    fs::rename(
+        dir.join(&sealed_name),
+        dir.join(format!(".{sealed_name}.pending")),
+    )
+    .expect("as a writer killed mid-seal leaves it");
 
     let out = flatstore(&["cat", path_str(&dir), "acc", "--sealed-only"]);
     assert_eq!(out.stdout, b"", "not sealed yet");
