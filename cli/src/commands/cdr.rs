@@ -90,7 +90,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE", requires = "output")]
     state: Option<PathBuf>,
     /// Load the CDRs into PostgreSQL, incrementally and exactly once, the state kept in the
-    /// database: postgresql://USER@HOST[:PORT]/DBNAME, as for `load`.
+    /// database: `postgresql://USER@HOST[:PORT]/DBNAME`, as for `load`.
     #[arg(long, value_name = "URL", conflicts_with_all = ["output", "state", "format"])]
     db: Option<String>,
     /// The SQL table of the CDRs: NAME or SCHEMA.NAME, taken exactly as written (quoted).

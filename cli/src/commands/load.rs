@@ -49,7 +49,7 @@ pub struct Args {
     /// argument that is a directory means DIR TABLE.
     #[arg(value_name = "DIR TABLE | FILE", required = true)]
     inputs: Vec<PathBuf>,
-    /// The database: postgresql://USER@HOST[:PORT]/DBNAME, the host a name, an address or a
+    /// The database: `postgresql://USER@HOST[:PORT]/DBNAME`, the host a name, an address or a
     /// socket directory (%2Fvar%2Frun%2Fpostgresql, or ?host=/var/run/postgresql). The
     /// password: in the URL, else PGPASSWORD, else ~/.pgpass (or PGPASSFILE), as libpq.
     #[arg(long, value_name = "URL")]
