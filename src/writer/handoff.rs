@@ -9,7 +9,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
 use std::time::SystemTime;
 
@@ -50,6 +50,9 @@ const DIRECTORY_NOT_SYNCED: &str = "directory not synced after a seal";
 #[derive(Debug, Default)]
 pub(crate) struct Handoff {
     left: Mutex<Vec<Leftover>>,
+    /// Held from a [`Handoff::take`] until its files are finished: never by a writer, so an
+    /// exit waits for what the helper thread is syncing instead of leaving it pending.
+    finishing: Mutex<()>,
     helper: OnceLock<Thread>,
 }
 
@@ -80,23 +83,31 @@ impl Handoff {
         }
     }
 
-    /// Take every file left so far, to [`Left::finish`] them.
-    pub(crate) fn take(&self) -> Left {
-        Left(std::mem::take(&mut *lock(&self.left)))
+    /// Take every file left so far, to [`Left::finish`] them; first wait until the files an
+    /// earlier take holds are finished.
+    pub(crate) fn take(&self) -> Left<'_> {
+        let finishing = lock(&self.finishing);
+        Left {
+            files: std::mem::take(&mut *lock(&self.left)),
+            _finishing: finishing,
+        }
     }
 }
 
-/// Files taken from a [`Handoff`], to sync holding no lock.
+/// Files taken from a [`Handoff`], to sync holding no lock a writer takes.
 #[derive(Debug)]
-pub(crate) struct Left(Vec<Leftover>);
+pub(crate) struct Left<'a> {
+    files: Vec<Leftover>,
+    _finishing: MutexGuard<'a, ()>,
+}
 
-impl Left {
+impl Left<'_> {
     /// Sync every file: a sealed one then takes its sealed name, and each directory a name
     /// appeared in is synced once. Returns what failed, for the caller to report.
     pub(crate) fn finish(self) -> Vec<Unfinished> {
         let mut failed = Vec::new();
         let mut directories: Vec<PathBuf> = Vec::new();
-        for leftover in self.0 {
+        for leftover in self.files {
             match leftover {
                 Leftover::Rotated(file) => {
                     if let Err(e) = file.sync() {

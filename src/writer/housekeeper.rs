@@ -64,7 +64,7 @@ impl Watched {
 
     /// Sync `unsynced` and the files writers `left`, holding no lock (the caller is outside
     /// the fork gate too); then report what failed, inside the gate.
-    fn sync(unsynced: Vec<LogFile>, left: Left) {
+    fn sync(unsynced: Vec<LogFile>, left: Left<'_>) {
         let mut failed: Vec<String> = unsynced
             .iter()
             .filter_map(|file| file.sync().err())
