@@ -8,8 +8,8 @@
 //! directory as logrotate does every 100 ms: it renames every live `<table>_<N>.log` to
 //! `<table>_<N>.log-rot<k>` (a dated name to the listing), then moves the rotation generation
 //! as `flatstore rotate` does. The helper thread syncs every 100 ms and seals a file 50 ms
-//! after its first record, syncing it and the directory first (`fsync=interval` syncs at
-//! seals too). The age limit is half the rotation period because each rotation starts a new
+//! after its first record, with the syncs a seal takes at `fsync=interval` (the file, then
+//! the directory). The age limit is half the rotation period because each rotation starts a new
 //! file: at 100 ms, no file would ever grow old enough to be sealed. So a file lives about
 //! 50 ms to its seal, the next up to the next rotation: about one seal, one sync and one
 //! rotation every 100 ms. At `flush=0`, `flush_interval` keeps its default (1 s); the writer's
