@@ -108,9 +108,11 @@ fn whole_calls(strace: &str) -> Vec<(&str, String)> {
     let mut unfinished: std::collections::HashMap<&str, &str> = Default::default();
     let mut calls = Vec::new();
     for line in strace.lines() {
+        // strace pads the thread id to a width: one or more spaces follow it.
         let Some((tid, call)) = line.split_once(' ') else {
             continue;
         };
+        let call = call.trim_start();
         if let Some(start) = call.strip_suffix("<unfinished ...>") {
             unfinished.insert(tid, start);
         } else if let Some((_, rest)) = call.split_once(" resumed>") {
