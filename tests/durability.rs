@@ -126,11 +126,39 @@ fn whole_calls(strace: &str) -> Vec<(&str, String)> {
 }
 
 fn main() {
-    common::run_trials(vec![common::trial_needing(
-        "each_fsync_policy_syncs_what_it_promises",
-        &["strace"],
-        each_fsync_policy_syncs_what_it_promises,
-    )]);
+    common::run_trials(vec![
+        common::trial(
+            "strace_lines_are_read_whatever_the_padding",
+            strace_lines_are_read_whatever_the_padding,
+        ),
+        common::trial_needing(
+            "each_fsync_policy_syncs_what_it_promises",
+            &["strace"],
+            each_fsync_policy_syncs_what_it_promises,
+        ),
+    ]);
+}
+
+/// strace pads thread ids to a width, and cuts a call another thread interrupts in two.
+fn strace_lines_are_read_whatever_the_padding() {
+    let strace = "4933  fdatasync(5) = 0\n\
+                  12345 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88 <unfinished ...>\n\
+                  4933  fsync(6 <unfinished ...>\n\
+                  12345 <... clone3 resumed>) = 12350\n\
+                  4933  <... fsync resumed>) = 0\n";
+    let calls = whole_calls(strace);
+    let calls: Vec<(&str, &str)> = calls.iter().map(|(t, c)| (*t, c.as_str())).collect();
+    assert_eq!(
+        calls,
+        [
+            ("4933", "fdatasync(5) = 0"),
+            (
+                "12345",
+                "clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88 ) = 12350"
+            ),
+            ("4933", "fsync(6 ) = 0"),
+        ]
+    );
 }
 
 fn each_fsync_policy_syncs_what_it_promises() {
