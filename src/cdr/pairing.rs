@@ -51,10 +51,10 @@ use std::collections::VecDeque;
 use std::hash::Hasher as _;
 
 use super::ended::EndedCalls;
-use super::hash::{ContentId, FastHasher, content_id};
+use super::hash::{ContentHasher, ContentId, FastHasher, content_id};
 use super::index::CallIndex;
 use super::layout::CallRecord;
-use super::parts::{Parts, push_part};
+use super::parts::{Parts, part_prefix, push_part};
 use super::time::{Duration, Timestamp};
 use super::{Cdr, CdrView, Extras, Status};
 
@@ -435,10 +435,22 @@ impl Pairer {
 
     /// [`push`](Self::push), handing what it makes to `out` as it is made.
     pub fn push_to<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
+        self.push_hashed_to(record, None, out);
+    }
+
+    /// [`push_to`](Self::push_to), with the record's key already hashed: `hashed` must be
+    /// [`KeyHashes::of`] the same record (it was, say, worked out on the thread that reads the
+    /// records). The result is the same as [`push_to`](Self::push_to)'s.
+    pub fn push_hashed_to<E: Emit + ?Sized>(
+        &mut self,
+        record: &CallRecord<'_>,
+        hashed: Option<&KeyHashes>,
+        out: &mut E,
+    ) {
         self.advance(record.time(), out);
         match record.method() {
-            b"INVITE" => self.invite(record, out),
-            b"BYE" => self.bye(record, out),
+            b"INVITE" => self.invite(record, hashed, out),
+            b"BYE" => self.bye(record, hashed, out),
             _ => self.counts.other_methods += 1,
         }
     }
@@ -596,9 +608,14 @@ impl Pairer {
             .is_some_and(|end_seconds| self.remembers_end(end_seconds))
     }
 
-    fn invite<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
+    fn invite<E: Emit + ?Sized>(
+        &mut self,
+        record: &CallRecord<'_>,
+        hashed: Option<&KeyHashes>,
+        out: &mut E,
+    ) {
         match answer_class(record.sip_code()) {
-            Some(b'2') => self.answered_invite(record, out),
+            Some(b'2') => self.answered_invite(record, hashed, out),
             Some(_) => match self.options.failed_invites {
                 FailedInvites::MakeCdrs => out.cdr(&CdrView::failed(record)),
                 FailedInvites::Ignore => self.counts.ignored_failed_invites += 1,
@@ -611,12 +628,17 @@ impl Pairer {
         }
     }
 
-    fn answered_invite<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
+    fn answered_invite<E: Emit + ?Sized>(
+        &mut self,
+        record: &CallRecord<'_>,
+        hashed: Option<&KeyHashes>,
+        out: &mut E,
+    ) {
         let key = KeyParts::of(record);
-        let hash = key.fast_hash();
+        let hash = hashed.map_or_else(|| key.fast_hash(), |hashed| hashed.hash);
         let new: RecordSide = (record.time(), key.from_is_first);
         let Some(slot) = self.find(&key, hash) else {
-            let id = key.content_id(&mut self.key);
+            let id = key.kept(&mut self.key, hashed.and_then(|hashed| hashed.id));
             if self.remembers_closed(&id) {
                 self.counts.reinvites += 1;
             } else {
@@ -643,12 +665,17 @@ impl Pairer {
         }
     }
 
-    fn bye<E: Emit + ?Sized>(&mut self, record: &CallRecord<'_>, out: &mut E) {
+    fn bye<E: Emit + ?Sized>(
+        &mut self,
+        record: &CallRecord<'_>,
+        hashed: Option<&KeyHashes>,
+        out: &mut E,
+    ) {
         let key = KeyParts::of(record);
-        let hash = key.fast_hash();
+        let hash = hashed.map_or_else(|| key.fast_hash(), |hashed| hashed.hash);
         let new: RecordSide = (record.time(), key.from_is_first);
         let Some(slot) = self.find(&key, hash) else {
-            let id = key.content_id(&mut self.key);
+            let id = key.kept(&mut self.key, hashed.and_then(|hashed| hashed.id));
             if self.remembers_closed(&id) {
                 out.problem(Problem::DuplicateBye {
                     callid: record.callid().to_vec(),
@@ -1059,6 +1086,29 @@ impl<'a> KeyParts<'a> {
         content_id(bytes)
     }
 
+    /// [`content_id`](Self::content_id), unless it is `known` already.
+    fn kept(&self, bytes: &mut Vec<u8>, known: Option<ContentId>) -> ContentId {
+        match known {
+            Some(id) => {
+                bytes.clear();
+                self.push(bytes);
+                id
+            }
+            None => self.content_id(bytes),
+        }
+    }
+
+    /// The content hash of the kept bytes, hashed part by part.
+    fn hashed_content_id(&self) -> ContentId {
+        let mut hasher = ContentHasher::new();
+        for part in self.parts() {
+            let (prefix, length) = part_prefix(part.len());
+            hasher.update(&prefix[..length]);
+            hasher.update(part);
+        }
+        hasher.finish()
+    }
+
     /// Whether kept key bytes are this key.
     fn is(&self, key: &[u8]) -> bool {
         let (callid, first, second) = key_parts(key);
@@ -1069,6 +1119,29 @@ impl<'a> KeyParts<'a> {
     fn push(&self, bytes: &mut Vec<u8>) {
         for part in self.parts() {
             push_part(bytes, part);
+        }
+    }
+}
+
+/// A record's call key, hashed ahead of pairing for [`Pairer::push_hashed_to`] (on the thread
+/// that reads the records, say, so that the pairing thread does not hash).
+#[derive(Clone, Copy, Debug)]
+pub struct KeyHashes {
+    /// The fast hash of the key.
+    hash: u64,
+    /// The content hash of the key, worked out for answered INVITEs (the records that open
+    /// calls, as a rule); for other records pairing works it out if it needs it.
+    id: Option<ContentId>,
+}
+
+impl KeyHashes {
+    /// The hashes of `record`'s call key.
+    pub fn of(record: &CallRecord<'_>) -> Self {
+        let key = KeyParts::of(record);
+        let opens = record.method() == b"INVITE" && answer_class(record.sip_code()) == Some(b'2');
+        Self {
+            hash: key.fast_hash(),
+            id: opens.then(|| key.hashed_content_id()),
         }
     }
 }
@@ -1259,6 +1332,42 @@ mod tests {
         );
         assert_eq!(run.pairer.counts().other_methods, 1);
         assert_eq!(run.finished(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn keys_hashed_ahead_pair_exactly_as_keys_hashed_while_pairing() {
+        let long = "c".repeat(200);
+        let lines = [
+            "INVITE|a|b|cid|200|OK|1700000000|alice".to_owned(),
+            "BYE|b|a|lone|200|OK|1700000001|".to_owned(),
+            format!("INVITE|zz|aa|{long}|200|OK|1700000002|long"),
+            "INVITE|a|b|cid|200|OK|1700000003|reinvite".to_owned(),
+            "BYE|a|b|cid|200|OK|1700000010|".to_owned(),
+            "BYE|b|a|cid|200|OK|1700000011|duplicate".to_owned(),
+            "INVITE|x|y|lone|200|OK|1700000012|late".to_owned(),
+            format!("BYE|aa|zz|{long}|200|OK|1700000013|"),
+            "INVITE|a|b|cid|486|Busy|1700000014|failed".to_owned(),
+            "INVITE|a|b|cid|200|OK|1700000015|remembered".to_owned(),
+        ];
+        let (mut plain, mut ahead) = (Run::day(), Run::day());
+        for line in &lines {
+            plain.push(line);
+            let fields: Vec<Vec<u8>> = line.split('|').map(|f| f.as_bytes().to_vec()).collect();
+            let Ok(record) = ahead.layout.view(&fields) else {
+                panic!("{line}")
+            };
+            let hashed = KeyHashes::of(&record);
+            let key = KeyParts::of(&record);
+            assert_eq!(hashed.hash, key.fast_hash());
+            if let Some(id) = hashed.id {
+                assert_eq!(id, key.content_id(&mut Vec::new()), "{line}");
+            }
+            ahead
+                .pairer
+                .push_hashed_to(&record, Some(&hashed), &mut ahead.out);
+        }
+        assert_eq!(ahead.pairer.counts(), plain.pairer.counts());
+        assert_eq!(ahead.finished(), plain.finished());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 
 use flatstore::cdr::layout::LayoutError;
 use flatstore::cdr::merge::MergeOrder;
-use flatstore::cdr::pairing::{Emit, FailedInvites, PairingOptions, Problem};
+use flatstore::cdr::pairing::{Emit, FailedInvites, KeyHashes, PairingOptions, Problem};
 use flatstore::cdr::state::{self, OutputMark};
 use flatstore::cdr::{CallRecord, Cdr, CdrView, Fields, IsoWriter, Layout, Pairer, Timestamp};
 use flatstore::line::decode::split_fields;
@@ -331,9 +331,9 @@ const BATCHES_IN_FLIGHT: usize = 2;
 /// the record it is noted at, so standard error reads as if one thread did both.
 #[derive(Default)]
 struct Batch {
-    /// The records' fields and times; the first `len` are this batch's, the rest are buffers
-    /// kept for reuse.
-    records: Vec<(Fields, Timestamp)>,
+    /// The records' fields, times and call keys' hashes; the first `len` are this batch's,
+    /// the rest are buffers kept for reuse.
+    records: Vec<(Fields, Timestamp, Option<KeyHashes>)>,
     len: usize,
     /// Complaints, each with the index of the record it is printed before (`len` for after
     /// the last).
@@ -344,7 +344,7 @@ impl Batch {
     /// The next record's slot.
     fn next(&mut self) -> &mut Fields {
         if self.len == self.records.len() {
-            self.records.push((Fields::new(), Timestamp::EPOCH));
+            self.records.push((Fields::new(), Timestamp::EPOCH, None));
         }
         &mut self.records[self.len].0
     }
@@ -363,6 +363,7 @@ impl Batch {
 /// Reads `sources` merged by time into batches sent to `full` (taking empty ones back from
 /// `empty`), until they are read or the pairing thread stops taking them.
 fn read_merged(
+    layout: &Layout,
     sources: &mut [Source<'_>],
     full: &mpsc::SyncSender<Batch>,
     empty: &mpsc::Receiver<Batch>,
@@ -382,7 +383,13 @@ fn read_merged(
         let source = &mut sources[index];
         let at = batch.len;
         let time = source.take(batch.next());
+        let (fields, _, _) = &batch.records[at];
+        let hashed = layout
+            .view_fields_at(fields, time)
+            .ok()
+            .map(|record| KeyHashes::of(&record));
         batch.records[at].1 = time;
+        batch.records[at].2 = hashed;
         batch.len += 1;
         if source.advance(&mut notes) {
             order.replace_first(source.time.instant());
@@ -413,12 +420,12 @@ fn pair_merged(
 ) -> Result<(), String> {
     for mut batch in full {
         let mut notes = batch.notes.drain(..).peekable();
-        for (at, (fields, time)) in batch.records[..batch.len].iter().enumerate() {
+        for (at, (fields, time, hashed)) in batch.records[..batch.len].iter().enumerate() {
             while let Some((_, note)) = notes.next_if(|(before, _)| *before <= at) {
                 note.report(&mut writer.status);
             }
             if let Ok(record) = layout.view_fields_at(fields, *time) {
-                pairer.push_to(&record, writer);
+                pairer.push_hashed_to(&record, hashed.as_ref(), writer);
             }
             writer.check()?;
         }
@@ -1179,7 +1186,7 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
             drop(full);
             paired
         });
-        read_merged(&mut sources, &full_sender, &empty_receiver);
+        read_merged(&main_layout, &mut sources, &full_sender, &empty_receiver);
         drop(full_sender);
         pairing.join()
     });
