@@ -455,6 +455,38 @@ impl Pairer {
         }
     }
 
+    /// Reads, many keys at once, the memory that pairing records with these `keys` will read
+    /// first (the index buckets, the open calls and their keys, the ended calls' slots), so
+    /// that their cache misses overlap instead of coming one record at a time. A hint for
+    /// speed: it changes nothing, and pairing gives the same results without it. Worth it
+    /// before pairing a few dozen records whose keys were hashed ahead.
+    pub fn warm<'k>(&self, keys: impl Iterator<Item = &'k KeyHashes> + Clone) {
+        let mut seen = 0u64;
+        // Each pass only loads what the one before brought into the cache, so that the
+        // loads of one pass are independent of each other and are waited for together.
+        for hashed in keys.clone() {
+            seen ^= self.index.touch(hashed.hash);
+            if let Some(id) = &hashed.id {
+                seen ^= self.closed.touch(id) as u64;
+            }
+        }
+        let found = |hashed: &KeyHashes| {
+            self.index
+                .find(hashed.hash, |_| true)
+                .and_then(|slot| self.calls.get(slot as usize))
+        };
+        for hashed in keys.clone() {
+            seen ^= found(hashed).map_or(0, |call| call.hash);
+        }
+        for hashed in keys {
+            if let Some(call) = found(hashed) {
+                seen ^= u64::from(call.bytes.first().copied().unwrap_or_default());
+                seen ^= self.closed.touch(&call.id) as u64;
+            }
+        }
+        std::hint::black_box(seen);
+    }
+
     /// Ends the input: every call still open is emitted (ended calls as `answered`, lone
     /// INVITEs as `unterminated`, lone BYEs as `unmatched_bye`), whatever their age.
     pub fn finish(self, out: &mut Vec<Output>) {

@@ -323,6 +323,8 @@ impl Source<'_> {
 
 /// How many records the reading thread hands to the pairing thread at once.
 const BATCH: usize = 1024;
+/// How many records' memory the pairer reads at once before pairing them ([`Pairer::warm`]).
+const WARMED: usize = 32;
 /// How many batches are on their way to the pairing thread at most.
 const BATCHES_IN_FLIGHT: usize = 2;
 
@@ -420,14 +422,19 @@ fn pair_merged(
 ) -> Result<(), String> {
     for mut batch in full {
         let mut notes = batch.notes.drain(..).peekable();
-        for (at, (fields, time, hashed)) in batch.records[..batch.len].iter().enumerate() {
-            while let Some((_, note)) = notes.next_if(|(before, _)| *before <= at) {
-                note.report(&mut writer.status);
+        let records = &batch.records[..batch.len];
+        for (group, records) in records.chunks(WARMED).enumerate() {
+            pairer.warm(records.iter().filter_map(|(_, _, hashed)| hashed.as_ref()));
+            for (at, (fields, time, hashed)) in records.iter().enumerate() {
+                let at = group * WARMED + at;
+                while let Some((_, note)) = notes.next_if(|(before, _)| *before <= at) {
+                    note.report(&mut writer.status);
+                }
+                if let Ok(record) = layout.view_fields_at(fields, *time) {
+                    pairer.push_hashed_to(&record, hashed.as_ref(), writer);
+                }
+                writer.check()?;
             }
-            if let Ok(record) = layout.view_fields_at(fields, *time) {
-                pairer.push_hashed_to(&record, hashed.as_ref(), writer);
-            }
-            writer.check()?;
         }
         for (_, note) in notes {
             note.report(&mut writer.status);
