@@ -11,7 +11,9 @@ use flatstore::cdr::layout::LayoutError;
 use flatstore::cdr::merge::MergeOrder;
 use flatstore::cdr::pairing::{Emit, FailedInvites, KeyHashes, PairingOptions, Problem};
 use flatstore::cdr::state::{self, OutputMark};
-use flatstore::cdr::{CallRecord, Cdr, CdrView, Fields, IsoWriter, Layout, Pairer, Timestamp};
+use flatstore::cdr::{
+    CallRecord, Cdr, CdrView, Fields, IsoWriter, Layout, Lines, Pairer, Timestamp,
+};
 use flatstore::line::decode::split_fields;
 
 use crate::commit::{self, Journal};
@@ -312,13 +314,6 @@ impl Source<'_> {
     fn record(&self) -> Option<CallRecord<'_>> {
         self.layout.view_fields_at(&self.fields, self.time).ok()
     }
-
-    /// Hands the current record to `into` (whose buffers the source reuses for the next
-    /// line); returns its time.
-    fn take(&mut self, into: &mut Fields) -> Timestamp {
-        std::mem::swap(&mut self.fields, into);
-        self.time
-    }
 }
 
 /// How many records the reading thread hands to the pairing thread at once.
@@ -330,34 +325,28 @@ const BATCHES_IN_FLIGHT: usize = 2;
 
 /// Records merged by time, decoded, on their way from the reading thread to the pairing thread,
 /// with the complaints met while reading them: the pairing thread prints each complaint before
-/// the record it is noted at, so standard error reads as if one thread did both.
+/// the record it is noted at, so standard error reads as if one thread did both. The records
+/// lie one after the other in a few buffers, reused from batch to batch.
 #[derive(Default)]
 struct Batch {
-    /// The records' fields, times and call keys' hashes; the first `len` are this batch's,
-    /// the rest are buffers kept for reuse.
-    records: Vec<(Fields, Timestamp, Option<KeyHashes>)>,
-    len: usize,
-    /// Complaints, each with the index of the record it is printed before (`len` for after
-    /// the last).
+    /// The records' fields.
+    lines: Lines,
+    /// Each record's time and the hashes of its call key.
+    records: Vec<(Timestamp, Option<KeyHashes>)>,
+    /// Complaints, each with the index of the record it is printed before (the number of
+    /// records for after the last).
     notes: Vec<(usize, Note)>,
 }
 
 impl Batch {
-    /// The next record's slot.
-    fn next(&mut self) -> &mut Fields {
-        if self.len == self.records.len() {
-            self.records.push((Fields::new(), Timestamp::EPOCH, None));
-        }
-        &mut self.records[self.len].0
-    }
-
     /// Notes `notes` (emptied) before record `at`.
     fn note(&mut self, at: usize, notes: &mut Vec<Note>) {
         self.notes.extend(notes.drain(..).map(|note| (at, note)));
     }
 
     fn clear(&mut self) {
-        self.len = 0;
+        self.lines.clear();
+        self.records.clear();
         self.notes.clear();
     }
 }
@@ -365,7 +354,6 @@ impl Batch {
 /// Reads `sources` merged by time into batches sent to `full` (taking empty ones back from
 /// `empty`), until they are read or the pairing thread stops taking them.
 fn read_merged(
-    layout: &Layout,
     sources: &mut [Source<'_>],
     full: &mpsc::SyncSender<Batch>,
     empty: &mpsc::Receiver<Batch>,
@@ -383,30 +371,24 @@ fn read_merged(
         // The source reads on to its next record before this one is paired, as the merge
         // always did (so problems are reported in the same order).
         let source = &mut sources[index];
-        let at = batch.len;
-        let time = source.take(batch.next());
-        let (fields, _, _) = &batch.records[at];
-        let hashed = layout
-            .view_fields_at(fields, time)
-            .ok()
-            .map(|record| KeyHashes::of(&record));
-        batch.records[at].1 = time;
-        batch.records[at].2 = hashed;
-        batch.len += 1;
+        let at = batch.records.len();
+        batch.lines.push(&source.fields);
+        let hashed = source.record().map(|record| KeyHashes::of(&record));
+        batch.records.push((source.time, hashed));
         if source.advance(&mut notes) {
             order.replace_first(source.time.instant());
         } else {
             order.pop();
         }
         batch.note(at, &mut notes);
-        if batch.len == BATCH {
+        if batch.records.len() == BATCH {
             let next = empty.try_recv().unwrap_or_default();
             if full.send(std::mem::replace(&mut batch, next)).is_err() {
                 return;
             }
         }
     }
-    if batch.len > 0 || !batch.notes.is_empty() {
+    if !batch.records.is_empty() || !batch.notes.is_empty() {
         let _ = full.send(batch);
     }
 }
@@ -422,15 +404,14 @@ fn pair_merged(
 ) -> Result<(), String> {
     for mut batch in full {
         let mut notes = batch.notes.drain(..).peekable();
-        let records = &batch.records[..batch.len];
-        for (group, records) in records.chunks(WARMED).enumerate() {
-            pairer.warm(records.iter().filter_map(|(_, _, hashed)| hashed.as_ref()));
-            for (at, (fields, time, hashed)) in records.iter().enumerate() {
+        for (group, records) in batch.records.chunks(WARMED).enumerate() {
+            pairer.warm(records.iter().filter_map(|(_, hashed)| hashed.as_ref()));
+            for (at, (time, hashed)) in records.iter().enumerate() {
                 let at = group * WARMED + at;
                 while let Some((_, note)) = notes.next_if(|(before, _)| *before <= at) {
                     note.report(&mut writer.status);
                 }
-                if let Ok(record) = layout.view_fields_at(fields, *time) {
+                if let Some(Ok(record)) = layout.view_line_at(&batch.lines, at, *time) {
                     pairer.push_hashed_to(&record, hashed.as_ref(), writer);
                 }
                 writer.check()?;
@@ -1193,7 +1174,7 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
             drop(full);
             paired
         });
-        read_merged(&main_layout, &mut sources, &full_sender, &empty_receiver);
+        read_merged(&mut sources, &full_sender, &empty_receiver);
         drop(full_sender);
         pairing.join()
     });
