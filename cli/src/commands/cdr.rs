@@ -9,7 +9,7 @@ use std::sync::mpsc;
 
 use flatstore::cdr::layout::LayoutError;
 use flatstore::cdr::merge::MergeOrder;
-use flatstore::cdr::pairing::{Emit, FailedInvites, KeyHashes, PairingOptions, Problem};
+use flatstore::cdr::pairing::{Emit, FailedInvites, PairingOptions, PreparedKeys, Problem};
 use flatstore::cdr::state::{self, OutputMark};
 use flatstore::cdr::{
     CallRecord, Cdr, CdrView, Fields, IsoWriter, Layout, Lines, Pairer, Timestamp,
@@ -331,8 +331,10 @@ const BATCHES_IN_FLIGHT: usize = 2;
 struct Batch {
     /// The records' fields.
     lines: Lines,
-    /// Each record's time and the hashes of its call key.
-    records: Vec<(Timestamp, Option<KeyHashes>)>,
+    /// Each record's time.
+    times: Vec<Timestamp>,
+    /// Each record's call key and side, prepared for the pairer.
+    prepared: PreparedKeys,
     /// Complaints, each with the index of the record it is printed before (the number of
     /// records for after the last).
     notes: Vec<(usize, Note)>,
@@ -346,7 +348,8 @@ impl Batch {
 
     fn clear(&mut self) {
         self.lines.clear();
-        self.records.clear();
+        self.times.clear();
+        self.prepared.clear();
         self.notes.clear();
     }
 }
@@ -371,24 +374,24 @@ fn read_merged(
         // The source reads on to its next record before this one is paired, as the merge
         // always did (so problems are reported in the same order).
         let source = &mut sources[index];
-        let at = batch.records.len();
+        let at = batch.times.len();
         batch.lines.push(&source.fields);
-        let hashed = source.record().map(|record| KeyHashes::of(&record));
-        batch.records.push((source.time, hashed));
+        batch.prepared.push(source.record().as_ref());
+        batch.times.push(source.time);
         if source.advance(&mut notes) {
             order.replace_first(source.time.instant());
         } else {
             order.pop();
         }
         batch.note(at, &mut notes);
-        if batch.records.len() == BATCH {
+        if batch.times.len() == BATCH {
             let next = empty.try_recv().unwrap_or_default();
             if full.send(std::mem::replace(&mut batch, next)).is_err() {
                 return;
             }
         }
     }
-    if !batch.records.is_empty() || !batch.notes.is_empty() {
+    if !batch.times.is_empty() || !batch.notes.is_empty() {
         let _ = full.send(batch);
     }
 }
@@ -404,15 +407,15 @@ fn pair_merged(
 ) -> Result<(), String> {
     for mut batch in full {
         let mut notes = batch.notes.drain(..).peekable();
-        for (group, records) in batch.records.chunks(WARMED).enumerate() {
-            pairer.warm(records.iter().filter_map(|(_, hashed)| hashed.as_ref()));
-            for (at, (time, hashed)) in records.iter().enumerate() {
-                let at = group * WARMED + at;
+        for (group, times) in batch.times.chunks(WARMED).enumerate() {
+            let first = group * WARMED;
+            pairer.warm(&batch.prepared, first..first + times.len());
+            for (at, time) in (first..).zip(times) {
                 while let Some((_, note)) = notes.next_if(|(before, _)| *before <= at) {
                     note.report(&mut writer.status);
                 }
                 if let Some(Ok(record)) = layout.view_line_at(&batch.lines, at, *time) {
-                    pairer.push_hashed_to(&record, hashed.as_ref(), writer);
+                    pairer.push_prepared_to(&record, &batch.prepared, at, writer);
                 }
                 writer.check()?;
             }
