@@ -286,14 +286,38 @@ impl Fields {
     /// one empty, and an empty line is one empty field).
     pub fn decode_line(&mut self, line: &[u8]) {
         self.bytes.clear();
-        self.ends.clear();
-        if memchr::memchr2(b'%', b'\\', line).is_none() {
+        if needs_decoding(line) {
+            self.decode_escaped(line);
+        } else {
             // Nothing to decode: the line itself, cut at its delimiters.
             self.bytes.extend_from_slice(line);
-            push_delimiters(&mut self.ends, line);
-            self.ends.push(line.len());
-            return;
+            self.cut();
         }
+    }
+
+    /// [`decode_line`](Self::decode_line) of the line in `line`, taking its buffer instead of
+    /// copying it when the line needs no decoding (`line` then gets the fields' old buffer,
+    /// its content unspecified).
+    pub fn decode_owned(&mut self, line: &mut Vec<u8>) {
+        if needs_decoding(line) {
+            self.bytes.clear();
+            self.decode_escaped(line);
+        } else {
+            std::mem::swap(&mut self.bytes, line);
+            self.cut();
+        }
+    }
+
+    /// The ends of the fields of the undecoded line in `bytes`.
+    fn cut(&mut self) {
+        self.ends.clear();
+        push_delimiters(&mut self.ends, &self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Decodes the fields of `line` after what `bytes` holds (nothing).
+    fn decode_escaped(&mut self, line: &[u8]) {
+        self.ends.clear();
         for field in split_fields(line) {
             decode_field_lenient(field, &mut self.bytes);
             self.ends.push(self.bytes.len());
@@ -327,6 +351,11 @@ impl Fields {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
         (0..self.len()).map(|index| self.get(index).unwrap_or_default())
     }
+}
+
+/// Whether some field of `line` has an escape to decode (a `%` or a `\`).
+fn needs_decoding(line: &[u8]) -> bool {
+    memchr::memchr2(b'%', b'\\', line).is_some()
 }
 
 /// One in every byte of a word.
@@ -803,6 +832,10 @@ mod tests {
         ) {
             let mut fields = Fields::new();
             fields.decode_line(&line);
+            let mut owned = Fields::new();
+            let mut taken = line.clone();
+            owned.decode_owned(&mut taken);
+            proptest::prop_assert_eq!(&owned, &fields);
             let want: Vec<Vec<u8>> = split_fields(&line)
                 .map(|field| {
                     let mut value = Vec::new();

@@ -285,7 +285,7 @@ impl Source<'_> {
             }
             self.number += 1;
             self.end = self.content.position();
-            self.fields.decode_line(&self.line);
+            self.fields.decode_owned(&mut self.line);
             match self.layout.fields_time(&self.fields) {
                 Ok(time) if self.window.is_set() && !self.window.contains(&time) => {}
                 Ok(time) => {
