@@ -379,11 +379,24 @@ fn push_delimiters(ends: &mut Vec<usize>, line: &[u8]) {
         push(u64::from_le_bytes(bytes), at);
         at += 8;
     }
-    // The padding is not a delimiter.
-    let rest = words.remainder();
-    let mut bytes = [0u8; 8];
-    bytes[..rest.len()].copy_from_slice(rest);
-    push(u64::from_le_bytes(bytes), at);
+    let rest = words.remainder().len();
+    if rest == 0 {
+        return;
+    }
+    // The last eight bytes of the line, shifted so that only those not looked at yet remain,
+    // zeros above them (a zero is not a delimiter); a line shorter than a word byte by byte.
+    let last = match line.len().checked_sub(8) {
+        Some(start) => {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&line[start..]);
+            u64::from_le_bytes(bytes) >> (8 * (8 - rest))
+        }
+        None => line
+            .iter()
+            .rev()
+            .fold(0, |word, &byte| word << 8 | u64::from(byte)),
+    };
+    push(last, at);
 }
 
 /// The high bit of each byte of `word` that is zero, exactly (no carry crosses bytes).
