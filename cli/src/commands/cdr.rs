@@ -320,8 +320,10 @@ impl Source<'_> {
 const BATCH: usize = 1024;
 /// How many records' memory the pairer reads at once before pairing them ([`Pairer::warm`]).
 const WARMED: usize = 32;
-/// How many batches are on their way to the pairing thread at most.
-const BATCHES_IN_FLIGHT: usize = 2;
+/// How many batches are on their way to the pairing thread at most: enough for either thread
+/// to go on through a burst of work of the other (a sweep of the ended calls, a file's first
+/// read); 8 batches of 1024 records hold about 2 MB whatever the input.
+const BATCHES_IN_FLIGHT: usize = 8;
 
 /// Records merged by time, decoded, on their way from the reading thread to the pairing thread,
 /// with the complaints met while reading them: the pairing thread prints each complaint before
