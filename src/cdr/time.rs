@@ -272,7 +272,7 @@ impl IsoWriter {
         text[17..19].copy_from_slice(&pair(of_day % 60));
         let end = 19 + put_fraction(&mut text[19..], time.nanos, time.fraction_digits);
         text[end] = b'Z';
-        out.extend_from_slice(&text[..=end]);
+        extend_by(out, &text, end + 1);
     }
 }
 
@@ -339,7 +339,7 @@ impl Duration {
         };
         let mut fraction = [0u8; MAX_FRACTION_DIGITS + 1];
         let length = put_fraction(&mut fraction, below_second, self.fraction_digits);
-        out.extend_from_slice(&fraction[..length]);
+        extend_by(out, &fraction, length);
     }
 }
 
@@ -405,7 +405,8 @@ fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
 }
 
 /// Writes `.` and the first `digits` of the nine digits of `nanos` (below one second) at the
-/// start of `text` (at least ten bytes); nothing for 0 digits. Returns the bytes written.
+/// start of `text` (at least ten bytes; those past the returned length are scratch); nothing
+/// for 0 digits. Returns the length of what was written.
 fn put_fraction(text: &mut [u8], nanos: u32, digits: u8) -> usize {
     if digits == 0 {
         return 0;
@@ -421,9 +422,17 @@ fn put_fraction(text: &mut [u8], nanos: u32, digits: u8) -> usize {
     ] {
         all[at..at + 2].copy_from_slice(&pair(value));
     }
-    let length = 1 + usize::from(digits).min(MAX_FRACTION_DIGITS);
-    text[..length].copy_from_slice(&all[..length]);
-    length
+    // All ten bytes (a copy of fixed size, no call), of which the caller keeps `length`.
+    text[..all.len()].copy_from_slice(&all);
+    1 + usize::from(digits).min(MAX_FRACTION_DIGITS)
+}
+
+/// Appends the first `length` bytes of `bytes` to `out`: all of them are copied (a copy of
+/// fixed size, which needs no call), then the rest is cut off again.
+fn extend_by<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], length: usize) {
+    let keep = out.len() + length.min(N);
+    out.extend_from_slice(bytes);
+    out.truncate(keep);
 }
 
 fn is_leap_year(year: i64) -> bool {
