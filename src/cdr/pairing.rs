@@ -44,7 +44,10 @@
 //! The work per record is a fixed amount whatever the number of open calls: the record's key is
 //! built in a reused buffer and hashed once; open calls live in one table of slots found
 //! through an index by that hash; lone sides wait in a queue in time order, from which calls
-//! that stopped waiting are dropped lazily; CDRs are handed out borrowed ([`Emit`]).
+//! that stopped waiting are dropped lazily; CDRs are handed out borrowed ([`Emit`]). A caller
+//! that reads the records on another thread can prepare their keys there ([`PreparedKeys`]),
+//! and have the pairer read the memory of a few dozen records at once before pairing them
+//! ([`Pairer::warm`]), so that their cache misses overlap.
 
 use std::cmp::Ordering;
 use std::collections::VecDeque;
