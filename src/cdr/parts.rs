@@ -3,7 +3,7 @@
 
 /// Appends `part` with its length in front (LEB128), so parts can be read back with [`Parts`].
 pub(super) fn push_part(bytes: &mut Vec<u8>, part: &[u8]) {
-    let length = part.len();
+    let mut length = part.len();
     if length < 0x80 {
         // The usual case: one length byte.
         bytes.reserve(1 + length);
@@ -11,23 +11,12 @@ pub(super) fn push_part(bytes: &mut Vec<u8>, part: &[u8]) {
         bytes.extend_from_slice(part);
         return;
     }
-    let (prefix, length) = part_prefix(length);
-    bytes.extend_from_slice(&prefix[..length]);
-    bytes.extend_from_slice(part);
-}
-
-/// The length prefix [`push_part`] writes in front of a part of `length` bytes: the prefix's
-/// bytes, and how many of them there are.
-pub(super) fn part_prefix(mut length: usize) -> ([u8; 10], usize) {
-    let mut prefix = [0u8; 10];
-    let mut at = 0;
     while length >= 0x80 {
-        prefix[at] = (length & 0x7f) as u8 | 0x80;
+        bytes.push((length & 0x7f) as u8 | 0x80);
         length >>= 7;
-        at += 1;
     }
-    prefix[at] = length as u8;
-    (prefix, at + 1)
+    bytes.push(length as u8);
+    bytes.extend_from_slice(part);
 }
 
 /// The parts of bytes written by [`push_part`], in order.
