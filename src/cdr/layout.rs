@@ -200,12 +200,12 @@ impl Layout {
 
     /// [`time`](Self::time) of a line decoded into [`Fields`].
     pub fn fields_time(&self, fields: &Fields) -> Result<Timestamp, RecordError> {
-        self.time_in(FieldsRef::Decoded(fields))
+        self.time_in(FieldsRef::Decoded(fields.slices()))
     }
 
     /// [`view`](Self::view) of a line decoded into [`Fields`].
     pub fn view_fields<'r>(&'r self, fields: &'r Fields) -> Result<CallRecord<'r>, RecordError> {
-        let fields = FieldsRef::Decoded(fields);
+        let fields = FieldsRef::Decoded(fields.slices());
         let time = self.time_in(fields)?;
         Ok(self.record(fields, time))
     }
@@ -218,9 +218,21 @@ impl Layout {
         fields: &'r Fields,
         time: Timestamp,
     ) -> Result<CallRecord<'r>, RecordError> {
-        let fields = FieldsRef::Decoded(fields);
+        let fields = FieldsRef::Decoded(fields.slices());
         self.check_width(fields)?;
         Ok(self.record(fields, time))
+    }
+
+    /// [`view_fields_at`](Self::view_fields_at) of the line at `index` of `lines`, whose time
+    /// is `time`; `None` past the last line.
+    pub fn view_line_at<'r>(
+        &'r self,
+        lines: &'r Lines,
+        index: usize,
+        time: Timestamp,
+    ) -> Option<Result<CallRecord<'r>, RecordError>> {
+        let fields = FieldsRef::Decoded(lines.line(index)?);
+        Some(self.check_width(fields).map(|()| self.record(fields, time)))
     }
 
     fn time_in(&self, fields: FieldsRef<'_>) -> Result<Timestamp, RecordError> {
@@ -274,14 +286,38 @@ impl Fields {
     /// one empty, and an empty line is one empty field).
     pub fn decode_line(&mut self, line: &[u8]) {
         self.bytes.clear();
-        self.ends.clear();
-        if memchr::memchr2(b'%', b'\\', line).is_none() {
+        if needs_decoding(line) {
+            self.decode_escaped(line);
+        } else {
             // Nothing to decode: the line itself, cut at its delimiters.
             self.bytes.extend_from_slice(line);
-            push_delimiters(&mut self.ends, line);
-            self.ends.push(line.len());
-            return;
+            self.cut();
         }
+    }
+
+    /// [`decode_line`](Self::decode_line) of the line in `line`, taking its buffer instead of
+    /// copying it when the line needs no decoding (`line` then gets the fields' old buffer,
+    /// its content unspecified).
+    pub fn decode_owned(&mut self, line: &mut Vec<u8>) {
+        if needs_decoding(line) {
+            self.bytes.clear();
+            self.decode_escaped(line);
+        } else {
+            std::mem::swap(&mut self.bytes, line);
+            self.cut();
+        }
+    }
+
+    /// The ends of the fields of the undecoded line in `bytes`.
+    fn cut(&mut self) {
+        self.ends.clear();
+        push_delimiters(&mut self.ends, &self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Decodes the fields of `line` after what `bytes` holds (nothing).
+    fn decode_escaped(&mut self, line: &[u8]) {
+        self.ends.clear();
         for field in split_fields(line) {
             decode_field_lenient(field, &mut self.bytes);
             self.ends.push(self.bytes.len());
@@ -301,18 +337,25 @@ impl Fields {
 
     /// The field at `index` (from 0), if there is one.
     pub fn get(&self, index: usize) -> Option<&[u8]> {
-        let end = *self.ends.get(index)?;
-        let start = match index {
-            0 => 0,
-            _ => self.ends[index - 1] + 1,
-        };
-        self.bytes.get(start..end)
+        self.slices().get(index)
+    }
+
+    fn slices(&self) -> Decoded<'_> {
+        Decoded {
+            bytes: &self.bytes,
+            ends: &self.ends,
+        }
     }
 
     /// The fields in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
         (0..self.len()).map(|index| self.get(index).unwrap_or_default())
     }
+}
+
+/// Whether some field of `line` has an escape to decode (a `%` or a `\`).
+fn needs_decoding(line: &[u8]) -> bool {
+    memchr::memchr2(b'%', b'\\', line).is_some()
 }
 
 /// One in every byte of a word.
@@ -336,11 +379,24 @@ fn push_delimiters(ends: &mut Vec<usize>, line: &[u8]) {
         push(u64::from_le_bytes(bytes), at);
         at += 8;
     }
-    // The padding is not a delimiter.
-    let rest = words.remainder();
-    let mut bytes = [0u8; 8];
-    bytes[..rest.len()].copy_from_slice(rest);
-    push(u64::from_le_bytes(bytes), at);
+    let rest = words.remainder().len();
+    if rest == 0 {
+        return;
+    }
+    // The last eight bytes of the line, shifted so that only those not looked at yet remain,
+    // zeros above them (a zero is not a delimiter); a line shorter than a word byte by byte.
+    let last = match line.len().checked_sub(8) {
+        Some(start) => {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&line[start..]);
+            u64::from_le_bytes(bytes) >> (8 * (8 - rest))
+        }
+        None => line
+            .iter()
+            .rev()
+            .fold(0, |word, &byte| word << 8 | u64::from(byte)),
+    };
+    push(last, at);
 }
 
 /// The high bit of each byte of `word` that is zero, exactly (no carry crosses bytes).
@@ -349,18 +405,94 @@ fn zero_bytes(word: u64) -> u64 {
     !(((word & LOW_SEVEN).wrapping_add(LOW_SEVEN)) | word | LOW_SEVEN)
 }
 
+/// Several lines' fields, decoded (as [`Fields`] decodes them), one line after the other in a
+/// few buffers reused from batch to batch: a batch of records handed from one thread to another
+/// in one piece, read in the order it was written.
+#[derive(Clone, Debug, Default)]
+pub struct Lines {
+    /// Every line's decoded fields (each as in [`Fields`]), one line after the other.
+    bytes: Vec<u8>,
+    /// Every line's field ends, each relative to the start of its line.
+    ends: Vec<usize>,
+    /// Where each line starts in `bytes` and in `ends`.
+    starts: Vec<(usize, usize)>,
+}
+
+impl Lines {
+    /// No lines.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a copy of the line decoded in `fields`.
+    pub fn push(&mut self, fields: &Fields) {
+        self.starts.push((self.bytes.len(), self.ends.len()));
+        self.bytes.extend_from_slice(&fields.bytes);
+        self.ends.extend_from_slice(&fields.ends);
+    }
+
+    /// How many lines.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Forgets every line, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.starts.clear();
+    }
+
+    /// The line at `index`.
+    fn line(&self, index: usize) -> Option<Decoded<'_>> {
+        let &(bytes, ends) = self.starts.get(index)?;
+        let (bytes_end, ends_end) = self
+            .starts
+            .get(index + 1)
+            .copied()
+            .unwrap_or((self.bytes.len(), self.ends.len()));
+        Some(Decoded {
+            bytes: self.bytes.get(bytes..bytes_end)?,
+            ends: self.ends.get(ends..ends_end)?,
+        })
+    }
+}
+
+/// One line's decoded fields, borrowed: as [`Fields`] keeps them.
+#[derive(Clone, Copy, Debug)]
+struct Decoded<'r> {
+    bytes: &'r [u8],
+    ends: &'r [usize],
+}
+
+impl<'r> Decoded<'r> {
+    fn get(self, index: usize) -> Option<&'r [u8]> {
+        let end = *self.ends.get(index)?;
+        let start = match index {
+            0 => 0,
+            _ => self.ends[index - 1] + 1,
+        };
+        self.bytes.get(start..end)
+    }
+}
+
 /// The fields of one line, however they are kept.
 #[derive(Clone, Copy, Debug)]
 enum FieldsRef<'r> {
     Vecs(&'r [Vec<u8>]),
-    Decoded(&'r Fields),
+    Decoded(Decoded<'r>),
 }
 
 impl<'r> FieldsRef<'r> {
     fn len(self) -> usize {
         match self {
             Self::Vecs(fields) => fields.len(),
-            Self::Decoded(fields) => fields.len(),
+            Self::Decoded(fields) => fields.ends.len(),
         }
     }
 
@@ -653,6 +785,47 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn lines_kept_together_view_as_each_line_alone() -> Result<(), LayoutError> {
+        let layout = Layout::kamailio_default(8)?;
+        let texts: [&[u8]; 4] = [
+            b"BYE|ft|tt|c%7Cid|200|OK|1700000000.5|x%25",
+            b"INVITE|a||cid|200|OK|1700000001|",
+            b"BYE|ft|tt|cid|200|OK",
+            b"INVITE|b|c|d|486|Busy Here|1700000002|extra",
+        ];
+        let (mut lines, mut fields) = (Lines::new(), Fields::new());
+        assert!(lines.is_empty());
+        for text in texts {
+            fields.decode_line(text);
+            lines.push(&fields);
+        }
+        assert_eq!(lines.len(), texts.len());
+        let time = Timestamp::EPOCH;
+        for (index, text) in texts.iter().enumerate() {
+            fields.decode_line(text);
+            let alone = layout.view_fields_at(&fields, time);
+            let together = layout.view_line_at(&lines, index, time);
+            match (alone, together) {
+                (Ok(alone), Some(Ok(together))) => {
+                    let all = |r: &CallRecord<'_>| {
+                        let mut all = vec![r.method(), r.from_tag(), r.to_tag(), r.callid()];
+                        all.extend([r.sip_code(), r.sip_reason()]);
+                        all.extend(r.extras());
+                        all.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>()
+                    };
+                    assert_eq!(all(&alone), all(&together));
+                }
+                (Err(alone), Some(Err(together))) => assert_eq!(alone, together),
+                _ => panic!("line {index} views differently"),
+            }
+        }
+        assert!(layout.view_line_at(&lines, texts.len(), time).is_none());
+        lines.clear();
+        assert!(lines.is_empty());
+        Ok(())
+    }
+
     proptest::proptest! {
         /// Decoded in one buffer, the fields are those of split_fields and decode_field_lenient.
         #[test]
@@ -672,6 +845,10 @@ mod tests {
         ) {
             let mut fields = Fields::new();
             fields.decode_line(&line);
+            let mut owned = Fields::new();
+            let mut taken = line.clone();
+            owned.decode_owned(&mut taken);
+            proptest::prop_assert_eq!(&owned, &fields);
             let want: Vec<Vec<u8>> = split_fields(&line)
                 .map(|field| {
                     let mut value = Vec::new();

@@ -28,7 +28,7 @@ mod end_to_end;
 
 use std::borrow::Cow;
 
-pub use layout::{CallRecord, Fields, Layout};
+pub use layout::{CallRecord, Fields, Layout, Lines};
 pub use pairing::Pairer;
 pub use time::{Duration, IsoWriter, Timestamp};
 

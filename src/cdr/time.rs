@@ -66,6 +66,13 @@ impl Timestamp {
     }
 
     fn parse_epoch_form(text: &[u8]) -> Result<Self, TimeError> {
+        match Self::parse_milliseconds(text) {
+            Some(time) => Ok(time),
+            None => Self::parse_any_epoch_form(text),
+        }
+    }
+
+    fn parse_any_epoch_form(text: &[u8]) -> Result<Self, TimeError> {
         // One pass over the whole seconds, up to the first byte that is not a digit: the end,
         // or a `.` before the fraction.
         let mut seconds = 0u64;
@@ -96,6 +103,36 @@ impl Timestamp {
             seconds: seconds as i64,
             nanos,
             fraction_digits,
+        })
+    }
+
+    /// The common form `1795392000.123` (ten digits, `.`, three digits), eight digits at a
+    /// time; `None` for anything else (which the general reading then reads, or refuses).
+    fn parse_milliseconds(text: &[u8]) -> Option<Self> {
+        let text: &[u8; 14] = text.try_into().ok()?;
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&text[..8]);
+        // The last eight bytes: digits 9 and 10, the `.`, the three fraction digits, padded
+        // with two zero digits so that the word is all digits once the `.` is replaced.
+        let mut last = [b'0'; 8];
+        last[..6].copy_from_slice(&text[8..]);
+        if last[2] != b'.' {
+            return None;
+        }
+        last[2] = b'0';
+        let (first, last) = (u64::from_le_bytes(first), u64::from_le_bytes(last));
+        if !all_digits(first) || !all_digits(last) {
+            return None;
+        }
+        // `last` reads dd0fff00: the whole seconds' last two digits, then the milliseconds.
+        let last = eight_digits(last);
+        let seconds = eight_digits(first) * 100 + last / 1_000_000;
+        let milliseconds = (last / 100 % 10_000) as u32;
+        Some(Self {
+            // Ten digits are below MAX_EPOCH_SECONDS.
+            seconds: seconds as i64,
+            nanos: milliseconds * 1_000_000,
+            fraction_digits: 3,
         })
     }
 
@@ -235,7 +272,7 @@ impl IsoWriter {
         text[17..19].copy_from_slice(&pair(of_day % 60));
         let end = 19 + put_fraction(&mut text[19..], time.nanos, time.fraction_digits);
         text[end] = b'Z';
-        out.extend_from_slice(&text[..=end]);
+        extend_by(out, &text, end + 1);
     }
 }
 
@@ -302,7 +339,7 @@ impl Duration {
         };
         let mut fraction = [0u8; MAX_FRACTION_DIGITS + 1];
         let length = put_fraction(&mut fraction, below_second, self.fraction_digits);
-        out.extend_from_slice(&fraction[..length]);
+        extend_by(out, &fraction, length);
     }
 }
 
@@ -368,7 +405,8 @@ fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
 }
 
 /// Writes `.` and the first `digits` of the nine digits of `nanos` (below one second) at the
-/// start of `text` (at least ten bytes); nothing for 0 digits. Returns the bytes written.
+/// start of `text` (at least ten bytes; those past the returned length are scratch); nothing
+/// for 0 digits. Returns the length of what was written.
 fn put_fraction(text: &mut [u8], nanos: u32, digits: u8) -> usize {
     if digits == 0 {
         return 0;
@@ -384,9 +422,17 @@ fn put_fraction(text: &mut [u8], nanos: u32, digits: u8) -> usize {
     ] {
         all[at..at + 2].copy_from_slice(&pair(value));
     }
-    let length = 1 + usize::from(digits).min(MAX_FRACTION_DIGITS);
-    text[..length].copy_from_slice(&all[..length]);
-    length
+    // All ten bytes (a copy of fixed size, no call), of which the caller keeps `length`.
+    text[..all.len()].copy_from_slice(&all);
+    1 + usize::from(digits).min(MAX_FRACTION_DIGITS)
+}
+
+/// Appends the first `length` bytes of `bytes` to `out`: all of them are copied (a copy of
+/// fixed size, which needs no call), then the rest is cut off again.
+fn extend_by<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], length: usize) {
+    let keep = out.len() + length.min(N);
+    out.extend_from_slice(bytes);
+    out.truncate(keep);
 }
 
 fn is_leap_year(year: i64) -> bool {
@@ -434,6 +480,23 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+/// Whether each byte of `word` is an ASCII digit.
+fn all_digits(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Each byte is 0x30 to 0x39: its high nibble is 3, and adding 6 keeps it so.
+    word & (0xf0 * ONES) == 0x30 * ONES
+        && word.wrapping_add(0x06 * ONES) & (0xf0 * ONES) == 0x30 * ONES
+}
+
+/// The value of the eight ASCII digits of `word` (checked with [`all_digits`]), the first
+/// byte (the lowest) the most significant digit.
+fn eight_digits(word: u64) -> u64 {
+    let mut value = word - 0x3030_3030_3030_3030;
+    value = (value * 10 + (value >> 8)) & 0x00ff_00ff_00ff_00ff;
+    value = (value * 100 + (value >> 16)) & 0x0000_ffff_0000_ffff;
+    (value * 10_000 + (value >> 32)) & 0xffff_ffff
 }
 
 /// Splits `text` at its first `.`: the part before, and the part after if there is a `.`.
@@ -565,6 +628,37 @@ mod tests {
                 _ => format!("0.{}", "0".repeat(digits)),
             };
             proptest::prop_assert_eq!(Duration::between(&read, &read).to_string(), no_time);
+        }
+    }
+
+    proptest::proptest! {
+        /// The common form's quick reading agrees with the general one, and refuses nothing
+        /// the general one reads in that form.
+        #[test]
+        fn milliseconds_read_quickly_read_as_the_general_reading_reads_them(
+            text in proptest::collection::vec(
+                proptest::prop_oneof![
+                    b'0'..=b'9',
+                    proptest::strategy::Just(b'.'),
+                    proptest::strategy::Just(b'/'),
+                    proptest::strategy::Just(b':'),
+                    0u8..=255,
+                ],
+                14,
+            ),
+            seconds in 0u64..10_000_000_000,
+            milliseconds in 0u32..1000,
+        ) {
+            if let Some(quick) = Timestamp::parse_milliseconds(&text) {
+                proptest::prop_assert_eq!(Ok(quick), Timestamp::parse_any_epoch_form(&text));
+            }
+            let common = format!("{seconds:010}.{milliseconds:03}");
+            let quick = Timestamp::parse_milliseconds(common.as_bytes());
+            proptest::prop_assert!(quick.is_some());
+            proptest::prop_assert_eq!(
+                quick.ok_or(TimeError::Malformed),
+                Timestamp::parse_any_epoch_form(common.as_bytes())
+            );
         }
     }
 

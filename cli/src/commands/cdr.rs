@@ -5,12 +5,15 @@ use std::io::{self, Write as _};
 use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc;
 
 use flatstore::cdr::layout::LayoutError;
 use flatstore::cdr::merge::MergeOrder;
-use flatstore::cdr::pairing::{Emit, FailedInvites, PairingOptions, Problem};
+use flatstore::cdr::pairing::{Emit, FailedInvites, PairingOptions, PreparedKeys, Problem};
 use flatstore::cdr::state::{self, OutputMark};
-use flatstore::cdr::{CallRecord, Cdr, CdrView, Fields, IsoWriter, Layout, Pairer, Timestamp};
+use flatstore::cdr::{
+    CallRecord, Cdr, CdrView, Fields, IsoWriter, Layout, Lines, Pairer, Timestamp,
+};
 use flatstore::line::decode::split_fields;
 
 use crate::commit::{self, Journal};
@@ -25,7 +28,7 @@ use crate::db::sql::{self, TableName, ident};
 use crate::exit::{Status, usage};
 use crate::inputs;
 use crate::json;
-use crate::listing::{self, ListedFile, STDIN, Selection};
+use crate::listing::{self, FileError, ListedFile, STDIN, Selection};
 use crate::progress::Progress;
 use crate::schema;
 use crate::window::Window;
@@ -229,8 +232,6 @@ struct Source<'a> {
     layout: &'a Layout,
     line: Vec<u8>,
     fields: Fields,
-    /// The record taken by [`Source::take`], while the source reads on.
-    taken: Fields,
     /// The current record's time (once [`Source::advance`] found one).
     time: Timestamp,
     /// The current line's number in the file.
@@ -243,61 +244,192 @@ struct Source<'a> {
     window: Window,
 }
 
+/// A complaint met while reading a file, kept to be printed on standard error in its turn
+/// (see [`Batch`]).
+enum Note {
+    /// A problem in the records (exit status at least 1).
+    Problem(String),
+    /// The file could not be read on.
+    File(FileError),
+}
+
+impl Note {
+    fn report(self, status: &mut Status) {
+        match self {
+            Note::Problem(message) => status.problem(message),
+            Note::File(error) => status.file_error(&error),
+        }
+    }
+}
+
 impl Source<'_> {
-    /// Reads on to the next line that is a call record in the window (reporting those that are
-    /// not call records); false
-    /// at the end of the file, a torn last line or a read error (reported).
-    fn advance(&mut self, problems: &mut Status) -> bool {
+    /// Reads on to the next line that is a call record in the window (noting in `notes` those
+    /// that are not call records); false at the end of the file, a torn last line or a read
+    /// error (noted).
+    fn advance(&mut self, notes: &mut Vec<Note>) -> bool {
         loop {
             match self.content.next_line(&mut self.line) {
                 Ok(Some(true)) => {}
                 Ok(Some(false)) => {
-                    problems.problem(format_args!(
+                    notes.push(Note::Problem(format!(
                         "{}: the last line is torn (no newline at its end): not read",
                         self.file.path.display()
-                    ));
+                    )));
                     return false;
                 }
                 Ok(None) => return false,
                 Err(e) => {
-                    problems.file_error(&e);
+                    notes.push(Note::File(e));
                     return false;
                 }
             }
             self.number += 1;
             self.end = self.content.position();
-            self.fields.decode_line(&self.line);
+            self.fields.decode_owned(&mut self.line);
             match self.layout.fields_time(&self.fields) {
                 Ok(time) if self.window.is_set() && !self.window.contains(&time) => {}
                 Ok(time) => {
                     self.time = time;
                     return true;
                 }
-                Err(e) => problems.problem(format_args!(
+                Err(e) => notes.push(Note::Problem(format!(
                     "{} line {}: {e}; not accounted",
                     self.file.path.display(),
                     self.number
-                )),
+                ))),
             }
         }
+    }
+
+    /// [`advance`](Self::advance), reporting to `status` at once.
+    fn advance_reported(&mut self, notes: &mut Vec<Note>, status: &mut Status) -> bool {
+        let more = self.advance(notes);
+        for note in notes.drain(..) {
+            note.report(status);
+        }
+        more
     }
 
     /// The current record (after [`Source::advance`] returned true).
     fn record(&self) -> Option<CallRecord<'_>> {
         self.layout.view_fields_at(&self.fields, self.time).ok()
     }
+}
 
-    /// Sets the current record aside (see [`Source::taken`]) so that the source can read on;
-    /// returns its time.
-    fn take(&mut self) -> Timestamp {
-        std::mem::swap(&mut self.fields, &mut self.taken);
-        self.time
+/// How many records the reading thread hands to the pairing thread at once.
+const BATCH: usize = 1024;
+/// How many records' memory the pairer reads at once before pairing them ([`Pairer::warm`]).
+const WARMED: usize = 32;
+/// How many batches are on their way to the pairing thread at most: enough for either thread
+/// to go on through a burst of work of the other (a sweep of the ended calls, a file's first
+/// read); 8 batches of 1024 records hold about 2 MB whatever the input.
+const BATCHES_IN_FLIGHT: usize = 8;
+
+/// Records merged by time, decoded, on their way from the reading thread to the pairing thread,
+/// with the complaints met while reading them: the pairing thread prints each complaint before
+/// the record it is noted at, so standard error reads as if one thread did both. The records
+/// lie one after the other in a few buffers, reused from batch to batch.
+#[derive(Default)]
+struct Batch {
+    /// The records' fields.
+    lines: Lines,
+    /// Each record's time.
+    times: Vec<Timestamp>,
+    /// Each record's call key and side, prepared for the pairer.
+    prepared: PreparedKeys,
+    /// Complaints, each with the index of the record it is printed before (the number of
+    /// records for after the last).
+    notes: Vec<(usize, Note)>,
+}
+
+impl Batch {
+    /// Notes `notes` (emptied) before record `at`.
+    fn note(&mut self, at: usize, notes: &mut Vec<Note>) {
+        self.notes.extend(notes.drain(..).map(|note| (at, note)));
     }
 
-    /// The record set aside by [`Source::take`], which returned its `time`.
-    fn taken(&self, time: Timestamp) -> Option<CallRecord<'_>> {
-        self.layout.view_fields_at(&self.taken, time).ok()
+    fn clear(&mut self) {
+        self.lines.clear();
+        self.times.clear();
+        self.prepared.clear();
+        self.notes.clear();
     }
+}
+
+/// Reads `sources` merged by time into batches sent to `full` (taking empty ones back from
+/// `empty`), until they are read or the pairing thread stops taking them.
+fn read_merged(
+    sources: &mut [Source<'_>],
+    full: &mpsc::SyncSender<Batch>,
+    empty: &mpsc::Receiver<Batch>,
+) {
+    let mut notes = Vec::new();
+    let mut batch = Batch::default();
+    let mut order = MergeOrder::with_capacity(sources.len());
+    for (index, source) in sources.iter_mut().enumerate() {
+        if source.advance(&mut notes) {
+            order.push(source.time.instant(), index);
+        }
+    }
+    batch.note(0, &mut notes);
+    while let Some(index) = order.first() {
+        // The source reads on to its next record before this one is paired, as the merge
+        // always did (so problems are reported in the same order).
+        let source = &mut sources[index];
+        let at = batch.times.len();
+        batch.lines.push(&source.fields);
+        batch.prepared.push(source.record().as_ref());
+        batch.times.push(source.time);
+        if source.advance(&mut notes) {
+            order.replace_first(source.time.instant());
+        } else {
+            order.pop();
+        }
+        batch.note(at, &mut notes);
+        if batch.times.len() == BATCH {
+            let next = empty.try_recv().unwrap_or_default();
+            if full.send(std::mem::replace(&mut batch, next)).is_err() {
+                return;
+            }
+        }
+    }
+    if !batch.times.is_empty() || !batch.notes.is_empty() {
+        let _ = full.send(batch);
+    }
+}
+
+/// Pairs the records of the batches from `full` (handing each back to `empty`), writing what
+/// comes out; stops at the first write error.
+fn pair_merged(
+    layout: &Layout,
+    pairer: &mut Pairer,
+    writer: &mut Writer<'_>,
+    full: &mpsc::Receiver<Batch>,
+    empty: &mpsc::Sender<Batch>,
+) -> Result<(), String> {
+    for mut batch in full {
+        let mut notes = batch.notes.drain(..).peekable();
+        for (group, times) in batch.times.chunks(WARMED).enumerate() {
+            let first = group * WARMED;
+            pairer.warm(&batch.prepared, first..first + times.len());
+            for (at, time) in (first..).zip(times) {
+                while let Some((_, note)) = notes.next_if(|(before, _)| *before <= at) {
+                    note.report(&mut writer.status);
+                }
+                if let Some(Ok(record)) = layout.view_line_at(&batch.lines, at, *time) {
+                    pairer.push_prepared_to(&record, &batch.prepared, at, writer);
+                }
+                writer.check()?;
+            }
+        }
+        for (_, note) in notes {
+            note.report(&mut writer.status);
+        }
+        batch.clear();
+        // The reading thread may have stopped already.
+        let _ = empty.send(batch);
+    }
+    Ok(())
 }
 
 /// What earlier runs read: this run's state's files, and with --db those of the runs under
@@ -352,7 +484,6 @@ fn open_source<'a>(
             layout,
             line: Vec::new(),
             fields: Fields::new(),
-            taken: Fields::new(),
             time: Timestamp::EPOCH,
             number,
             prefix,
@@ -1011,6 +1142,7 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
     let mut ends: Vec<(Vec<u8>, u64)> = Vec::new();
 
     // Failed calls: each missed-calls record is one CDR.
+    let mut notes = Vec::new();
     if let Some(missed_layout) = &missed_layout {
         let same_extras = missed_layout.extra_names().eq(main_layout.extra_names());
         for open in missed_open {
@@ -1019,7 +1151,7 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
             else {
                 continue;
             };
-            while source.advance(&mut writer.status) {
+            while source.advance_reported(&mut notes, &mut writer.status) {
                 if let Some(record) = source.record() {
                     if same_extras {
                         writer.cdr(&CdrView::failed(&record));
@@ -1033,31 +1165,27 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
         }
     }
 
-    // Answered calls: every file of the table at once, merged by time.
+    // Answered calls: every file of the table at once, merged by time and decoded on this
+    // thread, paired and written on another.
     let mut sources: Vec<Source<'_>> = main_open
         .into_iter()
         .filter_map(|open| open_source(open, &main_layout, &known, window, &mut writer.status))
         .collect();
-    let mut order = MergeOrder::with_capacity(sources.len());
-    for (index, source) in sources.iter_mut().enumerate() {
-        if source.advance(&mut writer.status) {
-            order.push(source.time.instant(), index);
-        }
-    }
-    while let Some(index) = order.first() {
-        // The source reads on to its next record before this one is paired, as the merge
-        // always did (so problems are reported in the same order).
-        let source = &mut sources[index];
-        let time = source.take();
-        if source.advance(&mut writer.status) {
-            order.replace_first(source.time.instant());
-        } else {
-            order.pop();
-        }
-        if let Some(record) = sources[index].taken(time) {
-            pairer.push_to(&record, &mut writer);
-        }
-        writer.check()?;
+    let (full_sender, full) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
+    let (empty, empty_receiver) = mpsc::channel();
+    let paired = std::thread::scope(|scope| {
+        let pairing = scope.spawn(|| {
+            let paired = pair_merged(&main_layout, &mut pairer, &mut writer, &full, &empty);
+            drop(full);
+            paired
+        });
+        read_merged(&mut sources, &full_sender, &empty_receiver);
+        drop(full_sender);
+        pairing.join()
+    });
+    match paired {
+        Ok(paired) => paired?,
+        Err(panic) => std::panic::resume_unwind(panic),
     }
     progress.finish();
     ends.extend(
