@@ -6,13 +6,9 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-use flate2::Compression;
-use flate2::write::GzEncoder;
 
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("flatstore-cdr-{name}-{}", std::process::id()));
@@ -282,7 +278,7 @@ fn files_standard_input_and_record_times() {
     );
     let later = logs.join("acc_129.log");
     fs::write(&later, record("OPTIONS", "x", "y", "c9", 200, "1795392200")).expect("write");
-    let gz = gzip(&logs.join("acc_130.log.1"));
+    let gz = common::gzip(&logs.join("acc_130.log.1"));
     assert_eq!(
         incremental(&[glob[0], path_str(&gz), path_str(&later)]),
         want(&all[..2]),
@@ -331,17 +327,6 @@ fn files_standard_input_and_record_times() {
     fs::remove_dir_all(&dir).expect("clean up");
 }
 
-fn gzip(path: &Path) -> PathBuf {
-    let gz = PathBuf::from(format!("{}.gz", path.display()));
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-    encoder
-        .write_all(&fs::read(path).expect("read"))
-        .expect("gzip");
-    fs::write(&gz, encoder.finish().expect("gzip")).expect("write gz");
-    fs::remove_file(path).expect("remove");
-    gz
-}
-
 #[test]
 fn incremental_runs_read_each_file_once_renamed_gzipped_or_grown() {
     let dir = scratch_dir("incremental");
@@ -379,7 +364,7 @@ fn incremental_runs_read_each_file_once_renamed_gzipped_or_grown() {
     // logrotate renames and compresses it; the next file brings a later record.
     let rotated = logs.join("acc_129.log.1");
     fs::rename(&live, &rotated).expect("rotate");
-    gzip(&rotated);
+    common::gzip(&rotated);
     fs::write(&live, record("INVITE", "a2", "b2", "c2", 200, "1795392040")).expect("write");
     let after = run();
     assert_eq!(
@@ -495,18 +480,8 @@ fn runs_killed_at_any_moment_then_run_again_leave_every_cdr_once() {
         let span = started.elapsed().as_micros() as u64;
         // An incremental run reads only the new batch: kill in the first half of a whole run.
         for _ in 0..6 {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_flatstore"))
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start");
-            std::thread::sleep(Duration::from_micros(moments.below(span / 2)));
-            if child.try_wait().expect("wait").is_none() {
-                kills += 1;
-            }
-            let _ = child.kill();
-            child.wait().expect("reap");
+            let moment = Duration::from_micros(moments.below(span / 2));
+            kills += usize::from(common::kill_after(&args, moment));
         }
         let out = flatstore(&args);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -15,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{self, Cluster};
 use common::trials;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 
 fn main() {
     let trial = |name: &str, test: fn()| trials::trial_unless(name, cluster::missing, test);
@@ -222,16 +219,6 @@ fn assert_once(client: &mut postgres::Client, logs: &Path) {
     );
 }
 
-fn gzip(path: &Path) {
-    let gz = PathBuf::from(format!("{}.gz", path.display()));
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-    encoder
-        .write_all(&fs::read(path).expect("read"))
-        .expect("gzip");
-    fs::write(&gz, encoder.finish().expect("gzip")).expect("write gz");
-    fs::remove_file(path).expect("remove");
-}
-
 fn a_rerun_adds_nothing_and_the_cdrs_are_the_plain_runs() {
     let Some(pg) = cluster() else { return };
     let url = pg.database("rerun");
@@ -299,7 +286,7 @@ fn renamed_and_gzipped_files_are_not_read_again() {
     let n = loaded(&first);
     // logrotate: .1 becomes .2, another is gzipped.
     fs::rename(logs.join("acc_129.log.1"), logs.join("acc_129.log.2")).expect("rename");
-    gzip(&logs.join("acc_130.log.1"));
+    common::gzip(&logs.join("acc_130.log.1"));
     let out = flatstore(&cdr_db(&logs, &url, &[]));
     assert_exit(&out, 0);
     assert_eq!(loaded(&out), 0, "renamed and gzipped files are known");
@@ -335,18 +322,8 @@ fn runs_killed_at_random_moments_then_run_again_leave_every_cdr_once() {
         let span = started.elapsed().as_micros() as u64;
         for _ in 0..5 {
             let before = count(&mut db, "SELECT count(*) FROM cdr");
-            let mut child = Command::new(env!("CARGO_BIN_EXE_flatstore"))
-                .args(cdr_db(&logs, &url, &[]))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start");
-            std::thread::sleep(Duration::from_micros(moments.below(span / 2)));
-            if child.try_wait().expect("wait").is_none() {
-                kills += 1;
-            }
-            let _ = child.kill();
-            child.wait().expect("reap");
+            let moment = Duration::from_micros(moments.below(span / 2));
+            kills += usize::from(common::kill_after(&cdr_db(&logs, &url, &[]), moment));
             if count(&mut db, "SELECT count(*) FROM cdr") != before {
                 committed_between += 1;
             }

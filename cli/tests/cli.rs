@@ -12,8 +12,6 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use flatstore::{Config, Connection, Params, Value};
 
 /// The process number N is process-wide: writers in parallel tests take turns.
@@ -75,20 +73,6 @@ fn seal(dir: &Path, table: &str, n: u32, stamp: &str) -> PathBuf {
     rotate(dir, table, n, &format!(".sealed-{stamp}"))
 }
 
-fn gzip_bytes(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-    encoder.write_all(bytes).expect("compress");
-    encoder.finish().expect("compress")
-}
-
-/// Replace `path` by `path.gz`, as logrotate's `compress` does.
-fn gzip(path: &Path) -> PathBuf {
-    let to = PathBuf::from(format!("{}.gz", path.display()));
-    fs::write(&to, gzip_bytes(&fs::read(path).expect("read"))).expect("write gz");
-    fs::remove_file(path).expect("remove");
-    to
-}
-
 fn set_mtime(path: &Path, secs: u64) {
     File::options()
         .write(true)
@@ -128,7 +112,7 @@ fn cat_reads_every_file_in_rotation_order() {
             let written = write_tagged(&dir, "acc", n, tag, 3 + n as usize);
             let rotated = rotate(&dir, "acc", n, suffix);
             if compress {
-                gzip(&rotated);
+                common::gzip(&rotated);
             }
             generations.push((tag, n, written));
         }
@@ -138,7 +122,7 @@ fn cat_reads_every_file_in_rotation_order() {
     write_tagged(&dir, "acc_missed", 5, "missed", 4);
     rotate(&dir, "acc_missed", 5, ".1");
     let cdr_old = write_tagged(&dir, "cdr", 12, "old", 2);
-    gzip(&rotate(&dir, "cdr", 12, "-20261122"));
+    common::gzip(&rotate(&dir, "cdr", 12, "-20261122"));
     let cdr_new = write_tagged(&dir, "cdr", 12, "new", 2);
     rotate(&dir, "cdr", 12, "-20261123");
     let cdr_counted = write_tagged(&dir, "cdr", 12, "counted", 2);
@@ -227,7 +211,7 @@ fn cat_reads_sealed_files_by_seal_time_across_writers() {
         let written = write_tagged(&dir, "acc", n, tag, 2);
         let path = seal(&dir, "acc", n, stamp);
         if tag == "s2" {
-            gzip(&path);
+            common::gzip(&path);
         }
         sealed.push((tag, written));
     }
@@ -265,7 +249,7 @@ fn sealed_only_reads_no_live_and_no_logrotate_file() {
     write_tagged(&dir, "acc", 5, "dated", 2);
     rotate(&dir, "acc", 5, "-20261122");
     write_tagged(&dir, "acc", 5, "counted", 2);
-    gzip(&rotate(&dir, "acc", 5, ".1"));
+    common::gzip(&rotate(&dir, "acc", 5, ".1"));
     let old = write_tagged(&dir, "acc", 5, "old", 3);
     set_mtime(
         &seal(&dir, "acc", 5, "20261121T120000.000000000Z"),
@@ -342,11 +326,11 @@ fn sealed_only_reads_no_live_and_no_logrotate_file() {
 fn files_and_standard_input_are_read_as_a_directory_is() {
     let dir = scratch_dir("files");
     let g3 = write_tagged(&dir, "acc", 5, "g3", 2);
-    let dot3 = gzip(&rotate(&dir, "acc", 5, ".3"));
+    let dot3 = common::gzip(&rotate(&dir, "acc", 5, ".3"));
     let g2 = write_tagged(&dir, "acc", 5, "g2", 3);
     let dot2 = rotate(&dir, "acc", 5, ".2");
     let g1 = write_tagged(&dir, "acc", 5, "g1", 1);
-    let dot1 = gzip(&rotate(&dir, "acc", 5, ".1"));
+    let dot1 = common::gzip(&rotate(&dir, "acc", 5, ".1"));
     let live = write_tagged(&dir, "acc", 5, "live", 2);
     let d = path_str(&dir);
     let (f1, f2, f3) = (path_str(&dot1), path_str(&dot2), path_str(&dot3));
@@ -370,7 +354,7 @@ fn files_and_standard_input_are_read_as_a_directory_is() {
     fs::copy(&dot1, &copy).expect("copy");
     assert_eq!(run(&["cat", path_str(&copy)]), g1);
     // Standard input, gzipped or not; files under no log name after the log files, as given.
-    let out = common::flatstore_stdin(&["cat", "-"], &gzip_bytes(&g2));
+    let out = common::flatstore_stdin(&["cat", "-"], &common::gzip_bytes(&g2));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(out.stdout, g2);
     let out = common::flatstore_stdin(&["cat", "-", path_str(&copy), f3], &live);
@@ -592,7 +576,7 @@ fn cat_names_bad_files_and_still_writes_the_rest() {
     let first = write_tagged(&dir, "acc", 5, "first", 3);
     rotate(&dir, "acc", 5, ".4");
     let truncated = write_tagged(&dir, "acc", 5, "truncated", 2000);
-    let gz = gzip(&rotate(&dir, "acc", 5, ".3"));
+    let gz = common::gzip(&rotate(&dir, "acc", 5, ".3"));
     let compressed = fs::read(&gz).expect("read");
     fs::write(&gz, &compressed[..compressed.len() / 2]).expect("truncate");
     fs::write(dir.join("acc_5.log.2.gz"), CORRUPT_GZIP).expect("write");
@@ -645,7 +629,7 @@ fn cat_names_bad_files_and_still_writes_the_rest() {
 fn verify_counts_a_clean_directory() {
     let dir = scratch_dir("verify-clean");
     let a = write_tagged(&dir, "acc", 5, "a", 10);
-    gzip(&rotate(&dir, "acc", 5, ".1"));
+    common::gzip(&rotate(&dir, "acc", 5, ".1"));
     let b = write_tagged(&dir, "acc", 6, "b", 7);
     let c = write_tagged(&dir, "acc", 5, "c", 3);
     let m = write_tagged(&dir, "missed", 9, "m", 1);
@@ -1029,7 +1013,7 @@ fn verify_and_stats_tell_sealed_files_apart() {
     let counted = write_tagged(&dir, "acc", 5, "counted", 2);
     rotate(&dir, "acc", 5, ".1");
     let first = write_tagged(&dir, "acc", 5, "first", 3);
-    gzip(&seal(&dir, "acc", 5, "20261123T174512.123456789Z"));
+    common::gzip(&seal(&dir, "acc", 5, "20261123T174512.123456789Z"));
     let second = write_tagged(&dir, "acc", 6, "second", 4);
     seal(&dir, "acc", 6, "20261123T174513.000000000Z");
     let live = write_tagged(&dir, "acc", 6, "live", 1);
@@ -1132,7 +1116,7 @@ fn verify_and_stats_tell_sealed_files_apart() {
 fn stats_counts_tables_writers_sizes_and_times() {
     let dir = scratch_dir("stats");
     let a = write_tagged(&dir, "acc", 5, "a", 10);
-    let gz = gzip(&rotate(&dir, "acc", 5, ".1"));
+    let gz = common::gzip(&rotate(&dir, "acc", 5, ".1"));
     set_mtime(&gz, 1_795_219_200);
     let b = write_tagged(&dir, "acc", 7, "b", 4);
     set_mtime(&dir.join("acc_7.log"), 1_795_392_000);

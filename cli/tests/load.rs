@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{self, Cluster};
 use common::trials;
-use flate2::Compression;
 use flate2::read::MultiGzDecoder;
-use flate2::write::GzEncoder;
 use flatstore::{Config, Connection, Params, Value};
 
 fn main() {
@@ -238,17 +236,6 @@ fn assert_once(client: &mut postgres::Client, source: &str, dir: &Path) {
     );
 }
 
-fn gzip(path: &Path) -> PathBuf {
-    let gz = PathBuf::from(format!("{}.gz", path.display()));
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-    encoder
-        .write_all(&fs::read(path).expect("read"))
-        .expect("gzip");
-    fs::write(&gz, encoder.finish().expect("gzip")).expect("write gz");
-    fs::remove_file(path).expect("remove");
-    gz
-}
-
 /// The file names a loader reported loading.
 fn loaded_files(out: &Output) -> BTreeSet<String> {
     text(&out.stdout)
@@ -329,7 +316,7 @@ fn renamed_and_gzipped_files_are_not_loaded_again() {
     assert_once(&mut db, "p", &dir);
 
     fs::rename(dir.join("acc_5.log.1"), dir.join("acc_5.log.2")).expect("rotate");
-    gzip(&dir.join("acc_5.log.2"));
+    common::gzip(&dir.join("acc_5.log.2"));
     write_acc(&dir, 5, "b", 200, "");
     fs::rename(dir.join("acc_5.log"), dir.join("acc_5.log.1")).expect("rotate");
     let out = load(&dir, &url, &["--source", "p"]);
@@ -464,7 +451,7 @@ fn a_live_file_loads_only_with_live_and_then_only_what_it_grew() {
     assert_once(&mut db, "p", &dir);
     // Rotated and compressed since: the same file.
     fs::rename(dir.join("acc_7.log"), dir.join("acc_7.log.1")).expect("rotate");
-    gzip(&dir.join("acc_7.log.1"));
+    common::gzip(&dir.join("acc_7.log.1"));
     let out = load(&dir, &url, &["--source", "p", "--live"]);
     assert_exit(&out, 0);
     assert_eq!(text(&out.stdout), "");

@@ -7,8 +7,15 @@ pub mod cluster;
 #[path = "../../../tests/common/trials.rs"]
 pub mod trials;
 
+use std::ffi::OsStr;
+use std::fs;
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
 
 /// A deterministic stream of numbers for the kill moments (no dependency, same every run).
 pub struct Lcg(pub u64);
@@ -42,4 +49,35 @@ pub fn flatstore_stdin(args: &[&str], input: &[u8]) -> Output {
     let out = child.wait_with_output().expect("wait for flatstore");
     writer.join().expect("writer");
     out
+}
+
+/// `bytes` compressed with gzip.
+pub fn gzip_bytes(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+/// Replace `path` by `path.gz`, as logrotate's `compress` does; returns the new path.
+pub fn gzip(path: &Path) -> PathBuf {
+    let gz = PathBuf::from(format!("{}.gz", path.display()));
+    fs::write(&gz, gzip_bytes(&fs::read(path).expect("read"))).expect("write gz");
+    fs::remove_file(path).expect("remove");
+    gz
+}
+
+/// Start `flatstore args` (its output dropped) and kill it with SIGKILL `after` it started;
+/// true when it was still running then.
+pub fn kill_after(args: &[impl AsRef<OsStr>], after: Duration) -> bool {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flatstore"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start flatstore");
+    std::thread::sleep(after);
+    let running = child.try_wait().expect("wait").is_none();
+    let _ = child.kill();
+    child.wait().expect("reap");
+    running
 }
