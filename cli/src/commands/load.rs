@@ -24,7 +24,7 @@ use crate::db::sql::{self, TableName, ident};
 use crate::exit::{Status, records, usage};
 use crate::inputs::{self, Source};
 use crate::lines;
-use crate::listing::{self, FileError, ListedFile, STDIN, Selection};
+use crate::listing::{FileError, ListedFile, STDIN, Selection};
 use crate::progress::Progress;
 use crate::schema;
 
@@ -100,22 +100,9 @@ fn given(args: &Args, status: &mut Status) -> Option<Given> {
              exactly once (--modified-since/--modified-until choose a directory's files)",
         )
     }
-    match inputs::source(&args.inputs) {
-        Source::Table { dir, table: None } => usage(format_args!(
-            "give the TABLE after {}: DIR TABLE",
-            dir.display()
-        )),
-        Source::Table {
-            dir,
-            table: Some(table),
-        } => {
-            let files = listing::select(dir, &table, &args.selection, status)?;
-            Some(Given {
-                files,
-                sidecar: Some(flatstore::names::sidecar(dir, table.as_bytes())),
-                table: Some(table),
-            })
-        }
+    let named = match inputs::source(&args.inputs) {
+        // Without a TABLE, `choose` says that one is needed.
+        Source::Table { table, .. } => table,
         Source::Files(paths) => {
             if paths.iter().any(|p| p.as_os_str() == STDIN) {
                 usage(
@@ -123,38 +110,35 @@ fn given(args: &Args, status: &mut Status) -> Option<Given> {
                      content in later runs; give files or DIR TABLE",
                 )
             }
-            inputs::refuse_directory_options(&args.selection);
-            let listing = inputs::given(paths);
-            for error in &listing.errors {
-                status.file_error(error);
-            }
-            let mut tables: Vec<&[u8]> = Vec::new();
-            for table in listing.files.iter().filter_map(ListedFile::table) {
-                if !tables.contains(&table) {
-                    tables.push(table);
-                }
-            }
-            if tables.len() > 1 {
-                let names: Vec<_> = tables.iter().map(|t| String::from_utf8_lossy(t)).collect();
-                usage(format_args!(
-                    "files of several tables ({}): load one table at a time",
-                    names.join(", ")
-                ))
-            }
-            let table = tables
-                .first()
-                .map(|t| String::from_utf8_lossy(t).into_owned());
-            let sidecar = listing
-                .files
-                .iter()
-                .find_map(|f| f.table().map(|table| inputs::sidecar_beside(f, table)));
-            Some(Given {
-                files: listing.files,
-                table,
-                sidecar,
-            })
+            None
+        }
+    };
+    let chosen = inputs::choose(&args.inputs, &args.selection, status)?;
+    let table = named.or_else(|| the_only_table(&chosen.files));
+    Some(Given {
+        files: chosen.files,
+        table,
+        sidecar: chosen.sidecar,
+    })
+}
+
+/// The table the files given are logs of (`None` when no name says); files of several
+/// tables are a usage error.
+fn the_only_table(files: &[ListedFile]) -> Option<String> {
+    let mut tables: Vec<&[u8]> = Vec::new();
+    for table in files.iter().filter_map(ListedFile::table) {
+        if !tables.contains(&table) {
+            tables.push(table);
         }
     }
+    if tables.len() > 1 {
+        let names: Vec<_> = tables.iter().map(|t| String::from_utf8_lossy(t)).collect();
+        usage(format_args!(
+            "files of several tables ({}): load one table at a time",
+            names.join(", ")
+        ))
+    }
+    tables.first().map(|t| String::from_utf8_lossy(t).into_owned())
 }
 
 /// The column names, and where they were given (for reports).
