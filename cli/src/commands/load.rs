@@ -138,7 +138,9 @@ fn the_only_table(files: &[ListedFile]) -> Option<String> {
             names.join(", ")
         ))
     }
-    tables.first().map(|t| String::from_utf8_lossy(t).into_owned())
+    tables
+        .first()
+        .map(|t| String::from_utf8_lossy(t).into_owned())
 }
 
 /// The column names, and where they were given (for reports).
