@@ -49,6 +49,6 @@ pub use line::value::Value;
 pub use shared::control::{Control, Slot, WriterState};
 pub use shared::process::declare_number as declare_process_number;
 pub use shared::rotation::wait_for_writers;
-pub use writer::abandoned::{SealOutcome, seal_if_abandoned};
+pub use writer::abandoned::{SealOutcome, seal_if_abandoned, writer_holds};
 pub use writer::config::{Config, Params};
 pub use writer::connection::Connection;

@@ -1289,8 +1289,8 @@ fn seal_seals_only_files_no_writer_holds() {
 }
 
 /// A seal a writer did not finish (killed between the rename to `.<sealed name>.pending` and
-/// its sync): no reader takes its records for sealed ones, `seal` syncs it and gives it the
-/// sealed name it waits for, and readers of sealed files then see them.
+/// its sync): no reader takes its records for sealed ones, `verify` reports it, `seal` syncs
+/// it and gives it the sealed name it waits for, and readers of sealed files then see them.
 #[test]
 fn seal_finishes_a_seal_its_writer_left_pending() {
     let dir = scratch_dir("seal-pending");
@@ -1312,12 +1312,22 @@ fn seal_finishes_a_seal_its_writer_left_pending() {
         stderr(&out)
     );
 
+    let out = flatstore(&["verify", path_str(&dir)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("3 record(s) sealed by a writer that was gone before it synced"),
+        "{}",
+        stdout(&out)
+    );
+
     let out = flatstore(&["seal", path_str(&dir)]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
         format!(".{sealed_name}.pending: sealed as {sealed_name}\n")
     );
+    let out = flatstore(&["verify", path_str(&dir)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let out = flatstore(&["cat", path_str(&dir), "acc", "--sealed-only"]);
     assert_eq!(out.stdout, records);
     assert!(!dir.join(format!(".{sealed_name}.pending")).exists());

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::names;
+use crate::sys::flock::{FileLock, try_flock};
 use crate::writer::log_file::{Claim, LogFile};
 use crate::writer::seal::{self, Stamps};
 
@@ -67,6 +68,28 @@ pub fn seal_if_abandoned(live: &Path) -> Result<SealOutcome> {
         seal::sync_directory(dir).map_err(fail)?;
     }
     Ok(SealOutcome::Sealed(sealed))
+}
+
+/// True when a process holds the file at `path` open as its writer (every writer holds a
+/// shared lock on its file, and a helper thread on a seal it is finishing); false when none
+/// does, or there is no file. Reads only: the exclusive lock that answers is let go at once.
+pub fn writer_holds(path: &Path) -> Result<bool> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => {
+            return Err(Error::Open {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    try_flock(&file, FileLock::Exclusive)
+        .map(|free| !free)
+        .map_err(|source| Error::Open {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -291,6 +291,24 @@ pub fn run(args: &Args) -> ExitCode {
     let mut problems: Vec<String> = listing.errors.iter().map(ToString::to_string).collect();
     problems.extend(tables.iter().flat_map(TableCheck::problems));
     problems.extend(sidecar_errors.iter().map(ToString::to_string));
+    // A seal pending its sync is in progress while its writer holds it; one nobody holds was
+    // left by a writer killed before it finished (`flatstore seal` finishes it).
+    for path in &listing.pending_seals {
+        match flatstore::writer_holds(path) {
+            Ok(true) => {}
+            Ok(false) if !path.exists() => {}
+            Ok(false) => {
+                let records =
+                    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+                problems.push(format!(
+                    "{}: {records} record(s) sealed by a writer that was gone before it synced \
+                     them: `flatstore seal` gives the file its sealed name",
+                    path.display()
+                ));
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
     for (path, log) in &listing.torn_aside {
         let records = std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
         problems.push(format!(
