@@ -154,12 +154,17 @@ fn start_our_proxy(name: &str, query: &str, flush: u8) -> Running {
 }
 
 /// Self-rotation and the schema sidecar in the real proxy: 1,500 calls with `header=1`,
-/// `rotate_records=400` and `rotate_seconds=2` in the db_url. acc's own column names are in
-/// `acc.columns`; every sealed file holds at most 400 whole records; every call is accounted
-/// once across sealed and live files; `flatstore export --sealed-only` names the JSON keys
-/// from the sidecar.
+/// `rotate_records=400`, `rotate_seconds=2` and `fsync=rotate` in the db_url (each worker's
+/// helper thread syncs its sealed files and gives them their sealed names). acc's own column
+/// names are in `acc.columns`; every sealed file holds at most 400 whole records; every call
+/// is accounted once across sealed and live files, and no seal is left pending once Kamailio
+/// has stopped; `flatstore export --sealed-only` names the JSON keys from the sidecar.
 fn kamailio_seals_files_and_records_column_names() {
-    let run = start_our_proxy("sealed", "?header=1&rotate_records=400&rotate_seconds=2", 1);
+    let run = start_our_proxy(
+        "sealed",
+        "?header=1&rotate_records=400&rotate_seconds=2&fsync=rotate",
+        1,
+    );
     let calls = 1500;
     place_calls(&run.proxy, calls, 300)
         .join()
@@ -188,6 +193,12 @@ fn kamailio_seals_files_and_records_column_names() {
         "the time limit sealed every file of the idle proxy"
     );
     assert!(sealed >= 8, "{sealed} sealed files for 3,000 records");
+    let pending: Vec<String> = fs::read_dir(&run.acc)
+        .expect("read the log directory")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".pending"))
+        .collect();
+    assert!(pending.is_empty(), "seals left pending: {pending:?}");
     let (lines, _) = all_lines(&run.acc);
     assert_every_call_accounted_once(&lines, calls, run.started);
     let export = Command::new(common::flatstore_cli())
