@@ -245,17 +245,7 @@ fn deb() -> &'static PathBuf {
     })
 }
 
-/// What `packaging/deb.sh` runs.
-const DEB_TOOLS: &[&str] = &[
-    "cargo-cinstall",
-    "dpkg-deb",
-    "dpkg-shlibdeps",
-    "help2man",
-    "kamailio",
-    "objdump",
-];
-
-/// [`DEB_TOOLS`], and logrotate to run the recipe the package installs.
+/// What `packaging/deb.sh` runs, and logrotate to run the recipe the package installs.
 const DEB_AND_LOGROTATE: &[&str] = &[
     "cargo-cinstall",
     "dpkg-deb",
@@ -265,6 +255,12 @@ const DEB_AND_LOGROTATE: &[&str] = &[
     "objdump",
     "logrotate",
 ];
+
+/// What `packaging/deb.sh` runs: [`DEB_AND_LOGROTATE`] without logrotate.
+const DEB_TOOLS: &[&str] = match DEB_AND_LOGROTATE.split_last() {
+    Some((_, deb)) => deb,
+    None => &[],
+};
 
 /// Where the package's logrotate recipe is, and the directory it rotates.
 const CONFFILE: &str = "/etc/logrotate.d/flatstore";

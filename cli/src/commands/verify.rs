@@ -298,8 +298,7 @@ pub fn run(args: &Args) -> ExitCode {
             Ok(true) => {}
             Ok(false) if !path.exists() => {}
             Ok(false) => {
-                let records =
-                    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+                let records = lines_in(path);
                 problems.push(format!(
                     "{}: {records} record(s) sealed by a writer that was gone before it synced \
                      them: `flatstore seal` gives the file its sealed name",
@@ -310,7 +309,7 @@ pub fn run(args: &Args) -> ExitCode {
         }
     }
     for (path, log) in &listing.torn_aside {
-        let records = std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+        let records = lines_in(path);
         problems.push(format!(
             "{}: {records} torn record(s) that a writer moved out of {log} (cut short by a crash)",
             path.display()
@@ -521,6 +520,12 @@ fn json_report(
         ignored,
         problems,
     })
+}
+
+/// The lines of the small side file at `path` (a `.torn` or `.pending` file), 0 when it cannot
+/// be read.
+fn lines_in(path: &Path) -> usize {
+    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
 }
 
 #[cfg(test)]
