@@ -13,7 +13,6 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
 use std::time::SystemTime;
 
-use crate::names;
 use crate::sys::mutex::lock;
 use crate::writer::log_file::LogFile;
 use crate::writer::seal;
@@ -132,7 +131,7 @@ impl Left<'_> {
                             }
                         }
                         Err(source) => failed.push(Unfinished {
-                            path: names::pending_seal(&names::sealed_log(&live, at)),
+                            path: seal::pending_path(&live, at),
                             what: NOT_SEALED,
                             source,
                         }),

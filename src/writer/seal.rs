@@ -54,7 +54,7 @@ pub(crate) fn rename_sealed(live: &Path, stamps: &mut Stamps) -> io::Result<Path
 pub(crate) fn rename_pending(live: &Path, stamps: &mut Stamps) -> io::Result<SystemTime> {
     loop {
         let at = stamps.next_stamp();
-        let pending = names::pending_seal(&names::sealed_log(live, at));
+        let pending = pending_path(live, at);
         match rename_no_replace(live, &pending) {
             Ok(()) => return Ok(at),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
@@ -63,11 +63,16 @@ pub(crate) fn rename_pending(live: &Path, stamps: &mut Stamps) -> io::Result<Sys
     }
 }
 
+/// Where [`rename_pending`] puts the file at `live` for a seal stamped `at`.
+pub(crate) fn pending_path(live: &Path, at: SystemTime) -> PathBuf {
+    names::pending_seal(&names::sealed_log(live, at))
+}
+
 /// Give the file that [`rename_pending`] moved from `live` with stamp `at` its sealed name,
 /// once it is synced; never replacing a file (a later stamp when the name is taken). Returns
 /// the sealed path.
 pub(crate) fn finish_pending(live: &Path, at: SystemTime) -> io::Result<PathBuf> {
-    let pending = names::pending_seal(&names::sealed_log(live, at));
+    let pending = pending_path(live, at);
     let mut stamps = Stamps { last: Some(at) };
     let mut stamp = at;
     loop {
