@@ -2,7 +2,8 @@
 # The main job, end to end on a fresh machine (needs only the Rust toolchain and cc):
 # build libflatstore.so, build a miniature forking SIP-proxy host in C against it, let its
 # workers account calls into ./demo-logs, and show the files they made; then again into
-# ./demo-sealed with the writers sealing their own files, read back by the flatstore command.
+# ./demo-sealed with the writers sealing their own files, read back by the flatstore command,
+# and paired into call detail records by `flatstore cdr` (the accounting run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet   # the library and the flatstore command
@@ -35,3 +36,11 @@ echo
 echo "the workers have exited: flatstore seal seals the live files no writer holds any more:"
 "$flatstore" seal demo-sealed
 echo "live files left with records: $(find demo-sealed -name '*.log' -size +0 | wc -l)"
+echo
+echo "the accounting run: flatstore cdr pairs each call's INVITE and BYE into one call detail"
+echo "record (missed_calls gives the failed calls); CDRs by status:"
+"$flatstore" cdr demo-sealed --output demo-sealed/cdr.csv
+awk -F, 'NR > 1 { n[$9]++ } END { for (s in n) printf "  %-13s %d\n", s, n[s] }' \
+    demo-sealed/cdr.csv | sort
+echo "the first answered calls:"
+grep -m 3 ',answered' demo-sealed/cdr.csv | sed 's/^/  /'

@@ -27,6 +27,7 @@ static int worker(db_con_t *h, int rank, int calls) {
     static db_key_t keys[] = {"method", "from_tag", "to_tag", "callid", "sip_code", "sip_reason", "time"};
     char from_tag[32], to_tag[32], callid[64];
     int failures = 0;
+    time_t started = time(NULL);
     for (int i = 0; i < calls; i++) {
         snprintf(from_tag, sizeof from_tag, "f%d.%d", rank, i);
         snprintf(to_tag, sizeof to_tag, "t%d.%d", rank, i);
@@ -40,7 +41,9 @@ static int worker(db_con_t *h, int rank, int calls) {
             v[4].val.int_val = missed ? 486 : 200;
             v[5] = str_val(missed ? "Busy Here" : "OK");
             v[6].type = DB_DATETIME;
-            v[6].val.time_val = time(NULL);
+            /* a call every second from when the worker started, each BYE 20 to 320 s after
+               its INVITE: the demo's CDRs get durations */
+            v[6].val.time_val = started + i + (m ? 20 + i % 301 : 0);
             if (flat_use_table(h, table) != 0 || flat_db_insert(h, keys, v, 7) != 0) {
                 fprintf(stderr, "worker %d: %s\n", rank, flat_last_error());
                 failures++;
