@@ -114,6 +114,15 @@ fn as_server_user(command: &mut Command) -> &mut Command {
     command
 }
 
+/// Give `path` to the server's user (when we are root), mode `mode`: a file the server reads.
+pub fn server_owns(path: &Path, mode: u32) {
+    if is_root() {
+        let (uid, gid) = postgres_user();
+        chown(path, Some(uid), Some(gid)).expect("chown for the server");
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod for the server");
+}
+
 /// A running throwaway cluster; stopped when dropped or when this process ends.
 pub struct Cluster {
     dir: PathBuf,
@@ -128,6 +137,17 @@ impl Cluster {
     /// until it takes connections. The superuser `postgres` connects without a password;
     /// every other user with scram-sha-256.
     pub fn start(bindir: &Path, name: &str) -> Cluster {
+        Cluster::start_with(bindir, name, |_| Vec::new())
+    }
+
+    /// [`Cluster::start`], with `setup` called on the data directory after `initdb` (to write
+    /// files there: `pg_hba.conf`, certificates; see [`server_owns`]) returning more
+    /// arguments of the server (`-c name=value`, later ones win).
+    pub fn start_with(
+        bindir: &Path,
+        name: &str,
+        setup: impl FnOnce(&Path) -> Vec<String>,
+    ) -> Cluster {
         static COUNT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "flatstore-pg-{name}-{}-{}",
@@ -167,6 +187,7 @@ impl Cluster {
             "local all postgres trust\nlocal all all scram-sha-256\n",
         )
         .expect("write pg_hba.conf");
+        let settings = setup(&data);
 
         // The keeper: start the server in the background, wait for end of file on the pipe
         // (this process gone, or the Cluster dropped), stop the server, remove the directory.
@@ -189,6 +210,7 @@ rm -rf "$DIR""#;
             .args(["-h", "", "-p", &PORT.to_string()])
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "max_connections=60", "-c", "shared_buffers=64MB"])
+            .args(&settings)
             .env("DIR", &dir)
             .stdin(Stdio::piped())
             .spawn()
