@@ -261,6 +261,9 @@ mod tests {
         assert!(take_tls_parameters("postgresql://u@h/db?sslrootcert=%ZZ").is_err());
         let refused = Database::from_url("postgresql://u@h/db?sslmode=verify-fool", "t", |_| {})
             .expect_err("unknown sslmode");
-        assert!(refused.contains("invalid sslmode \"verify-fool\""), "{refused}");
+        assert!(
+            refused.contains("invalid sslmode \"verify-fool\""),
+            "{refused}"
+        );
     }
 }

@@ -173,9 +173,11 @@ impl Tls {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let root = file(&given.sslrootcert, "root.crt");
         if root.as_deref() == Some(Path::new("system")) {
-            return Err("sslrootcert=system (the system's trusted roots) is not supported: \
+            return Err(
+                "sslrootcert=system (the system's trusted roots) is not supported: \
                  give the CA's file, e.g. sslrootcert=/etc/ssl/certs/ca-certificates.crt"
-                .into());
+                    .into(),
+            );
         }
         let roots = match root.filter(|path| path.exists()) {
             Some(path) => {
@@ -291,10 +293,7 @@ fn client_identity(
     let owner_root = meta.uid() == 0;
     let mode = meta.mode();
     if !meta.is_file() {
-        return Err(format!(
-            "sslkey \"{}\": not a regular file",
-            key.display()
-        ));
+        return Err(format!("sslkey \"{}\": not a regular file", key.display()));
     }
     if (owner_root && mode & 0o137 != 0) || (!owner_root && mode & 0o077 != 0) {
         return Err(format!(
@@ -329,10 +328,22 @@ impl fmt::Display for NotTrusted {
             CertificateError::NotValidForName => {
                 write!(f, "it is not for the host name of the URL")?
             }
-            CertificateError::NotValidForNameContext { expected, presented } => {
+            CertificateError::NotValidForNameContext {
+                expected,
+                presented,
+            } => {
                 write!(f, "it is not for host \"{}\"", host_name(expected))?;
-                if !presented.is_empty() {
-                    write!(f, " (it names {})", presented.join(", "))?;
+                // rustls writes the names as `DnsName("db.example")`.
+                let names: Vec<&str> = presented
+                    .iter()
+                    .map(|name| {
+                        name.strip_prefix("DnsName(\"")
+                            .and_then(|name| name.strip_suffix("\")"))
+                            .unwrap_or(name)
+                    })
+                    .collect();
+                if !names.is_empty() {
+                    write!(f, " (it names {})", names.join(", "))?;
                 }
             }
             why => write!(f, "{why}")?,
@@ -442,10 +453,10 @@ pub fn failure(e: &postgres::Error) -> Option<&rustls::Error> {
 /// What to tell about a failed handshake: the server's certificate not trusted and why, or
 /// the TLS error.
 pub fn explain(failure: &rustls::Error) -> String {
-    if let rustls::Error::InvalidCertificate(CertificateError::Other(other)) = failure {
-        if let Some(not_trusted) = other.0.downcast_ref::<NotTrusted>() {
-            return not_trusted.to_string();
-        }
+    if let rustls::Error::InvalidCertificate(CertificateError::Other(other)) = failure
+        && let Some(not_trusted) = other.0.downcast_ref::<NotTrusted>()
+    {
+        return not_trusted.to_string();
     }
     format!("TLS handshake failed: {failure}")
 }
@@ -497,7 +508,10 @@ mod tests {
             sslmode: Some("require".into()),
             ..Given::default()
         };
-        assert_eq!(Tls::new(&given, Some(&home)).expect("require").mode(), SslMode::Require);
+        assert_eq!(
+            Tls::new(&given, Some(&home)).expect("require").mode(),
+            SslMode::Require
+        );
         let disabled = Tls::new(
             &Given {
                 sslmode: Some("disable".into()),

@@ -1,7 +1,8 @@
 //! A throwaway PostgreSQL cluster for the tests and the benchmark of `flatstore load`: made
 //! with `initdb` in a temporary directory, run as the `postgres` user when we are root (the
-//! server refuses root), listening only on a Unix socket in that directory (no TCP), and
-//! stopped when the test program ends, however it ends.
+//! server refuses root), listening only on a Unix socket in that directory (no TCP unless a
+//! test's settings ask: see [`Cluster::start_with`]), and stopped when the test program ends,
+//! however it ends.
 //!
 //! The server runs under a small shell that holds the read end of a pipe whose write end only
 //! this process holds: when this process exits (or drops the [`Cluster`]), the shell reads end
