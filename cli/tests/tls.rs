@@ -1,10 +1,11 @@
 //! TLS to the database, as a user sees it: a throwaway cluster (common/cluster.rs) with
 //! `ssl=on` listening on 127.0.0.1, whose `pg_hba.conf` takes TCP sessions only as `hostssl`
-//! (a password user, and a user known by its client certificate), its certificate authority
-//! and certificates made here with rcgen. `flatstore load` and `flatstore cdr --db` run
-//! through every `sslmode`, with the right CA, another CA, the right and a wrong host name, a
-//! client certificate, and the same settings from the environment. Without TLS the server
-//! refuses every TCP session, so a session that works went over TLS.
+//! (a password user, and a user known by its client certificate; one more user, `plain`, is
+//! taken only without TLS, for libpq's second tries), its certificate authority and
+//! certificates made here with rcgen. `flatstore load` and `flatstore cdr --db` run through
+//! every `sslmode`, with the right CA, another CA, the right and a wrong host name, a client
+//! certificate, and the same settings from the environment. Without TLS the server refuses
+//! every TCP session but `plain`'s, so a session of another user that works went over TLS.
 
 mod common;
 
@@ -34,6 +35,10 @@ fn main() {
             prefer_the_default_and_require_connect_without_a_root_certificate,
         ),
         trial(
+            "prefer_and_allow_try_again_the_other_way",
+            prefer_and_allow_try_again_the_other_way,
+        ),
+        trial(
             "verify_ca_takes_the_right_ca_and_refuses_another",
             verify_ca_takes_the_right_ca_and_refuses_another,
         ),
@@ -42,8 +47,8 @@ fn main() {
             verify_full_checks_the_ca_and_the_host_name,
         ),
         trial(
-            "require_with_a_root_certificate_file_checks_it_as_verify_ca",
-            require_with_a_root_certificate_file_checks_it_as_verify_ca,
+            "require_and_prefer_with_a_root_certificate_file_check_it_as_verify_ca",
+            require_and_prefer_with_a_root_certificate_file_check_it_as_verify_ca,
         ),
         trial(
             "a_client_certificate_is_the_login",
@@ -65,7 +70,8 @@ fn base() -> PathBuf {
     std::env::temp_dir().join(format!("flatstore-tls-{}", std::process::id()))
 }
 
-/// The password of the user `loader` (scram-sha-256 over hostssl).
+/// The password of the users `loader` (scram-sha-256 over hostssl) and `plain` (over
+/// hostnossl).
 const PASSWORD: &str = "s3cret-over-tls";
 
 /// The cluster, and the files the client uses: `ca.crt` (the server's CA, also the CA of
@@ -138,7 +144,8 @@ fn tls() -> Option<&'static Tls> {
                 "local all postgres trust\n\
                  local all all scram-sha-256\n\
                  hostssl all certified 127.0.0.1/32 cert\n\
-                 hostssl all all 127.0.0.1/32 scram-sha-256\n",
+                 hostnossl all plain 127.0.0.1/32 scram-sha-256\n\
+                 hostssl all loader 127.0.0.1/32 scram-sha-256\n",
             )
             .expect("write pg_hba.conf");
             [
@@ -155,7 +162,8 @@ fn tls() -> Option<&'static Tls> {
         let mut admin = pg.client("postgres");
         admin
             .batch_execute(&format!(
-                "CREATE ROLE loader LOGIN PASSWORD '{PASSWORD}'; CREATE ROLE certified LOGIN"
+                "CREATE ROLE loader LOGIN PASSWORD '{PASSWORD}'; CREATE ROLE certified LOGIN; \
+                 CREATE ROLE plain LOGIN PASSWORD '{PASSWORD}'"
             ))
             .expect("roles");
         Some(Tls { pg, files })
@@ -168,7 +176,7 @@ fn database(tls: &Tls, name: &str) {
     tls.pg.database(name);
     tls.pg
         .client(name)
-        .batch_execute("GRANT CREATE ON SCHEMA public TO loader, certified")
+        .batch_execute("GRANT CREATE ON SCHEMA public TO loader, certified, plain")
         .expect("grant");
 }
 
@@ -332,6 +340,31 @@ fn prefer_the_default_and_require_connect_without_a_root_certificate() {
     assert_refused(&out, "invalid sslmode \"verify-fool\"");
 }
 
+/// The second tries of libpq: `prefer` without TLS when the server refuses the session over
+/// TLS (user `plain` is taken only without: `hostnossl`), `allow` with TLS when the server
+/// refuses it without (user `loader`, `hostssl` only).
+fn prefer_and_allow_try_again_the_other_way() {
+    let Some(tls) = tls() else { return };
+    for (db, user, query) in [
+        ("preferplain", "plain", ""),
+        ("allowplain", "plain", "sslmode=allow"),
+        ("allowtls", "loader", "sslmode=allow"),
+    ] {
+        database(tls, db);
+        let out = load(tls, &records(db), &url("localhost", user, db, query), &[]);
+        assert_loaded(tls, &out, db);
+    }
+    // Neither way: the first refusal is the one told.
+    database(tls, "plainreq");
+    let out = load(
+        tls,
+        &records("plainreq"),
+        &url("localhost", "plain", "plainreq", "sslmode=require"),
+        &[],
+    );
+    assert_refused(&out, "SSL encryption");
+}
+
 fn verify_ca_takes_the_right_ca_and_refuses_another() {
     let Some(tls) = tls() else { return };
     database(tls, "vca");
@@ -367,7 +400,7 @@ fn verify_full_checks_the_ca_and_the_host_name() {
     assert_loaded(tls, &out, "vfull");
 }
 
-fn require_with_a_root_certificate_file_checks_it_as_verify_ca() {
+fn require_and_prefer_with_a_root_certificate_file_check_it_as_verify_ca() {
     let Some(tls) = tls() else { return };
     database(tls, "reqca");
     let dir = records("reqca");
@@ -385,6 +418,11 @@ fn require_with_a_root_certificate_file_checks_it_as_verify_ca() {
     let home = home.to_str().expect("UTF-8");
     let plain = url("127.0.0.1", "loader", "reqca", "sslmode=require");
     let out = load(tls, &dir, &plain, &[("HOME", home)]);
+    assert_refused(&out, "the server's certificate was not trusted");
+    // prefer too; its second try, without TLS, is refused by this server: the first error
+    // is told.
+    let prefer = url("127.0.0.1", "loader", "reqca", "sslmode=prefer");
+    let out = load(tls, &dir, &prefer, &[("HOME", home)]);
     assert_refused(&out, "the server's certificate was not trusted");
     let query = format!("sslmode=require&sslrootcert={}", tls.file("ca.crt"));
     let out = load(tls, &dir, &url("127.0.0.1", "loader", "reqca", &query), &[]);

@@ -114,10 +114,11 @@ impl Database {
     }
 
     /// A new session, its time zone UTC: a time value without an offset is read as UTC, as
-    /// everywhere in flatstore. TLS as the mode says: `prefer` tries again without TLS when
-    /// the handshake fails (the server's own refusal of TLS is taken without a second try),
-    /// `allow` with TLS when the server refuses the session without; that second try failing
-    /// too, the first one's error is returned.
+    /// everywhere in flatstore. TLS as the mode says, with libpq's second tries: `prefer`
+    /// tries again without TLS when the handshake fails or the server refuses the session
+    /// (its `pg_hba.conf` may take this user only without TLS; a server that does not take
+    /// TLS at all is talked to without it at once), `allow` with TLS when the server refuses
+    /// the session without; that second try failing too, the first one's error is returned.
     pub fn connect(&self) -> Result<Client, postgres::Error> {
         let mut client = match self.tls.mode() {
             SslMode::Disable => self.session(WireMode::Disable)?,
@@ -128,7 +129,7 @@ impl Database {
                 self.session(WireMode::Require).map_err(|_| first)
             })?,
             SslMode::Prefer => self.session(WireMode::Prefer).or_else(|first| {
-                if tls::failure(&first).is_none() {
+                if first.as_db_error().is_none() && tls::failure(&first).is_none() {
                     return Err(first);
                 }
                 self.session(WireMode::Disable).map_err(|_| first)
