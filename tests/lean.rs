@@ -26,8 +26,8 @@ fn main() {
 /// (unwinding).
 const ALLOWED: [&str; 4] = ["libc.so", "libm.so", "libgcc_s.so", "ld-linux"];
 /// Names that must not appear among the object's symbols.
-const FOREIGN: [&str; 7] = [
-    "postgres", "tokio", "libpq", "ssl", "clap", "flate2", "whoami",
+const FOREIGN: [&str; 8] = [
+    "postgres", "tokio", "libpq", "ssl", "clap", "flate2", "whoami", "rustls",
 ];
 
 fn objdump(flag: &str) -> String {

@@ -12,3 +12,4 @@ pub mod copy;
 pub mod ledger;
 pub mod pgpass;
 pub mod sql;
+pub mod tls;

@@ -1,7 +1,8 @@
 //! A throwaway PostgreSQL cluster for the tests and the benchmark of `flatstore load`: made
 //! with `initdb` in a temporary directory, run as the `postgres` user when we are root (the
-//! server refuses root), listening only on a Unix socket in that directory (no TCP), and
-//! stopped when the test program ends, however it ends.
+//! server refuses root), listening only on a Unix socket in that directory (no TCP unless a
+//! test's settings ask: see [`Cluster::start_with`]), and stopped when the test program ends,
+//! however it ends.
 //!
 //! The server runs under a small shell that holds the read end of a pipe whose write end only
 //! this process holds: when this process exits (or drops the [`Cluster`]), the shell reads end
@@ -114,6 +115,15 @@ fn as_server_user(command: &mut Command) -> &mut Command {
     command
 }
 
+/// Give `path` to the server's user (when we are root), mode `mode`: a file the server reads.
+pub fn server_owns(path: &Path, mode: u32) {
+    if is_root() {
+        let (uid, gid) = postgres_user();
+        chown(path, Some(uid), Some(gid)).expect("chown for the server");
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod for the server");
+}
+
 /// A running throwaway cluster; stopped when dropped or when this process ends.
 pub struct Cluster {
     dir: PathBuf,
@@ -128,6 +138,17 @@ impl Cluster {
     /// until it takes connections. The superuser `postgres` connects without a password;
     /// every other user with scram-sha-256.
     pub fn start(bindir: &Path, name: &str) -> Cluster {
+        Cluster::start_with(bindir, name, |_| Vec::new())
+    }
+
+    /// [`Cluster::start`], with `setup` called on the data directory after `initdb` (to write
+    /// files there: `pg_hba.conf`, certificates; see [`server_owns`]) returning more
+    /// arguments of the server (`-c name=value`, later ones win).
+    pub fn start_with(
+        bindir: &Path,
+        name: &str,
+        setup: impl FnOnce(&Path) -> Vec<String>,
+    ) -> Cluster {
         static COUNT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "flatstore-pg-{name}-{}-{}",
@@ -167,6 +188,7 @@ impl Cluster {
             "local all postgres trust\nlocal all all scram-sha-256\n",
         )
         .expect("write pg_hba.conf");
+        let settings = setup(&data);
 
         // The keeper: start the server in the background, wait for end of file on the pipe
         // (this process gone, or the Cluster dropped), stop the server, remove the directory.
@@ -189,6 +211,7 @@ rm -rf "$DIR""#;
             .args(["-h", "", "-p", &PORT.to_string()])
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "max_connections=60", "-c", "shared_buffers=64MB"])
+            .args(&settings)
             .env("DIR", &dir)
             .stdin(Stdio::piped())
             .spawn()

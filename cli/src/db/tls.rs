@@ -1,0 +1,526 @@
+//! TLS to the database, set up as libpq sets it up: the `sslmode`, `sslrootcert`, `sslcert`
+//! and `sslkey` parameters of the URL, else `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT`,
+//! `PGSSLKEY`, else libpq's defaults (`prefer`, and the files in `~/.postgresql/`). The TLS
+//! stack is rustls (pure Rust, ring's primitives); no OpenSSL is linked.
+//!
+//! libpq's rules, kept here:
+//! - `disable` never asks for TLS; `allow` connects without TLS and tries TLS only when the
+//!   server refuses that; `prefer` (the default) tries TLS and connects without it when the
+//!   server does not take TLS or the handshake fails; `require`, `verify-ca` and
+//!   `verify-full` connect only with TLS.
+//! - The server's certificate is checked against the root certificates of `sslrootcert`
+//!   (default `~/.postgresql/root.crt`) whenever that file exists, whatever the mode: so
+//!   `prefer` and `require` with that file behave as `verify-ca`. Without it, `verify-ca` and
+//!   `verify-full` refuse to connect and the weaker modes do not check the certificate.
+//! - `verify-ca` checks the chain; `verify-full` also that the certificate names the host
+//!   the URL names (a DNS name, or an IP address in the certificate's IP entries).
+//! - The client certificate `sslcert` (default `~/.postgresql/postgresql.crt`) is sent when
+//!   the file exists, with its key `sslkey` (default `~/.postgresql/postgresql.key`), which
+//!   must be the user's own with no rights for group or others (`0600`), or root's with at
+//!   most `0640`.
+//! - Over a Unix socket no TLS is used, whatever the mode.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore,
+    SignatureScheme,
+};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// The URL parameters this module takes (the rest go to rust-postgres).
+pub const PARAMETERS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
+
+/// libpq's `sslmode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    const ALL: [SslMode; 6] = [
+        SslMode::Disable,
+        SslMode::Allow,
+        SslMode::Prefer,
+        SslMode::Require,
+        SslMode::VerifyCa,
+        SslMode::VerifyFull,
+    ];
+
+    /// Its name in a URL.
+    pub fn name(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
+    /// The mode named `name`; an unknown name is refused, named, with the known ones.
+    pub fn parse(name: &str) -> Result<SslMode, String> {
+        SslMode::ALL
+            .into_iter()
+            .find(|mode| mode.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = SslMode::ALL.iter().map(|m| m.name()).collect();
+                format!(
+                    "invalid sslmode \"{name}\": give one of {}",
+                    known.join(", ")
+                )
+            })
+    }
+}
+
+/// The TLS parameters as given: each from the URL, else from its environment variable
+/// (`None`: neither).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Given {
+    pub sslmode: Option<String>,
+    pub sslrootcert: Option<String>,
+    pub sslcert: Option<String>,
+    pub sslkey: Option<String>,
+}
+
+impl Given {
+    /// Record `value` of URL parameter `key`; false when `key` is not one of [`PARAMETERS`].
+    /// A parameter given twice takes its last value, as in libpq.
+    pub fn take(&mut self, key: &str, value: String) -> bool {
+        let slot = match key {
+            "sslmode" => &mut self.sslmode,
+            "sslrootcert" => &mut self.sslrootcert,
+            "sslcert" => &mut self.sslcert,
+            "sslkey" => &mut self.sslkey,
+            _ => return false,
+        };
+        *slot = Some(value);
+        true
+    }
+
+    /// Fill what the URL did not set from `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT` and
+    /// `PGSSLKEY` (`env` reads one; an empty value counts as unset).
+    pub fn or_environment(mut self, env: impl Fn(&str) -> Option<String>) -> Given {
+        let from = |slot: &mut Option<String>, name: &str| {
+            if slot.is_none() {
+                *slot = env(name).filter(|v| !v.is_empty());
+            }
+        };
+        from(&mut self.sslmode, "PGSSLMODE");
+        from(&mut self.sslrootcert, "PGSSLROOTCERT");
+        from(&mut self.sslcert, "PGSSLCERT");
+        from(&mut self.sslkey, "PGSSLKEY");
+        self
+    }
+}
+
+/// TLS as a connection uses it: the mode, and for every mode but `disable` the connector
+/// with its checks and client certificate.
+#[derive(Clone)]
+pub struct Tls {
+    mode: SslMode,
+    connector: Option<MakeRustlsConnect>,
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tls")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tls {
+    /// TLS as `given` asks, the default files in `home/.postgresql/` (`home` from `HOME`).
+    /// Reads the certificate files now: a file that cannot be used is an error here, named.
+    pub fn new(given: &Given, home: Option<&Path>) -> Result<Tls, String> {
+        let mode = match &given.sslmode {
+            Some(name) => SslMode::parse(name)?,
+            None => SslMode::Prefer,
+        };
+        if mode == SslMode::Disable {
+            return Ok(Tls {
+                mode,
+                connector: None,
+            });
+        }
+        let file = |given: &Option<String>, default: &str| -> Option<PathBuf> {
+            match given {
+                Some(path) => Some(PathBuf::from(path)),
+                None => home.map(|h| h.join(".postgresql").join(default)),
+            }
+        };
+        // ring rather than aws-lc-rs (rustls' default): a small build, no C library of its
+        // own to compile. Deprecated for lacking post-quantum key exchange, which the
+        // PostgreSQL servers of today (OpenSSL before 3.5) do not offer either.
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let root = file(&given.sslrootcert, "root.crt");
+        if root.as_deref() == Some(Path::new("system")) {
+            return Err(
+                "sslrootcert=system (the system's trusted roots) is not supported: \
+                 give the CA's file, e.g. sslrootcert=/etc/ssl/certs/ca-certificates.crt"
+                    .into(),
+            );
+        }
+        let roots = match root.filter(|path| path.exists()) {
+            Some(path) => {
+                let store = root_store(&path)?;
+                let webpki =
+                    WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
+                        .build()
+                        .map_err(|e| format!("sslrootcert \"{}\": {e}", path.display()))?;
+                Some((webpki, path))
+            }
+            None if matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull) => {
+                let named = match file(&given.sslrootcert, "root.crt") {
+                    Some(path) => format!("root certificate file \"{}\"", path.display()),
+                    None => "root certificate file ~/.postgresql/root.crt (no HOME)".into(),
+                };
+                return Err(format!(
+                    "{named} does not exist: sslmode={} checks the server's certificate \
+                     against it; give sslrootcert=FILE (the CA's certificate) or a weaker sslmode",
+                    mode.name()
+                ));
+            }
+            None => None,
+        };
+        let verifier = Verifier {
+            mode,
+            roots,
+            provider: provider.clone(),
+        };
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier));
+        let cert = file(&given.sslcert, "postgresql.crt").filter(|path| path.exists());
+        let config = match cert {
+            Some(cert) => {
+                let key = file(&given.sslkey, "postgresql.key");
+                let (chain, key) = client_identity(&cert, key.as_deref())?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("sslcert \"{}\": {e}", cert.display()))?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Ok(Tls {
+            mode,
+            connector: Some(MakeRustlsConnect::new(config)),
+        })
+    }
+
+    /// No TLS (over a Unix socket), `given`'s mode still checked.
+    pub fn without(given: &Given) -> Result<Tls, String> {
+        if let Some(name) = &given.sslmode {
+            SslMode::parse(name)?;
+        }
+        Ok(Tls {
+            mode: SslMode::Disable,
+            connector: None,
+        })
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> SslMode {
+        self.mode
+    }
+
+    /// The connector (`None` for `disable`).
+    pub fn connector(&self) -> Option<MakeRustlsConnect> {
+        self.connector.clone()
+    }
+}
+
+/// The root certificates of `path` (PEM), at least one.
+fn root_store(path: &Path) -> Result<RootCertStore, String> {
+    let named = |e: &dyn fmt::Display| format!("sslrootcert \"{}\": {e}", path.display());
+    let mut store = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| named(&e))? {
+        store
+            .add(cert.map_err(|e| named(&e))?)
+            .map_err(|e| named(&e))?;
+    }
+    if store.is_empty() {
+        return Err(named(&"no certificate in it (PEM expected)"));
+    }
+    Ok(store)
+}
+
+/// The client's certificate chain from `cert` and its key from `key`, with libpq's checks
+/// of the key file.
+fn client_identity(
+    cert: &Path,
+    key: Option<&Path>,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("sslcert \"{}\": {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "sslcert \"{}\": no certificate in it (PEM expected)",
+            cert.display()
+        ));
+    }
+    let Some(key) = key.filter(|key| key.exists()) else {
+        let key = key.map_or("~/.postgresql/postgresql.key".into(), |k| {
+            k.display().to_string()
+        });
+        return Err(format!(
+            "certificate \"{}\" present, but not its private key file \"{key}\" (sslkey)",
+            cert.display()
+        ));
+    };
+    let meta = std::fs::metadata(key).map_err(|e| format!("sslkey \"{}\": {e}", key.display()))?;
+    let owner_root = meta.uid() == 0;
+    let mode = meta.mode();
+    if !meta.is_file() {
+        return Err(format!("sslkey \"{}\": not a regular file", key.display()));
+    }
+    if (owner_root && mode & 0o137 != 0) || (!owner_root && mode & 0o077 != 0) {
+        return Err(format!(
+            "private key file \"{}\" has group or world access; it must have permissions \
+             u=rw (0600) or less if owned by the current user, or u=rw,g=r (0640) or less if \
+             owned by root",
+            key.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("sslkey \"{}\": {e}", key.display()))?;
+    Ok((chain, key))
+}
+
+/// The server's certificate was not trusted: why, and against what.
+#[derive(Debug)]
+pub struct NotTrusted {
+    why: CertificateError,
+    mode: SslMode,
+    root: PathBuf,
+}
+
+impl fmt::Display for NotTrusted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the server's certificate was not trusted: ")?;
+        match &self.why {
+            CertificateError::UnknownIssuer => write!(
+                f,
+                "no certificate authority of sslrootcert \"{}\" issued it",
+                self.root.display()
+            )?,
+            CertificateError::NotValidForName => {
+                write!(f, "it is not for the host name of the URL")?
+            }
+            CertificateError::NotValidForNameContext {
+                expected,
+                presented,
+            } => {
+                write!(f, "it is not for host \"{}\"", host_name(expected))?;
+                // rustls writes the names as `DnsName("db.example")`.
+                let names: Vec<&str> = presented
+                    .iter()
+                    .map(|name| {
+                        name.strip_prefix("DnsName(\"")
+                            .and_then(|name| name.strip_suffix("\")"))
+                            .unwrap_or(name)
+                    })
+                    .collect();
+                if !names.is_empty() {
+                    write!(f, " (it names {})", names.join(", "))?;
+                }
+            }
+            why => write!(f, "{why}")?,
+        }
+        write!(f, " (sslmode={})", self.mode.name())
+    }
+}
+
+impl StdError for NotTrusted {}
+
+fn host_name(name: &ServerName<'_>) -> String {
+    match name {
+        ServerName::DnsName(dns) => dns.as_ref().to_owned(),
+        ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The check of the server's certificate for a mode: none without root certificates, the
+/// chain with them, and the host name too for `verify-full`. The handshake's signatures are
+/// always checked.
+#[derive(Debug)]
+struct Verifier {
+    mode: SslMode,
+    roots: Option<(Arc<WebPkiServerVerifier>, PathBuf)>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some((webpki, root)) = &self.roots else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Ok(verified) => Ok(verified),
+            // The chain is checked before the name: a wrong name means a trusted chain.
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if self.mode != SslMode::VerifyFull => Ok(ServerCertVerified::assertion()),
+            Err(rustls::Error::InvalidCertificate(why)) => Err(rustls::Error::InvalidCertificate(
+                CertificateError::Other(OtherError(Arc::new(NotTrusted {
+                    why,
+                    mode: self.mode,
+                    root: root.clone(),
+                }))),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The TLS failure behind `e`, if the handshake failed: for messages, and for `prefer`'s
+/// second try without TLS.
+pub fn failure(e: &postgres::Error) -> Option<&rustls::Error> {
+    let cause = e.source()?;
+    if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    cause
+        .downcast_ref::<io::Error>()?
+        .get_ref()?
+        .downcast_ref::<rustls::Error>()
+}
+
+/// What to tell about a failed handshake: the server's certificate not trusted and why, or
+/// the TLS error.
+pub fn explain(failure: &rustls::Error) -> String {
+    if let rustls::Error::InvalidCertificate(CertificateError::Other(other)) = failure
+        && let Some(not_trusted) = other.0.downcast_ref::<NotTrusted>()
+    {
+        return not_trusted.to_string();
+    }
+    format!("TLS handshake failed: {failure}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_by_name_and_unknown_ones_refused_by_name() {
+        for mode in SslMode::ALL {
+            assert_eq!(SslMode::parse(mode.name()), Ok(mode));
+        }
+        let refused = SslMode::parse("verify-fool").expect_err("unknown");
+        assert!(refused.contains("\"verify-fool\""), "{refused}");
+        assert!(refused.contains("verify-full"), "{refused}");
+    }
+
+    #[test]
+    fn the_url_first_then_the_environment() {
+        let mut given = Given::default();
+        assert!(given.take("sslmode", "require".into()));
+        assert!(!given.take("host", "h".into()));
+        let env = |name: &str| match name {
+            "PGSSLMODE" => Some("disable".to_owned()),
+            "PGSSLROOTCERT" => Some("/ca.pem".to_owned()),
+            "PGSSLCERT" => Some(String::new()),
+            _ => None,
+        };
+        let given = given.or_environment(env);
+        assert_eq!(given.sslmode.as_deref(), Some("require"));
+        assert_eq!(given.sslrootcert.as_deref(), Some("/ca.pem"));
+        assert_eq!(given.sslcert, None);
+        assert_eq!(given.sslkey, None);
+    }
+
+    #[test]
+    fn verify_modes_need_the_root_certificate_file() {
+        let home = std::env::temp_dir().join(format!("flatstore-tls-unit-{}", std::process::id()));
+        for mode in ["verify-ca", "verify-full"] {
+            let given = Given {
+                sslmode: Some(mode.into()),
+                ..Given::default()
+            };
+            let refused = Tls::new(&given, Some(&home)).expect_err("no root.crt");
+            assert!(refused.contains("root.crt\" does not exist"), "{refused}");
+        }
+        let given = Given {
+            sslmode: Some("require".into()),
+            ..Given::default()
+        };
+        assert_eq!(
+            Tls::new(&given, Some(&home)).expect("require").mode(),
+            SslMode::Require
+        );
+        let disabled = Tls::new(
+            &Given {
+                sslmode: Some("disable".into()),
+                sslrootcert: Some("/nonexistent".into()),
+                ..Given::default()
+            },
+            None,
+        )
+        .expect("disable");
+        assert!(disabled.connector().is_none());
+    }
+}
