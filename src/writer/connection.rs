@@ -283,10 +283,10 @@ impl Connection {
             .housekeeper
             .as_ref()
             .map(|h| Arc::clone(h.handoff()));
-        if let Some(housekeeper) = writing.housekeeper.take() {
-            housekeeper.stop();
-        }
-        let mut result = Ok(());
+        let mut result = match writing.housekeeper.take() {
+            Some(housekeeper) => housekeeper.stop(),
+            None => Ok(()),
+        };
         for sink in self.tables.iter_mut().filter_map(|t| t.sink.as_mut()) {
             result = result.and(sink.with_buffer(|b| b.settle(&writing.slot)));
         }
