@@ -23,6 +23,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+// Every includer has `tests/common/timeout.rs` beside this module (`tests/cdr.rs` and
+// `cli/benches/load.rs` include this file on its own).
 use super::timeout::{output_or_fail, own_group, wait_or_kill};
 
 /// The socket's port number: only its name (`.s.PGSQL.55432`) in our own directory, so any
