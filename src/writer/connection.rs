@@ -272,8 +272,8 @@ impl Connection {
         self.settle()
     }
 
-    /// Stop the helper thread, then drain and sync every file of this process, and finish the
-    /// seals still pending.
+    /// Stop the helper thread (one that panicked is the first error), then drain and sync
+    /// every file of this process, and finish the seals still pending.
     fn settle(&mut self) -> Result<()> {
         self.leave_inherited_files();
         let Some(writing) = &mut self.writing else {
