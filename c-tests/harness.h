@@ -19,6 +19,16 @@ static int harness_passed, harness_failed;
         }                                                                             \
     } while (0)
 
+/* Run one test, first naming it on standard output ("-- test_x(args)", flushed before any
+ * fork): a program stopped by the runner's time limit is reported with the last test it
+ * started. */
+#define RUN(call)                                                                     \
+    do {                                                                              \
+        printf("-- %s\n", #call);                                                     \
+        fflush(stdout);                                                               \
+        call;                                                                         \
+    } while (0)
+
 /* Print the closing line; the exit status is 0 only when nothing failed. */
 static int harness_done(void) {
     printf("%d passed, %d failed\n", harness_passed, harness_failed);

@@ -685,6 +685,61 @@ static void test_inherited_handle(const char *query, const char *table) {
     free(child);
 }
 
+/* Wait up to `seconds` for child `pid`; 1 when it ended, its status in *status. A child still
+ * running then is killed (SIGKILL) and reaped, and 0 returned: the test fails instead of
+ * hanging. */
+static int wait_within(pid_t pid, int seconds, int *status) {
+    for (long waited_ms = 0; waited_ms < seconds * 1000L; waited_ms++) {
+        if (waitpid(pid, status, WNOHANG) == pid) return 1;
+        usleep(1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, status, 0);
+    return 0;
+}
+
+/* fork() right after the insert that started the helper thread (flush=0), as a host that
+ * forks a worker at once does: the child writes and closes its copy of the handle (starting a
+ * helper thread of its own) and never hangs on a lock the parent's thread held at the fork,
+ * even one taken in the thread's start-up (ASan's allocator, unlike glibc's malloc, does not
+ * take its locks around fork()). Many rounds, each child given 20 s. */
+static void test_fork_right_after_first_buffered_insert(int rounds) {
+    int hung = 0, failed = 0;
+    for (int round = 0; round < rounds; round++) {
+        char name[32], file[64];
+        snprintf(name, sizeof name, "race%d", round);
+        db_con_t *h = open_dir("?flush=0&flush_interval=60");
+        if (!h) { CHECK(0, "init"); return; }
+        flat_use_table(h, name);
+        db_val_t v = v_int(round);
+        flat_db_insert(h, NULL, &v, 1); /* starts the helper thread */
+        pid_t pid = fork();
+        if (pid == 0) {
+            int rc = flat_db_insert(h, NULL, &v, 1);
+            flat_db_close(h);
+            /* _exit, as in test_inherited_handle. */
+            _exit(rc == 0 ? 0 : 1);
+        }
+        int status = 0;
+        if (!wait_within(pid, 20, &status)) {
+            hung++;
+            fprintf(stderr, "round %d: child %d still running after 20 s: killed\n", round, (int)pid);
+        } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            failed++;
+            fprintf(stderr, "round %d: child status %d\n", round, status);
+        }
+        flat_db_close(h);
+        snprintf(file, sizeof file, "%s_%d.log", name, (int)pid);
+        long lines = count_lines(file);
+        if (!hung && lines != 1) {
+            failed++;
+            fprintf(stderr, "round %d: %s has %ld lines\n", round, file, lines);
+        }
+    }
+    CHECK(hung == 0, "%d of %d children forked right after the first buffered insert hung", hung, rounds);
+    CHECK(failed == 0, "%d of %d children failed", failed, rounds);
+}
+
 /* ---------- the library's own messages: flat_set_log ---------- */
 
 static int logged_count, logged_level;
@@ -775,25 +830,26 @@ int main(void) {
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 2; }
     CHECK(flat_child_init(1) == 0, "child_init"); /* this process writes <table>_5.log */
 
-    test_init_errors();
-    test_numbers_match_printf();
-    test_text_blob_null();
-    test_bad_values_write_nothing();
-    test_one_write_per_record();
-    test_open_flags();
-    test_table_names();
-    test_symlink_not_followed();
-    test_file_mode();
-    test_rotate_in_process();
-    test_sealing_and_header();
-    test_log_function();
-    test_buffered();
-    test_exit_drains();
-    test_sigterm_writes_out_buffer(1, "term_exit");
-    test_sigterm_writes_out_buffer(0, "term_dfl");
-    test_fork_workers();
-    test_inherited_handle("", "inh1");
-    test_inherited_handle("?flush=0&flush_interval=60", "inh0");
+    RUN(test_init_errors());
+    RUN(test_numbers_match_printf());
+    RUN(test_text_blob_null());
+    RUN(test_bad_values_write_nothing());
+    RUN(test_one_write_per_record());
+    RUN(test_open_flags());
+    RUN(test_table_names());
+    RUN(test_symlink_not_followed());
+    RUN(test_file_mode());
+    RUN(test_rotate_in_process());
+    RUN(test_sealing_and_header());
+    RUN(test_log_function());
+    RUN(test_buffered());
+    RUN(test_exit_drains());
+    RUN(test_sigterm_writes_out_buffer(1, "term_exit"));
+    RUN(test_sigterm_writes_out_buffer(0, "term_dfl"));
+    RUN(test_fork_workers());
+    RUN(test_inherited_handle("", "inh1"));
+    RUN(test_inherited_handle("?flush=0&flush_interval=60", "inh0"));
+    RUN(test_fork_right_after_first_buffered_insert(getenv("FLATSTORE_CTEST_QUICK") ? 20 : 200));
 
     return harness_done_removing(dir);
 }

@@ -721,15 +721,15 @@ int main(void) {
     if (full_dir && !full_dir[0]) full_dir = NULL;
     CHECK(flat_child_init(1) == 0, "child_init");
 
-    test_bad_arguments();
-    test_torn_tail_closed();
-    test_planted_files();
-    test_table_name_not_utf8();
-    test_kill_9(getenv("FLATSTORE_CTEST_QUICK") ? 20 : 200);
-    test_kill_9_sealed(getenv("FLATSTORE_CTEST_QUICK") ? 15 : 100);
-    test_full_disk("", "full1");
-    test_full_disk("?flush=0&buffer_size=4096&flush_interval=60", "full0");
-    test_full_disk_at_exit();
+    RUN(test_bad_arguments());
+    RUN(test_torn_tail_closed());
+    RUN(test_planted_files());
+    RUN(test_table_name_not_utf8());
+    RUN(test_kill_9(getenv("FLATSTORE_CTEST_QUICK") ? 20 : 200));
+    RUN(test_kill_9_sealed(getenv("FLATSTORE_CTEST_QUICK") ? 15 : 100));
+    RUN(test_full_disk("", "full1"));
+    RUN(test_full_disk("?flush=0&buffer_size=4096&flush_interval=60", "full0"));
+    RUN(test_full_disk_at_exit());
 
     return harness_done_removing(dir);
 }

@@ -1,13 +1,22 @@
 //! Builds the C programs in `c-tests/` against the real `libflatstore.so` and runs them plain,
 //! under ASan/UBSan, and under valgrind. Each program ends with "N passed, N failed". Without
 //! valgrind its run is reported as ignored (`harness = false`: see [`common::trial_unless`]).
+//! Each program has a time limit per run ([`PLAIN_LIMIT`], ...): one still running then is
+//! killed with its process group, and the test fails naming it and the last test it started.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-use common::{build_c, run_checked, trial, trial_needing};
+use common::{build_c, run_checked_within, trial, trial_needing};
+
+/// Time limits of one program's run, plain, under the sanitizers and under valgrind: ten times
+/// and more what they take on a loaded two-core machine.
+const PLAIN_LIMIT: Duration = Duration::from_secs(180);
+const ASAN_LIMIT: Duration = Duration::from_secs(300);
+const VALGRIND_LIMIT: Duration = Duration::from_secs(900);
 
 const PROGRAMS: &[&str] = &["test_api", "test_host_types", "test_hardening"];
 
@@ -71,6 +80,10 @@ fn main() {
             c_tests_under_valgrind,
         ),
         trial(
+            "a_hung_program_fails_naming_its_last_test_and_leaves_no_process",
+            a_hung_program_fails_naming_its_last_test_and_leaves_no_process,
+        ),
+        trial(
             "a_missing_tool_is_reported_ignored_with_the_reason",
             a_missing_tool_is_reported_ignored_with_the_reason,
         ),
@@ -110,12 +123,54 @@ fn a_missing_tool_is_reported_ignored_with_the_reason() {
     std::fs::remove_dir(&no_tools).expect("clean up");
 }
 
+/// A program that does not end within its limit fails the run, which names the program and the
+/// last test it started; it and the process it started are killed. Seen from outside: a shell
+/// that prints a test's name, starts a child and sleeps.
+fn a_hung_program_fails_naming_its_last_test_and_leaves_no_process() {
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "echo '-- test_stuck(1)'; sleep 600 & echo \"child $!\"; echo '-- test_hung(2)'; wait",
+    ]);
+    let started = std::time::Instant::now();
+    let failure = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_checked_within(cmd, "stuck_program", Duration::from_secs(1));
+    }))
+    .expect_err("a hung program fails its test");
+    let took = started.elapsed();
+    let message = failure
+        .downcast_ref::<String>()
+        .expect("a panic with a message");
+    assert!(
+        message.starts_with("stuck_program: hung in test_hung(2): did not end within 1 s"),
+        "{message}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let child: i32 = message
+        .lines()
+        .find_map(|l| l.strip_prefix("child "))
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("the child's pid in: {message}"));
+    // Killed: gone, or a zombie until whoever adopted it reaps it.
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{child}/stat")).map_or(true, |stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, s)| s.starts_with('Z'))
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !gone() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(gone(), "the program's child {child} still runs");
+}
+
 fn c_tests_plain() {
     for name in PROGRAMS {
         let exe = build_c(&program_source(name), &format!("{name}-plain"), &[]);
         let mut cmd = Command::new(&exe);
         let _disk = with_small_disk(&mut cmd, name, "plain");
-        run_checked(cmd, name);
+        run_checked_within(cmd, name, PLAIN_LIMIT);
     }
 }
 
@@ -143,7 +198,7 @@ fn c_tests_under_asan_and_ubsan() {
                 ),
             );
         let _disk = with_small_disk(&mut cmd, name, "asan");
-        run_checked(cmd, &format!("{name} (ASan/UBSan)"));
+        run_checked_within(cmd, &format!("{name} (ASan/UBSan)"), ASAN_LIMIT);
     }
 }
 
@@ -172,6 +227,6 @@ fn c_tests_under_valgrind() {
         // 20 kill -9 rounds instead of 200: the plain and sanitizer runs do the rest.
         .env("FLATSTORE_CTEST_QUICK", "1");
         let _disk = with_small_disk(&mut cmd, name, "valgrind");
-        run_checked(cmd, &format!("{name} (valgrind)"));
+        run_checked_within(cmd, &format!("{name} (valgrind)"), VALGRIND_LIMIT);
     }
 }

@@ -16,6 +16,8 @@
 #[path = "../cli/tests/common/cluster.rs"]
 mod cluster;
 mod common;
+// For `cluster`, which finds it beside itself.
+use common::timeout;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

@@ -46,21 +46,27 @@ fn traced(name: &str, flush: &str, query: &str) -> Traced {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).expect("scratch dir");
     let log = dir.with_extension("strace");
-    let status = Command::new("strace")
-        .args([
-            "-f",
-            "-qq",
-            "-e",
-            "trace=fdatasync,fsync,clone,clone3",
-            "-o",
-        ])
-        .arg(&log)
-        .arg(proxy())
-        .arg(format!("{}?{query}", dir.display()))
-        .args(["2", "50", flush])
-        .status()
-        .expect("run strace");
-    assert!(status.success(), "{name}: the host failed under strace");
+    let out = common::timeout::output_or_fail(
+        Command::new("strace")
+            .args([
+                "-f",
+                "-qq",
+                "-e",
+                "trace=fdatasync,fsync,clone,clone3",
+                "-o",
+            ])
+            .arg(&log)
+            .arg(proxy())
+            .arg(format!("{}?{query}", dir.display()))
+            .args(["2", "50", flush]),
+        &format!("{name}: the host under strace"),
+        std::time::Duration::from_secs(300),
+    );
+    assert!(
+        out.status.success(),
+        "{name}: the host failed under strace: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let strace = fs::read_to_string(&log).expect("strace output");
     let calls = whole_calls(&strace);
     let count = |call: &str| {

@@ -18,6 +18,7 @@ use common::kamailio::{
     COLUMNS, MODULES, Proxy, Uas, account_calls, all_lines, assert_every_call_accounted_once,
     config_defines, epoch_now, our_module, place_calls, ports, rename_live_files, scratch,
 };
+use common::timeout::{output_or_fail, own_group, wait_or_kill};
 use common::{trial, trial_needing, trial_unless};
 
 const TOOLS: [&str; 4] = ["kamailio", "sipp", "kamcmd", "logrotate"];
@@ -263,13 +264,15 @@ fn kamailio_accounts_every_call_across_rotations() {
             &common::flatstore_cli().to_string_lossy(),
         );
     fs::write(run.dir.join("logrotate.conf"), recipe).expect("write recipe");
-    let logrotate = Command::new("logrotate")
-        .arg("--force")
-        .arg("--state")
-        .arg(run.dir.join("logrotate.state"))
-        .arg(run.dir.join("logrotate.conf"))
-        .output()
-        .expect("run logrotate");
+    let logrotate = output_or_fail(
+        Command::new("logrotate")
+            .arg("--force")
+            .arg("--state")
+            .arg(run.dir.join("logrotate.state"))
+            .arg(run.dir.join("logrotate.conf")),
+        "logrotate",
+        Duration::from_secs(60),
+    );
     assert!(logrotate.status.success(), "logrotate: {logrotate:?}");
 
     traffic.join().expect("every call succeeded");
@@ -530,7 +533,7 @@ fn kamailio_module_logs_to_syslog_as_kamailio_does() {
         shift
         exec "$@""#;
     let log = fs::File::create(dir.join("kamailio.log")).expect("create log");
-    let mut kamailio = Command::new("unshare")
+    let mut kamailio = own_group(&mut Command::new("unshare"))
         .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
         .arg(&dir)
         .args(["kamailio", "-DD", "-f"])
@@ -576,8 +579,9 @@ fn kamailio_module_logs_to_syslog_as_kamailio_does() {
     }
     let pid = nix::unistd::Pid::from_raw(kamailio.id() as i32);
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    let status = kamailio.wait().expect("wait for kamailio");
+    let status = wait_or_kill(&mut kamailio, Duration::from_secs(90));
     done.store(true, Ordering::SeqCst);
+    let status = status.expect("kamailio stopped within 90 s of SIGTERM (its group was killed)");
     reader.join().expect("the socket reader");
     let messages = messages.lock().expect("messages").clone();
     let said = fs::read_to_string(dir.join("kamailio.log")).unwrap_or_default();

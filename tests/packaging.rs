@@ -72,15 +72,14 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Run `command`; it must succeed. Returns its standard output.
+/// Run `command`; it must succeed within 10 minutes (else it is killed with its process group).
+/// Returns its standard output.
 fn run(command: &mut Command, what: &str) -> String {
     let Output {
         status,
         stdout,
         stderr,
-    } = command
-        .output()
-        .unwrap_or_else(|e| panic!("run {what}: {e}"));
+    } = common::timeout::output_or_fail(command, what, std::time::Duration::from_secs(600));
     assert!(
         status.success(),
         "{what} failed ({status}):\n{}\n{}",
@@ -473,13 +472,15 @@ fn deb_sets_up_logrotate_and_the_log_directory() {
             .replace("/usr/bin/flatstore", "/bin/false"),
     )
     .expect("write recipe");
-    let out = Command::new("logrotate")
-        .arg("--force")
-        .arg("--state")
-        .arg(scratch.join("state"))
-        .arg(&conf)
-        .output()
-        .expect("run logrotate");
+    let out = common::timeout::output_or_fail(
+        Command::new("logrotate")
+            .arg("--force")
+            .arg("--state")
+            .arg(scratch.join("state"))
+            .arg(&conf),
+        "logrotate",
+        std::time::Duration::from_secs(60),
+    );
     assert!(
         out.status.success() && out.stderr.is_empty(),
         "logrotate on a missing directory: {out:?}"

@@ -149,13 +149,15 @@ fn logrotate_recipe_loses_nothing() {
     let mut rotated = 0;
     for _ in 0..5 {
         std::thread::sleep(std::time::Duration::from_millis(200));
-        let out = Command::new("logrotate")
-            .arg("--force")
-            .arg("--state")
-            .arg(dir.join("logrotate.state"))
-            .arg(&config)
-            .output()
-            .expect("run logrotate");
+        let out = common::timeout::output_or_fail(
+            Command::new("logrotate")
+                .arg("--force")
+                .arg("--state")
+                .arg(dir.join("logrotate.state"))
+                .arg(&config),
+            "logrotate",
+            std::time::Duration::from_secs(60),
+        );
         assert!(
             out.status.success(),
             "logrotate failed: {}",

@@ -15,6 +15,8 @@
 #[path = "../tests/common/cluster.rs"]
 mod cluster;
 mod common;
+#[path = "../../tests/common/timeout.rs"]
+mod timeout;
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write as _};

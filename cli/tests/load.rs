@@ -159,12 +159,15 @@ fn seal(dir: &Path) {
     assert!(out.status.success(), "seal: {}", text(&out.stderr));
 }
 
+/// `flatstore args`, which must end within 2 minutes (else the test fails and it is killed).
 fn flatstore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_flatstore"))
-        .args(args)
-        .env_remove("PGPASSWORD")
-        .output()
-        .expect("run flatstore")
+    common::timeout::output_or_fail(
+        Command::new(env!("CARGO_BIN_EXE_flatstore"))
+            .args(args)
+            .env_remove("PGPASSWORD"),
+        &format!("flatstore {}", args.first().unwrap_or(&"")),
+        Duration::from_secs(120),
+    )
 }
 
 /// `flatstore load DIR acc --db URL` with `extra` arguments.

@@ -272,8 +272,8 @@ impl Connection {
         self.settle()
     }
 
-    /// Stop the helper thread, then drain and sync every file of this process, and finish the
-    /// seals still pending.
+    /// Stop the helper thread (one that panicked is the first error), then drain and sync
+    /// every file of this process, and finish the seals still pending.
     fn settle(&mut self) -> Result<()> {
         self.leave_inherited_files();
         let Some(writing) = &mut self.writing else {
@@ -283,10 +283,10 @@ impl Connection {
             .housekeeper
             .as_ref()
             .map(|h| Arc::clone(h.handoff()));
-        if let Some(housekeeper) = writing.housekeeper.take() {
-            housekeeper.stop();
-        }
-        let mut result = Ok(());
+        let mut result = match writing.housekeeper.take() {
+            Some(housekeeper) => housekeeper.stop(),
+            None => Ok(()),
+        };
         for sink in self.tables.iter_mut().filter_map(|t| t.sink.as_mut()) {
             result = result.and(sink.with_buffer(|b| b.settle(&writing.slot)));
         }

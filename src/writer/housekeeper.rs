@@ -7,9 +7,15 @@
 //! `fork()` waits for the disk. Buffers left at process exit, or when a termination signal
 //! arrives, are written by an `atexit` hook and a termination handler; a forked child never
 //! writes what its parent buffered.
+//!
+//! Neither end of the thread's life is waited for without a limit: the insert that starts it
+//! returns once the thread runs its own code (past the thread library's and the allocator's
+//! start-up, so that a `fork()` right after it never catches the thread holding one of their
+//! locks), or after [`START_LIMIT`] with a warning; [`Housekeeper::stop`] waits for it at most
+//! [`STOP_LIMIT`], and a thread that panicked is an error, not a hang.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once, Weak};
+use std::sync::{Arc, Condvar, Mutex, Once, PoisonError, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -32,6 +38,70 @@ struct Watched {
     left: Arc<Handoff>,
     stop: AtomicBool,
     control: Arc<Control>,
+    life: Life,
+}
+
+/// How long the insert that starts the helper thread waits for it to run its own code; a
+/// thread not started by then is reported and waited for no longer (it starts when it can).
+pub(crate) const START_LIMIT: Duration = if cfg!(test) {
+    Duration::from_secs(1)
+} else {
+    Duration::from_secs(10)
+};
+
+/// How long [`Housekeeper::stop`] waits for the thread's last tick (a write and the syncs its
+/// chores call for); a thread still busy then is reported and left behind.
+pub(crate) const STOP_LIMIT: Duration = if cfg!(test) {
+    Duration::from_secs(2)
+} else {
+    Duration::from_secs(30)
+};
+
+/// Where the helper thread is in its life.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// Spawned; its own code has not run yet.
+    #[default]
+    Starting,
+    /// Running its own code: its start-up is over.
+    Running,
+    /// Its body returned or unwound.
+    Ended,
+}
+
+/// The helper thread's [`Phase`], told to the threads that start and stop it. Lock and
+/// condition variable only (futexes): telling allocates nothing.
+#[derive(Debug, Default)]
+struct Life {
+    phase: Mutex<Phase>,
+    changed: Condvar,
+}
+
+impl Life {
+    fn enter(&self, phase: Phase) {
+        let mut now = lock(&self.phase);
+        *now = phase;
+        self.changed.notify_all();
+    }
+
+    /// Wait up to `limit` for the thread to reach `phase` (or a later one); the phase it is in.
+    fn wait_for(&self, phase: Phase, limit: Duration) -> Phase {
+        let now = lock(&self.phase);
+        let (now, _) = self
+            .changed
+            .wait_timeout_while(now, limit, |now| *now < phase)
+            .unwrap_or_else(PoisonError::into_inner);
+        *now
+    }
+}
+
+/// Enters [`Phase::Ended`] when dropped: when the thread's body returns, and when it unwinds.
+struct EndsLife<'a>(&'a Life);
+
+impl Drop for EndsLife<'_> {
+    fn drop(&mut self) {
+        self.0.enter(Phase::Ended);
+    }
 }
 
 impl Watched {
@@ -136,19 +206,32 @@ pub(crate) struct Housekeeper {
 }
 
 impl Housekeeper {
-    /// Start the thread, with a writer slot of its own in `control`.
+    /// Start the thread, with a writer slot of its own in `control`, and wait until it runs
+    /// its own code (at most [`START_LIMIT`]; then a warning): a `fork()` after this returns
+    /// never catches the thread in its start-up.
     pub(crate) fn start(chores: Chores, control: &Arc<Control>) -> Result<Housekeeper> {
         let watched = Arc::new(Watched {
             sinks: Mutex::default(),
             left: Arc::default(),
             stop: AtomicBool::new(false),
             control: Arc::clone(control),
+            life: Life::default(),
         });
         let slot = control.claim_slot()?;
         ForkGate::install();
         let for_thread = Arc::clone(&watched);
+        #[cfg(test)]
+        let start_up = tests::START_UP.get();
         let thread = spawn_without_signals(move || {
+            let _ends = EndsLife(&for_thread.life);
+            #[cfg(test)]
+            if let Some(start_up) = start_up {
+                start_up();
+            }
             let mut last_sync = Instant::now();
+            // From here to its first tick the thread takes no lock but this one, and
+            // allocates nothing.
+            for_thread.life.enter(Phase::Running);
             loop {
                 thread::park_timeout(chores.tick());
                 let stop = for_thread.stop.load(Ordering::Acquire);
@@ -175,6 +258,16 @@ impl Housekeeper {
         })?;
         watched.left.set_helper(thread.thread().clone());
         register_for_exit(&watched);
+        if watched.life.wait_for(Phase::Running, START_LIMIT) == Phase::Starting {
+            report(
+                Level::Warning,
+                format_args!(
+                    "the helper thread has not started within {} s (is the machine \
+                     overloaded?); not waiting for it any longer",
+                    START_LIMIT.as_secs()
+                ),
+            );
+        }
         Ok(Housekeeper { watched, thread })
     }
 
@@ -188,12 +281,34 @@ impl Housekeeper {
         lock(&self.watched.sinks).push(Arc::clone(buffer));
     }
 
-    /// Stop the thread after a last drain and wait for it.
-    pub(crate) fn stop(self) {
+    /// Stop the thread after a last tick and wait for it, at most [`STOP_LIMIT`]: a thread
+    /// still busy (or never started) then is reported and left behind. A thread that panicked
+    /// is an [`Error::Panic`].
+    pub(crate) fn stop(self) -> Result<()> {
         self.watched.stop.store(true, Ordering::Release);
         self.thread.thread().unpark();
-        // The thread body cannot panic past `drain_all`, which ignores write errors.
-        let _ = self.thread.join();
+        match self.watched.life.wait_for(Phase::Ended, STOP_LIMIT) {
+            // Past `Ended` the thread only unwinds its runtime: the join is short.
+            Phase::Ended => self.thread.join().map_err(|payload| Error::Panic {
+                message: format!("helper thread: {}", panic_message(payload.as_ref())),
+            }),
+            phase => {
+                report(
+                    Level::Error,
+                    format_args!(
+                        "the helper thread has not {} within {} s (a write or a sync waiting for \
+                         the disk?); closing without it",
+                        if phase == Phase::Starting {
+                            "started"
+                        } else {
+                            "stopped"
+                        },
+                        STOP_LIMIT.as_secs()
+                    ),
+                );
+                Ok(())
+            }
+        }
     }
 
     /// In a forked child: forget the parent's thread and buffers without touching them (the
@@ -256,6 +371,15 @@ extern "C" fn after_fork_in_child() {
     FORKING.store(false, Ordering::SeqCst);
 }
 
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("panic")
+}
+
 fn spawn_without_signals(body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
     let mut previous = SigSet::empty();
     let blocked = pthread_sigmask(
@@ -313,4 +437,152 @@ fn drain_now() {
             }
         }
     });
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::cell::Cell;
+    use std::path::PathBuf;
+    use std::sync::mpsc;
+
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    use nix::unistd::{ForkResult, Pid, fork};
+
+    use super::*;
+
+    thread_local! {
+        /// Run by the helper threads this test thread starts, before their own code: a stand-in
+        /// for the thread library's and the allocator's start-up.
+        pub(crate) static START_UP: Cell<Option<fn()>> = const { Cell::new(None) };
+    }
+
+    /// A lock taken by the helper thread's start-up and held a while, as ASan's allocator
+    /// takes its own there (and, unlike glibc's malloc, not around `fork()`).
+    static ALLOCATOR: Mutex<()> = Mutex::new(());
+
+    fn slow_start_up() {
+        let _held = lock(&ALLOCATOR);
+        thread::sleep(Duration::from_millis(50));
+    }
+
+    fn scratch(name: &str) -> (PathBuf, Arc<Control>) {
+        let dir = std::env::temp_dir().join(format!("flatstore-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let control = Control::open(&dir, None).expect("control file");
+        (dir, control)
+    }
+
+    const BUFFERED: Chores = Chores {
+        drain_every: Some(Duration::from_secs(60)),
+        seal_after: None,
+        sync_every: None,
+        sync_left: false,
+    };
+
+    /// The exit status of child `pid`, or `None` if it was still running after `limit` (it is
+    /// then killed and reaped).
+    fn exit_within(pid: Pid, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)).expect("waitpid") {
+                WaitStatus::Exited(_, code) => return Some(code),
+                WaitStatus::StillAlive => thread::sleep(Duration::from_millis(1)),
+                other => panic!("child {pid}: {other:?}"),
+            }
+        }
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        None
+    }
+
+    /// A child forked just after `start` returns (5 ms: well inside a start-up of 50 ms)
+    /// never finds a lock held by the helper thread's start-up: it would wait for it for ever
+    /// (no thread of the child releases it).
+    #[test]
+    #[allow(unsafe_code)]
+    fn a_fork_right_after_start_never_catches_the_thread_in_its_start_up() {
+        let (dir, control) = scratch("start-up");
+        START_UP.set(Some(slow_start_up));
+        let mut caught = 0;
+        for _ in 0..20 {
+            let keeper = Housekeeper::start(BUFFERED, &control).expect("start");
+            thread::sleep(Duration::from_millis(5));
+            // SAFETY: the child only tries a lock, sleeps and leaves with _exit.
+            match unsafe { fork() }.expect("fork") {
+                ForkResult::Child => {
+                    let free = (0..200).any(|_| {
+                        let free = ALLOCATOR.try_lock().is_ok();
+                        thread::sleep(Duration::from_millis(1));
+                        free
+                    });
+                    // SAFETY: ends the child at once, running nothing of the parent's.
+                    unsafe { libc::_exit(if free { 0 } else { 1 }) }
+                }
+                ForkResult::Parent { child } => {
+                    caught += usize::from(exit_within(child, Duration::from_secs(10)) != Some(0));
+                }
+            }
+            keeper.stop().expect("stop");
+        }
+        START_UP.set(None);
+        assert_eq!(
+            caught, 0,
+            "of 20 forks, {caught} caught the start-up holding its lock"
+        );
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    /// A helper thread that panics: stopping it is an error naming the panic, not a hang.
+    #[test]
+    fn a_helper_thread_that_panicked_is_an_error_at_stop() {
+        let (dir, control) = scratch("panicked");
+        START_UP.set(Some(|| panic!("the helper thread's test panic")));
+        let keeper = Housekeeper::start(BUFFERED, &control).expect("start");
+        START_UP.set(None);
+        let error = keeper.stop().expect_err("a panic is an error");
+        assert!(matches!(error, Error::Panic { .. }), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .contains("helper thread: the helper thread's test panic"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    /// Released by the test once it has seen that nothing waits for the stuck thread for ever.
+    static STUCK: Mutex<Option<mpsc::Receiver<()>>> = Mutex::new(None);
+
+    /// A helper thread stuck in its start-up holds up the insert that started it for
+    /// [`START_LIMIT`] and the close for [`STOP_LIMIT`], no longer.
+    #[test]
+    fn a_helper_thread_stuck_in_its_start_up_holds_nothing_up_for_ever() {
+        let (dir, control) = scratch("stuck");
+        let (release, stuck) = mpsc::channel();
+        *lock(&STUCK) = Some(stuck);
+        START_UP.set(Some(|| {
+            let stuck = lock(&STUCK).take().expect("one stuck thread");
+            let _ = stuck.recv();
+        }));
+        let started = Instant::now();
+        let keeper = Housekeeper::start(BUFFERED, &control).expect("start");
+        START_UP.set(None);
+        let start_took = started.elapsed();
+        let stopping = Instant::now();
+        keeper
+            .stop()
+            .expect("a thread left behind is reported, not an error");
+        let stop_took = stopping.elapsed();
+        release.send(()).expect("release the stuck thread");
+        assert!(
+            start_took >= START_LIMIT && start_took < START_LIMIT * 3,
+            "start took {start_took:?}"
+        );
+        assert!(
+            stop_took >= STOP_LIMIT && stop_took < STOP_LIMIT * 3,
+            "stop took {stop_took:?}"
+        );
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
 }

@@ -2,7 +2,8 @@
 //! `tests/cdr.rs`, `tests/packaging.rs`): Debian's Kamailio 5.6 runs `examples/kamailio.cfg`
 //! on 127.0.0.1 with `acc` writing through a flatstore module, SIPp places the calls
 //! (`tests/kamailio/uac.xml`) to a SIPp answering side (`uas.xml`), and the proxy is stopped by
-//! pid.
+//! pid. Each runs in a process group of its own, with a time limit ([`super::timeout`]): a
+//! proxy or SIPp that does not end in time fails the test and is killed with its group.
 //!
 //! Every call is accounted twice (the INVITE and the BYE transaction); every value but the
 //! times is a function of the call number, so the expected records are known exactly.
@@ -15,6 +16,14 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::timeout::{kill_group, output_or_fail, own_group};
+
+/// Time limits: of one `kamcmd` call, of a SIPp run placing calls (SIPp's own `-timeout` is
+/// 120 s), of a proxy's stop (see [`Proxy::stop`]).
+const KAMCMD_LIMIT: Duration = Duration::from_secs(20);
+const SIPP_LIMIT: Duration = Duration::from_secs(180);
+const STOP_LIMIT: Duration = Duration::from_secs(90);
 
 /// Where Debian installs Kamailio's modules (and the stock `db_flatstore.so`).
 pub const MODULES: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules";
@@ -142,7 +151,7 @@ impl Proxy {
     ) -> Proxy {
         let log = fs::File::create(dir.join("kamailio.log")).expect("create log");
         let mut command = Command::new("kamailio");
-        command
+        own_group(&mut command)
             .arg("-f")
             .arg(manifest_dir().join("examples/kamailio.cfg"))
             .args(["-DD", "-E", "-Y"])
@@ -176,13 +185,16 @@ impl Proxy {
         panic!("kamailio did not start:\n{}", self.log());
     }
 
+    /// `kamcmd method` on the proxy's control socket, within 20 s (else the test fails).
     pub fn rpc(&self, method: &str) -> std::process::Output {
-        Command::new("kamcmd")
-            .arg("-s")
-            .arg(format!("unix:{}", self.dir.join("run/ctl").display()))
-            .arg(method)
-            .output()
-            .expect("run kamcmd")
+        output_or_fail(
+            Command::new("kamcmd")
+                .arg("-s")
+                .arg(format!("unix:{}", self.dir.join("run/ctl").display()))
+                .arg(method),
+            &format!("kamcmd {method}"),
+            KAMCMD_LIMIT,
+        )
     }
 
     /// What the proxy has logged so far.
@@ -195,7 +207,8 @@ impl Proxy {
     /// Kamailio's main process waits up to its `exit_timeout` (60 s) for its children, then
     /// kills those left with SIGKILL. A stop slower than 30 s is reported with every process's
     /// threads (where each waits) but still waited for: what the records say is then up to the
-    /// test. Past 90 s the proxy is stuck, and the test fails with the same report.
+    /// test. Past 90 s the proxy is stuck, and the test fails with the same report (the proxy's
+    /// process group is then killed when the [`Proxy`] is dropped).
     pub fn stop(mut self) -> ExitStatus {
         let child = self.child.as_mut().expect("running");
         let pid = child.id() as i32;
@@ -215,7 +228,7 @@ impl Proxy {
                 eprintln!("kamailio SLOW TO STOP, after 30 s:\n{}", thread_report(pid));
                 reported = true;
             }
-            if waited >= Duration::from_secs(90) {
+            if waited >= STOP_LIMIT {
                 panic!(
                     "kamailio did not stop in 90 s; its processes and threads now:\n{}\n\
                      the end of its log:\n{}",
@@ -284,13 +297,8 @@ fn tail(text: &str, lines: usize) -> String {
 impl Drop for Proxy {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // Children first: they would outlive their parent, holding the test's ports.
-            for process in family(child.id() as i32).into_iter().rev() {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(process),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+            // The whole group: children would outlive their parent, holding the test's ports.
+            kill_group(child.id());
             let _ = child.wait();
         }
     }
@@ -318,7 +326,7 @@ pub struct Uas(Child);
 impl Uas {
     pub fn start(port: u16, dir: &Path) -> Uas {
         let out = fs::File::create(dir.join("uas.out")).expect("create uas log");
-        let child = Command::new("sipp")
+        let child = own_group(&mut Command::new("sipp"))
             .arg("-sf")
             .arg(manifest_dir().join("tests/kamailio/uas.xml"))
             .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin"])
@@ -334,13 +342,14 @@ impl Uas {
 
 impl Drop for Uas {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        kill_group(self.0.id());
         let _ = self.0.wait();
     }
 }
 
 /// Place calls 1..=`count` through the proxy at `rate` per second, on a thread; join it to
-/// learn that every call succeeded.
+/// learn that every call succeeded (within 180 s: a SIPp still running then is killed, and the
+/// join fails).
 pub fn place_calls(proxy: &Proxy, count: u32, rate: u32) -> thread::JoinHandle<()> {
     let mut command = Command::new("sipp");
     command
@@ -360,7 +369,7 @@ pub fn place_calls(proxy: &Proxy, count: u32, rate: u32) -> thread::JoinHandle<(
         .args(["-timeout", "120", "-timeout_error", "-nostdin"])
         .stdin(Stdio::null());
     thread::spawn(move || {
-        let out = command.output().expect("run sipp uac");
+        let out = output_or_fail(&mut command, "sipp (placing calls)", SIPP_LIMIT);
         let report = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),

@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests: the built library, C compilation, optional tools
 //! and the trials of the test programs that need them, a real Kamailio under SIPp traffic
-//! ([`kamailio`]), and the torture host ([`torture`]).
+//! ([`kamailio`]), the torture host ([`torture`]), and time limits for every program a test
+//! runs ([`timeout`]).
 #![allow(dead_code)]
 
 pub mod kamailio;
+pub mod timeout;
 pub mod torture;
 pub mod trials;
 
@@ -13,6 +15,7 @@ pub use trials::{missing_tools, run_trials, trial, trial_needing, trial_unless};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Once;
+use std::time::Duration;
 
 /// `target/<profile>` of this test build: where cargo puts the library and the command.
 fn profile_dir() -> PathBuf {
@@ -136,9 +139,28 @@ pub fn count_lines(path: &Path) -> usize {
         .count()
 }
 
-/// Run a C test program; it must exit 0 and close with "N passed, 0 failed".
-pub fn run_checked(mut cmd: Command, what: &str) -> String {
-    let output = cmd.output().unwrap_or_else(|e| panic!("run {what}: {e}"));
+/// The time limit of [`run_checked`].
+pub const C_PROGRAM_LIMIT: Duration = Duration::from_secs(600);
+
+/// Run a C test program; it must exit 0 and close with "N passed, 0 failed", within
+/// [`C_PROGRAM_LIMIT`].
+pub fn run_checked(cmd: Command, what: &str) -> String {
+    run_checked_within(cmd, what, C_PROGRAM_LIMIT)
+}
+
+/// [`run_checked`] within `limit`: a program still running then is killed with its process
+/// group, and the test fails naming it and the last test it started (the `-- test_x(...)` line
+/// that `RUN` of `c-tests/harness.h` prints).
+pub fn run_checked_within(mut cmd: Command, what: &str, limit: Duration) -> String {
+    let output = timeout::output_within(&mut cmd, limit).unwrap_or_else(|timed_out| {
+        let last = timed_out
+            .stdout
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("-- "))
+            .unwrap_or("(none named)");
+        panic!("{what}: hung in {last}: {timed_out}")
+    });
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     let closing = stdout

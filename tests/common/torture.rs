@@ -1,6 +1,8 @@
 //! The torture host (`c-tests/torture_host.c`): a forking C host whose workers insert unique
 //! `<rank>|<seq>` records as fast as they can, and the checks that every acknowledged record is
-//! in the files exactly once.
+//! in the files exactly once. The host runs in a process group of its own: one that does not
+//! start (60 s) or finish (120 s after the stop file) fails the test and is killed with its
+//! workers.
 
 use std::collections::HashMap;
 use std::fs;
@@ -8,10 +10,16 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
+use super::timeout::{kill_group, own_group, wait_or_kill};
 use super::{build_c, visible_files};
+
+/// How long the host has to start its workers, and to end once told to stop.
+const START_LIMIT: Duration = Duration::from_secs(60);
+const FINISH_LIMIT: Duration = Duration::from_secs(120);
 
 /// A fresh `<tmp>/flatstore-<name>-<pid>` with an empty `logs` directory in it.
 pub fn scratch_dir(name: &str) -> PathBuf {
@@ -90,7 +98,7 @@ impl Host {
             ),
             &["-O2"],
         );
-        let mut child = Command::new(&program)
+        let mut child = own_group(&mut Command::new(&program))
             .arg(&logs)
             .arg(workers.to_string())
             .arg(&stop)
@@ -112,7 +120,14 @@ impl Host {
         });
         let expected_workers = workers;
         let mut workers = Vec::new();
-        for line in lines.iter() {
+        let deadline = Instant::now() + START_LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = lines.recv_timeout(left) else {
+                kill_group(child.id());
+                let _ = child.wait();
+                panic!("the torture host did not say ready within {START_LIMIT:?} (killed)");
+            };
             if line == "ready" {
                 break;
             }
@@ -137,7 +152,9 @@ impl Host {
     /// Stop the workers; returns how many records each rank's inserts acknowledged.
     pub fn finish(mut self) -> HashMap<u32, u64> {
         fs::write(&self.stop, b"").expect("create stop file");
-        let status = self.child.wait().expect("wait host");
+        let status = wait_or_kill(&mut self.child, FINISH_LIMIT).unwrap_or_else(|| {
+            panic!("the torture host did not end within {FINISH_LIMIT:?} of the stop file (killed with its workers)")
+        });
         self.join_reader();
         assert!(status.success(), "torture host failed: {status}");
         let mut inserted = HashMap::new();
@@ -167,6 +184,7 @@ impl Host {
         for pid in self.workers.iter().chain([&self.pid]) {
             let _ = nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGKILL);
         }
+        kill_group(self.pid.as_raw() as u32);
         let _ = self.child.wait();
     }
 

@@ -10,6 +10,9 @@
 //! directory. Nothing else is ever signalled. A cluster kept in a `static` is therefore
 //! stopped too, though statics are never dropped.
 //!
+//! `initdb` has 2 minutes, the server 60 s to take connections and 60 s to stop once told;
+//! past that the test fails (and the keeper's process group, the server with it, is killed).
+//!
 //! Required when `CI=true` (CI installs Debian's `postgresql`), skipped loudly otherwise.
 #![allow(dead_code)]
 
@@ -20,6 +23,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+// Every includer has `tests/common/timeout.rs` beside this module (`tests/cdr.rs` and
+// `cli/benches/load.rs` include this file on its own).
+use super::timeout::{output_or_fail, own_group, wait_or_kill};
 
 /// The socket's port number: only its name (`.s.PGSQL.55432`) in our own directory, so any
 /// number serves; a high one that no system cluster uses.
@@ -163,21 +170,22 @@ impl Cluster {
             chown(&dir, Some(uid), Some(gid)).expect("chown the cluster's directory");
         }
         let data = dir.join("data");
-        let init = as_server_user(&mut Command::new(bindir.join("initdb")))
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-locale",
-                "--no-sync",
-            ])
-            .stdout(Stdio::null())
-            .output()
-            .expect("run initdb");
+        let init = output_or_fail(
+            as_server_user(&mut Command::new(bindir.join("initdb")))
+                .arg("-D")
+                .arg(&data)
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                    "--no-sync",
+                ]),
+            "initdb",
+            Duration::from_secs(120),
+        );
         assert!(
             init.status.success(),
             "initdb failed: {}",
@@ -199,7 +207,7 @@ cat <&3 >/dev/null
 kill -INT "$server"
 wait "$server"
 rm -rf "$DIR""#;
-        let mut keeper = as_server_user(&mut Command::new("sh"))
+        let mut keeper = as_server_user(own_group(&mut Command::new("sh")))
             .arg("-c")
             .arg(script)
             .arg("keeper")
@@ -223,6 +231,7 @@ rm -rf "$DIR""#;
             keeper,
             alive,
         };
+        // A server that never takes connections is stopped by the drop on the way out.
         cluster.wait_ready();
         cluster
     }
@@ -291,8 +300,15 @@ rm -rf "$DIR""#;
 }
 
 impl Drop for Cluster {
+    /// Stop the server (fast shutdown) and wait for it, at most 60 s; then the keeper's group
+    /// (the server with it) is killed and its directory left for inspection.
     fn drop(&mut self) {
         drop(self.alive.take());
-        let _ = self.keeper.wait();
+        if wait_or_kill(&mut self.keeper, Duration::from_secs(60)).is_none() {
+            eprintln!(
+                "the PostgreSQL server did not stop within 60 s: killed; its directory {} is left",
+                self.dir.display()
+            );
+        }
     }
 }
