@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use super::hash::content_id;
 use super::layout::{Layout, RecordError};
 use super::merge::merge_by_time;
-use super::pairing::{Counts, FailedInvites, Output, Pairer, PairingOptions};
+use super::pairing::{Counts, FailedInvites, Paired, Pairer, PairingOptions};
 use super::state::{self, ConsumedFile};
 use super::{Cdr, Status};
 
@@ -197,12 +197,12 @@ fn run(files: Vec<Vec<Line>>, max_age_seconds: u64, save_after: Option<usize>) -
             pairer = save_and_restore(&pairer, max_age_seconds, &mut counts);
         }
         match layout.view(&fields) {
-            Ok(record) => pairer.push(&record, &mut out),
+            Ok(record) => pairer.push_to(&record, &mut out),
             Err(error) => unreadable.push(error),
         }
     }
     let last = pairer.counts();
-    pairer.finish(&mut out);
+    pairer.finish_to(&mut out);
     let mut outcome = Outcome {
         cdrs: Vec::new(),
         problems: Vec::new(),
@@ -215,8 +215,8 @@ fn run(files: Vec<Vec<Line>>, max_age_seconds: u64, save_after: Option<usize>) -
     };
     for output in out {
         match output {
-            Output::Cdr(cdr) => outcome.cdrs.push(cdr),
-            Output::Problem(problem) => outcome.problems.push(problem.to_string()),
+            Paired::Cdr(cdr) => outcome.cdrs.push(cdr),
+            Paired::Problem(problem) => outcome.problems.push(problem.to_string()),
         }
     }
     outcome

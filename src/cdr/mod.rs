@@ -13,9 +13,7 @@
 //!
 //! This module ([`Cdr`]) is the record produced, and the text of its fields.
 
-mod ended;
 pub mod hash;
-mod index;
 pub mod layout;
 pub mod merge;
 pub mod pairing;
