@@ -18,6 +18,7 @@ pub mod layout;
 pub mod merge;
 pub mod pairing;
 mod parts;
+pub mod pipeline;
 pub mod state;
 pub mod time;
 

@@ -12,7 +12,7 @@ impl Pairer {
     /// calls' slots), so that their cache misses overlap instead of coming one record at a
     /// time. A hint for speed: it changes nothing, and pairing gives the same results without
     /// it. Worth it before pairing a few dozen prepared records.
-    pub fn warm(&self, prepared: &PreparedKeys, range: std::ops::Range<usize>) {
+    pub(crate) fn warm(&self, prepared: &PreparedKeys, range: std::ops::Range<usize>) {
         let keys = prepared
             .keys
             .get(range)

@@ -119,11 +119,6 @@ pub(super) struct Ahead<'a> {
 }
 
 impl PreparedKeys {
-    /// None prepared.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Prepares the next record: `None` for a line that is no call record.
     pub fn push(&mut self, record: Option<&CallRecord<'_>>) {
         let prepared = record.and_then(|record| {
@@ -151,11 +146,13 @@ impl PreparedKeys {
     }
 
     /// How many records were prepared.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.keys.len()
     }
 
     /// Whether none was.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

@@ -329,6 +329,11 @@ impl Pairer {
         self.settle(out);
     }
 
+    /// The options it pairs with.
+    pub fn options(&self) -> PairingOptions {
+        self.options
+    }
+
     /// What was counted rather than paired (see [`Counts`]).
     pub fn counts(&self) -> Counts {
         self.counts

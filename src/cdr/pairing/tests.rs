@@ -108,7 +108,7 @@ fn records_prepared_ahead_pair_exactly_as_records_pushed_alone() {
         "INVITE|a|b|cid|200|OK|1700000015|remembered".to_owned(),
     ];
     let (mut plain, mut ahead) = (Run::day(), Run::day());
-    let mut prepared = PreparedKeys::new();
+    let mut prepared = PreparedKeys::default();
     let fields: Vec<Vec<Vec<u8>>> = lines
         .iter()
         .map(|line| line.split('|').map(|f| f.as_bytes().to_vec()).collect())
