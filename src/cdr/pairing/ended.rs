@@ -3,6 +3,9 @@
 //! shift, so no tombstones), at most three quarters full. 24 bytes a slot: at 1,000 calls a
 //! second, 300 s of ended calls (and the quarter more kept between sweeps) fit 2^19 slots,
 //! 12 MiB.
+//!
+//! And the pairer's ended calls: a call with both sides waits for the stream to pass its times
+//! (`settle`), then its CDR is made and the call remembered by its hash for the memory window.
 
 use super::carried::CarriedEnd;
 use super::slots::{Stage, call_cdr};
@@ -200,6 +203,8 @@ impl Pairer {
             .is_some_and(|end_seconds| self.remembers_end(end_seconds))
     }
 
+    /// A lone call gets its other side, the record's (its INVITE if `is_invite`): its CDR now
+    /// if the stream is already past both times, else at the next advance (a side with the
     /// same time may still come).
     pub(super) fn end<E: Emit + ?Sized>(
         &mut self,
@@ -286,6 +291,7 @@ impl Pairer {
     }
 }
 
+/// Whether a call that ended at `end_seconds` is remembered when the newest time's whole
 /// seconds are `now`, for a memory of `window` seconds.
 pub(super) fn remembers(now: i64, end_seconds: i64, window: u64) -> bool {
     i128::from(now) - i128::from(end_seconds) <= i128::from(window)

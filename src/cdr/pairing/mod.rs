@@ -239,8 +239,6 @@ pub struct Pairer {
     aged: Vec<(Timestamp, u32)>,
 }
 
-/// One side of an open call, in full, as a state file carries it.
-
 /// The record being paired, as a side: its time and whether its From tag is its key's first
 /// tag (its parts are the pairer's `side`).
 type RecordSide = (Timestamp, bool);

@@ -131,8 +131,6 @@ impl Call {
     }
 }
 
-/// A lone side waiting since `since`: the call in `slot`, if the slot still holds that call
-
 impl Pairer {
     /// The record being paired as a side (its parts are in `self.side` once filled).
     pub(super) fn record_side(&self, (time, from_is_first): RecordSide) -> Side<'_> {

@@ -33,8 +33,6 @@ impl Waiting {
     }
 }
 
-/// Pairs a main table's call records, in time order, into CDRs.
-
 impl Pairer {
     /// Opens a call with the key in `self.key` (its fast hash `hash`, its content hash `id`)
     /// and one side, the record's (its parts in `self.side`), waiting for the other.
@@ -74,8 +72,6 @@ impl Pairer {
             self.waiting.retain(|waiting| waiting.is_current(calls));
         }
     }
-
-    /// A lone call gets its other side, the record's (its INVITE if `is_invite`): its CDR now
 
     /// Emits the lone sides in `aged` (slot and the time they waited since), in the order of
     /// that time then key, and closes their calls.

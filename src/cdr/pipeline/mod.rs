@@ -183,7 +183,12 @@ where
     if let Some(missed) = sources.missed {
         missed::failed_calls(missed, &sources.main.layout, options.window, out, &mut read)?;
     }
-    read.extend(batches::pair_main(sources.main, options.window, pairer, out)?);
+    read.extend(batches::pair_main(
+        sources.main,
+        options.window,
+        pairer,
+        out,
+    )?);
     match options.ending {
         Ending::EmitOpenCalls => {
             std::mem::replace(pairer, Pairer::new(pairer.options())).finish_to(out)
@@ -199,5 +204,6 @@ fn opened<R: LineReader, W: CdrWriter<ReadError = R::Error>>(
     file: Result<RecordFile<R>, R::Error>,
     out: &mut W,
 ) -> Option<RecordFile<R>> {
-    file.map_err(|e| out.complaint(Complaint::Unreadable(e))).ok()
+    file.map_err(|e| out.complaint(Complaint::Unreadable(e)))
+        .ok()
 }
