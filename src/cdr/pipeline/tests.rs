@@ -113,13 +113,16 @@ fn layout() -> Layout {
 
 type Files = Vec<Result<RecordFile<MemoryFile>, String>>;
 
+/// What a run gave: where each file was read up to, or why it stopped; and what it wrote.
+type Ran = (Result<Vec<u64>, RunError<String>>, Written);
+
 /// Runs `main` (and `missed`) into `out` on another thread; `None` when it did not end
 /// within 60 seconds.
 fn run_bounded(
     main: Files,
     missed: Option<Files>,
     mut out: Written,
-) -> Option<(Result<Vec<u64>, RunError<String>>, Written)> {
+) -> Option<Ran> {
     let (done, result) = mpsc::channel();
     std::thread::spawn(move || {
         let sources = Sources {
