@@ -15,6 +15,7 @@
 
 mod ended;
 pub mod hash;
+pub mod identity;
 mod index;
 pub mod layout;
 pub mod merge;
@@ -28,7 +29,7 @@ mod end_to_end;
 
 use std::borrow::Cow;
 
-pub use layout::{CallRecord, Fields, Layout, Lines};
+pub use layout::{CallRecord, Layout};
 pub use pairing::Pairer;
 pub use time::{Duration, IsoWriter, Timestamp};
 

@@ -11,13 +11,12 @@ use flatstore::cdr::layout::LayoutError;
 use flatstore::cdr::merge::MergeOrder;
 use flatstore::cdr::pairing::{Emit, FailedInvites, PairingOptions, PreparedKeys, Problem};
 use flatstore::cdr::state::{self, OutputMark};
-use flatstore::cdr::{
-    CallRecord, Cdr, CdrView, Fields, IsoWriter, Layout, Lines, Pairer, Timestamp,
-};
-use flatstore::line::decode::split_fields;
+use flatstore::cdr::{CallRecord, Cdr, CdrView, IsoWriter, Layout, Pairer, Timestamp};
+use flatstore::columns;
+use flatstore::line::fields::{Fields, Lines, split_fields};
 
 use crate::commit::{self, Journal};
-use crate::consumed::{self, Ledger};
+use crate::consumed::{self, ConsumedFiles};
 use crate::content::{self, Content};
 use crate::csv::csv_field;
 use crate::db::cdrstate::{self, CREATE_STATE};
@@ -25,12 +24,11 @@ use crate::db::connect::{Database, reason};
 use crate::db::copy::escape;
 use crate::db::ledger;
 use crate::db::sql::{self, TableName, ident};
-use crate::exit::{Status, usage};
+use crate::exit::{FileError, Status, usage};
 use crate::inputs;
 use crate::json;
-use crate::listing::{self, FileError, ListedFile, STDIN, Selection};
+use crate::listing::{self, ListedFile, STDIN, Selection};
 use crate::progress::Progress;
-use crate::schema;
 use crate::window::Window;
 
 /// The output formats.
@@ -193,13 +191,13 @@ fn layout(
     let problem =
         |e: LayoutError, whose: &str| format!("the columns of table {table:?} ({whose}): {e}");
     if !names.is_empty() {
-        if let Err(what) = schema::check_names(names) {
+        if let Err(what) = columns::check_names(names) {
             usage(format!("--columns: {what}"));
         }
         return Layout::from_names(names).map_err(|e| problem(e, "--columns"));
     }
     if let Some(sidecar) = sidecar
-        && let Some(names) = schema::read(sidecar).map_err(|e| e.to_string())?
+        && let Some(names) = columns::read(sidecar).map_err(|e| e.to_string())?
     {
         return Layout::from_names(&names).map_err(|e| problem(e, &sidecar.display().to_string()));
     }
@@ -436,8 +434,8 @@ fn pair_merged(
 /// other sources into the same SQL table (with their source).
 #[derive(Default)]
 struct Known {
-    own: Ledger,
-    foreign: Vec<(String, Ledger)>,
+    own: ConsumedFiles,
+    foreign: Vec<(String, ConsumedFiles)>,
 }
 
 /// An open file's records for the run: skip what the ledger says earlier runs read; a file
@@ -930,8 +928,8 @@ fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, String> {
             )
         }
     }
-    match inputs::source(&args.inputs) {
-        inputs::Source::Table { dir, table } => {
+    match inputs::named(&args.inputs) {
+        inputs::Named::Table { dir, table } => {
             let table = table.unwrap_or_else(|| DEFAULT_TABLE.into());
             let main = table_files(dir, &table, &args.selection, status)?;
             let has_missed = !listing::discover(dir, Some(args.missed.as_bytes()))
@@ -952,7 +950,7 @@ fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, String> {
                 has_missed,
             })
         }
-        inputs::Source::Files(paths) => {
+        inputs::Named::Files(paths) => {
             inputs::refuse_directory_options(&args.selection);
             let listing = inputs::given(paths);
             for error in &listing.errors {
@@ -1051,7 +1049,9 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
             for (source, bytes) in others.drain(..) {
                 let restored = state::restore(&bytes, options)
                     .map_err(|e| format!("flatstore_cdr_state of --source {source}: {e}"))?;
-                known.foreign.push((source, Ledger::new(restored.files)));
+                known
+                    .foreign
+                    .push((source, ConsumedFiles::new(restored.files)));
             }
             match saved.take() {
                 Some(bytes) => Some(
@@ -1073,10 +1073,10 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
     let (mut pairer, mut ledger, mark) = match restored {
         Some(restored) => (
             restored.pairer,
-            Ledger::new(restored.files),
+            ConsumedFiles::new(restored.files),
             restored.output,
         ),
-        None => (Pairer::new(options), Ledger::default(), None),
+        None => (Pairer::new(options), ConsumedFiles::default(), None),
     };
     let mut tx = tx.map(|(tx, ..)| tx);
 
