@@ -11,7 +11,7 @@ use std::path::Path;
 
 use flatstore::cdr::Timestamp;
 use flatstore::line::decode::decode_field_lenient;
-use flatstore::line::encode::DELIMITER;
+use flatstore::line::fields::split_fields;
 
 use crate::exit::{Status, records};
 use crate::time;
@@ -90,7 +90,7 @@ impl Picker {
     /// True when the record `line` (without its `\n`, encoded as written), line `number` of its
     /// file, is inside the window.
     pub fn wants(&mut self, line: &[u8], number: u64) -> bool {
-        let Some(raw) = line.split(|&b| b == DELIMITER).nth(self.column) else {
+        let Some(raw) = split_fields(line).nth(self.column) else {
             self.unreadable(number);
             return false;
         };

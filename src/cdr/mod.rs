@@ -14,6 +14,7 @@
 //! This module ([`Cdr`]) is the record produced, and the text of its fields.
 
 pub mod hash;
+pub mod identity;
 pub mod layout;
 pub mod merge;
 pub mod pairing;
@@ -27,7 +28,7 @@ mod end_to_end;
 
 use std::borrow::Cow;
 
-pub use layout::{CallRecord, Fields, Layout, Lines};
+pub use layout::{CallRecord, Layout};
 pub use pairing::Pairer;
 pub use time::{Duration, IsoWriter, Timestamp};
 

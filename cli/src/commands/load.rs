@@ -11,6 +11,8 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use flatstore::cdr::identity::Identity;
+use flatstore::columns;
 use postgres::error::SqlState;
 use postgres::types::Type;
 use postgres::{Client, Transaction};
@@ -19,14 +21,13 @@ use crate::consumed;
 use crate::content::{self, Stop};
 use crate::db::connect::{Database, reason};
 use crate::db::copy::{Column, Rows};
-use crate::db::ledger::{self, CREATE_LEDGER, Identity, Loaded};
+use crate::db::ledger::{self, CREATE_LEDGER, Loaded};
 use crate::db::sql::{self, TableName, ident};
-use crate::exit::{Status, records, usage};
-use crate::inputs::{self, Source};
+use crate::exit::{FileError, Status, records, usage};
+use crate::inputs::{self, Named};
 use crate::lines;
-use crate::listing::{FileError, ListedFile, STDIN, Selection};
+use crate::listing::{ListedFile, STDIN, Selection};
 use crate::progress::Progress;
-use crate::schema;
 
 /// TABLE's records into a PostgreSQL table, each file exactly once.
 ///
@@ -100,10 +101,10 @@ fn given(args: &Args, status: &mut Status) -> Option<Given> {
              exactly once (--modified-since/--modified-until choose a directory's files)",
         )
     }
-    let named = match inputs::source(&args.inputs) {
+    let named = match inputs::named(&args.inputs) {
         // Without a TABLE, `choose` says that one is needed.
-        Source::Table { table, .. } => table,
-        Source::Files(paths) => {
+        Named::Table { table, .. } => table,
+        Named::Files(paths) => {
             if paths.iter().any(|p| p.as_os_str() == STDIN) {
                 usage(
                     "- (standard input): load reads a file twice and knows it again by its \
@@ -153,7 +154,7 @@ fn column_names(args: &Args, sidecar: Option<&Path>) -> Result<(Vec<String>, Str
                     .into(),
             );
         };
-        match schema::read(path).map_err(|e| e.to_string())? {
+        match columns::read(path).map_err(|e| e.to_string())? {
             Some(names) => (names, path.display().to_string()),
             None => {
                 return Err(format!(
@@ -164,7 +165,7 @@ fn column_names(args: &Args, sidecar: Option<&Path>) -> Result<(Vec<String>, Str
             }
         }
     } else {
-        if let Err(what) = schema::check_names(&args.columns) {
+        if let Err(what) = columns::check_names(&args.columns) {
             usage(format!("--columns: {what}"));
         }
         (args.columns.clone(), "--columns".to_owned())
@@ -194,7 +195,7 @@ fn create_table(target: &TableName, names: &[String], types: &[(String, String)]
 }
 
 /// What a run loads into, and how.
-struct Plan {
+struct LoadPlan {
     /// The SQL table as schema.table: the ledger's `tbl`, and for reports.
     table: String,
     /// `COPY … FROM STDIN` of the table's `source` and record columns.
@@ -214,7 +215,7 @@ fn prepare(
     names: &[String],
     names_from: String,
     source: String,
-) -> Result<Plan, String> {
+) -> Result<LoadPlan, String> {
     let target = match &args.into {
         Some(into) => TableName::parse(into).unwrap_or_else(|e| usage(format!("--into: {e}"))),
         None => match table {
@@ -267,7 +268,7 @@ fn prepare(
             _ => Column::Plain,
         })
         .collect();
-    Ok(Plan {
+    Ok(LoadPlan {
         copy: format!("COPY {} ({columns}) FROM STDIN", target.sql()),
         table,
         rows: Rows::new(source.as_bytes(), kinds),
@@ -277,7 +278,7 @@ fn prepare(
 }
 
 /// What became of a file.
-enum Outcome {
+enum LoadOutcome {
     /// Rows committed.
     Loaded(u64),
     /// Nothing new in it.
@@ -335,38 +336,39 @@ fn vanished(e: &FileError) -> bool {
 /// Load what is new in `file` in one transaction.
 fn load_file(
     client: &mut Client,
-    plan: &mut Plan,
+    plan: &mut LoadPlan,
     file: &ListedFile,
     progress: &Progress,
     status: &mut Status,
-) -> Result<Outcome, (Failed, u64)> {
+) -> Result<LoadOutcome, (Failed, u64)> {
     // Its identity, from its first bytes (read apart: they do not count as progress).
     let quiet = Progress::new("load", 0, false);
     let mut head = match content::open(file, &quiet) {
         Ok(head) => head,
-        Err(e) if vanished(&e) => return Ok(Outcome::Nothing),
+        Err(e) if vanished(&e) => return Ok(LoadOutcome::Nothing),
         Err(e) => return Err((e.into(), 0)),
     };
     let gzip = head.is_gzip();
     let prefix = consumed::prefix(&mut head).map_err(|e| (e.into(), 0))?;
     drop(head);
-    let Some(identity) = Identity::of(prefix) else {
+    let identity = Identity::of(&prefix);
+    let Some(first_line) = identity.first_line() else {
         if !file.is_live() && file.size > 0 {
             status.problem(format_args!(
                 "{}: the last line is torn (no newline at its end): not loaded",
                 file.path.display()
             ));
         }
-        return Ok(Outcome::Nothing);
+        return Ok(LoadOutcome::Nothing);
     };
 
     let mut tx = client.transaction().map_err(|e| (e.into(), 0))?;
-    ledger::lock(&mut tx, &plan.table, &identity).map_err(|e| (e.into(), 0))?;
+    ledger::lock(&mut tx, &plan.table, first_line).map_err(|e| (e.into(), 0))?;
     let previous = ledger::find(&mut tx, &plan.table, &identity).map_err(|e| (e.into(), 0))?;
     let skip = previous.as_ref().map_or(0, |p| p.consumed);
     let unchanged = |previous: &Option<ledger::Entry>| match previous {
-        Some(p) if p.source != plan.source => Outcome::LoadedUnder(p.source.clone()),
-        _ => Outcome::Nothing,
+        Some(p) if p.source != plan.source => LoadOutcome::LoadedUnder(p.source.clone()),
+        _ => LoadOutcome::Nothing,
     };
     if previous.is_some() && !gzip && skip >= file.size {
         return Ok(unchanged(&previous));
@@ -375,7 +377,7 @@ fn load_file(
     // Past what is loaded, to the first new line.
     let mut content = match content::open(file, progress) {
         Ok(content) => content,
-        Err(e) if vanished(&e) => return Ok(Outcome::Nothing),
+        Err(e) if vanished(&e) => return Ok(LoadOutcome::Nothing),
         Err(e) => return Err((e.into(), 0)),
     };
     let mut line = Vec::new();
@@ -475,7 +477,7 @@ fn load_file(
             file.path.display()
         ));
     }
-    Ok(Outcome::Loaded(loaded))
+    Ok(LoadOutcome::Loaded(loaded))
 }
 
 fn commit(tx: Transaction<'_>) -> Result<(), postgres::Error> {
@@ -483,7 +485,7 @@ fn commit(tx: Transaction<'_>) -> Result<(), postgres::Error> {
 }
 
 /// Report a file that was not loaded.
-fn report(status: &mut Status, plan: &Plan, file: &ListedFile, failed: &Failed, skipped: u64) {
+fn report(status: &mut Status, plan: &LoadPlan, file: &ListedFile, failed: &Failed, skipped: u64) {
     let path = file.path.display();
     let lines_from = if skipped > 0 {
         format!(
@@ -573,13 +575,13 @@ fn load(args: &Args, status: &mut Status) -> Result<(), String> {
     let mut others: Vec<String> = Vec::new();
     for (i, file) in files.iter().enumerate() {
         match load_file(&mut client, &mut plan, file, &progress, status) {
-            Ok(Outcome::Loaded(n)) => {
+            Ok(LoadOutcome::Loaded(n)) => {
                 if let Err(e) = writeln!(out, "{}: {} loaded", file.file_name, records(n)) {
                     status.output_failed(&e);
                 }
             }
-            Ok(Outcome::Nothing) => {}
-            Ok(Outcome::LoadedUnder(source)) => {
+            Ok(LoadOutcome::Nothing) => {}
+            Ok(LoadOutcome::LoadedUnder(source)) => {
                 if !others.contains(&source) {
                     others.push(source);
                 }

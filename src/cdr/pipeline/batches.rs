@@ -9,10 +9,11 @@ use super::reading::FileRecords;
 use super::{
     CdrWriter, Complaint, FileRead, LineReader, RecordFile, RunError, Table, TimeWindow, opened,
 };
-use crate::cdr::layout::{Layout, Lines};
+use crate::cdr::layout::Layout;
 use crate::cdr::merge::MergeOrder;
 use crate::cdr::pairing::{Pairer, PreparedKeys};
 use crate::cdr::time::Timestamp;
+use crate::line::fields::Lines;
 
 /// How many records the reading thread hands to the pairing thread at once.
 const BATCH: usize = 1024;

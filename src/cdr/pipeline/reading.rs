@@ -3,8 +3,9 @@
 //! complaint.
 
 use super::{Complaint, FileRead, LineReader, RecordFile, TimeWindow};
-use crate::cdr::layout::{CallRecord, Fields, Layout};
+use crate::cdr::layout::{CallRecord, Layout};
 use crate::cdr::time::Timestamp;
+use crate::line::fields::Fields;
 
 /// A file being read for the run, at its current record.
 pub(super) struct FileRecords<'l, R> {

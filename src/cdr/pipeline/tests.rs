@@ -118,11 +118,7 @@ type Ran = (Result<Vec<u64>, RunError<String>>, Written);
 
 /// Runs `main` (and `missed`) into `out` on another thread; `None` when it did not end
 /// within 60 seconds.
-fn run_bounded(
-    main: Files,
-    missed: Option<Files>,
-    mut out: Written,
-) -> Option<Ran> {
+fn run_bounded(main: Files, missed: Option<Files>, mut out: Written) -> Option<Ran> {
     let (done, result) = mpsc::channel();
     std::thread::spawn(move || {
         let sources = Sources {

@@ -17,10 +17,9 @@ use super::database::{CdrDatabase, CdrTable, CommittedStates};
 use super::fault;
 use super::rows::CdrRows;
 use crate::commit::{self, Journal};
-use crate::consumed::Ledger;
+use crate::consumed::ConsumedFiles;
 use crate::db::cdrstate;
-use crate::exit::Status;
-use crate::listing::FileError;
+use crate::exit::{FileError, Status};
 
 /// How many bytes of rows are gathered before they are written (or appended to the journal).
 const OUTPUT_BUFFER: usize = 1024 * 1024;
@@ -46,8 +45,8 @@ pub(super) enum Destination<'t> {
 /// other sources into the same SQL table (with their source).
 #[derive(Default)]
 pub(super) struct EarlierRuns {
-    pub(super) own: Ledger,
-    pub(super) foreign: Vec<(String, Ledger)>,
+    pub(super) own: ConsumedFiles,
+    pub(super) foreign: Vec<(String, ConsumedFiles)>,
 }
 
 /// A destination begun.
@@ -64,14 +63,14 @@ pub(super) struct Begun<'t> {
 fn start(
     restored: Option<Restored>,
     options: PairingOptions,
-) -> (Pairer, Ledger, Option<OutputMark>) {
+) -> (Pairer, ConsumedFiles, Option<OutputMark>) {
     match restored {
         Some(restored) => (
             restored.pairer,
-            Ledger::new(restored.files),
+            ConsumedFiles::new(restored.files),
             restored.output,
         ),
-        None => (Pairer::new(options), Ledger::default(), None),
+        None => (Pairer::new(options), ConsumedFiles::default(), None),
     }
 }
 
@@ -98,7 +97,9 @@ impl<'t> Destination<'t> {
                 for (source, bytes) in others {
                     let restored = state::restore(&bytes, options)
                         .map_err(|e| format!("flatstore_cdr_state of --source {source}: {e}"))?;
-                    earlier.foreign.push((source, Ledger::new(restored.files)));
+                    earlier
+                        .foreign
+                        .push((source, ConsumedFiles::new(restored.files)));
                 }
                 let restored = saved
                     .map(|bytes| state::restore(&bytes, options))
@@ -206,7 +207,7 @@ impl<'t> Destination<'t> {
         self,
         rows: &[u8],
         pairer: &Pairer,
-        ledger: &Ledger,
+        ledger: &ConsumedFiles,
         status: &mut Status,
     ) -> Result<(), String> {
         match self {

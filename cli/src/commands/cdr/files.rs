@@ -6,18 +6,18 @@ use std::path::{Path, PathBuf};
 use flatstore::cdr::Layout;
 use flatstore::cdr::layout::LayoutError;
 use flatstore::cdr::pipeline::{LineReader, RecordFile};
-use flatstore::line::decode::split_fields;
+use flatstore::columns;
+use flatstore::line::fields::split_fields;
 
 use super::destination::EarlierRuns;
 use super::fault;
 use super::{Args, DEFAULT_TABLE, FILE_BUFFER};
 use crate::consumed;
 use crate::content::{self, Content};
-use crate::exit::{Status, usage};
+use crate::exit::{FileError, Status, usage};
 use crate::inputs;
-use crate::listing::{self, FileError, ListedFile, STDIN, Selection};
+use crate::listing::{self, ListedFile, STDIN, Selection};
 use crate::progress::Progress;
-use crate::schema;
 
 /// The files of a run: answered calls' and missed calls', with each table's sidecar.
 pub(super) struct RunFiles {
@@ -63,8 +63,8 @@ pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, St
             )
         }
     }
-    match inputs::source(&args.inputs) {
-        inputs::Source::Table { dir, table } => {
+    match inputs::named(&args.inputs) {
+        inputs::Named::Table { dir, table } => {
             let table = table.unwrap_or_else(|| DEFAULT_TABLE.into());
             let main = table_files(dir, &table, &args.selection, status)?;
             let has_missed = !listing::discover(dir, Some(args.missed.as_bytes()))
@@ -85,7 +85,7 @@ pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, St
                 has_missed,
             })
         }
-        inputs::Source::Files(paths) => {
+        inputs::Named::Files(paths) => {
             inputs::refuse_directory_options(&args.selection);
             let listing = inputs::given(paths);
             for error in &listing.errors {
@@ -160,13 +160,13 @@ pub(super) fn layout(
     let problem =
         |e: LayoutError, whose: &str| format!("the columns of table {table:?} ({whose}): {e}");
     if !names.is_empty() {
-        if let Err(what) = schema::check_names(names) {
+        if let Err(what) = columns::check_names(names) {
             usage(format!("--columns: {what}"));
         }
         return Layout::from_names(names).map_err(|e| problem(e, "--columns"));
     }
     if let Some(sidecar) = sidecar
-        && let Some(names) = schema::read(sidecar).map_err(|e| e.to_string())?
+        && let Some(names) = columns::read(sidecar).map_err(|e| e.to_string())?
     {
         return Layout::from_names(&names).map_err(|e| problem(e, &sidecar.display().to_string()));
     }
