@@ -7,7 +7,7 @@ use super::layout::{Layout, RecordError};
 use super::merge::merge_by_time;
 use super::pairing::{Counts, FailedInvites, Paired, Pairer, PairingOptions};
 use super::state::{self, ConsumedFile};
-use super::{Cdr, Status};
+use super::{CallStatus, Cdr};
 
 /// One line: method, from_tag, to_tag, callid, sip_code, sip_reason, time, extra8.
 type Line = Vec<Vec<u8>>;
@@ -298,10 +298,10 @@ proptest! {
             let cdrs: Vec<&Cdr> = outcome
                 .cdrs
                 .iter()
-                .filter(|cdr| cdr.callid == callid && cdr.status != Status::Failed)
+                .filter(|cdr| cdr.callid == callid && cdr.status != CallStatus::Failed)
                 .collect();
             let Some(bye) = &call.bye else {
-                prop_assert_eq!(cdrs.iter().map(|cdr| cdr.status).collect::<Vec<_>>(), [Status::Unterminated]);
+                prop_assert_eq!(cdrs.iter().map(|cdr| cdr.status).collect::<Vec<_>>(), [CallStatus::Unterminated]);
                 continue;
             };
             prop_assert_eq!(cdrs.len(), 1);
@@ -309,7 +309,7 @@ proptest! {
                 .chain(&call.reinvites)
                 .map(|&(offset, millis, ..)| (offset, millis.unwrap_or(0)))
                 .min();
-            prop_assert_eq!(cdrs[0].status, Status::Answered);
+            prop_assert_eq!(cdrs[0].status, CallStatus::Answered);
             let seconds = |time: Option<super::Timestamp>| {
                 time.map(|time| (time.epoch_seconds() - EPOCH - call.start, (time.epoch_nanos() % 1_000_000_000 / 1_000_000) as u16))
             };
@@ -362,7 +362,7 @@ fn unreadable_times_are_reported_and_skipped_while_the_rest_is_paired() {
         "time \"yesterday\" cannot be read: not a time (expected epoch seconds or YYYY-MM-DD HH:MM:SS[.fff])"
     );
     assert_eq!(outcome.cdrs.len(), 1);
-    assert_eq!(outcome.cdrs[0].status, Status::Answered);
+    assert_eq!(outcome.cdrs[0].status, CallStatus::Answered);
     assert_eq!(
         outcome.cdrs[0]
             .duration

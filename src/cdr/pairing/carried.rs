@@ -5,7 +5,7 @@ use super::keys::KeyParts;
 use super::slots::{Call, Side, Stage, call_cdr};
 use super::waiting::Waiting;
 use super::{Pairer, PairingOptions};
-use crate::cdr::Status;
+use crate::cdr::CallStatus;
 use crate::cdr::hash::ContentId;
 use crate::cdr::parts::push_part;
 use crate::cdr::time::Timestamp;
@@ -137,7 +137,7 @@ impl Pairer {
 }
 
 pub(crate) fn carried_side(key: &[u8], side: Side<'_>, is_invite: bool) -> CarriedSide {
-    let cdr = call_cdr(key, side, Status::Answered, None, None);
+    let cdr = call_cdr(key, side, CallStatus::Answered, None, None);
     CarriedSide {
         is_invite,
         callid: cdr.callid.to_vec(),

@@ -10,7 +10,7 @@
 use super::carried::CarriedEnd;
 use super::slots::{Stage, call_cdr};
 use super::{ENDED_MEMORY_SECONDS, Emit, Pairer, RecordSide};
-use crate::cdr::Status;
+use crate::cdr::CallStatus;
 use crate::cdr::hash::ContentId;
 
 /// A slot's end when it is empty (no call ends that early: year 0 is about -6.2e10).
@@ -227,7 +227,7 @@ impl Pairer {
             out.cdr(&call_cdr(
                 call.key(),
                 invite,
-                Status::Answered,
+                CallStatus::Answered,
                 Some(invite.time),
                 Some(bye_time),
             ));
@@ -262,7 +262,7 @@ impl Pairer {
         out.cdr(&call_cdr(
             call.key(),
             invite,
-            Status::Answered,
+            CallStatus::Answered,
             Some(invite.time),
             Some(call.bye_time),
         ));

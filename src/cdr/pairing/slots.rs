@@ -6,7 +6,7 @@ use super::{Pairer, RecordSide};
 use crate::cdr::hash::ContentId;
 use crate::cdr::parts::Parts;
 use crate::cdr::time::{Duration, Timestamp};
-use crate::cdr::{CdrView, Extras, Status};
+use crate::cdr::{CallStatus, CdrView, Extras};
 
 /// One side of a call: an answered INVITE or a BYE, borrowed from where it is kept.
 ///
@@ -252,7 +252,7 @@ impl Pairer {
 pub(super) fn call_cdr<'a>(
     key: &'a [u8],
     side: Side<'a>,
-    status: Status,
+    status: CallStatus,
     start: Option<Timestamp>,
     end: Option<Timestamp>,
 ) -> CdrView<'a> {

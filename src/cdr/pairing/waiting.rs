@@ -3,7 +3,7 @@
 
 use super::slots::{Call, Stage, call_cdr};
 use super::{Emit, Pairer, RecordSide};
-use crate::cdr::Status;
+use crate::cdr::CallStatus;
 use crate::cdr::hash::ContentId;
 use crate::cdr::time::Timestamp;
 
@@ -93,14 +93,20 @@ impl Pairer {
                     call_cdr(
                         call.key(),
                         invite,
-                        Status::Unterminated,
+                        CallStatus::Unterminated,
                         Some(invite.time),
                         None,
                     )
                 }
                 Stage::ByeFirst => {
                     let bye = call.bye(&self.ended);
-                    call_cdr(call.key(), bye, Status::UnmatchedBye, None, Some(bye.time))
+                    call_cdr(
+                        call.key(),
+                        bye,
+                        CallStatus::UnmatchedBye,
+                        None,
+                        Some(bye.time),
+                    )
                 }
                 Stage::Free | Stage::Ended => continue,
             };

@@ -7,10 +7,8 @@ use std::io::{self, Write as _};
 use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
 
-use flatstore::cdr::pairing::{Emit, PairingOptions, Problem};
-use flatstore::cdr::pipeline::{CdrWriter, Complaint};
 use flatstore::cdr::state::{self, OutputMark, Restored};
-use flatstore::cdr::{CdrView, Pairer};
+use flatstore::cdr::{CdrView, CdrWriter, Complaint, Emit, Pairer, PairingOptions, Problem};
 
 use super::Args;
 use super::database::{CdrDatabase, CdrTable, CommittedStates};

@@ -3,9 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use flatstore::cdr::Layout;
-use flatstore::cdr::layout::LayoutError;
-use flatstore::cdr::pipeline::{LineReader, RecordFile};
+use flatstore::cdr::{Layout, LayoutError, LineReader, RecordFile};
 use flatstore::columns;
 use flatstore::line::fields::split_fields;
 

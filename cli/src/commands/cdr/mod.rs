@@ -1,7 +1,7 @@
 //! `flatstore cdr`: a table's records as billable call detail records (CDRs).
 //!
 //! The command chooses the files, their layouts and the destination; the run itself (reading,
-//! merging, pairing) is the library's [`flatstore::cdr::pipeline::run`].
+//! merging, pairing) is the library's [`flatstore::cdr::run`].
 //!
 //! - `files`: which files, opened, their layouts, each read on from where committed runs
 //!   stopped;
@@ -20,8 +20,9 @@ mod rows;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use flatstore::cdr::pairing::{FailedInvites, PairingOptions};
-use flatstore::cdr::pipeline::{self, Ending, RunOptions, Sources, Table, TimeWindow};
+use flatstore::cdr::{
+    self, Ending, FailedInvites, PairingOptions, RunOptions, Sources, Table, TimeWindow,
+};
 
 use self::database::CdrDatabase;
 use self::destination::{Begun, Destination, RowWriter};
@@ -110,7 +111,7 @@ pub struct Args {
     /// emitted as unterminated or unmatched_bye, counted back from the newest record time.
     /// Ended calls are remembered (to report a second BYE as a duplicate) for 300 seconds, or
     /// this if shorter; a BYE later than that is a lone BYE (unmatched_bye).
-    #[arg(long, value_name = "SECONDS", default_value_t = flatstore::cdr::pairing::DEFAULT_MAX_AGE_SECONDS)]
+    #[arg(long, value_name = "SECONDS", default_value_t = flatstore::cdr::DEFAULT_MAX_AGE_SECONDS)]
     max_call_age: u64,
     #[command(flatten)]
     selection: Selection,
@@ -210,7 +211,7 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
         since: args.selection.records.since,
         until: args.selection.records.until,
     };
-    let read = pipeline::run(
+    let read = cdr::run(
         sources,
         RunOptions { window, ending },
         &mut pairer,
