@@ -33,7 +33,7 @@ mod end_to_end;
 
 use std::borrow::Cow;
 
-pub use layout::{CallRecord, Layout, LayoutError, RecordError};
+pub use layout::{CallRecord, Layout, LayoutError, ROLE_NAMES, RecordError};
 pub use pairing::{
     Counts, DEFAULT_MAX_AGE_SECONDS, ENDED_MEMORY_SECONDS, Emit, FailedInvites, Paired, Pairer,
     PairingOptions, Problem,
@@ -42,7 +42,7 @@ pub use pipeline::{
     CdrWriter, Complaint, Ending, FileRead, LineReader, RecordFile, RunError, RunOptions, Sources,
     Table, TimeWindow, run,
 };
-pub use time::{Duration, IsoWriter, Timestamp};
+pub use time::{Duration, IsoWriter, MAX_ISO_LENGTH, Timestamp};
 
 /// The fixed CDR columns, in output order; a table's extra columns follow them.
 pub const CDR_FIELDS: [&str; 9] = [
