@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 use flatstore::names::{self, LogName};
 
+use crate::error::CliError;
 use crate::exit::{FileError, Status};
 use crate::time;
 use crate::window::Window;
@@ -162,10 +163,10 @@ pub fn discover(dir: &Path, table: Option<&[u8]>) -> Result<Listing, FileError> 
 }
 
 /// A table name as writers accept it (clap value parser).
-pub fn table_name(value: &str) -> Result<String, String> {
+pub fn table_name(value: &str) -> Result<String, CliError> {
     names::check_table_name(value.as_bytes())
         .map(|()| value.to_owned())
-        .map_err(|e| e.to_string())
+        .map_err(CliError::TableName)
 }
 
 /// Which of a table's files `cat`, `export` and `cdr` read from a directory, and which of

@@ -36,6 +36,7 @@ mod consumed;
 mod content;
 mod csv;
 mod db;
+mod error;
 mod exit;
 mod inputs;
 mod json;

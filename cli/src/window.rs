@@ -13,6 +13,7 @@ use flatstore::cdr::Timestamp;
 use flatstore::line::decode::decode_field_lenient;
 use flatstore::line::fields::split_fields;
 
+use crate::error::NoTimeColumn;
 use crate::exit::{Status, records};
 use crate::time;
 
@@ -49,18 +50,16 @@ impl Window {
 
 /// The position (from 0) of the time column among `names`; Kamailio's 7th column when there are
 /// no names. `Err` when names are given and none is `time`.
-pub fn time_column(names: &[String], source: &str) -> Result<usize, String> {
+pub fn time_column(names: &[String], source: &str) -> Result<usize, NoTimeColumn> {
     if names.is_empty() {
         return Ok(DEFAULT_TIME_COLUMN);
     }
     names
         .iter()
         .position(|name| name == TIME_COLUMN)
-        .ok_or_else(|| {
-            format!(
-                "--since/--until: no column named {TIME_COLUMN:?} among the column names from \
-                 {source}"
-            )
+        .ok_or_else(|| NoTimeColumn {
+            column: TIME_COLUMN,
+            names_from: source.to_owned(),
         })
 }
 

@@ -55,8 +55,9 @@ impl TableBuffer {
     }
 }
 
+/// A table this connection has inserted into.
 #[derive(Debug)]
-struct Table {
+struct UsedTable {
     /// The name as the host gave it: bytes, so the same name always finds the same table.
     name: Vec<u8>,
     /// `None` until the table's first insert in this process (or since a fork).
@@ -82,7 +83,7 @@ struct Writing {
 pub struct Connection {
     config: Config,
     control: Arc<Control>,
-    tables: Vec<Table>,
+    tables: Vec<UsedTable>,
     current: Option<usize>,
     /// What the helper thread does: decided once, from the configuration.
     chores: Chores,
@@ -131,7 +132,7 @@ impl Connection {
         let index = match self.tables.iter().position(|t| t.name == table) {
             Some(index) => index,
             None => {
-                self.tables.push(Table {
+                self.tables.push(UsedTable {
                     name: table.to_vec(),
                     sink: None,
                     columns_recorded: false,

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use flatstore::columns;
 
 use crate::content::{self, Content};
+use crate::error::CliError;
 use crate::exit::{IO_ERROR, Status};
 use crate::inputs::{self, Chosen};
 use crate::lines;
@@ -67,14 +68,12 @@ pub fn run(args: &Args) -> ExitCode {
 }
 
 /// Where the time column is: by name in the table's sidecar, when it has one.
-fn time_column(chosen: &Chosen) -> Result<usize, String> {
+fn time_column(chosen: &Chosen) -> Result<usize, CliError> {
     let Some(sidecar) = &chosen.sidecar else {
         return Ok(window::DEFAULT_TIME_COLUMN);
     };
-    let names = columns::read(sidecar)
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
-    window::time_column(&names, &sidecar.display().to_string())
+    let names = columns::read(sidecar)?.unwrap_or_default();
+    Ok(window::time_column(&names, &sidecar.display().to_string())?)
 }
 
 fn copy_file(

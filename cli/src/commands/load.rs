@@ -23,6 +23,7 @@ use crate::db::connect::{Database, reason};
 use crate::db::copy::{Column, Rows};
 use crate::db::ledger::{self, CREATE_LEDGER, Loaded};
 use crate::db::sql::{self, TableName, ident};
+use crate::error::CliError;
 use crate::exit::{FileError, Status, records, usage};
 use crate::inputs::{self, Named};
 use crate::lines;
@@ -145,23 +146,17 @@ fn the_only_table(files: &[ListedFile]) -> Option<String> {
 }
 
 /// The column names, and where they were given (for reports).
-fn column_names(args: &Args, sidecar: Option<&Path>) -> Result<(Vec<String>, String), String> {
+fn column_names(args: &Args, sidecar: Option<&Path>) -> Result<(Vec<String>, String), CliError> {
     let (names, from) = if args.columns.is_empty() {
         let Some(path) = sidecar else {
-            return Err(
-                "no file given is named as a table's log, and no --columns: the loader needs \
-                 the column names"
-                    .into(),
-            );
+            return Err(CliError::NoColumnNames);
         };
-        match columns::read(path).map_err(|e| e.to_string())? {
+        match columns::read(path)? {
             Some(names) => (names, path.display().to_string()),
             None => {
-                return Err(format!(
-                    "{}: no such file, and no --columns: the loader needs the column names \
-                     (write them with header=1, or give --columns)",
-                    path.display()
-                ));
+                return Err(CliError::NoColumnsFile {
+                    path: path.to_owned(),
+                });
             }
         }
     } else {
@@ -171,9 +166,7 @@ fn column_names(args: &Args, sidecar: Option<&Path>) -> Result<(Vec<String>, Str
         (args.columns.clone(), "--columns".to_owned())
     };
     if names.iter().any(|n| n == "source") {
-        return Err(format!(
-            "{from} names a column \"source\": the loader fills that column with --source"
-        ));
+        return Err(CliError::SourceColumn { names_from: from });
     }
     Ok((names, from))
 }
@@ -215,7 +208,7 @@ fn prepare(
     names: &[String],
     names_from: String,
     source: String,
-) -> Result<LoadPlan, String> {
+) -> Result<LoadPlan, CliError> {
     let target = match &args.into {
         Some(into) => TableName::parse(into).unwrap_or_else(|e| usage(format!("--into: {e}"))),
         None => match table {
@@ -229,7 +222,10 @@ fn prepare(
             "--types: {name:?} is not one of the columns ({names_from})"
         ));
     }
-    let in_db = |e: postgres::Error| format!("{}: {}", db.described(), reason(&e));
+    let in_db = |e: postgres::Error| CliError::Database {
+        database: db.described().to_owned(),
+        reason: reason(&e),
+    };
     // `schema.table` of a table that exists, else `None`.
     let resolve = |client: &mut Client, sql: &str| sql::resolve(client, sql).map_err(in_db);
     // Made only when missing (CREATE … IF NOT EXISTS needs the right to create even when the
@@ -246,11 +242,10 @@ fn prepare(
         ledger::create(client, &statements).map_err(in_db)?;
     }
     let Some(table) = resolve(client, &target.sql())? else {
-        return Err(format!(
-            "{}: no table {}: create it, or give --create",
-            db.described(),
-            target.sql()
-        ));
+        return Err(CliError::NoSqlTable {
+            database: db.described().to_owned(),
+            table: target.sql(),
+        });
     };
     let columns = std::iter::once("source".to_owned())
         .chain(names.iter().cloned())
@@ -259,7 +254,11 @@ fn prepare(
         .join(", ");
     let select = client
         .prepare(&format!("SELECT {columns} FROM {} LIMIT 0", target.sql()))
-        .map_err(|e| format!("{}: table {table}: {}", db.described(), reason(&e)))?;
+        .map_err(|e| CliError::SqlTable {
+            database: db.described().to_owned(),
+            table: table.clone(),
+            reason: reason(&e),
+        })?;
     let kinds = select.columns()[1..]
         .iter()
         .map(|c| match *c.type_() {
@@ -535,7 +534,7 @@ pub fn run(args: &Args) -> ExitCode {
     status.exit_code()
 }
 
-fn load(args: &Args, status: &mut Status) -> Result<(), String> {
+fn load(args: &Args, status: &mut Status) -> Result<(), CliError> {
     let Some(Given {
         files,
         table,
@@ -548,16 +547,20 @@ fn load(args: &Args, status: &mut Status) -> Result<(), String> {
     let source = match &args.source {
         Some(source) if source.is_empty() => usage("--source: empty"),
         Some(source) => source.clone(),
-        None => whoami::hostname()
-            .map_err(|e| format!("this host's name (for --source): {e}; give --source"))?,
+        None => whoami::hostname().map_err(CliError::HostName)?,
     };
     let db = Database::from_url(&args.db, APPLICATION, |warning| {
         eprintln!("flatstore: WARNING: {warning}")
     })
-    .map_err(|e| format!("--db: {e}"))?;
+    .map_err(|e| CliError::Option {
+        option: "--db",
+        source: Box::new(e),
+    })?;
     let connect = |db: &Database| {
-        db.connect()
-            .map_err(|e| format!("{}: {}", db.described(), reason(&e)))
+        db.connect().map_err(|e| CliError::Database {
+            database: db.described().to_owned(),
+            reason: reason(&e),
+        })
     };
     let mut client = connect(&db)?;
     let mut plan = prepare(
@@ -589,15 +592,9 @@ fn load(args: &Args, status: &mut Status) -> Result<(), String> {
             Err((failed, skipped)) => {
                 report(status, &plan, file, &failed, skipped);
                 if client.is_closed() {
-                    client = connect(&db).map_err(|e| {
-                        format!(
-                            "{e}: the connection was lost and cannot be made again; {} not \
-                             tried",
-                            match files.len() - i - 1 {
-                                1 => "1 more file".to_owned(),
-                                n => format!("{n} more files"),
-                            }
-                        )
+                    client = connect(&db).map_err(|e| CliError::Reconnect {
+                        source: Box::new(e),
+                        untried: files.len() - i - 1,
                     })?;
                 }
             }

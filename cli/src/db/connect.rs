@@ -8,6 +8,7 @@ use postgres::config::Host;
 use postgres::{Client, Config, NoTls};
 
 use super::pgpass;
+use crate::error::CliError;
 
 /// Where libpq looks for the server's socket when the URL names no host (Debian's build).
 pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
@@ -40,18 +41,18 @@ impl Database {
         url: &str,
         application: &str,
         warn: impl FnOnce(String),
-    ) -> Result<Database, String> {
+    ) -> Result<Database, CliError> {
         if !(url.starts_with("postgresql://") || url.starts_with("postgres://")) {
-            return Err("give a URL postgresql://USER@HOST[:PORT]/DBNAME".into());
+            return Err(CliError::NotAUrl);
         }
         // The crate's messages name the option at fault, never a value.
-        let mut config = Config::from_str(url).map_err(|e| e.to_string())?;
+        let mut config = Config::from_str(url).map_err(CliError::Url)?;
         if config.get_hosts().is_empty() {
             config.host(DEFAULT_SOCKET_DIR);
         }
         let user = match config.get_user() {
             Some(user) => user.to_owned(),
-            None => whoami::username().map_err(|e| format!("the system user's name: {e}"))?,
+            None => whoami::username().map_err(CliError::UserName)?,
         };
         config.user(&user);
         let dbname = config.get_dbname().unwrap_or(&user).to_owned();
@@ -80,7 +81,7 @@ impl Database {
                         config.password(password);
                     }
                     Ok(None) => {}
-                    Err(e) => return Err(format!("{}: {e}", path.display())),
+                    Err(source) => return Err(CliError::PasswordFile { path, source }),
                 }
             }
         }
@@ -138,7 +139,8 @@ mod tests {
         assert_eq!(db.described(), "u@/var/run/postgresql:5432/u");
         assert!(Database::from_url("mysql://u@h/db", "t", |_| {}).is_err());
         let refused = Database::from_url("postgresql://u:secret@h:notaport/db", "t", |_| {})
-            .expect_err("bad port");
+            .expect_err("bad port")
+            .to_string();
         assert!(!refused.contains("secret"), "{refused}");
     }
 }
