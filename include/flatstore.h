@@ -132,7 +132,8 @@ typedef struct {
 } db_con_t;
 
 /**
- * A column name; ignored by flatstore.
+ * A column name: with `header=1` the keys of a process's first insert into a table are
+ * written to `<table>.columns`; otherwise ignored.
  */
 typedef const char *db_key_t;
 

@@ -35,6 +35,7 @@
 )]
 
 pub mod cdr;
+pub mod columns;
 pub mod error;
 pub mod ffi;
 pub mod line;

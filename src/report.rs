@@ -64,7 +64,7 @@ impl Level {
 /// newline. It may be called from any thread of the process (the connection's helper
 /// thread, too), at process exit, and from a termination signal handler (SIGTERM, SIGINT):
 /// see [`set_sink`].
-pub type Sink = fn(Level, &str);
+pub type MessageSink = fn(Level, &str);
 
 /// The longest message in bytes; a longer one is cut at a character boundary and ends in
 /// `...`.
@@ -81,7 +81,7 @@ static SINK: AtomicFn<Level> = AtomicFn::none();
 /// thread, in an `atexit` hook, and in the termination signal handler when buffered records
 /// cannot be written at SIGTERM or SIGINT (`flush=0`). A sink that must not run in a signal
 /// handler should do no more than the default does there ([`to_stderr`]).
-pub fn set_sink(sink: Option<Sink>) {
+pub fn set_sink(sink: Option<MessageSink>) {
     SINK.set(sink);
 }
 

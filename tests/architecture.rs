@@ -3,7 +3,9 @@
 //! - the core never imports the host ABIs (`ffi`), and the OS shims (`sys`) import nothing
 //!   of the crate;
 //! - no two modules import each other through any chain, and neither do the parts (the
-//!   top-level folders and files: `line`, `names`, `writer`, `shared`, `sys`, `ffi`, ...).
+//!   top-level folders and files: `line`, `names`, `writer`, `shared`, `sys`, `ffi`, ...);
+//! - the same for the command line (`cli/src`), whose commands (`commands::cat`,
+//!   `commands::cdr`, ...) never import each other.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -12,14 +14,18 @@ use std::path::Path;
 /// Module path (`writer::buffer`) → the modules its code refers to.
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
-/// `src/writer/buffer.rs` → `writer::buffer`; `src/line/mod.rs` → `line`; `src/lib.rs` → ``.
+/// `src/writer/buffer.rs` → `writer::buffer`; `src/line/mod.rs` → `line`; `src/lib.rs` (and
+/// `cli/src/main.rs`) → ``.
 fn module_of(relative: &Path) -> String {
     let mut parts: Vec<String> = relative
         .with_extension("")
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
-    if parts.last().is_some_and(|p| p == "mod" || p == "lib") {
+    if parts
+        .last()
+        .is_some_and(|p| p == "mod" || p == "lib" || p == "main")
+    {
         parts.pop();
     }
     parts.join("::")
@@ -112,8 +118,14 @@ fn path_at(text: &str) -> String {
     text[..end].trim_end_matches(':').to_owned()
 }
 
+/// The import graph of the library's sources.
 fn graph() -> Graph {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    graph_of("src")
+}
+
+/// The import graph of the crate whose sources are in `dir` (from the workspace root).
+fn graph_of(dir: &str) -> Graph {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut files = Vec::new();
     sources(&root, &root, &mut files);
     let modules: BTreeSet<String> = files.iter().map(|(m, _)| m.clone()).collect();
@@ -208,6 +220,49 @@ fn no_module_and_no_part_imports_itself_through_a_chain() {
     assert_eq!(cycles(&parts), Vec::<String>::new(), "part import circles");
 }
 
+/// The command a module of the command line belongs to (`commands::cdr` for
+/// `commands::cdr::output`), if it is one's.
+fn command(module: &str) -> Option<String> {
+    let mut segments = module.split("::");
+    match (segments.next(), segments.next()) {
+        (Some("commands"), Some(command)) => Some(format!("commands::{command}")),
+        _ => None,
+    }
+}
+
+/// Every import of one command by another, as `importer -> imported`.
+fn commands_importing_each_other(graph: &Graph) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (module, refs) in graph {
+        let Some(own) = command(module) else {
+            continue;
+        };
+        for r in refs {
+            if command(r).is_some_and(|other| other != own) {
+                wrong.push(format!("{module} -> {r}"));
+            }
+        }
+    }
+    wrong
+}
+
+#[test]
+fn the_command_line_has_no_circles_and_its_commands_never_import_each_other() {
+    let graph = graph_of("cli/src");
+    assert!(graph.contains_key("commands::cat") && graph.contains_key("listing"));
+    let modules = without_root(&graph);
+    assert_eq!(
+        cycles(&modules),
+        Vec::<String>::new(),
+        "command line module import circles"
+    );
+    assert_eq!(
+        commands_importing_each_other(&modules),
+        Vec::<String>::new(),
+        "commands importing each other"
+    );
+}
+
 #[test]
 fn the_checker_sees_a_circle_and_a_wrong_import() {
     let mut graph = Graph::new();
@@ -217,4 +272,17 @@ fn the_checker_sees_a_circle_and_a_wrong_import() {
     let modules: BTreeSet<String> = ["ffi".to_owned(), "writer::buffer".to_owned()].into();
     let refs = references("writer::buffer", "use crate::ffi::guard;", &modules);
     assert!(refs.contains("ffi"));
+    let mut graph = Graph::new();
+    graph.insert(
+        "commands::cat".into(),
+        ["commands::cdr::rows".to_owned()].into(),
+    );
+    graph.insert(
+        "commands::cdr::rows".into(),
+        ["commands::cdr".to_owned()].into(),
+    );
+    assert_eq!(
+        commands_importing_each_other(&graph),
+        ["commands::cat -> commands::cdr::rows"]
+    );
 }

@@ -2,33 +2,30 @@
 //! by name, so a file that logrotate renamed or gzipped since is still the same file, and a
 //! live file that grew since is read from where the last run stopped.
 //!
-//! A file is known by the hash of its first bytes (up to [`PREFIX`] of its content,
-//! decompressed), and the state keeps, per file, how many bytes of whole lines were read.
+//! A file is known by its first bytes ([`flatstore::cdr::identity`]), and the state keeps, per
+//! file, how many bytes of whole lines were read.
 
-use flatstore::cdr::hash::content_id;
+use flatstore::cdr::identity::{Identity, PREFIX};
 use flatstore::cdr::state::ConsumedFile;
 
 use crate::content::Content;
-use crate::listing::FileError;
+use crate::exit::FileError;
 
-/// How many bytes from the start of a file name it.
-pub const PREFIX: usize = 4096;
-
-/// The first bytes of a file's content (up to [`PREFIX`]), for [`Ledger::already_read`].
+/// The first bytes of a file's content (up to [`PREFIX`]), for [`ConsumedFiles::already_read`].
 pub fn prefix(content: &mut Content<'_>) -> Result<Vec<u8>, FileError> {
     content.read_up_to(PREFIX)
 }
 
 /// The files consumed by every committed run, as the state carries them.
 #[derive(Debug, Default)]
-pub struct Ledger {
+pub struct ConsumedFiles {
     files: Vec<ConsumedFile>,
 }
 
-impl Ledger {
+impl ConsumedFiles {
     /// The ledger a state restored.
-    pub fn new(files: Vec<ConsumedFile>) -> Ledger {
-        Ledger { files }
+    pub fn new(files: Vec<ConsumedFile>) -> ConsumedFiles {
+        ConsumedFiles { files }
     }
 
     /// The entries, for saving.
@@ -37,11 +34,13 @@ impl Ledger {
     }
 
     /// How many bytes of the file whose content starts with `prefix` were read by earlier runs
-    /// (0 for a file never seen): the longest read of any entry whose hashed bytes the prefix
-    /// starts with.
+    /// (0 for a file never seen): the longest read of any entry that names the file.
     pub fn already_read(&self, prefix: &[u8]) -> u64 {
-        self.matching(prefix)
-            .map(|i| self.files[i].consumed_bytes)
+        let identity = Identity::of(prefix);
+        self.files
+            .iter()
+            .filter(|file| identity.matches(file))
+            .map(|file| file.consumed_bytes)
             .max()
             .unwrap_or(0)
     }
@@ -52,24 +51,9 @@ impl Ledger {
         if end == 0 {
             return;
         }
-        let stale: Vec<usize> = self.matching(prefix).collect();
-        for i in stale.into_iter().rev() {
-            self.files.remove(i);
-        }
-        let hashed = prefix.len().min(usize::try_from(end).unwrap_or(usize::MAX));
-        self.files.push(ConsumedFile {
-            content_id: content_id(&prefix[..hashed]),
-            hashed_bytes: hashed as u64,
-            consumed_bytes: end,
-        });
-    }
-
-    fn matching<'a>(&'a self, prefix: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-        self.files.iter().enumerate().filter_map(move |(i, file)| {
-            let hashed = usize::try_from(file.hashed_bytes).ok()?;
-            (hashed <= prefix.len() && content_id(&prefix[..hashed]) == file.content_id)
-                .then_some(i)
-        })
+        let identity = Identity::of(prefix);
+        self.files.retain(|file| !identity.matches(file));
+        self.files.push(identity.consumed(end));
     }
 }
 
@@ -79,7 +63,7 @@ mod tests {
 
     #[test]
     fn a_file_is_known_by_its_first_bytes_and_read_on_from_where_it_stopped() {
-        let mut ledger = Ledger::default();
+        let mut ledger = ConsumedFiles::default();
         let small = b"INVITE|a|b|c|200|OK|1\n".to_vec();
         assert_eq!(ledger.already_read(&small), 0);
         ledger.record(&small, small.len() as u64);

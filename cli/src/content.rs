@@ -9,9 +9,13 @@ use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
 
-use crate::exit::Status;
-use crate::listing::{FileError, ListedFile};
+use crate::exit::{FileError, Status};
+use crate::listing::ListedFile;
 use crate::progress::{Progress, Tracked};
+
+/// Longest line accepted. flatstore records are far shorter; a longer "line" means the file is
+/// no flatstore log, and holding it would let memory grow with the input.
+pub const MAX_LINE: usize = 16 * 1024 * 1024;
 
 /// Size of the read buffers.
 const CHUNK: usize = 256 * 1024;
@@ -155,7 +159,7 @@ impl<'a> Content<'a> {
 
     /// Read the next line into `line` (cleared first, without its `\n`): `Ok(Some(true))` for
     /// a whole line, `Ok(Some(false))` for a last line without a newline (torn), `Ok(None)` at
-    /// the end. A line longer than [`crate::lines::MAX_LINE`] is [`FileError::Bad`].
+    /// the end. A line longer than [`MAX_LINE`] is [`FileError::Bad`].
     pub fn next_line(&mut self, line: &mut Vec<u8>) -> Result<Option<bool>, FileError> {
         line.clear();
         loop {
@@ -172,7 +176,7 @@ impl<'a> Content<'a> {
             if whole {
                 return Ok(Some(true));
             }
-            if line.len() > crate::lines::MAX_LINE {
+            if line.len() > MAX_LINE {
                 return Err(bad(
                     self.path,
                     "a line is longer than 16 MiB: not a flatstore log".into(),

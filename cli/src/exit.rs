@@ -1,11 +1,13 @@
-//! The exit status of the reading commands (cat, verify, export, stats), and where their
-//! complaints go: standard error, one line each, naming the file.
+//! The exit status of the reading commands (cat, verify, export, stats), what went wrong with
+//! a file and the status it calls for, and where their complaints go: standard error, one line
+//! each, naming the file.
 
 use std::fmt::Display;
 use std::io;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::listing::FileError;
+use flatstore::columns;
 
 /// Exit status 1: the files hold something that is not right (corrupt gzip, a binary file, a
 /// torn line, a record of the wrong shape).
@@ -13,6 +15,50 @@ pub const PROBLEMS: u8 = 1;
 /// Exit status 2: usage error, or the system refused (a missing directory, an unreadable
 /// file, output that cannot be written).
 pub const IO_ERROR: u8 = 2;
+
+/// Why a file could not be read, or not completely.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The system refused: the file cannot be examined, opened or read (exit status 2).
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The content is not a flatstore log, or not all of it: corrupt gzip, binary content
+    /// (exit status 1).
+    #[error("{}: {what}", path.display())]
+    Bad {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        what: String,
+    },
+}
+
+impl From<columns::ReadError> for FileError {
+    fn from(error: columns::ReadError) -> FileError {
+        match error {
+            columns::ReadError::Io { path, source } => FileError::Io { path, source },
+            columns::ReadError::Malformed { path, what } => FileError::Bad {
+                path,
+                what: format!("malformed column names: {what}"),
+            },
+        }
+    }
+}
+
+impl FileError {
+    /// The exit status this error calls for.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            FileError::Io { .. } => IO_ERROR,
+            FileError::Bad { .. } => PROBLEMS,
+        }
+    }
+}
 
 /// The worst of what a command met so far; 0 while everything was clean.
 #[derive(Debug, Default)]

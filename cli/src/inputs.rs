@@ -15,12 +15,12 @@ use std::time::SystemTime;
 
 use flatstore::names::{self, LogName};
 
-use crate::exit::{Status, usage};
-use crate::listing::{self, FileError, ListedFile, Listing, STDIN, Selection};
+use crate::exit::{FileError, Status, usage};
+use crate::listing::{self, ListedFile, Listing, STDIN, Selection};
 
 /// The positional arguments, read.
 #[derive(Debug)]
-pub enum Source<'a> {
+pub enum Named<'a> {
     /// `DIR [TABLE]`.
     Table {
         /// The log directory.
@@ -35,19 +35,19 @@ pub enum Source<'a> {
 /// What `inputs` (at least one) name; a usage error (exit status 2) when they fit neither
 /// shape: more than a TABLE after DIR, a TABLE that writers would refuse, a directory among
 /// files, `-` twice.
-pub fn source(inputs: &[PathBuf]) -> Source<'_> {
+pub fn named(inputs: &[PathBuf]) -> Named<'_> {
     let Some(first) = inputs.first() else {
         usage("give DIR [TABLE], or files (- for standard input)")
     };
     if first.as_os_str() != STDIN && first.is_dir() {
         return match inputs {
-            [dir] => Source::Table { dir, table: None },
+            [dir] => Named::Table { dir, table: None },
             [dir, table] => {
                 let table = table.to_string_lossy();
                 if let Err(e) = listing::table_name(&table) {
                     usage(format_args!("TABLE: {e}"))
                 }
-                Source::Table {
+                Named::Table {
                     dir,
                     table: Some(table.into_owned()),
                 }
@@ -67,7 +67,7 @@ pub fn source(inputs: &[PathBuf]) -> Source<'_> {
             dir.display()
         ))
     }
-    Source::Files(inputs)
+    Named::Files(inputs)
 }
 
 /// The files `paths` name (`-` for standard input), in reading order, as a [`Listing`]: those
@@ -133,12 +133,12 @@ pub struct Chosen {
 /// DIR, or the files given. Files that cannot be examined are reported to `status`; `None`
 /// when DIR cannot be read or has no file of TABLE at all (reported).
 pub fn choose(inputs: &[PathBuf], selection: &Selection, status: &mut Status) -> Option<Chosen> {
-    match source(inputs) {
-        Source::Table { dir, table: None } => usage(format_args!(
+    match named(inputs) {
+        Named::Table { dir, table: None } => usage(format_args!(
             "give the TABLE after {}: DIR TABLE",
             dir.display()
         )),
-        Source::Table {
+        Named::Table {
             dir,
             table: Some(table),
         } => {
@@ -148,7 +148,7 @@ pub fn choose(inputs: &[PathBuf], selection: &Selection, status: &mut Status) ->
                 sidecar: Some(names::sidecar(dir, table.as_bytes())),
             })
         }
-        Source::Files(paths) => {
+        Named::Files(paths) => {
             refuse_directory_options(selection);
             let listing = given(paths);
             for error in &listing.errors {

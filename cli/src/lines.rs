@@ -1,12 +1,8 @@
 //! A file's content as lines, in bounded memory: lines are handed out of the read buffer
 //! where they lie whole, and only a line that straddles two reads is copied.
 
-use crate::content::{Content, Stop};
-use crate::listing::FileError;
-
-/// Longest line accepted. flatstore records are far shorter; a longer "line" means the file is
-/// no flatstore log, and holding it would let memory grow with the input.
-pub const MAX_LINE: usize = 16 * 1024 * 1024;
+use crate::content::{Content, MAX_LINE, Stop};
+use crate::exit::FileError;
 
 /// One line of a file.
 #[derive(Debug, Clone, Copy)]

@@ -8,48 +8,16 @@
 //! by name.
 
 use std::fs;
-use std::io;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use flatstore::names::{self, LogName};
 
-use crate::exit::{IO_ERROR, PROBLEMS, Status};
+use crate::error::CliError;
+use crate::exit::{FileError, Status};
 use crate::time;
 use crate::window::Window;
-
-/// Why a file could not be read, or not completely.
-#[derive(Debug, thiserror::Error)]
-pub enum FileError {
-    /// The system refused: the file cannot be examined, opened or read (exit status 2).
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the system said.
-        source: io::Error,
-    },
-    /// The content is not a flatstore log, or not all of it: corrupt gzip, binary content
-    /// (exit status 1).
-    #[error("{}: {what}", path.display())]
-    Bad {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        what: String,
-    },
-}
-
-impl FileError {
-    /// The exit status this error calls for.
-    pub fn exit_status(&self) -> u8 {
-        match self {
-            FileError::Io { .. } => IO_ERROR,
-            FileError::Bad { .. } => PROBLEMS,
-        }
-    }
-}
 
 /// One file to read: a log file of a table as found in the directory, or a file given on the
 /// command line (see [`crate::inputs`]), standard input included.
@@ -195,10 +163,10 @@ pub fn discover(dir: &Path, table: Option<&[u8]>) -> Result<Listing, FileError> 
 }
 
 /// A table name as writers accept it (clap value parser).
-pub fn table_name(value: &str) -> Result<String, String> {
+pub fn table_name(value: &str) -> Result<String, CliError> {
     names::check_table_name(value.as_bytes())
         .map(|()| value.to_owned())
-        .map_err(|e| e.to_string())
+        .map_err(CliError::TableName)
 }
 
 /// Which of a table's files `cat`, `export` and `cdr` read from a directory, and which of

@@ -22,8 +22,8 @@
 //! One module per job: [`inputs`] reads the positional arguments (a first argument that is a
 //! directory means `DIR [TABLE]`, anything else files), [`listing`] finds a directory's log
 //! files and orders them, [`window`] picks records by their time, [`content`]
-//! reads one (gzip included), [`lines`] splits content into lines, [`schema`] reads a table's
-//! `<table>.columns` sidecar, [`output`] is the frame of the commands that write records,
+//! reads one (gzip included), [`lines`] splits content into lines (a table's `<table>.columns` is
+//! read by [`flatstore::columns`]), [`output`] is the frame of the commands that write records,
 //! [`exit`] turns what went wrong into the exit status, [`progress`] reports on a terminal,
 //! [`json`] and [`time`] format, [`db`] speaks to PostgreSQL for `load`; and one module per
 //! command under [`commands`].
@@ -36,6 +36,7 @@ mod consumed;
 mod content;
 mod csv;
 mod db;
+mod error;
 mod exit;
 mod inputs;
 mod json;
@@ -43,7 +44,6 @@ mod lines;
 mod listing;
 mod output;
 mod progress;
-mod schema;
 mod time;
 mod window;
 

@@ -16,7 +16,7 @@ use crate::progress::Progress;
 const OUTPUT_BUFFER: usize = 256 * 1024;
 
 /// Standard output, buffered by us (not line by line as `io::stdout()` is).
-pub type Output = BufWriter<File>;
+pub type BufferedStdout = BufWriter<File>;
 
 /// Write `preamble`, then `files` to standard output, one after the other, each with
 /// `write_file`. A file that cannot be opened is reported to `status` and skipped; trouble
@@ -27,7 +27,7 @@ pub fn write_files(
     files: &[ListedFile],
     preamble: &[u8],
     status: &mut Status,
-    mut write_file: impl FnMut(&mut Content<'_>, &mut Output, &mut Status) -> io::Result<()>,
+    mut write_file: impl FnMut(&mut Content<'_>, &mut BufferedStdout, &mut Status) -> io::Result<()>,
 ) -> ExitCode {
     let progress = Progress::new(label, files.iter().map(|f| f.size).sum(), true);
     let written = io::stdout().as_fd().try_clone_to_owned().and_then(|fd| {

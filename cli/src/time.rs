@@ -5,11 +5,13 @@ use std::time::SystemTime;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Utc};
 use flatstore::cdr::Timestamp;
 
+use crate::error::CliError;
+
 /// A time given on the command line (clap value parser): `2026-11-23`,
 /// `2026-11-23T10:00[:00]` (also with a space for the `T`), RFC 3339 with an offset
 /// (`2026-11-23T10:00:00+01:00`, `…Z`), or `@SECONDS` since the epoch. UTC unless an offset
 /// is given.
-pub fn parse_instant(value: &str) -> Result<SystemTime, String> {
+pub fn parse_instant(value: &str) -> Result<SystemTime, CliError> {
     let utc = if let Some(secs) = value.strip_prefix('@') {
         secs.parse()
             .ok()
@@ -32,18 +34,15 @@ pub fn parse_instant(value: &str) -> Result<SystemTime, String> {
         })
         .map(|t| t.and_utc())
     };
-    utc.map(SystemTime::from).ok_or_else(|| {
-        format!(
-            "{value:?} is not a time: give 2026-11-23, 2026-11-23T10:00:00, \
-             2026-11-23T10:00:00+01:00 or @SECONDS (UTC unless an offset is given)"
-        )
+    utc.map(SystemTime::from).ok_or_else(|| CliError::NotATime {
+        value: value.to_owned(),
     })
 }
 
 /// A bound of `--since`/`--until` (clap value parser), in nanoseconds since the epoch: the
 /// forms of [`parse_instant`], and also those of a record's time with a fraction
 /// (`@1795392000.250`, `2026-11-23 10:00:00.250`), as [`Timestamp::parse`] reads them.
-pub fn parse_record_bound(value: &str) -> Result<i128, String> {
+pub fn parse_record_bound(value: &str) -> Result<i128, CliError> {
     let record_form = match value.strip_prefix('@') {
         Some(secs) => Some(secs),
         None => (value.as_bytes().get(4) == Some(&b'-')).then_some(value),
@@ -51,12 +50,8 @@ pub fn parse_record_bound(value: &str) -> Result<i128, String> {
     if let Some(time) = record_form.and_then(|text| Timestamp::parse(text.as_bytes()).ok()) {
         return Ok(time.epoch_nanos());
     }
-    let at = parse_instant(value).map_err(|_| {
-        format!(
-            "{value:?} is not a time: give 2026-11-23, 2026-11-23T10:00:00, \
-             2026-11-23 10:00:00.250, 2026-11-23T10:00:00+01:00 or @SECONDS[.fff] (UTC unless \
-             an offset is given)"
-        )
+    let at = parse_instant(value).map_err(|_| CliError::NotARecordTime {
+        value: value.to_owned(),
     })?;
     Ok(match at.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(after) => after.as_nanos() as i128,

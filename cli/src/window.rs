@@ -11,8 +11,9 @@ use std::path::Path;
 
 use flatstore::cdr::Timestamp;
 use flatstore::line::decode::decode_field_lenient;
-use flatstore::line::encode::DELIMITER;
+use flatstore::line::fields::split_fields;
 
+use crate::error::NoTimeColumn;
 use crate::exit::{Status, records};
 use crate::time;
 
@@ -49,18 +50,16 @@ impl Window {
 
 /// The position (from 0) of the time column among `names`; Kamailio's 7th column when there are
 /// no names. `Err` when names are given and none is `time`.
-pub fn time_column(names: &[String], source: &str) -> Result<usize, String> {
+pub fn time_column(names: &[String], source: &str) -> Result<usize, NoTimeColumn> {
     if names.is_empty() {
         return Ok(DEFAULT_TIME_COLUMN);
     }
     names
         .iter()
         .position(|name| name == TIME_COLUMN)
-        .ok_or_else(|| {
-            format!(
-                "--since/--until: no column named {TIME_COLUMN:?} among the column names from \
-                 {source}"
-            )
+        .ok_or_else(|| NoTimeColumn {
+            column: TIME_COLUMN,
+            names_from: source.to_owned(),
         })
 }
 
@@ -90,7 +89,7 @@ impl Picker {
     /// True when the record `line` (without its `\n`, encoded as written), line `number` of its
     /// file, is inside the window.
     pub fn wants(&mut self, line: &[u8], number: u64) -> bool {
-        let Some(raw) = line.split(|&b| b == DELIMITER).nth(self.column) else {
+        let Some(raw) = split_fields(line).nth(self.column) else {
             self.unreadable(number);
             return false;
         };

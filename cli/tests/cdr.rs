@@ -516,3 +516,61 @@ fn runs_killed_at_any_moment_then_run_again_leave_every_cdr_once() {
     );
     fs::remove_dir_all(&dir).expect("clean up");
 }
+
+/// A thread of the run that panics (a fault injected in a debug build) ends the run with exit
+/// status 2 and a message naming the thread, within a bound, and commits nothing.
+#[cfg(debug_assertions)]
+#[test]
+fn a_panicking_reading_or_pairing_thread_is_an_error_never_a_hang() {
+    let dir = scratch_dir("panic");
+    let logs = dir.join("logs");
+    let calls: Vec<String> = (0..3000)
+        .flat_map(|i| {
+            let (start, end) = (1_795_392_000 + i, 1_795_392_001 + i);
+            [
+                record(
+                    "INVITE",
+                    "a",
+                    "b",
+                    &format!("c{i}"),
+                    200,
+                    &start.to_string(),
+                ),
+                record("BYE", "a", "b", &format!("c{i}"), 200, &end.to_string()),
+            ]
+        })
+        .collect();
+    fs::write(logs.join("acc_129.log.1"), calls.concat()).expect("write");
+    let output = dir.join("cdr.csv");
+    for thread in ["reading", "pairing"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flatstore"))
+            .args(["cdr", path_str(&logs), "--output", path_str(&output)])
+            .env("FLATSTORE_FAULT_INJECTION", thread)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start flatstore");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the run hung after its {thread} thread panicked (killed after 60 s)");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+            .expect("read stderr");
+        assert_eq!(status.code(), Some(2), "{thread}: {stderr}");
+        assert!(
+            stderr.contains(&format!("the {thread} thread failed")),
+            "{thread}: {stderr}"
+        );
+        assert!(!output.exists(), "{thread}: nothing is committed");
+    }
+    fs::remove_dir_all(&dir).expect("clean up");
+}

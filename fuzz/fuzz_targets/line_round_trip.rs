@@ -4,8 +4,9 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use flatstore::line::decode::{decode_field, split_fields};
+use flatstore::line::decode::decode_field;
 use flatstore::line::encode::{Escape, LineBuf, LineFormat};
+use flatstore::line::fields::split_fields;
 use flatstore::line::value::{BadValue, Value};
 use libfuzzer_sys::fuzz_target;
 

@@ -5,9 +5,9 @@ use proptest::prelude::*;
 use super::hash::content_id;
 use super::layout::{Layout, RecordError};
 use super::merge::merge_by_time;
-use super::pairing::{Counts, FailedInvites, Output, Pairer, PairingOptions};
+use super::pairing::{Counts, FailedInvites, Paired, Pairer, PairingOptions};
 use super::state::{self, ConsumedFile};
-use super::{Cdr, Status};
+use super::{CallStatus, Cdr};
 
 /// One line: method, from_tag, to_tag, callid, sip_code, sip_reason, time, extra8.
 type Line = Vec<Vec<u8>>;
@@ -197,12 +197,12 @@ fn run(files: Vec<Vec<Line>>, max_age_seconds: u64, save_after: Option<usize>) -
             pairer = save_and_restore(&pairer, max_age_seconds, &mut counts);
         }
         match layout.view(&fields) {
-            Ok(record) => pairer.push(&record, &mut out),
+            Ok(record) => pairer.push_to(&record, &mut out),
             Err(error) => unreadable.push(error),
         }
     }
     let last = pairer.counts();
-    pairer.finish(&mut out);
+    pairer.finish_to(&mut out);
     let mut outcome = Outcome {
         cdrs: Vec::new(),
         problems: Vec::new(),
@@ -215,8 +215,8 @@ fn run(files: Vec<Vec<Line>>, max_age_seconds: u64, save_after: Option<usize>) -
     };
     for output in out {
         match output {
-            Output::Cdr(cdr) => outcome.cdrs.push(cdr),
-            Output::Problem(problem) => outcome.problems.push(problem.to_string()),
+            Paired::Cdr(cdr) => outcome.cdrs.push(cdr),
+            Paired::Problem(problem) => outcome.problems.push(problem.to_string()),
         }
     }
     outcome
@@ -298,10 +298,10 @@ proptest! {
             let cdrs: Vec<&Cdr> = outcome
                 .cdrs
                 .iter()
-                .filter(|cdr| cdr.callid == callid && cdr.status != Status::Failed)
+                .filter(|cdr| cdr.callid == callid && cdr.status != CallStatus::Failed)
                 .collect();
             let Some(bye) = &call.bye else {
-                prop_assert_eq!(cdrs.iter().map(|cdr| cdr.status).collect::<Vec<_>>(), [Status::Unterminated]);
+                prop_assert_eq!(cdrs.iter().map(|cdr| cdr.status).collect::<Vec<_>>(), [CallStatus::Unterminated]);
                 continue;
             };
             prop_assert_eq!(cdrs.len(), 1);
@@ -309,7 +309,7 @@ proptest! {
                 .chain(&call.reinvites)
                 .map(|&(offset, millis, ..)| (offset, millis.unwrap_or(0)))
                 .min();
-            prop_assert_eq!(cdrs[0].status, Status::Answered);
+            prop_assert_eq!(cdrs[0].status, CallStatus::Answered);
             let seconds = |time: Option<super::Timestamp>| {
                 time.map(|time| (time.epoch_seconds() - EPOCH - call.start, (time.epoch_nanos() % 1_000_000_000 / 1_000_000) as u16))
             };
@@ -362,7 +362,7 @@ fn unreadable_times_are_reported_and_skipped_while_the_rest_is_paired() {
         "time \"yesterday\" cannot be read: not a time (expected epoch seconds or YYYY-MM-DD HH:MM:SS[.fff])"
     );
     assert_eq!(outcome.cdrs.len(), 1);
-    assert_eq!(outcome.cdrs[0].status, Status::Answered);
+    assert_eq!(outcome.cdrs[0].status, CallStatus::Answered);
     assert_eq!(
         outcome.cdrs[0]
             .duration

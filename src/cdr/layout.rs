@@ -1,8 +1,7 @@
 //! Column roles: which field of a table's line is the method, the tags, the Call-ID, the answer
 //! and the time, which fields are extras, and the call-record view of one line.
 
-use crate::line::decode::{decode_field_lenient, split_fields};
-use crate::line::encode::DELIMITER;
+use crate::line::fields::{Fields, FieldsView, Lines};
 
 use super::CDR_FIELDS;
 use super::time::{TimeError, Timestamp};
@@ -200,12 +199,12 @@ impl Layout {
 
     /// [`time`](Self::time) of a line decoded into [`Fields`].
     pub fn fields_time(&self, fields: &Fields) -> Result<Timestamp, RecordError> {
-        self.time_in(FieldsRef::Decoded(fields.slices()))
+        self.time_in(FieldsRef::Decoded(fields.view()))
     }
 
     /// [`view`](Self::view) of a line decoded into [`Fields`].
     pub fn view_fields<'r>(&'r self, fields: &'r Fields) -> Result<CallRecord<'r>, RecordError> {
-        let fields = FieldsRef::Decoded(fields.slices());
+        let fields = FieldsRef::Decoded(fields.view());
         let time = self.time_in(fields)?;
         Ok(self.record(fields, time))
     }
@@ -218,7 +217,7 @@ impl Layout {
         fields: &'r Fields,
         time: Timestamp,
     ) -> Result<CallRecord<'r>, RecordError> {
-        let fields = FieldsRef::Decoded(fields.slices());
+        let fields = FieldsRef::Decoded(fields.view());
         self.check_width(fields)?;
         Ok(self.record(fields, time))
     }
@@ -231,7 +230,7 @@ impl Layout {
         index: usize,
         time: Timestamp,
     ) -> Option<Result<CallRecord<'r>, RecordError>> {
-        let fields = FieldsRef::Decoded(lines.line(index)?);
+        let fields = FieldsRef::Decoded(lines.get(index)?);
         Some(self.check_width(fields).map(|()| self.record(fields, time)))
     }
 
@@ -265,234 +264,18 @@ impl Layout {
     }
 }
 
-/// One line's fields, split at `|` and decoded, in one buffer that is reused from line to line:
-/// no allocation per field or per line once the buffer has grown to the longest line.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Fields {
-    /// The decoded fields, each followed by one separator byte.
-    bytes: Vec<u8>,
-    /// Where each field ends in `bytes`; the next one starts one byte later.
-    ends: Vec<usize>,
-}
-
-impl Fields {
-    /// No fields yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Replaces the fields with those of `line` (without its `\n`): split at every `|`, each
-    /// decoded as [`decode_field_lenient`] decodes it (so `a||b` is three fields, the middle
-    /// one empty, and an empty line is one empty field).
-    pub fn decode_line(&mut self, line: &[u8]) {
-        self.bytes.clear();
-        if needs_decoding(line) {
-            self.decode_escaped(line);
-        } else {
-            // Nothing to decode: the line itself, cut at its delimiters.
-            self.bytes.extend_from_slice(line);
-            self.cut();
-        }
-    }
-
-    /// [`decode_line`](Self::decode_line) of the line in `line`, taking its buffer instead of
-    /// copying it when the line needs no decoding (`line` then gets the fields' old buffer,
-    /// its content unspecified).
-    pub fn decode_owned(&mut self, line: &mut Vec<u8>) {
-        if needs_decoding(line) {
-            self.bytes.clear();
-            self.decode_escaped(line);
-        } else {
-            std::mem::swap(&mut self.bytes, line);
-            self.cut();
-        }
-    }
-
-    /// The ends of the fields of the undecoded line in `bytes`.
-    fn cut(&mut self) {
-        self.ends.clear();
-        push_delimiters(&mut self.ends, &self.bytes);
-        self.ends.push(self.bytes.len());
-    }
-
-    /// Decodes the fields of `line` after what `bytes` holds (nothing).
-    fn decode_escaped(&mut self, line: &[u8]) {
-        self.ends.clear();
-        for field in split_fields(line) {
-            decode_field_lenient(field, &mut self.bytes);
-            self.ends.push(self.bytes.len());
-            self.bytes.push(DELIMITER);
-        }
-    }
-
-    /// How many fields.
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Whether there are no fields (only before the first line is decoded).
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// The field at `index` (from 0), if there is one.
-    pub fn get(&self, index: usize) -> Option<&[u8]> {
-        self.slices().get(index)
-    }
-
-    fn slices(&self) -> Decoded<'_> {
-        Decoded {
-            bytes: &self.bytes,
-            ends: &self.ends,
-        }
-    }
-
-    /// The fields in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
-        (0..self.len()).map(|index| self.get(index).unwrap_or_default())
-    }
-}
-
-/// Whether some field of `line` has an escape to decode (a `%` or a `\`).
-fn needs_decoding(line: &[u8]) -> bool {
-    memchr::memchr2(b'%', b'\\', line).is_some()
-}
-
-/// One in every byte of a word.
-const EVERY_BYTE: u64 = 0x0101_0101_0101_0101;
-
-/// Pushes the position of every delimiter of `line` to `ends`, in order, eight bytes at a time.
-fn push_delimiters(ends: &mut Vec<usize>, line: &[u8]) {
-    let delimiters = EVERY_BYTE * u64::from(DELIMITER);
-    let mut words = line.chunks_exact(8);
-    let mut at = 0;
-    let mut push = |word: u64, at: usize| {
-        let mut found = zero_bytes(word ^ delimiters);
-        while found != 0 {
-            ends.push(at + found.trailing_zeros() as usize / 8);
-            found &= found - 1;
-        }
-    };
-    for word in &mut words {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        push(u64::from_le_bytes(bytes), at);
-        at += 8;
-    }
-    let rest = words.remainder().len();
-    if rest == 0 {
-        return;
-    }
-    // The last eight bytes of the line, shifted so that only those not looked at yet remain,
-    // zeros above them (a zero is not a delimiter); a line shorter than a word byte by byte.
-    let last = match line.len().checked_sub(8) {
-        Some(start) => {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(&line[start..]);
-            u64::from_le_bytes(bytes) >> (8 * (8 - rest))
-        }
-        None => line
-            .iter()
-            .rev()
-            .fold(0, |word, &byte| word << 8 | u64::from(byte)),
-    };
-    push(last, at);
-}
-
-/// The high bit of each byte of `word` that is zero, exactly (no carry crosses bytes).
-fn zero_bytes(word: u64) -> u64 {
-    const LOW_SEVEN: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    !(((word & LOW_SEVEN).wrapping_add(LOW_SEVEN)) | word | LOW_SEVEN)
-}
-
-/// Several lines' fields, decoded (as [`Fields`] decodes them), one line after the other in a
-/// few buffers reused from batch to batch: a batch of records handed from one thread to another
-/// in one piece, read in the order it was written.
-#[derive(Clone, Debug, Default)]
-pub struct Lines {
-    /// Every line's decoded fields (each as in [`Fields`]), one line after the other.
-    bytes: Vec<u8>,
-    /// Every line's field ends, each relative to the start of its line.
-    ends: Vec<usize>,
-    /// Where each line starts in `bytes` and in `ends`.
-    starts: Vec<(usize, usize)>,
-}
-
-impl Lines {
-    /// No lines.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Appends a copy of the line decoded in `fields`.
-    pub fn push(&mut self, fields: &Fields) {
-        self.starts.push((self.bytes.len(), self.ends.len()));
-        self.bytes.extend_from_slice(&fields.bytes);
-        self.ends.extend_from_slice(&fields.ends);
-    }
-
-    /// How many lines.
-    pub fn len(&self) -> usize {
-        self.starts.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.starts.is_empty()
-    }
-
-    /// Forgets every line, keeping the buffers.
-    pub fn clear(&mut self) {
-        self.bytes.clear();
-        self.ends.clear();
-        self.starts.clear();
-    }
-
-    /// The line at `index`.
-    fn line(&self, index: usize) -> Option<Decoded<'_>> {
-        let &(bytes, ends) = self.starts.get(index)?;
-        let (bytes_end, ends_end) = self
-            .starts
-            .get(index + 1)
-            .copied()
-            .unwrap_or((self.bytes.len(), self.ends.len()));
-        Some(Decoded {
-            bytes: self.bytes.get(bytes..bytes_end)?,
-            ends: self.ends.get(ends..ends_end)?,
-        })
-    }
-}
-
-/// One line's decoded fields, borrowed: as [`Fields`] keeps them.
-#[derive(Clone, Copy, Debug)]
-struct Decoded<'r> {
-    bytes: &'r [u8],
-    ends: &'r [usize],
-}
-
-impl<'r> Decoded<'r> {
-    fn get(self, index: usize) -> Option<&'r [u8]> {
-        let end = *self.ends.get(index)?;
-        let start = match index {
-            0 => 0,
-            _ => self.ends[index - 1] + 1,
-        };
-        self.bytes.get(start..end)
-    }
-}
-
 /// The fields of one line, however they are kept.
 #[derive(Clone, Copy, Debug)]
 enum FieldsRef<'r> {
     Vecs(&'r [Vec<u8>]),
-    Decoded(Decoded<'r>),
+    Decoded(FieldsView<'r>),
 }
 
 impl<'r> FieldsRef<'r> {
     fn len(self) -> usize {
         match self {
             Self::Vecs(fields) => fields.len(),
-            Self::Decoded(fields) => fields.ends.len(),
+            Self::Decoded(fields) => fields.len(),
         }
     }
 
@@ -824,40 +607,5 @@ mod tests {
         lines.clear();
         assert!(lines.is_empty());
         Ok(())
-    }
-
-    proptest::proptest! {
-        /// Decoded in one buffer, the fields are those of split_fields and decode_field_lenient.
-        #[test]
-        fn decoded_fields_are_split_and_decoded_as_the_line_module_does(
-            line in proptest::collection::vec(
-                proptest::prop_oneof![
-                    proptest::strategy::Just(b'|'),
-                    proptest::strategy::Just(b'%'),
-                    proptest::strategy::Just(b'\\'),
-                    proptest::strategy::Just(b'x'),
-                    proptest::strategy::Just(b'7'),
-                    proptest::strategy::Just(b'C'),
-                    0u8..=255,
-                ],
-                0..40,
-            )
-        ) {
-            let mut fields = Fields::new();
-            fields.decode_line(&line);
-            let mut owned = Fields::new();
-            let mut taken = line.clone();
-            owned.decode_owned(&mut taken);
-            proptest::prop_assert_eq!(&owned, &fields);
-            let want: Vec<Vec<u8>> = split_fields(&line)
-                .map(|field| {
-                    let mut value = Vec::new();
-                    decode_field_lenient(field, &mut value);
-                    value
-                })
-                .collect();
-            let got: Vec<Vec<u8>> = fields.iter().map(<[u8]>::to_vec).collect();
-            proptest::prop_assert_eq!(got, want);
-        }
     }
 }

@@ -7,8 +7,8 @@ use std::collections::BinaryHeap;
 
 /// The order of a merge whose sources keep their own heads (so that a head can borrow its
 /// source's buffers, and nothing is moved per item): the key of each source's head with the
-/// source's index, smallest first, equal keys in source order. [`merge_by_time`] is this order
-/// with the heads kept for the sources.
+/// source's index, smallest first, equal keys in source order. `merge_by_time` (the tests'
+/// model of the run's merge) is this order with the heads kept for the sources.
 #[derive(Clone, Debug)]
 pub struct MergeOrder<K> {
     heads: BinaryHeap<Reverse<(K, usize)>>,
@@ -48,11 +48,13 @@ impl<K: Ord> MergeOrder<K> {
     }
 
     /// How many sources have a head.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.heads.len()
     }
 
     /// Whether no source has a head.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.heads.is_empty()
     }
@@ -66,7 +68,9 @@ impl<K: Ord> MergeOrder<K> {
 /// stream is ascending.
 ///
 /// `time_of` is called once per item. The first item of each source is pulled when the merge
-/// is made; after that, one item is pulled per item yielded.
+/// is made; after that, one item is pulled per item yielded. The tests' model of the run's
+/// merge (which keeps the heads in the files' own buffers, through [`MergeOrder`]).
+#[cfg(test)]
 pub fn merge_by_time<S, K, F>(
     sources: impl IntoIterator<Item = S>,
     time_of: F,
@@ -90,6 +94,7 @@ where
 }
 
 /// The stream made by [`merge_by_time`].
+#[cfg(test)]
 pub struct MergeByTime<S: Iterator, K, F> {
     sources: Vec<S>,
     /// The next item of each source not yet yielded, if the source has one.
@@ -99,6 +104,7 @@ pub struct MergeByTime<S: Iterator, K, F> {
     time_of: F,
 }
 
+#[cfg(test)]
 impl<S, K, F> MergeByTime<S, K, F>
 where
     S: Iterator,
@@ -117,6 +123,7 @@ where
     }
 }
 
+#[cfg(test)]
 impl<S, K, F> Iterator for MergeByTime<S, K, F>
 where
     S: Iterator,

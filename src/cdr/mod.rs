@@ -4,33 +4,45 @@
 //! call, the BYE that ends it, and (in a missed-calls table) the INVITEs that failed. Turning
 //! them into one CDR per call is pure work on decoded fields, done here in steps:
 //!
-//! - [`layout`]: which column of a table holds what; a line seen as a [`CallRecord`].
-//! - [`merge`]: several per-process files merged into one stream ascending by time.
-//! - [`pairing`]: the stream paired into CDRs ([`Pairer`]), with open calls carried along.
+//! - `layout`: which column of a table holds what; a line seen as a [`CallRecord`].
+//! - `merge`: several per-process files merged into one stream ascending by time.
+//! - `pairing`: the stream paired into CDRs ([`Pairer`]), with open calls carried along; its
+//!   own folder of one-job modules (slots, waiting sides, ended calls, carried state, keys).
+//! - `pipeline`: the accounting run ([`run`]): files read, merged, decoded and paired on two
+//!   threads, handed to a [`CdrWriter`].
 //! - [`state`]: the pairer's carried state saved to and restored from bytes between runs.
-//! - [`time`]: record times and durations, exact and with their written precision.
-//! - [`hash`]: a stable 128-bit content hash for naming files and calls.
+//! - `time`: record times and durations, exact and with their written precision.
+//! - [`hash`]: a stable 128-bit content hash for naming files and calls; [`identity`]: a file
+//!   known by its content.
 //!
-//! This module ([`Cdr`]) is the record produced, and the text of its fields.
+//! This module ([`Cdr`]) is the record produced, and the text of its fields. The parts are
+//! private; what a caller needs is re-exported here.
 
-mod ended;
 pub mod hash;
-mod index;
-pub mod layout;
-pub mod merge;
-pub mod pairing;
+pub mod identity;
+mod layout;
+mod merge;
+mod pairing;
 mod parts;
+mod pipeline;
 pub mod state;
-pub mod time;
+mod time;
 
 #[cfg(test)]
 mod end_to_end;
 
 use std::borrow::Cow;
 
-pub use layout::{CallRecord, Fields, Layout, Lines};
-pub use pairing::Pairer;
-pub use time::{Duration, IsoWriter, Timestamp};
+pub use layout::{CallRecord, Layout, LayoutError, ROLE_NAMES, RecordError};
+pub use pairing::{
+    Counts, DEFAULT_MAX_AGE_SECONDS, ENDED_MEMORY_SECONDS, Emit, FailedInvites, Paired, Pairer,
+    PairingOptions, Problem,
+};
+pub use pipeline::{
+    CdrWriter, Complaint, Ending, FileRead, LineReader, RecordFile, RunError, RunOptions, Sources,
+    Table, TimeWindow, run,
+};
+pub use time::{Duration, IsoWriter, MAX_ISO_LENGTH, Timestamp};
 
 /// The fixed CDR columns, in output order; a table's extra columns follow them.
 pub const CDR_FIELDS: [&str; 9] = [
@@ -47,7 +59,7 @@ pub const CDR_FIELDS: [&str; 9] = [
 
 /// How a call ended up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Status {
+pub enum CallStatus {
     /// Answered (2xx INVITE) and hung up (BYE): start, end and duration are all known.
     Answered,
     /// Not answered: a missed-calls record, or a non-2xx INVITE of the main table when the
@@ -61,7 +73,7 @@ pub enum Status {
     UnmatchedBye,
 }
 
-impl Status {
+impl CallStatus {
     /// The status as written in a CDR: `answered`, `failed`, `unterminated`, `unmatched_bye`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -101,7 +113,7 @@ pub struct Cdr {
     /// The INVITE's final reason phrase as written (empty for an unmatched BYE).
     pub sip_reason: Vec<u8>,
     /// How the call ended up.
-    pub status: Status,
+    pub status: CallStatus,
     /// The extra columns' values (see the type's documentation for whose).
     pub extras: Vec<Vec<u8>>,
 }
@@ -187,7 +199,7 @@ pub struct CdrView<'a> {
     /// As [`Cdr::sip_reason`].
     pub sip_reason: &'a [u8],
     /// How the call ended up.
-    pub status: Status,
+    pub status: CallStatus,
     /// The extra columns' values, as [`Cdr::extras`].
     pub extras: Extras<'a>,
 }
@@ -204,7 +216,7 @@ impl<'a> CdrView<'a> {
             duration: Some(Duration::ZERO),
             sip_code: record.sip_code(),
             sip_reason: record.sip_reason(),
-            status: Status::Failed,
+            status: CallStatus::Failed,
             extras: Extras(ExtraValues::Record(record.extras())),
         }
     }

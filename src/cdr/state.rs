@@ -369,7 +369,7 @@ mod tests {
     use super::*;
     use crate::cdr::hash::content_id;
     use crate::cdr::layout::Layout;
-    use crate::cdr::pairing::{FailedInvites, Output};
+    use crate::cdr::pairing::{FailedInvites, Paired};
 
     fn options() -> PairingOptions {
         PairingOptions::new(FailedInvites::Ignore)
@@ -394,7 +394,7 @@ mod tests {
         for line in lines {
             let fields: Vec<Vec<u8>> = line.iter().map(|field| field.to_vec()).collect();
             match layout.view(&fields) {
-                Ok(record) => pairer.push(&record, &mut out),
+                Ok(record) => pairer.push_to(&record, &mut out),
                 Err(error) => panic!("{error}"),
             }
         }
@@ -516,8 +516,8 @@ mod tests {
         let saved = save(&pairer, &[]);
         assert!(String::from_utf8_lossy(&saved).contains("\nbye cid b a 2023-11-14T22:14:20Z y\n"));
         let mut out = Vec::new();
-        restored(&saved).pairer.finish(&mut out);
-        let [Output::Cdr(cdr)] = out.as_slice() else {
+        restored(&saved).pairer.finish_to(&mut out);
+        let [Paired::Cdr(cdr)] = out.as_slice() else {
             panic!("{out:?}");
         };
         assert_eq!(

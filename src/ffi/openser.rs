@@ -25,7 +25,8 @@ pub struct Str {
     pub len: c_int,
 }
 
-/// A column name; ignored by flatstore.
+/// A column name: with `header=1` the keys of a process's first insert into a table are
+/// written to `<table>.columns`; otherwise ignored.
 pub type db_key_t = *const c_char;
 
 /// The type tag of a value (`DB_INT` … `DB_BITMAP`).

@@ -1,10 +1,9 @@
-//! The inverse of [`super::encode`]: a line back to its fields' bytes.
+//! The inverse of [`super::encode`] for one field: its escapes back to the bytes they name
+//! (the line is split into fields by [`super::fields`]).
 //!
 //! Exact for lines written with `escape=strict`, where every `%` and `\` in a field starts an
 //! escape. With the default `escape=delimiter` a literal `%7C` typed into a value decodes as
 //! `|`: the line format cannot tell the two apart.
-
-use crate::line::encode::DELIMITER;
 
 /// An escape that does not decode: `%` or `\x` not followed by two hex digits, or a `\` not
 /// followed by `x`.
@@ -13,11 +12,6 @@ use crate::line::encode::DELIMITER;
 pub struct DecodeError {
     /// Offset of the `%` or `\` inside the field.
     pub offset: usize,
-}
-
-/// The raw (still escaped) fields of one line; `line` excludes its `\n`.
-pub fn split_fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|&b| b == DELIMITER)
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -89,6 +83,7 @@ pub fn decode_field_lenient(field: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use crate::line::encode::{Escape, LineBuf, LineFormat};
+    use crate::line::fields::split_fields;
     use crate::line::value::Value;
     use proptest::prelude::*;
 

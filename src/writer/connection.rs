@@ -4,6 +4,7 @@
 use std::mem;
 use std::sync::{Arc, Mutex};
 
+use crate::columns;
 use crate::error::{Error, Result};
 use crate::line::encode::{LineBuf, LineFormat};
 use crate::line::value::{BadValue, Value};
@@ -16,7 +17,6 @@ use crate::writer::buffer::{Buffer, SharedBuffer};
 use crate::writer::config::{Config, Flush};
 use crate::writer::housekeeper::{Chores, Housekeeper};
 use crate::writer::policy::Durability;
-use crate::writer::sidecar;
 use crate::writer::table_file::{FileRules, TableFile};
 
 /// Where a table's records go in this process, as the configuration decided once: a buffer
@@ -27,12 +27,12 @@ use crate::writer::table_file::{FileRules, TableFile};
     clippy::large_enum_variant,
     reason = "one per table; the owned buffer is the insert path at flush=1, kept without an indirection"
 )]
-enum Sink {
+enum TableBuffer {
     Own(Buffer),
     Shared(SharedBuffer),
 }
 
-impl Sink {
+impl TableBuffer {
     /// The one write site of every record: `encode` appends it to the buffer, which writes it
     /// out at once at `flush=1`.
     #[inline]
@@ -42,25 +42,26 @@ impl Sink {
         encode: impl FnOnce(&mut LineBuf) -> Result<()>,
     ) -> Result<()> {
         match self {
-            Sink::Own(buffer) => buffer.push_with(slot, encode),
-            Sink::Shared(buffer) => lock(buffer).push_with(slot, encode),
+            TableBuffer::Own(buffer) => buffer.push_with(slot, encode),
+            TableBuffer::Shared(buffer) => lock(buffer).push_with(slot, encode),
         }
     }
 
     fn with_buffer<R>(&mut self, f: impl FnOnce(&mut Buffer) -> R) -> R {
         match self {
-            Sink::Own(buffer) => f(buffer),
-            Sink::Shared(buffer) => f(&mut lock(buffer)),
+            TableBuffer::Own(buffer) => f(buffer),
+            TableBuffer::Shared(buffer) => f(&mut lock(buffer)),
         }
     }
 }
 
+/// A table this connection has inserted into.
 #[derive(Debug)]
-struct Table {
+struct UsedTable {
     /// The name as the host gave it: bytes, so the same name always finds the same table.
     name: Vec<u8>,
     /// `None` until the table's first insert in this process (or since a fork).
-    sink: Option<Sink>,
+    sink: Option<TableBuffer>,
     /// This process wrote (or tried to write) the table's column names (`header=1`).
     columns_recorded: bool,
 }
@@ -82,7 +83,7 @@ struct Writing {
 pub struct Connection {
     config: Config,
     control: Arc<Control>,
-    tables: Vec<Table>,
+    tables: Vec<UsedTable>,
     current: Option<usize>,
     /// What the helper thread does: decided once, from the configuration.
     chores: Chores,
@@ -131,7 +132,7 @@ impl Connection {
         let index = match self.tables.iter().position(|t| t.name == table) {
             Some(index) => index,
             None => {
-                self.tables.push(Table {
+                self.tables.push(UsedTable {
                     name: table.to_vec(),
                     sink: None,
                     columns_recorded: false,
@@ -162,7 +163,7 @@ impl Connection {
         };
         let table = &mut self.tables[index];
         table.columns_recorded = true;
-        if let Err(e) = sidecar::record(
+        if let Err(e) = columns::record(
             &self.config.dir,
             &table.name,
             names,
@@ -246,9 +247,9 @@ impl Connection {
             Some(housekeeper) if self.chores.watches_buffers() => {
                 let shared = Arc::new(Mutex::new(buffer));
                 housekeeper.watch(&shared);
-                Sink::Shared(shared)
+                TableBuffer::Shared(shared)
             }
-            _ => Sink::Own(buffer),
+            _ => TableBuffer::Own(buffer),
         });
         Ok(())
     }
@@ -323,10 +324,10 @@ impl Connection {
             match mem::take(&mut table.sink) {
                 // Nothing is buffered without a helper thread (flush=1): closing our copy of
                 // the descriptor leaves the parent's open.
-                Some(Sink::Own(buffer)) => drop(buffer),
+                Some(TableBuffer::Own(buffer)) => drop(buffer),
                 // The bytes buffered are the parent's to write, its locks may be held by a
                 // thread that does not exist here.
-                Some(Sink::Shared(buffer)) => process::keep_inherited(buffer),
+                Some(TableBuffer::Shared(buffer)) => process::keep_inherited(buffer),
                 None => {}
             }
         }

@@ -4,7 +4,7 @@
 //! helper thread ([`housekeeper`]) drains buffers, seals by age and syncs, also the files writers
 //! leave ([`handoff`]), so that no insert waits for the disk. [`policy`] says
 //! when a file is left or synced, [`seal`] how it is sealed; [`config`] is the URL and the
-//! parameters; [`sidecar`] the `<table>.columns` file; [`abandoned`] seals what a writer that
+//! parameters (the `<table>.columns` file is [`crate::columns`]); [`abandoned`] seals what a writer that
 //! is gone left behind.
 
 pub(crate) mod abandoned;
@@ -16,5 +16,4 @@ pub(crate) mod housekeeper;
 pub(crate) mod log_file;
 pub(crate) mod policy;
 pub(crate) mod seal;
-pub(crate) mod sidecar;
 pub(crate) mod table_file;

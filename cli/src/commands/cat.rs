@@ -4,13 +4,15 @@ use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use flatstore::columns;
+
 use crate::content::{self, Content};
+use crate::error::CliError;
 use crate::exit::{IO_ERROR, Status};
 use crate::inputs::{self, Chosen};
 use crate::lines;
 use crate::listing::Selection;
-use crate::output::{self, Output};
-use crate::schema;
+use crate::output::{self, BufferedStdout};
 use crate::window::{self, Picker};
 
 /// Every record of TABLE, from all its files (or of the files given), as one stream.
@@ -66,17 +68,19 @@ pub fn run(args: &Args) -> ExitCode {
 }
 
 /// Where the time column is: by name in the table's sidecar, when it has one.
-fn time_column(chosen: &Chosen) -> Result<usize, String> {
+fn time_column(chosen: &Chosen) -> Result<usize, CliError> {
     let Some(sidecar) = &chosen.sidecar else {
         return Ok(window::DEFAULT_TIME_COLUMN);
     };
-    let names = schema::read(sidecar)
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
-    window::time_column(&names, &sidecar.display().to_string())
+    let names = columns::read(sidecar)?.unwrap_or_default();
+    Ok(window::time_column(&names, &sidecar.display().to_string())?)
 }
 
-fn copy_file(content: &mut Content<'_>, out: &mut Output, status: &mut Status) -> io::Result<()> {
+fn copy_file(
+    content: &mut Content<'_>,
+    out: &mut BufferedStdout,
+    status: &mut Status,
+) -> io::Result<()> {
     let mut last = b'\n';
     let copied = content.for_each_chunk(|chunk| {
         last = chunk[chunk.len() - 1];
@@ -93,7 +97,7 @@ fn copy_file(content: &mut Content<'_>, out: &mut Output, status: &mut Status) -
 /// [`copy_file`], the records `picker` wants only.
 fn copy_picked(
     content: &mut Content<'_>,
-    out: &mut Output,
+    out: &mut BufferedStdout,
     status: &mut Status,
     picker: &mut Picker,
 ) -> io::Result<()> {

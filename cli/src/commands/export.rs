@@ -5,24 +5,24 @@ use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use flatstore::columns;
 use flatstore::line::decode::decode_field_lenient;
-use flatstore::line::encode::DELIMITER;
+use flatstore::line::fields::split_fields;
 
 use crate::content::{self, Content};
 use crate::csv::csv_field;
-use crate::exit::{IO_ERROR, Status, records, usage};
+use crate::exit::{FileError, IO_ERROR, Status, records, usage};
 use crate::inputs::{self, Chosen};
 use crate::json;
 use crate::lines;
-use crate::listing::{FileError, Selection};
-use crate::output::{self, Output};
-use crate::schema;
+use crate::listing::Selection;
+use crate::output::{self, BufferedStdout};
 use crate::time;
 use crate::window::{self, Picker};
 
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub enum ExportFormat {
     /// RFC 4180: CRLF line ends; a field holding `,`, `"`, CR or LF is quoted, `"` doubled.
     Csv,
     /// One JSON array per record, an object when there are column names; values that are
@@ -51,7 +51,7 @@ pub struct Args {
     inputs: Vec<PathBuf>,
     /// The output format.
     #[arg(long, value_enum)]
-    format: Format,
+    format: ExportFormat,
     /// Names of the columns, in order: CSV gets a header line, JSON Lines objects instead of
     /// arrays. Records with another number of columns are not exported (and reported).
     /// Default: the names in DIR/TABLE.columns, when it exists.
@@ -78,7 +78,7 @@ struct Names {
 /// exists, else none. `Err` when the sidecar cannot be read or is malformed.
 fn column_names(args: &Args, chosen: &Chosen) -> Result<Names, FileError> {
     if !args.columns.is_empty() {
-        if let Err(what) = schema::check_names(&args.columns) {
+        if let Err(what) = columns::check_names(&args.columns) {
             usage(format!("--columns: {what}"));
         }
         return Ok(Names {
@@ -93,7 +93,7 @@ fn column_names(args: &Args, chosen: &Chosen) -> Result<Names, FileError> {
         });
     };
     Ok(Names {
-        names: schema::read(path)?.unwrap_or_default(),
+        names: columns::read(path)?.unwrap_or_default(),
         source: path.display().to_string(),
     })
 }
@@ -148,7 +148,7 @@ impl IsoTimes {
 /// Turns records into output rows.
 #[derive(Debug)]
 struct Exporter {
-    format: Format,
+    format: ExportFormat,
     /// JSON object keys, `"name":` each; empty without names.
     keys: Vec<Vec<u8>>,
     /// The column count the names require.
@@ -165,7 +165,7 @@ struct Exporter {
 impl Exporter {
     fn new(args: &Args, names: &Names) -> Exporter {
         let keys = match args.format {
-            Format::Jsonl => names
+            ExportFormat::Jsonl => names
                 .names
                 .iter()
                 .map(|name| {
@@ -175,7 +175,7 @@ impl Exporter {
                     key
                 })
                 .collect(),
-            Format::Csv => Vec::new(),
+            ExportFormat::Csv => Vec::new(),
         };
         Exporter {
             format: args.format,
@@ -192,7 +192,7 @@ impl Exporter {
     /// What comes before the first record: the CSV header, when there are names.
     fn header(&self, names: &Names) -> Vec<u8> {
         let mut header = Vec::new();
-        if self.format == Format::Csv && !names.names.is_empty() {
+        if self.format == ExportFormat::Csv && !names.names.is_empty() {
             for (i, name) in names.names.iter().enumerate() {
                 if i > 0 {
                     header.push(b',');
@@ -218,7 +218,7 @@ impl Exporter {
             row,
         } = self;
         row.clear();
-        if *format == Format::Jsonl {
+        if *format == ExportFormat::Jsonl {
             row.push(if keys.is_empty() { b'[' } else { b'{' });
         }
 
@@ -226,14 +226,14 @@ impl Exporter {
         // fields are copied as they lie.
         let escaped = memchr::memchr2(b'%', b'\\', line).is_some();
         let known = if escaped || std::str::from_utf8(line).is_err() {
-            Known::Nothing
+            ValueShape::Nothing
         } else if clean(*format, line) {
-            Known::Clean
+            ValueShape::Clean
         } else {
-            Known::Utf8
+            ValueShape::Utf8
         };
         let mut columns = 0;
-        for raw in fields(line) {
+        for raw in split_fields(line) {
             if columns > 0 {
                 row.push(b',');
             }
@@ -254,7 +254,7 @@ impl Exporter {
                 .then(|| times.render(value))
                 .flatten()
             {
-                Some(time) => write_value(row, *format, time.as_bytes(), Known::Clean),
+                Some(time) => write_value(row, *format, time.as_bytes(), ValueShape::Clean),
                 None => write_value(row, *format, value, known),
             }
             columns += 1;
@@ -263,9 +263,9 @@ impl Exporter {
             return Err(columns);
         }
         row.extend_from_slice(match (*format, keys.is_empty()) {
-            (Format::Csv, _) => b"\r\n",
-            (Format::Jsonl, true) => b"]\n",
-            (Format::Jsonl, false) => b"}\n",
+            (ExportFormat::Csv, _) => b"\r\n",
+            (ExportFormat::Jsonl, true) => b"]\n",
+            (ExportFormat::Jsonl, false) => b"}\n",
         });
         Ok(row)
     }
@@ -273,7 +273,7 @@ impl Exporter {
 
 /// What is known of a value before it is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Known {
+enum ValueShape {
     /// Needs no quotes in CSV, no escape in JSON.
     Clean,
     /// UTF-8.
@@ -284,40 +284,27 @@ enum Known {
 
 /// `line` holds no byte that `format` must quote or escape, given that it is UTF-8 and holds
 /// no `\\`. One pass without early exit (vectorised).
-fn clean(format: Format, line: &[u8]) -> bool {
+fn clean(format: ExportFormat, line: &[u8]) -> bool {
     !line.iter().fold(false, |any, &b| {
         any | match format {
-            Format::Csv => (b == b',') | (b == b'"') | (b == b'\r'),
-            Format::Jsonl => (b < 0x20) | (b == b'"'),
+            ExportFormat::Csv => (b == b',') | (b == b'"') | (b == b'\r'),
+            ExportFormat::Jsonl => (b < 0x20) | (b == b'"'),
         }
     })
 }
 
-fn write_value(row: &mut Vec<u8>, format: Format, value: &[u8], known: Known) {
+fn write_value(row: &mut Vec<u8>, format: ExportFormat, value: &[u8], known: ValueShape) {
     match (format, known) {
-        (Format::Csv, Known::Clean) => row.extend_from_slice(value),
-        (Format::Csv, _) => csv_field(row, value),
-        (Format::Jsonl, Known::Clean) => {
+        (ExportFormat::Csv, ValueShape::Clean) => row.extend_from_slice(value),
+        (ExportFormat::Csv, _) => csv_field(row, value),
+        (ExportFormat::Jsonl, ValueShape::Clean) => {
             row.push(b'"');
             row.extend_from_slice(value);
             row.push(b'"');
         }
-        (Format::Jsonl, Known::Utf8) => json::write_utf8(row, value),
-        (Format::Jsonl, Known::Nothing) => json::write_bytes(row, value),
+        (ExportFormat::Jsonl, ValueShape::Utf8) => json::write_utf8(row, value),
+        (ExportFormat::Jsonl, ValueShape::Nothing) => json::write_bytes(row, value),
     }
-}
-
-/// The raw fields of a line, as [`flatstore::line::decode::split_fields`] gives them, found with a
-/// vectorised search (export's hot loop).
-fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut start = 0;
-    memchr::memchr_iter(DELIMITER, line)
-        .chain([line.len()])
-        .map(move |end| {
-            let field = &line[start..end];
-            start = end + 1;
-            field
-        })
 }
 
 /// Exit status 0 when every record was exported, 1 when a file is corrupt or binary, a record
@@ -359,7 +346,7 @@ fn export_file(
     exporter: &mut Exporter,
     mut picker: Option<&mut Picker>,
     content: &mut Content<'_>,
-    out: &mut Output,
+    out: &mut BufferedStdout,
     status: &mut Status,
 ) -> io::Result<()> {
     let mut torn = false;
@@ -427,23 +414,6 @@ mod tests {
             out,
             b"plain;\"a,b\";\"say \"\"hi\"\"\";\"two\r\nlines\";;".as_slice()
         );
-    }
-
-    #[test]
-    fn fields_are_split_as_the_decoder_splits_them() {
-        for line in [
-            &b""[..],
-            b"|",
-            b"a",
-            b"a|",
-            b"|a",
-            b"a||b|",
-            b"INVITE|200|a%7Cb|",
-        ] {
-            let ours: Vec<&[u8]> = fields(line).collect();
-            let decoder: Vec<&[u8]> = flatstore::line::decode::split_fields(line).collect();
-            assert_eq!(ours, decoder, "{line:?}");
-        }
     }
 
     #[test]

@@ -11,6 +11,8 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use flatstore::cdr::identity::Identity;
+use flatstore::columns;
 use postgres::error::SqlState;
 use postgres::types::Type;
 use postgres::{Client, Transaction};
@@ -19,14 +21,14 @@ use crate::consumed;
 use crate::content::{self, Stop};
 use crate::db::connect::{Database, reason};
 use crate::db::copy::{Column, Rows};
-use crate::db::ledger::{self, CREATE_LEDGER, Identity, Loaded};
+use crate::db::ledger::{self, CREATE_LEDGER, Loaded};
 use crate::db::sql::{self, TableName, ident};
-use crate::exit::{Status, records, usage};
-use crate::inputs::{self, Source};
+use crate::error::CliError;
+use crate::exit::{FileError, Status, records, usage};
+use crate::inputs::{self, Named};
 use crate::lines;
-use crate::listing::{FileError, ListedFile, STDIN, Selection};
+use crate::listing::{ListedFile, STDIN, Selection};
 use crate::progress::Progress;
-use crate::schema;
 
 /// TABLE's records into a PostgreSQL table, each file exactly once.
 ///
@@ -100,10 +102,10 @@ fn given(args: &Args, status: &mut Status) -> Option<Given> {
              exactly once (--modified-since/--modified-until choose a directory's files)",
         )
     }
-    let named = match inputs::source(&args.inputs) {
+    let named = match inputs::named(&args.inputs) {
         // Without a TABLE, `choose` says that one is needed.
-        Source::Table { table, .. } => table,
-        Source::Files(paths) => {
+        Named::Table { table, .. } => table,
+        Named::Files(paths) => {
             if paths.iter().any(|p| p.as_os_str() == STDIN) {
                 usage(
                     "- (standard input): load reads a file twice and knows it again by its \
@@ -144,35 +146,27 @@ fn the_only_table(files: &[ListedFile]) -> Option<String> {
 }
 
 /// The column names, and where they were given (for reports).
-fn column_names(args: &Args, sidecar: Option<&Path>) -> Result<(Vec<String>, String), String> {
+fn column_names(args: &Args, sidecar: Option<&Path>) -> Result<(Vec<String>, String), CliError> {
     let (names, from) = if args.columns.is_empty() {
         let Some(path) = sidecar else {
-            return Err(
-                "no file given is named as a table's log, and no --columns: the loader needs \
-                 the column names"
-                    .into(),
-            );
+            return Err(CliError::NoColumnNames);
         };
-        match schema::read(path).map_err(|e| e.to_string())? {
+        match columns::read(path)? {
             Some(names) => (names, path.display().to_string()),
             None => {
-                return Err(format!(
-                    "{}: no such file, and no --columns: the loader needs the column names \
-                     (write them with header=1, or give --columns)",
-                    path.display()
-                ));
+                return Err(CliError::NoColumnsFile {
+                    path: path.to_owned(),
+                });
             }
         }
     } else {
-        if let Err(what) = schema::check_names(&args.columns) {
+        if let Err(what) = columns::check_names(&args.columns) {
             usage(format!("--columns: {what}"));
         }
         (args.columns.clone(), "--columns".to_owned())
     };
     if names.iter().any(|n| n == "source") {
-        return Err(format!(
-            "{from} names a column \"source\": the loader fills that column with --source"
-        ));
+        return Err(CliError::SourceColumn { names_from: from });
     }
     Ok((names, from))
 }
@@ -194,7 +188,7 @@ fn create_table(target: &TableName, names: &[String], types: &[(String, String)]
 }
 
 /// What a run loads into, and how.
-struct Plan {
+struct LoadPlan {
     /// The SQL table as schema.table: the ledger's `tbl`, and for reports.
     table: String,
     /// `COPY … FROM STDIN` of the table's `source` and record columns.
@@ -214,7 +208,7 @@ fn prepare(
     names: &[String],
     names_from: String,
     source: String,
-) -> Result<Plan, String> {
+) -> Result<LoadPlan, CliError> {
     let target = match &args.into {
         Some(into) => TableName::parse(into).unwrap_or_else(|e| usage(format!("--into: {e}"))),
         None => match table {
@@ -228,7 +222,10 @@ fn prepare(
             "--types: {name:?} is not one of the columns ({names_from})"
         ));
     }
-    let in_db = |e: postgres::Error| format!("{}: {}", db.described(), reason(&e));
+    let in_db = |e: postgres::Error| CliError::Database {
+        database: db.described().to_owned(),
+        reason: reason(&e),
+    };
     // `schema.table` of a table that exists, else `None`.
     let resolve = |client: &mut Client, sql: &str| sql::resolve(client, sql).map_err(in_db);
     // Made only when missing (CREATE … IF NOT EXISTS needs the right to create even when the
@@ -245,11 +242,10 @@ fn prepare(
         ledger::create(client, &statements).map_err(in_db)?;
     }
     let Some(table) = resolve(client, &target.sql())? else {
-        return Err(format!(
-            "{}: no table {}: create it, or give --create",
-            db.described(),
-            target.sql()
-        ));
+        return Err(CliError::NoSqlTable {
+            database: db.described().to_owned(),
+            table: target.sql(),
+        });
     };
     let columns = std::iter::once("source".to_owned())
         .chain(names.iter().cloned())
@@ -258,7 +254,11 @@ fn prepare(
         .join(", ");
     let select = client
         .prepare(&format!("SELECT {columns} FROM {} LIMIT 0", target.sql()))
-        .map_err(|e| format!("{}: table {table}: {}", db.described(), reason(&e)))?;
+        .map_err(|e| CliError::SqlTable {
+            database: db.described().to_owned(),
+            table: table.clone(),
+            reason: reason(&e),
+        })?;
     let kinds = select.columns()[1..]
         .iter()
         .map(|c| match *c.type_() {
@@ -267,7 +267,7 @@ fn prepare(
             _ => Column::Plain,
         })
         .collect();
-    Ok(Plan {
+    Ok(LoadPlan {
         copy: format!("COPY {} ({columns}) FROM STDIN", target.sql()),
         table,
         rows: Rows::new(source.as_bytes(), kinds),
@@ -277,7 +277,7 @@ fn prepare(
 }
 
 /// What became of a file.
-enum Outcome {
+enum LoadOutcome {
     /// Rows committed.
     Loaded(u64),
     /// Nothing new in it.
@@ -335,38 +335,39 @@ fn vanished(e: &FileError) -> bool {
 /// Load what is new in `file` in one transaction.
 fn load_file(
     client: &mut Client,
-    plan: &mut Plan,
+    plan: &mut LoadPlan,
     file: &ListedFile,
     progress: &Progress,
     status: &mut Status,
-) -> Result<Outcome, (Failed, u64)> {
+) -> Result<LoadOutcome, (Failed, u64)> {
     // Its identity, from its first bytes (read apart: they do not count as progress).
     let quiet = Progress::new("load", 0, false);
     let mut head = match content::open(file, &quiet) {
         Ok(head) => head,
-        Err(e) if vanished(&e) => return Ok(Outcome::Nothing),
+        Err(e) if vanished(&e) => return Ok(LoadOutcome::Nothing),
         Err(e) => return Err((e.into(), 0)),
     };
     let gzip = head.is_gzip();
     let prefix = consumed::prefix(&mut head).map_err(|e| (e.into(), 0))?;
     drop(head);
-    let Some(identity) = Identity::of(prefix) else {
+    let identity = Identity::of(&prefix);
+    let Some(first_line) = identity.first_line() else {
         if !file.is_live() && file.size > 0 {
             status.problem(format_args!(
                 "{}: the last line is torn (no newline at its end): not loaded",
                 file.path.display()
             ));
         }
-        return Ok(Outcome::Nothing);
+        return Ok(LoadOutcome::Nothing);
     };
 
     let mut tx = client.transaction().map_err(|e| (e.into(), 0))?;
-    ledger::lock(&mut tx, &plan.table, &identity).map_err(|e| (e.into(), 0))?;
+    ledger::lock(&mut tx, &plan.table, first_line).map_err(|e| (e.into(), 0))?;
     let previous = ledger::find(&mut tx, &plan.table, &identity).map_err(|e| (e.into(), 0))?;
     let skip = previous.as_ref().map_or(0, |p| p.consumed);
     let unchanged = |previous: &Option<ledger::Entry>| match previous {
-        Some(p) if p.source != plan.source => Outcome::LoadedUnder(p.source.clone()),
-        _ => Outcome::Nothing,
+        Some(p) if p.source != plan.source => LoadOutcome::LoadedUnder(p.source.clone()),
+        _ => LoadOutcome::Nothing,
     };
     if previous.is_some() && !gzip && skip >= file.size {
         return Ok(unchanged(&previous));
@@ -375,7 +376,7 @@ fn load_file(
     // Past what is loaded, to the first new line.
     let mut content = match content::open(file, progress) {
         Ok(content) => content,
-        Err(e) if vanished(&e) => return Ok(Outcome::Nothing),
+        Err(e) if vanished(&e) => return Ok(LoadOutcome::Nothing),
         Err(e) => return Err((e.into(), 0)),
     };
     let mut line = Vec::new();
@@ -475,7 +476,7 @@ fn load_file(
             file.path.display()
         ));
     }
-    Ok(Outcome::Loaded(loaded))
+    Ok(LoadOutcome::Loaded(loaded))
 }
 
 fn commit(tx: Transaction<'_>) -> Result<(), postgres::Error> {
@@ -483,7 +484,7 @@ fn commit(tx: Transaction<'_>) -> Result<(), postgres::Error> {
 }
 
 /// Report a file that was not loaded.
-fn report(status: &mut Status, plan: &Plan, file: &ListedFile, failed: &Failed, skipped: u64) {
+fn report(status: &mut Status, plan: &LoadPlan, file: &ListedFile, failed: &Failed, skipped: u64) {
     let path = file.path.display();
     let lines_from = if skipped > 0 {
         format!(
@@ -533,7 +534,7 @@ pub fn run(args: &Args) -> ExitCode {
     status.exit_code()
 }
 
-fn load(args: &Args, status: &mut Status) -> Result<(), String> {
+fn load(args: &Args, status: &mut Status) -> Result<(), CliError> {
     let Some(Given {
         files,
         table,
@@ -546,16 +547,20 @@ fn load(args: &Args, status: &mut Status) -> Result<(), String> {
     let source = match &args.source {
         Some(source) if source.is_empty() => usage("--source: empty"),
         Some(source) => source.clone(),
-        None => whoami::hostname()
-            .map_err(|e| format!("this host's name (for --source): {e}; give --source"))?,
+        None => whoami::hostname().map_err(CliError::HostName)?,
     };
     let db = Database::from_url(&args.db, APPLICATION, |warning| {
         eprintln!("flatstore: WARNING: {warning}")
     })
-    .map_err(|e| format!("--db: {e}"))?;
+    .map_err(|e| CliError::Option {
+        option: "--db",
+        source: Box::new(e),
+    })?;
     let connect = |db: &Database| {
-        db.connect()
-            .map_err(|e| format!("{}: {}", db.described(), reason(&e)))
+        db.connect().map_err(|e| CliError::Database {
+            database: db.described().to_owned(),
+            reason: reason(&e),
+        })
     };
     let mut client = connect(&db)?;
     let mut plan = prepare(
@@ -573,13 +578,13 @@ fn load(args: &Args, status: &mut Status) -> Result<(), String> {
     let mut others: Vec<String> = Vec::new();
     for (i, file) in files.iter().enumerate() {
         match load_file(&mut client, &mut plan, file, &progress, status) {
-            Ok(Outcome::Loaded(n)) => {
+            Ok(LoadOutcome::Loaded(n)) => {
                 if let Err(e) = writeln!(out, "{}: {} loaded", file.file_name, records(n)) {
                     status.output_failed(&e);
                 }
             }
-            Ok(Outcome::Nothing) => {}
-            Ok(Outcome::LoadedUnder(source)) => {
+            Ok(LoadOutcome::Nothing) => {}
+            Ok(LoadOutcome::LoadedUnder(source)) => {
                 if !others.contains(&source) {
                     others.push(source);
                 }
@@ -587,15 +592,9 @@ fn load(args: &Args, status: &mut Status) -> Result<(), String> {
             Err((failed, skipped)) => {
                 report(status, &plan, file, &failed, skipped);
                 if client.is_closed() {
-                    client = connect(&db).map_err(|e| {
-                        format!(
-                            "{e}: the connection was lost and cannot be made again; {} not \
-                             tried",
-                            match files.len() - i - 1 {
-                                1 => "1 more file".to_owned(),
-                                n => format!("{n} more files"),
-                            }
-                        )
+                    client = connect(&db).map_err(|e| CliError::Reconnect {
+                        source: Box::new(e),
+                        untried: files.len() - i - 1,
                     })?;
                 }
             }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use flatstore::{Control, wait_for_writers};
 
+use crate::error::CliError;
+
 /// Make every process writing to DIR reopen its files before its next write.
 ///
 /// Run it after renaming the files away (in logrotate's postrotate).
@@ -27,13 +29,15 @@ pub struct Args {
     unopened_ok: bool,
 }
 
-fn seconds(value: &str) -> Result<Duration, String> {
+fn seconds(value: &str) -> Result<Duration, CliError> {
     value
         .parse()
         .ok()
         .filter(|s: &f64| s.is_finite() && *s >= 0.0)
         .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("{value:?}: not seconds"))
+        .ok_or_else(|| CliError::NotSeconds {
+            value: value.to_owned(),
+        })
 }
 
 /// Exit status 0 done, 1 failed: DIR is not a directory, no writer ever opened it (unless
@@ -48,10 +52,10 @@ pub fn run(args: &Args) -> ExitCode {
     }
 }
 
-fn rotate_dir(args: &Args) -> Result<(), String> {
+fn rotate_dir(args: &Args) -> Result<(), CliError> {
     let dir = &args.dir;
     if !dir.is_dir() {
-        return Err(format!("{}: not a directory", dir.display()));
+        return Err(CliError::NotADirectory { dir: dir.clone() });
     }
     let control = match Control::open_existing(dir) {
         Ok(control) => control,
@@ -61,19 +65,13 @@ fn rotate_dir(args: &Args) -> Result<(), String> {
             if args.unopened_ok {
                 return Ok(());
             }
-            return Err(format!(
-                "{}: no flatstore writer has ever opened this directory (it has no {}): a \
-                 typo? Nothing was rotated. (--unopened-ok accepts a directory with no writers \
-                 yet.)",
-                dir.display(),
-                flatstore::names::CONTROL_FILE
-            ));
+            return Err(CliError::NeverOpened { dir: dir.clone() });
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     };
     let generation = control.request_rotation();
     if args.wait {
-        wait_for_writers(&control, generation, args.timeout).map_err(|e| e.to_string())?;
+        wait_for_writers(&control, generation, args.timeout)?;
     }
     Ok(())
 }

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use flatstore::{SealOutcome, seal_if_abandoned};
 
-use crate::listing::{self, FileError};
+use crate::exit::FileError;
+use crate::listing;
 
 /// Seal the live files of DIR whose writer is gone (killed, or stopped for good).
 ///

@@ -156,13 +156,13 @@ fn text_report(tables: &[TableStats]) -> String {
 
 /// `stats --json`: one object, keys in this order (docs/cli.md).
 #[derive(Serialize)]
-struct Report<'a> {
+struct StatsReport<'a> {
     dir: String,
-    tables: Vec<TableReport<'a>>,
+    tables: Vec<StatsTableReport<'a>>,
 }
 
 #[derive(Serialize)]
-struct TableReport<'a> {
+struct StatsTableReport<'a> {
     table: &'a str,
     files: usize,
     live_files: usize,
@@ -175,11 +175,11 @@ struct TableReport<'a> {
 }
 
 fn json_report(dir: &Path, tables: &[TableStats]) -> String {
-    output::json_report(&Report {
+    output::json_report(&StatsReport {
         dir: dir.to_string_lossy().into_owned(),
         tables: tables
             .iter()
-            .map(|t| TableReport {
+            .map(|t| StatsTableReport {
                 table: &t.table,
                 files: t.files,
                 live_files: t.live,

@@ -5,19 +5,19 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use flatstore::columns;
 use flatstore::line::decode::escape_at;
-use flatstore::line::encode::DELIMITER;
+use flatstore::line::fields::field_count;
 
 use serde::Serialize;
 
 use crate::content::{self, Stop};
-use crate::exit::{PROBLEMS, Status, records};
-use crate::inputs::{self, Source};
+use crate::exit::{FileError, PROBLEMS, Status, records};
+use crate::inputs::{self, Named};
 use crate::lines::{self, Line};
-use crate::listing::{self, FileError, ListedFile};
+use crate::listing::{self, ListedFile};
 use crate::output;
 use crate::progress::Progress;
-use crate::schema;
 
 /// Check every file of DIR (of TABLE only), or the files given: counts, columns, torn lines,
 /// escapes.
@@ -107,7 +107,7 @@ impl FileCheck {
 
 /// The column count of a record, and whether it holds an undecodable escape.
 fn scan(line: &[u8]) -> (usize, bool) {
-    let columns = 1 + line.iter().filter(|&&b| b == DELIMITER).count();
+    let columns = field_count(line);
     let undecodable =
         memchr::memchr2_iter(b'%', b'\\', line).any(|at| escape_at(line, at).is_none());
     (columns, undecodable)
@@ -145,7 +145,7 @@ impl Sidecar {
         Sidecar {
             table: table.to_vec(),
             path: path.to_owned(),
-            names: schema::read(path),
+            names: columns::read(path).map_err(FileError::from),
         }
     }
 }
@@ -252,8 +252,8 @@ impl<'a> TableCheck<'a> {
 /// file could not be read.
 pub fn run(args: &Args) -> ExitCode {
     let mut status = Status::default();
-    let (dir, table, listing) = match inputs::source(&args.inputs) {
-        Source::Table { dir, table } => {
+    let (dir, table, listing) = match inputs::named(&args.inputs) {
+        Named::Table { dir, table } => {
             match listing::discover(dir, table.as_deref().map(str::as_bytes)) {
                 Ok(listing) => (Some(dir), table, listing),
                 Err(e) => {
@@ -262,7 +262,7 @@ pub fn run(args: &Args) -> ExitCode {
                 }
             }
         }
-        Source::Files(paths) => {
+        Named::Files(paths) => {
             let listing = inputs::given(paths);
             // A path given that is not there is said on standard error too, as a missing DIR
             // is (the report lists it among the problems).
@@ -439,16 +439,16 @@ fn text_report(tables: &[TableCheck<'_>], ignored: &[String], problems: &[String
 
 /// `verify --json`: one object, keys in this order (docs/cli.md lists them).
 #[derive(Serialize)]
-struct Report<'a> {
+struct VerifyReport<'a> {
     /// `null` for files given one by one.
     dir: Option<String>,
-    tables: Vec<TableReport<'a>>,
+    tables: Vec<VerifyTableReport<'a>>,
     ignored: &'a [String],
     problems: &'a [String],
 }
 
 #[derive(Serialize)]
-struct TableReport<'a> {
+struct VerifyTableReport<'a> {
     table: Option<&'a str>,
     /// The column count of most records.
     columns: Option<usize>,
@@ -488,11 +488,11 @@ fn json_report(
     ignored: &[String],
     problems: &[String],
 ) -> String {
-    output::json_report(&Report {
+    output::json_report(&VerifyReport {
         dir: dir.map(|dir| dir.to_string_lossy().into_owned()),
         tables: tables
             .iter()
-            .map(|t| TableReport {
+            .map(|t| VerifyTableReport {
                 table: t.table.as_deref(),
                 columns: t.majority,
                 records: t.sum(|c| c.records),

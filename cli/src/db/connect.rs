@@ -10,6 +10,7 @@ use postgres::{Client, Config, NoTls};
 
 use super::pgpass;
 use super::tls::{self, Given, SslMode, Tls};
+use crate::error::CliError;
 
 /// Where libpq looks for the server's socket when the URL names no host (Debian's build).
 pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
@@ -45,14 +46,14 @@ impl Database {
         url: &str,
         application: &str,
         warn: impl FnOnce(String),
-    ) -> Result<Database, String> {
+    ) -> Result<Database, CliError> {
         if !(url.starts_with("postgresql://") || url.starts_with("postgres://")) {
-            return Err("give a URL postgresql://USER@HOST[:PORT]/DBNAME".into());
+            return Err(CliError::NotAUrl);
         }
-        let (url, given) = take_tls_parameters(url)?;
+        let (url, given) = take_tls_parameters(url).map_err(CliError::Tls)?;
         let given = given.or_environment(|name| std::env::var(name).ok());
         // The crate's messages name the option at fault, never a value.
-        let mut config = Config::from_str(&url).map_err(|e| e.to_string())?;
+        let mut config = Config::from_str(&url).map_err(CliError::Url)?;
         if config.get_hosts().is_empty() {
             config.host(DEFAULT_SOCKET_DIR);
         }
@@ -62,17 +63,17 @@ impl Database {
             .iter()
             .all(|host| matches!(host, Host::Unix(_)));
         let tls = match unix {
-            true => Tls::without(&given)?,
+            true => Tls::without(&given).map_err(CliError::Tls)?,
             false => {
                 let home = std::env::var_os("HOME")
                     .filter(|h| !h.is_empty())
                     .map(PathBuf::from);
-                Tls::new(&given, home.as_deref())?
+                Tls::new(&given, home.as_deref()).map_err(CliError::Tls)?
             }
         };
         let user = match config.get_user() {
             Some(user) => user.to_owned(),
-            None => whoami::username().map_err(|e| format!("the system user's name: {e}"))?,
+            None => whoami::username().map_err(CliError::UserName)?,
         };
         config.user(&user);
         let dbname = config.get_dbname().unwrap_or(&user).to_owned();
@@ -101,7 +102,7 @@ impl Database {
                         config.password(password);
                     }
                     Ok(None) => {}
-                    Err(e) => return Err(format!("{}: {e}", path.display())),
+                    Err(source) => return Err(CliError::PasswordFile { path, source }),
                 }
             }
         }
@@ -241,7 +242,8 @@ mod tests {
         assert_eq!(db.described(), "u@/var/run/postgresql:5432/u");
         assert!(Database::from_url("mysql://u@h/db", "t", |_| {}).is_err());
         let refused = Database::from_url("postgresql://u:secret@h:notaport/db", "t", |_| {})
-            .expect_err("bad port");
+            .expect_err("bad port")
+            .to_string();
         assert!(!refused.contains("secret"), "{refused}");
     }
 
@@ -261,7 +263,8 @@ mod tests {
         assert_eq!(given.sslmode.as_deref(), Some("require"));
         assert!(take_tls_parameters("postgresql://u@h/db?sslrootcert=%ZZ").is_err());
         let refused = Database::from_url("postgresql://u@h/db?sslmode=verify-fool", "t", |_| {})
-            .expect_err("unknown sslmode");
+            .expect_err("unknown sslmode")
+            .to_string();
         assert!(
             refused.contains("invalid sslmode \"verify-fool\""),
             "{refused}"

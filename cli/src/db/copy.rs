@@ -13,7 +13,7 @@
 //!   server to read (the session's time zone is UTC) or refuse.
 
 use flatstore::line::decode::decode_field_lenient;
-use flatstore::line::encode::DELIMITER;
+use flatstore::line::fields::split_fields;
 
 /// How a column's values are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +68,7 @@ impl Rows {
             any | (b == b'%') | (b == b'\\') | (b == b'\t') | (b == b'\r')
         });
         let mut count = 0;
-        // A plain scan: fields are short, shorter than a vectorised search pays for.
-        for raw in line.split(|&b| b == DELIMITER) {
+        for raw in split_fields(line) {
             let Some(&column) = self.columns.get(count) else {
                 count += 1;
                 continue;

@@ -14,8 +14,8 @@
 //!     PRIMARY KEY (tbl, content_id))
 //! ```
 //!
-//! **Files are known by content,** as `cdr --state` knows them ([`crate::consumed`]): the hash
-//! of their first bytes, so a file renamed or gzipped since is the same file, and a live file
+//! **Files are known by content,** as `cdr --state` knows them
+//! ([`flatstore::cdr::identity`]): the hash of their first bytes, so a file renamed or gzipped since is the same file, and a live file
 //! that grew is loaded on from `consumed_bytes`. The key holds no source: a file is loaded
 //! into a table once, whichever loader (under whatever `--source`) gets to it first.
 //!
@@ -33,9 +33,8 @@
 //! state instead, see [`super::cdrstate`], committed with its CDRs and its open calls.)
 
 use flatstore::cdr::hash::content_id;
+use flatstore::cdr::identity::Identity;
 use postgres::GenericClient;
-
-use crate::consumed::PREFIX;
 
 /// The ledger, created when missing (in the first schema of the search path).
 pub const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS flatstore_ledger (
@@ -74,72 +73,14 @@ pub fn create(client: &mut postgres::Client, statements: &[&str]) -> Result<(), 
     tx.commit()
 }
 
-/// What names a file in the ledger, from its first bytes of content.
-#[derive(Debug)]
-pub struct Identity {
-    prefix: Vec<u8>,
-    /// The first line with its `\n` (or the whole prefix when the first line is longer).
-    head: usize,
-    /// How many bytes a ledger row may have hashed: each line end in the prefix, and
-    /// [`PREFIX`] when the prefix is that long.
-    lengths: Vec<usize>,
-}
-
-impl Identity {
-    /// The identity of the file whose content starts with `prefix` (its first [`PREFIX`]
-    /// bytes, or all of it when shorter); `None` while it holds no whole line (nothing to
-    /// load).
-    pub fn of(prefix: Vec<u8>) -> Option<Identity> {
-        let mut lengths: Vec<usize> = memchr::memchr_iter(b'\n', &prefix)
-            .map(|at| at + 1)
-            .collect();
-        if prefix.len() >= PREFIX {
-            lengths.push(PREFIX);
-        }
-        let head = *lengths.first()?;
-        Some(Identity {
-            prefix,
-            head,
-            lengths,
-        })
-    }
-
-    /// The content ids a ledger row of this file may have.
-    fn candidates(&self) -> Vec<String> {
-        self.lengths
-            .iter()
-            .map(|&n| content_id(&self.prefix[..n]).to_string())
-            .collect()
-    }
-
-    /// The content id and hashed length to record once the file is consumed up to `end` (a
-    /// line end).
-    fn recorded(&self, end: u64) -> (String, i64) {
-        let full = if self.prefix.len() >= PREFIX {
-            PREFIX
-        } else {
-            self.lengths.last().copied().unwrap_or(0)
-        };
-        let hashed = usize::try_from(end).map_or(full, |end| end.min(full));
-        (
-            content_id(&self.prefix[..hashed]).to_string(),
-            hashed as i64,
-        )
-    }
-}
-
-/// Wait for, and take until the end of the transaction, the lock of this file in the SQL
-/// table `table` (schema.table).
+/// Wait for, and take until the end of the transaction, the lock of the file whose first line
+/// is `first_line` ([`Identity::first_line`]) in the SQL table `table` (schema.table).
 pub fn lock(
     tx: &mut impl GenericClient,
     table: &str,
-    identity: &Identity,
+    first_line: &[u8],
 ) -> Result<(), postgres::Error> {
-    let key = lock_key(&[
-        b"flatstore file",
-        table.as_bytes(),
-        &identity.prefix[..identity.head],
-    ]);
+    let key = lock_key(&[b"flatstore file", table.as_bytes(), first_line]);
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key])?;
     Ok(())
 }
@@ -159,12 +100,13 @@ pub struct Entry {
 pub fn find(
     tx: &mut impl GenericClient,
     table: &str,
-    identity: &Identity,
+    identity: &Identity<'_>,
 ) -> Result<Option<Entry>, postgres::Error> {
+    let candidates: Vec<String> = identity.candidates().map(|id| id.to_string()).collect();
     let row = tx.query_opt(
         "SELECT content_id, consumed_bytes, source FROM flatstore_ledger \
          WHERE tbl = $1 AND content_id = ANY($2) ORDER BY consumed_bytes DESC LIMIT 1",
-        &[&table, &identity.candidates()],
+        &[&table, &candidates],
     )?;
     Ok(row.map(|row| Entry {
         content_id: row.get(0),
@@ -195,11 +137,13 @@ pub struct Loaded<'a> {
 /// violation: roll back too.
 pub fn record(
     tx: &mut impl GenericClient,
-    identity: &Identity,
+    identity: &Identity<'_>,
     previous: Option<&Entry>,
     loaded: &Loaded<'_>,
 ) -> Result<bool, postgres::Error> {
-    let (id, hashed) = identity.recorded(loaded.end);
+    let consumed = identity.consumed(loaded.end);
+    let id = consumed.content_id.to_string();
+    let hashed = i64::try_from(consumed.hashed_bytes).unwrap_or(i64::MAX);
     let end = i64::try_from(loaded.end).unwrap_or(i64::MAX);
     let records = i64::try_from(loaded.records).unwrap_or(i64::MAX);
     let changed = match previous {
@@ -234,38 +178,4 @@ pub fn record(
         )?,
     };
     Ok(changed == 1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_growing_file_keeps_its_lock_and_finds_its_ledger_row() {
-        assert!(Identity::of(b"no whole line yet".to_vec()).is_none());
-        let small = b"INVITE|a|1\nBYE|a|2\n".to_vec();
-        let first = Identity::of(small.clone()).expect("identity");
-        let (id, hashed) = first.recorded(small.len() as u64);
-        assert_eq!(hashed, small.len() as i64);
-
-        // The same file grown past PREFIX: another prefix, the same head, and the first
-        // load's id among its candidates.
-        let mut grown = small.clone();
-        while grown.len() < 2 * PREFIX {
-            grown.extend_from_slice(b"INVITE|b|3\n");
-        }
-        let later = Identity::of(grown[..PREFIX].to_vec()).expect("identity");
-        assert_eq!(later.prefix[..later.head], first.prefix[..first.head]);
-        assert!(later.candidates().contains(&id));
-        let (id, hashed) = later.recorded(grown.len() as u64);
-        assert_eq!(hashed, PREFIX as i64);
-        assert!(later.candidates().contains(&id));
-
-        // A prefix read while the last line was being written hashes only whole lines.
-        let mut partial = small.clone();
-        partial.extend_from_slice(b"INV");
-        let (id, hashed) = Identity::of(partial).expect("identity").recorded(1 << 20);
-        assert_eq!(hashed, small.len() as i64);
-        assert!(first.candidates().contains(&id));
-    }
 }

@@ -1,6 +1,8 @@
 //! SQL text built from names an operator gives: identifiers always quoted, column types
 //! checked to be type names and nothing else.
 
+use crate::error::CliError;
+
 /// `name` as a quoted SQL identifier (`"name"`, a `"` doubled): taken exactly as written,
 /// case and all.
 pub fn ident(name: &str) -> String {
@@ -18,18 +20,20 @@ pub struct TableName {
 
 impl TableName {
     /// `--into`'s value: `table` or `schema.table`, each part exactly as written (quoted).
-    pub fn parse(value: &str) -> Result<TableName, String> {
+    pub fn parse(value: &str) -> Result<TableName, CliError> {
         let (schema, name) = match value.split_once('.') {
             Some((schema, name)) => (Some(schema.to_owned()), name.to_owned()),
             None => (None, value.to_owned()),
         };
         if name.is_empty() || schema.as_deref().is_some_and(str::is_empty) || name.contains('.') {
-            return Err(format!(
-                "{value:?} is no table name: give TABLE or SCHEMA.TABLE"
-            ));
+            return Err(CliError::NotAnSqlTable {
+                value: value.to_owned(),
+            });
         }
         if value.contains('\0') {
-            return Err(format!("{value:?}: a NUL byte"));
+            return Err(CliError::NulByte {
+                value: value.to_owned(),
+            });
         }
         Ok(TableName { schema, name })
     }
@@ -84,17 +88,17 @@ pub fn create_table<'a>(
 /// `Err` unless `ty` reads as a type name: letters, digits, `_`, spaces, and the brackets,
 /// commas and dots of `numeric(10,2)`, `varchar(64)`, `text[]` or `pg_catalog.int8`. The
 /// server decides whether it is a type; this keeps anything but a type out of the statement.
-pub fn check_type(ty: &str) -> Result<(), String> {
+pub fn check_type(ty: &str) -> Result<(), CliError> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || " _(),[].".contains(c);
     if ty.trim().is_empty() || !ty.chars().all(allowed) {
-        return Err(format!("{ty:?} is no SQL type name"));
+        return Err(CliError::NotAnSqlType { ty: ty.to_owned() });
     }
     Ok(())
 }
 
 /// `--types name=type,...` (given once or more): pairs in order. Commas inside brackets belong
 /// to the type (`amount=numeric(10,2)`).
-pub fn parse_types(values: &[String]) -> Result<Vec<(String, String)>, String> {
+pub fn parse_types(values: &[String]) -> Result<Vec<(String, String)>, CliError> {
     let mut pairs = Vec::new();
     for value in values {
         let mut depth = 0i32;
@@ -114,15 +118,21 @@ pub fn parse_types(values: &[String]) -> Result<Vec<(String, String)>, String> {
         items.push(&value[start..]);
         for item in items {
             let Some((name, ty)) = item.split_once('=') else {
-                return Err(format!("{item:?}: give NAME=TYPE"));
+                return Err(CliError::NotNameEqualsType {
+                    item: item.to_owned(),
+                });
             };
             let (name, ty) = (name.trim(), ty.trim());
             if name.is_empty() {
-                return Err(format!("{item:?}: the column name is empty"));
+                return Err(CliError::NoColumnName {
+                    item: item.to_owned(),
+                });
             }
             check_type(ty)?;
             if pairs.iter().any(|(n, _): &(String, String)| n == name) {
-                return Err(format!("{name:?} is given twice"));
+                return Err(CliError::GivenTwice {
+                    name: name.to_owned(),
+                });
             }
             pairs.push((name.to_owned(), ty.to_owned()));
         }

@@ -3,8 +3,15 @@
 //! shift, so no tombstones), at most three quarters full. 24 bytes a slot: at 1,000 calls a
 //! second, 300 s of ended calls (and the quarter more kept between sweeps) fit 2^19 slots,
 //! 12 MiB.
+//!
+//! And the pairer's ended calls: a call with both sides waits for the stream to pass its times
+//! (`settle`), then its CDR is made and the call remembered by its hash for the memory window.
 
-use super::hash::ContentId;
+use super::carried::CarriedEnd;
+use super::slots::{Stage, call_cdr};
+use super::{ENDED_MEMORY_SECONDS, Emit, Pairer, RecordSide};
+use crate::cdr::CallStatus;
+use crate::cdr::hash::ContentId;
 
 /// A slot's end when it is empty (no call ends that early: year 0 is about -6.2e10).
 const EMPTY: i64 = i64::MIN;
@@ -155,6 +162,139 @@ fn home(call: &ContentId) -> usize {
     let mut first = [0u8; 8];
     first.copy_from_slice(&call.0[..8]);
     u64::from_le_bytes(first) as usize
+}
+
+impl Pairer {
+    /// Makes the CDRs of all `Ended` calls, in key order.
+    pub(super) fn settle<E: Emit + ?Sized>(&mut self, out: &mut E) {
+        if self.settling.is_empty() {
+            return;
+        }
+        let mut settling = std::mem::take(&mut self.settling);
+        let calls = &self.calls;
+        settling.sort_unstable_by(|a, b| calls[a.0 as usize].key().cmp(calls[b.0 as usize].key()));
+        for &(slot, generation) in &settling {
+            let call = &self.calls[slot as usize];
+            if call.generation == generation && call.stage == Stage::Ended {
+                self.close(slot, out);
+            }
+        }
+        settling.clear();
+        self.settling = settling;
+        // Every ended call had its entry: none is left, nor are their other sides.
+        self.ended.clear();
+    }
+
+    /// How long (seconds of record time) ended calls are remembered after their end.
+    pub(super) fn ended_window(&self) -> u64 {
+        self.options.max_age_seconds.min(ENDED_MEMORY_SECONDS)
+    }
+
+    /// Whether an ended call that ended at `end_seconds` is still remembered.
+    pub(super) fn remembers_end(&self, end_seconds: i64) -> bool {
+        self.newest.is_some_and(|newest| {
+            remembers(newest.epoch_seconds(), end_seconds, self.ended_window())
+        })
+    }
+
+    pub(super) fn remembers_closed(&self, id: &ContentId) -> bool {
+        self.closed
+            .get(id)
+            .is_some_and(|end_seconds| self.remembers_end(end_seconds))
+    }
+
+    /// A lone call gets its other side, the record's (its INVITE if `is_invite`): its CDR now
+    /// if the stream is already past both times, else at the next advance (a side with the
+    /// same time may still come).
+    pub(super) fn end<E: Emit + ?Sized>(
+        &mut self,
+        slot: u32,
+        is_invite: bool,
+        side: RecordSide,
+        out: &mut E,
+    ) {
+        let call = &self.calls[slot as usize];
+        let (invite, bye_time) = if is_invite {
+            (self.record_side(side), call.bye_time)
+        } else {
+            (call.invite(&self.ended), side.0)
+        };
+        let last = invite.time.epoch_nanos().max(bye_time.epoch_nanos());
+        if self
+            .newest
+            .is_some_and(|newest| last < newest.epoch_nanos())
+        {
+            out.cdr(&call_cdr(
+                call.key(),
+                invite,
+                CallStatus::Answered,
+                Some(invite.time),
+                Some(bye_time),
+            ));
+            let end = CarriedEnd {
+                end_seconds: bye_time.epoch_seconds(),
+                call: call.id,
+            };
+            self.remove(slot);
+            self.remember(end);
+        } else {
+            self.put_side(slot, is_invite, side);
+            self.set_ended(slot);
+        }
+    }
+
+    /// The call in `slot`, which has both sides now, ends: its CDR is made at the next advance.
+    pub(super) fn set_ended(&mut self, slot: u32) {
+        let call = &mut self.calls[slot as usize];
+        let was_lone = call.is_lone();
+        call.stage = Stage::Ended;
+        self.settling.push((slot, call.generation));
+        if was_lone {
+            self.lone -= 1;
+            self.compact_waiting();
+        }
+    }
+
+    /// Emits an ended call's CDR, forgets the call and remembers that it ended.
+    pub(super) fn close<E: Emit + ?Sized>(&mut self, slot: u32, out: &mut E) {
+        let call = &self.calls[slot as usize];
+        let invite = call.invite(&self.ended);
+        out.cdr(&call_cdr(
+            call.key(),
+            invite,
+            CallStatus::Answered,
+            Some(invite.time),
+            Some(call.bye_time),
+        ));
+        let end = CarriedEnd {
+            end_seconds: call.bye_time.epoch_seconds(),
+            call: call.id,
+        };
+        self.remove(slot);
+        self.remember(end);
+    }
+
+    /// Forgets the ended calls past remembering when the newest time's whole seconds are
+    /// `now`; at most once every quarter of the memory window.
+    pub(super) fn forget_old_ends(&mut self, now: i64) {
+        if now >= self.next_purge {
+            let window = self.ended_window();
+            self.closed
+                .retain(|end_seconds| remembers(now, end_seconds, window));
+            let step = i64::try_from((window / 4).max(1)).unwrap_or(i64::MAX);
+            self.next_purge = now.saturating_add(step);
+        }
+    }
+
+    pub(super) fn remember(&mut self, end: CarriedEnd) {
+        self.closed.insert(end.call, end.end_seconds);
+    }
+}
+
+/// Whether a call that ended at `end_seconds` is remembered when the newest time's whole
+/// seconds are `now`, for a memory of `window` seconds.
+pub(super) fn remembers(now: i64, end_seconds: i64, window: u64) -> bool {
+    i128::from(now) - i128::from(end_seconds) <= i128::from(window)
 }
 
 #[cfg(test)]

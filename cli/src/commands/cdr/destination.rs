@@ -1,0 +1,339 @@
+//! Where a run's CDRs go (standard output, a file, the journal of incremental runs, a
+//! PostgreSQL table), begun with what earlier runs left and committed at the end; and the
+//! writer that takes the run's CDRs and complaints on their way there.
+
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::os::fd::AsFd as _;
+use std::path::{Path, PathBuf};
+
+use flatstore::cdr::state::{self, OutputMark, Restored};
+use flatstore::cdr::{CdrView, CdrWriter, Complaint, Emit, Pairer, PairingOptions, Problem};
+
+use super::Args;
+use super::database::{CdrDatabase, CdrTable, CommittedStates};
+use super::fault;
+use super::rows::CdrRows;
+use crate::commit::{self, Journal};
+use crate::consumed::ConsumedFiles;
+use crate::db::cdrstate;
+use crate::exit::{FileError, Status};
+
+/// How many bytes of rows are gathered before they are written (or appended to the journal).
+const OUTPUT_BUFFER: usize = 1024 * 1024;
+
+/// Where the CDRs go.
+pub(super) enum Destination<'t> {
+    /// Standard output, written as the rows come.
+    Stdout(File),
+    /// --output without a state: a temporary file beside `path`, renamed to it at the commit.
+    File { file: File, path: PathBuf },
+    /// --output with --state: appended to the journal, the state replaced at the commit.
+    Journal { journal: Journal, state: PathBuf },
+    /// --db: the run's transaction, a `COPY … FROM STDIN` per buffer full of rows; `copied`
+    /// rows so far.
+    Database {
+        tx: postgres::Transaction<'t>,
+        table: &'t CdrTable,
+        copied: u64,
+    },
+}
+
+/// What earlier runs read: this run's state's files, and with --db those of the runs under
+/// other sources into the same SQL table (with their source).
+#[derive(Default)]
+pub(super) struct EarlierRuns {
+    pub(super) own: ConsumedFiles,
+    pub(super) foreign: Vec<(String, ConsumedFiles)>,
+}
+
+/// A destination begun.
+pub(super) struct Begun<'t> {
+    pub(super) destination: Destination<'t>,
+    /// What goes first (CSV's header, unless a journal has it already).
+    pub(super) first: Vec<u8>,
+    /// The pairer, new or as the last committed run left it.
+    pub(super) pairer: Pairer,
+    pub(super) earlier: EarlierRuns,
+}
+
+/// The pairer and the ledger of a restored state, with its output mark; new ones without.
+fn start(
+    restored: Option<Restored>,
+    options: PairingOptions,
+) -> (Pairer, ConsumedFiles, Option<OutputMark>) {
+    match restored {
+        Some(restored) => (
+            restored.pairer,
+            ConsumedFiles::new(restored.files),
+            restored.output,
+        ),
+        None => (Pairer::new(options), ConsumedFiles::default(), None),
+    }
+}
+
+/// The path of the temporary file `path` is written as.
+fn temporary(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+impl<'t> Destination<'t> {
+    /// The destination `args` and `database` ask for, and the state the last committed run
+    /// left for it (with --db, inside the run's transaction, under the lock of the SQL table).
+    pub(super) fn begin(
+        args: &Args,
+        database: Option<&'t mut CdrDatabase>,
+        options: PairingOptions,
+        rows: &CdrRows,
+    ) -> Result<Begun<'t>, String> {
+        let mut earlier = EarlierRuns::default();
+        let begun = match (database, &args.state, &args.output) {
+            (Some(database), _, _) => {
+                let (tx, table, CommittedStates { own: saved, others }) = database.begin()?;
+                for (source, bytes) in others {
+                    let restored = state::restore(&bytes, options)
+                        .map_err(|e| format!("flatstore_cdr_state of --source {source}: {e}"))?;
+                    earlier
+                        .foreign
+                        .push((source, ConsumedFiles::new(restored.files)));
+                }
+                let restored = saved
+                    .map(|bytes| state::restore(&bytes, options))
+                    .transpose()
+                    .map_err(|e| format!("flatstore_cdr_state: {e}"))?;
+                let (pairer, own, _) = start(restored, options);
+                earlier.own = own;
+                Begun {
+                    destination: Destination::Database {
+                        tx,
+                        table,
+                        copied: 0,
+                    },
+                    first: Vec::new(),
+                    pairer,
+                    earlier,
+                }
+            }
+            (None, Some(state_path), Some(path)) => {
+                let restored = match std::fs::read(state_path) {
+                    Ok(bytes) => Some(
+                        state::restore(&bytes, options)
+                            .map_err(|e| format!("{}: {e}", state_path.display()))?,
+                    ),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(format!("{}: {e}", state_path.display())),
+                };
+                let (pairer, own, mark) = start(restored, options);
+                let (mut journal, empty) = Journal::open(path, mark).map_err(|e| e.to_string())?;
+                if empty {
+                    let mark = journal.sync().map_err(|e| e.to_string())?;
+                    // A new journal is committed before anything is appended to it, so that
+                    // what a killed run appends is always cut by the next.
+                    commit::replace(
+                        state_path,
+                        &state::save_marked(&pairer, own.files(), Some(mark)),
+                    )
+                    .map_err(|e| format!("{}: {e}", state_path.display()))?;
+                    journal.append(&rows.header()).map_err(|e| e.to_string())?;
+                }
+                earlier.own = own;
+                Begun {
+                    destination: Destination::Journal {
+                        journal,
+                        state: state_path.clone(),
+                    },
+                    first: Vec::new(),
+                    pairer,
+                    earlier,
+                }
+            }
+            (None, _, Some(path)) => {
+                let temporary = temporary(path);
+                let file = File::create(&temporary)
+                    .map_err(|e| format!("{}: {e}", temporary.display()))?;
+                Begun {
+                    destination: Destination::File {
+                        file,
+                        path: path.clone(),
+                    },
+                    first: rows.header(),
+                    pairer: Pairer::new(options),
+                    earlier,
+                }
+            }
+            (None, _, None) => {
+                let fd = io::stdout()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|e| e.to_string())?;
+                Begun {
+                    destination: Destination::Stdout(File::from(fd)),
+                    first: rows.header(),
+                    pairer: Pairer::new(options),
+                    earlier,
+                }
+            }
+        };
+        Ok(begun)
+    }
+
+    /// Whether the run carries the calls still open to a later run (a state is kept).
+    pub(super) fn carries_open_calls(&self) -> bool {
+        matches!(self, Self::Journal { .. } | Self::Database { .. })
+    }
+
+    /// Writes `rows` (a buffer full) on their way.
+    fn write(&mut self, rows: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Stdout(file) | Self::File { file, .. } => file.write_all(rows),
+            Self::Journal { journal, .. } => journal.append(rows),
+            Self::Database { tx, table, copied } => {
+                let mut copy = tx.copy_in(table.copy.as_str()).map_err(io::Error::other)?;
+                copy.write_all(rows)?;
+                *copied += copy.finish().map_err(io::Error::other)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the last `rows` and commits the run: the file renamed into place, or the state
+    /// (`pairer` and `ledger`) saved with what was appended, or the transaction committed.
+    /// Standard output that cannot be written is reported to `status` (nothing to commit).
+    pub(super) fn commit(
+        self,
+        rows: &[u8],
+        pairer: &Pairer,
+        ledger: &ConsumedFiles,
+        status: &mut Status,
+    ) -> Result<(), String> {
+        match self {
+            Self::Stdout(mut out) => {
+                if let Err(e) = out.write_all(rows) {
+                    status.output_failed(&e);
+                }
+            }
+            Self::File { mut file, path } => {
+                file.write_all(rows).map_err(|e| e.to_string())?;
+                file.sync_all().map_err(|e| e.to_string())?;
+                std::fs::rename(temporary(&path), &path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            Self::Journal {
+                mut journal,
+                state: state_path,
+            } => {
+                journal.append(rows).map_err(|e| e.to_string())?;
+                let mark = journal
+                    .sync()
+                    .map_err(|e| format!("{}: {e}", journal.path().display()))?;
+                commit::replace(
+                    &state_path,
+                    &state::save_marked(pairer, ledger.files(), Some(mark)),
+                )
+                .map_err(|e| format!("{}: {e}", state_path.display()))?;
+            }
+            Self::Database {
+                mut tx,
+                table,
+                mut copied,
+            } => {
+                let in_db = table.in_db();
+                if !rows.is_empty() {
+                    let mut copy = tx.copy_in(table.copy.as_str()).map_err(&in_db)?;
+                    copy.write_all(rows).map_err(|e| e.to_string())?;
+                    copied += copy.finish().map_err(&in_db)?;
+                }
+                cdrstate::write(
+                    &mut tx,
+                    &table.name,
+                    &table.source,
+                    &state::save(pairer, ledger.files()),
+                )
+                .map_err(&in_db)?;
+                tx.commit().map_err(&in_db)?;
+                if let Err(e) = writeln!(io::stdout(), "{copied} CDRs loaded into {}", table.name) {
+                    status.output_failed(&e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Takes what a run makes: rows gathered and written to the destination a buffer full at a
+/// time, problems and complaints to standard error.
+pub(super) struct RowWriter<'t> {
+    rows: CdrRows,
+    destination: Destination<'t>,
+    buffer: Vec<u8>,
+    status: Status,
+    /// The first write that failed; nothing more is written after it.
+    failed: Option<io::Error>,
+}
+
+impl<'t> RowWriter<'t> {
+    /// A writer of `rows` to `destination`, `first` gathered already; the complaints raise
+    /// `status`.
+    pub(super) fn new(
+        rows: CdrRows,
+        destination: Destination<'t>,
+        first: Vec<u8>,
+        status: Status,
+    ) -> Self {
+        let mut buffer = Vec::with_capacity(OUTPUT_BUFFER + 64 * 1024);
+        buffer.extend_from_slice(&first);
+        Self {
+            rows,
+            destination,
+            buffer,
+            status,
+            failed: None,
+        }
+    }
+
+    /// The destination and what is left to write to it, and the status.
+    pub(super) fn into_parts(self) -> (Destination<'t>, Vec<u8>, Status) {
+        (self.destination, self.buffer, self.status)
+    }
+}
+
+impl Emit for RowWriter<'_> {
+    fn cdr(&mut self, cdr: &CdrView<'_>) {
+        fault::inject(fault::Place::Pairing);
+        if self.failed.is_some() {
+            return;
+        }
+        self.rows.write(cdr, &mut self.buffer);
+        if self.buffer.len() >= OUTPUT_BUFFER {
+            match self.destination.write(&self.buffer) {
+                Ok(()) => self.buffer.clear(),
+                Err(e) => self.failed = Some(e),
+            }
+        }
+    }
+
+    fn problem(&mut self, problem: Problem) {
+        self.status.problem(problem);
+    }
+}
+
+impl CdrWriter for RowWriter<'_> {
+    type ReadError = FileError;
+    type Error = String;
+
+    fn complaint(&mut self, complaint: Complaint<FileError>) {
+        match complaint {
+            Complaint::Problem(message) => self.status.problem(message),
+            Complaint::Unreadable(error) => self.status.file_error(&error),
+        }
+    }
+
+    fn check(&mut self) -> Result<(), String> {
+        match self.failed.take() {
+            Some(e) => Err(e.to_string()),
+            None => Ok(()),
+        }
+    }
+}
