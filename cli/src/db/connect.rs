@@ -17,6 +17,20 @@ pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
 /// The port when the URL names none.
 pub const DEFAULT_PORT: u16 = 5432;
 
+/// How long a connection attempt may take when the URL gives no `connect_timeout` (libpq
+/// waits for ever; a cron job that never ends is worse than one that fails and says why).
+/// `connect_timeout=0` in the URL waits for ever, as in libpq.
+pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether the URL's query names the parameter `name` (whatever its value).
+fn names_parameter(url: &str, name: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| pair.split_once('=').map_or(pair, |(key, _)| key) == name)
+    })
+}
+
 /// A database to connect to, from a libpq-style URL, with its password found.
 pub struct Database {
     config: Config,
@@ -56,6 +70,9 @@ impl Database {
         let mut config = Config::from_str(&url).map_err(CliError::Url)?;
         if config.get_hosts().is_empty() {
             config.host(DEFAULT_SOCKET_DIR);
+        }
+        if !names_parameter(&url, "connect_timeout") {
+            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
         // Over a Unix socket libpq uses no TLS whatever the mode, and reads no certificate.
         let unix = config
@@ -241,6 +258,19 @@ mod tests {
         let db = Database::from_url("postgresql://u@/", "t", |w| panic!("{w}")).expect("bare");
         assert_eq!(db.described(), "u@/var/run/postgresql:5432/u");
         assert!(Database::from_url("mysql://u@h/db", "t", |_| {}).is_err());
+        assert_eq!(
+            db.config.get_connect_timeout(),
+            Some(&DEFAULT_CONNECT_TIMEOUT)
+        );
+        let patient =
+            Database::from_url("postgresql://u@h/db?connect_timeout=0", "t", |_| {}).expect("url");
+        assert_eq!(patient.config.get_connect_timeout(), None);
+        let quick =
+            Database::from_url("postgresql://u@h/db?connect_timeout=5", "t", |_| {}).expect("url");
+        assert_eq!(
+            quick.config.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(5))
+        );
         let refused = Database::from_url("postgresql://u:secret@h:notaport/db", "t", |_| {})
             .expect_err("bad port")
             .to_string();
