@@ -168,10 +168,11 @@ impl Params {
                     "delimiter" => Escape::Delimiter,
                     "strict" => Escape::Strict,
                     "none" => Escape::None,
+                    "hex" => Escape::Hex,
                     _ => {
                         return Err(Error::param(
                             name,
-                            format!("{value:?} is not one of delimiter, strict, none"),
+                            format!("{value:?} is not one of delimiter, strict, none, hex"),
                         ));
                     }
                 }
