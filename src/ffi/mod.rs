@@ -46,7 +46,7 @@ fn module_params_lock() -> MutexGuard<'static, Option<Params>> {
 }
 
 /// Set one module parameter; on error nothing changes.
-pub(crate) fn set_module_param(name: &str, value: &str) -> Result<()> {
+pub fn set_module_param(name: &str, value: &str) -> Result<()> {
     module_params_lock()
         .get_or_insert_with(Params::default)
         .set(name, value)
@@ -87,7 +87,7 @@ fn quiet_panics() {
 
 /// A new connection for the host's `url`, as the value a handle's `tail` holds. A URL that is
 /// not UTF-8 is a bad URL ([`Error::BadUrl`]), as is any other malformed one.
-pub(crate) fn connection_tail(url: &[u8]) -> Result<c_ulong> {
+pub fn connection_tail(url: &[u8]) -> Result<c_ulong> {
     let url = std::str::from_utf8(url).map_err(|_| Error::BadUrl {
         url: String::from_utf8_lossy(url).into_owned(),
         reason: "not valid UTF-8",
@@ -98,7 +98,7 @@ pub(crate) fn connection_tail(url: &[u8]) -> Result<c_ulong> {
 
 /// A host's connection handle: a C struct whose `tail` word holds the connection (a value from
 /// [`connection_tail`]), made with `Box::into_raw` by the host ABI's init.
-pub(crate) trait Handle {
+pub trait Handle {
     /// The `tail` word.
     fn tail(&self) -> c_ulong;
 }
@@ -109,7 +109,7 @@ pub(crate) trait Handle {
 /// `h` is NULL or a handle from the host ABI's init that was not closed, used by the host from
 /// one thread at a time.
 #[inline]
-pub(crate) unsafe fn handle_connection<'a, H: Handle>(h: *const H) -> Result<&'a mut Connection> {
+pub unsafe fn handle_connection<'a, H: Handle>(h: *const H) -> Result<&'a mut Connection> {
     // SAFETY: per the contract, a non-NULL `h` is a live handle.
     let Some(handle) = (unsafe { h.as_ref() }) else {
         return Err(Error::NullArgument { what: "handle" });
@@ -128,7 +128,7 @@ pub(crate) unsafe fn handle_connection<'a, H: Handle>(h: *const H) -> Result<&'a
 ///
 /// # Safety
 /// `h` is NULL or a handle from the host ABI's init (`Box::into_raw`), not used again.
-pub(crate) unsafe fn close_handle<H: Handle>(h: *mut H) -> Result<()> {
+pub unsafe fn close_handle<H: Handle>(h: *mut H) -> Result<()> {
     if h.is_null() {
         return Ok(());
     }
@@ -140,6 +140,20 @@ pub(crate) unsafe fn close_handle<H: Handle>(h: *mut H) -> Result<()> {
     }
     // SAFETY: the tail is a Box pointer from `connection_tail`, given up with its handle.
     unsafe { Box::from_raw(connection) }.close()
+}
+
+/// Make the host's shared list of log directories ([`crate::shared::directories`]); call once
+/// in the host's main process before it forks, so that a process that never writes (an MI or
+/// RPC process) can rotate the directories its siblings opened. Idempotent.
+pub fn share_directories_with_children() -> Result<()> {
+    crate::shared::directories::share_with_children()
+}
+
+/// `flat_rotate()` for a host face: request a rotation of every directory this process writes
+/// to and of every directory in the host's shared list. Returns how many directories were
+/// asked (0: none, which a host reports as an error).
+pub fn rotate_everywhere() -> Result<usize> {
+    crate::shared::rotation::request_everywhere()
 }
 
 /// Declare this process's number N from the host's `rank`, as the host's C module names its
@@ -158,7 +172,7 @@ pub(crate) fn declare_rank(rank: c_int, worker_offset: i64) {
 /// One record from the host: its column names first, when `header=1` still wants them for the
 /// table (`keys` is called only then), then the values as one line.
 #[inline]
-pub(crate) fn insert_record<'k, 'v, K>(
+pub fn insert_record<'k, 'v, K>(
     con: &mut Connection,
     keys: impl FnOnce() -> K,
     values: impl IntoIterator<Item = Result<Value<'v>, BadValue>>,
@@ -197,14 +211,14 @@ fn raise_postponed() {
 }
 
 /// Remember `error` as this thread's last error (see `flat_last_error`).
-pub(crate) fn set_last_error(error: &Error) {
+pub fn set_last_error(error: &Error) {
     let text = error.to_string().replace('\0', "\\0");
     let text = CString::new(text).unwrap_or_default();
     LAST_ERROR.with(|e| *e.borrow_mut() = text);
 }
 
 /// This thread's last error message; valid until the next failing call on this thread.
-pub(crate) fn last_error_ptr() -> *const c_char {
+pub fn last_error_ptr() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().as_ptr())
 }
 
@@ -238,7 +252,7 @@ fn failed(error: &Error) -> c_int {
 }
 
 /// Run `f`, turning a panic into [`Error::Panic`] and recording any error as the last error.
-pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     let result = inside(f).unwrap_or_else(|_| Err(caught_panic()));
     if let Err(e) = &result {
         set_last_error(e);
@@ -248,7 +262,7 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 
 /// [`guard`] for exports that return `0` or a negative code. The code is made inside the
 /// guarded call, so that a successful insert does not move a `Result<(), Error>` out of it.
-pub(crate) fn guard_code(f: impl FnOnce() -> Result<()>) -> c_int {
+pub fn guard_code(f: impl FnOnce() -> Result<()>) -> c_int {
     inside(|| f().map_or_else(|e| failed(&e), |()| 0)).unwrap_or_else(|_| failed(&caught_panic()))
 }
 
@@ -257,7 +271,7 @@ pub(crate) fn guard_code(f: impl FnOnce() -> Result<()>) -> c_int {
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string that outlives `'a`.
 #[inline]
-pub(crate) unsafe fn c_str_or_null<'a>(p: *const c_char) -> Option<&'a [u8]> {
+pub unsafe fn c_str_or_null<'a>(p: *const c_char) -> Option<&'a [u8]> {
     // SAFETY: non-NULL and NUL-terminated per the contract.
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_bytes())
 }
@@ -267,7 +281,7 @@ pub(crate) unsafe fn c_str_or_null<'a>(p: *const c_char) -> Option<&'a [u8]> {
 ///
 /// # Safety
 /// When `n > 0` and `p` is not NULL, `p` points to `n` initialised `T` that outlive `'a`.
-pub(crate) unsafe fn slice_or_empty<'a, T>(
+pub unsafe fn slice_or_empty<'a, T>(
     p: *const T,
     n: c_int,
     what: &'static str,
@@ -286,7 +300,7 @@ pub(crate) unsafe fn slice_or_empty<'a, T>(
 /// # Safety
 /// When `len > 0` and `s` is not NULL, `s` points to `len` readable bytes that outlive `'a`.
 #[inline]
-pub(crate) unsafe fn str_bytes<'a>(
+pub unsafe fn str_bytes<'a>(
     s: *const c_char,
     len: c_int,
 ) -> std::result::Result<&'a [u8], ValueProblem> {

@@ -27,9 +27,8 @@ const ENTRY_WORDS: usize = 2 + MAX_PATH / 8;
 
 static SHARED: OnceLock<SharedWords> = OnceLock::new();
 
-/// Make the shared list; call once, before the host forks. Idempotent. (Only the Kamailio ABI
-/// has a hook that runs before the host forks.)
-#[cfg_attr(not(feature = "kamailio"), allow(dead_code))]
+/// Make the shared list; call once, before the host forks. Idempotent. (The Kamailio ABI and
+/// the host crates call it from a hook that runs before the host forks.)
 pub(crate) fn share_with_children() -> Result<()> {
     if SHARED.get().is_some() {
         return Ok(());
