@@ -281,11 +281,7 @@ pub unsafe fn c_str_or_null<'a>(p: *const c_char) -> Option<&'a [u8]> {
 ///
 /// # Safety
 /// When `n > 0` and `p` is not NULL, `p` points to `n` initialised `T` that outlive `'a`.
-pub unsafe fn slice_or_empty<'a, T>(
-    p: *const T,
-    n: c_int,
-    what: &'static str,
-) -> Result<&'a [T]> {
+pub unsafe fn slice_or_empty<'a, T>(p: *const T, n: c_int, what: &'static str) -> Result<&'a [T]> {
     match usize::try_from(n) {
         Err(_) => Err(Error::BadCount { count: n.into() }),
         Ok(0) => Ok(&[]),
