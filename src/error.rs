@@ -186,7 +186,9 @@ impl Error {
         }
     }
 
-    pub(crate) fn param(name: &str, reason: impl Into<String>) -> Self {
+    /// [`Error::BadParam`]: parameter `name` refused for `reason` (also what a host face
+    /// returns for a modparam value it cannot read).
+    pub fn param(name: &str, reason: impl Into<String>) -> Self {
         Error::BadParam {
             name: name.to_owned(),
             reason: reason.into(),

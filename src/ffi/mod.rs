@@ -1,10 +1,18 @@
-//! The host ABIs: one file per host (`openser.rs`, `kamailio.rs`), and here what both share: the
-//! guard, the last error, the pointer helpers, the module parameters, the handle's connection
-//! and the rank rule. Nothing in the core imports this module.
+//! The host faces' toolkit: the OpenSER 1.x C API (`openser.rs`, the `flat_*` functions of
+//! `include/flatstore.h`, exported by this library's own `libflatstore.so`), and here what every
+//! host face shares: the guard, the last error, the pointer helpers, the module parameters, the
+//! handle's connection, the rank rule, the record shim and the rotation entry points. Nothing in
+//! the core imports this module.
+//!
+//! The host modules are crates of their own under `hosts/` (`flatstore-kamailio`,
+//! `flatstore-openser`, ...): each is a `cdylib` that a proxy loads, made of the host's export
+//! tables and short shims written with this module. This is their public API, and the only part
+//! of the library they reach besides [`crate::Error`], [`crate::Value`] and [`crate::report`].
 //!
 //! Every export is a short shim: raw inputs to safe values, one call into the safe API, the
-//! result to a C code. A guard catches panics so that none crosses into the host, and holds
-//! a termination signal that lands while the thread is inside the library until it leaves.
+//! result to a C code. A guard ([`guard`], [`guard_code`]) catches panics so that none crosses
+//! into the host, and holds a termination signal that lands while the thread is inside the
+//! library until it leaves.
 #![allow(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
@@ -14,15 +22,21 @@ use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 
 use crate::error::{Error, Result};
-use crate::line::value::{BadValue, Value, ValueProblem};
-use crate::{Config, Connection, Params, declare_process_number};
+use crate::line::value::Value;
+pub use crate::line::value::{BadValue, ValueProblem};
+use crate::report::{Level, report};
+use crate::shared::{directories, rotation};
+use crate::{Config, Connection, Params};
 
-/// Kamailio reads the module's export tables itself: no header.
-/// cbindgen:ignore
-#[cfg(feature = "kamailio")]
-pub mod kamailio;
-#[cfg(not(feature = "kamailio"))]
+/// Declare this process's file number N directly, for a host face whose rank rule is not
+/// [`declare_rank`]'s (OpenSIPS: pid-based numbers for the ranks several processes share).
+pub use crate::declare_process_number;
+
 pub mod openser;
+
+/// The module parameter names a host module exports (the `modparam`s of the C modules and
+/// ours), in the order of the table in `docs/operations.md`; [`set_module_param`] takes them.
+pub use crate::writer::config::PARAMETER_NAMES;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
@@ -45,7 +59,8 @@ fn module_params_lock() -> MutexGuard<'static, Option<Params>> {
     MODULE_PARAMS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Set one module parameter; on error nothing changes.
+/// Set one module parameter (one of [`PARAMETER_NAMES`]) for every later connection made in
+/// this process or in a process forked from it; on error nothing changes.
 pub fn set_module_param(name: &str, value: &str) -> Result<()> {
     module_params_lock()
         .get_or_insert_with(Params::default)
@@ -142,24 +157,10 @@ pub unsafe fn close_handle<H: Handle>(h: *mut H) -> Result<()> {
     unsafe { Box::from_raw(connection) }.close()
 }
 
-/// Make the host's shared list of log directories ([`crate::shared::directories`]); call once
-/// in the host's main process before it forks, so that a process that never writes (an MI or
-/// RPC process) can rotate the directories its siblings opened. Idempotent.
-pub fn share_directories_with_children() -> Result<()> {
-    crate::shared::directories::share_with_children()
-}
-
-/// `flat_rotate()` for a host face: request a rotation of every directory this process writes
-/// to and of every directory in the host's shared list. Returns how many directories were
-/// asked (0: none, which a host reports as an error).
-pub fn rotate_everywhere() -> Result<usize> {
-    crate::shared::rotation::request_everywhere()
-}
-
 /// Declare this process's number N from the host's `rank`, as the host's C module names its
 /// files: `-rank` for the host's own processes (rank ≤ 0), `rank + worker_offset` for workers
 /// (OpenSER 1.3: 4, Kamailio: 128).
-pub(crate) fn declare_rank(rank: c_int, worker_offset: i64) {
+pub fn declare_rank(rank: c_int, worker_offset: i64) {
     let rank = i64::from(rank);
     let n = if rank <= 0 {
         -rank
@@ -313,6 +314,35 @@ pub unsafe fn str_bytes<'a>(
     // SAFETY: non-NULL, `count` bytes per the contract (none are read when it is 0). Two
     // tests, not three, for the usual value: a string is most of a record's fields.
     Ok(unsafe { std::slice::from_raw_parts(s.cast::<u8>(), count) })
+}
+
+/// A failure during a host's startup (a refused modparam, `mod_init`): also reported as an
+/// error through the library's sink (the host's log once the face installed it), so that the
+/// operator sees why the host refused to start. Returns `code` unchanged.
+pub fn report_at_startup(code: c_int) -> c_int {
+    if code < 0 {
+        // SAFETY: last_error_ptr is a NUL-terminated string owned by this thread.
+        let message = unsafe { CStr::from_ptr(last_error_ptr()) }.to_string_lossy();
+        report(Level::Error, format_args!("{message}"));
+    }
+    code
+}
+
+/// Make the list of log directories shared by every process the host forks from now on: call
+/// it once, in the host's main process before it forks (a module's `mod_init`). Afterwards
+/// [`rotate_everywhere`] in any of those processes, one that never opened a directory too
+/// (the host's RPC or MI process), reaches every directory any of them opened. Idempotent.
+pub fn share_directories_with_children() -> Result<()> {
+    directories::share_with_children()
+}
+
+/// Request a rotation of every log directory this process opened and of every directory in the
+/// host's shared list ([`share_directories_with_children`]): every process of the host reopens
+/// its files before its next write. Returns how many directories were asked (0: none was
+/// reached); a listed directory whose control file cannot be opened is an error, reported
+/// after the others were asked.
+pub fn rotate_everywhere() -> Result<usize> {
+    rotation::request_everywhere()
 }
 
 #[cfg(test)]

@@ -15,13 +15,13 @@ mod log;
 use std::cell::UnsafeCell;
 use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_ulong, c_void};
 
-use flatstore::Error;
 use flatstore::ffi::{
-    Handle, c_str_or_null, close_handle, connection_tail, guard, guard_code, handle_connection,
-    insert_record, last_error_ptr, rotate_everywhere, set_module_param,
-    share_directories_with_children, slice_or_empty, str_bytes,
+    BadValue, Handle, ValueProblem, c_str_or_null, close_handle, connection_tail,
+    declare_process_number, guard, guard_code, handle_connection, insert_record, report_at_startup,
+    rotate_everywhere, set_module_param, share_directories_with_children, slice_or_empty,
+    str_bytes,
 };
-use flatstore::line::value::{BadValue, Value, ValueProblem};
+use flatstore::{Error, Value};
 
 use abi::*;
 
@@ -146,17 +146,6 @@ pub static exports: Exported<ModuleExports> = Exported(UnsafeCell::new(ModuleExp
     reload_ack_f: None,
 }));
 
-/// A failure during startup is logged as an error through OpenSIPS, so that the operator sees
-/// why OpenSIPS refused to start.
-fn report_at_startup(code: c_int) -> c_int {
-    if code < 0 {
-        // SAFETY: last_error_ptr is a NUL-terminated string owned by this thread.
-        let message = unsafe { CStr::from_ptr(last_error_ptr()) }.to_string_lossy();
-        log::error(&message);
-    }
-    code
-}
-
 /// Right after `dlopen`, before the modparams: log through OpenSIPS, and write text as the
 /// stock module does (`escape=hex`) unless a URL says otherwise.
 unsafe extern "C" fn load() -> c_int {
@@ -249,7 +238,7 @@ pub fn file_number(rank: c_int, pid: u32) -> u32 {
 /// `child_init(rank)`: declare this process's file number ([`file_number`]).
 unsafe extern "C" fn child_init(rank: c_int) -> c_int {
     guard_code(|| {
-        flatstore::declare_process_number(file_number(rank, std::process::id()));
+        declare_process_number(file_number(rank, std::process::id()));
         Ok(())
     })
 }
