@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod kamailio;
+pub mod opensips;
 pub mod torture;
 pub mod trials;
 
