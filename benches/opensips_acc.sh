@@ -16,6 +16,8 @@ RUNS=${RUNS:-5}
 LOOPS=${LOOPS:-100000}
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}}
 PORT=${PORT:-27160}
+# OpenSIPS's allocator for every memory segment (-a); empty: its default.
+MEMORY=${MEMORY:-}
 target=$(bash packaging/target-dir.sh)
 tree=${OPENSIPS_TREE:-$target/hosts/opensips-3.6.8}
 [ -x "$tree/opensips" ] || {
@@ -56,7 +58,7 @@ once() {
     sed -e "s#@PORT@#$PORT#; s#@MODULES@#$tree/modules/#; s#@MODULE@#$module#" \
         -e "s#@FLUSH@#$flush#; s#@ACC_URL@#flatstore:$work/acc#; s#@LOOPS@#$LOOPS#g" \
         benches/opensips/acc_loop.cfg >"$work/opensips.cfg"
-    "$tree/opensips" -F -f "$work/opensips.cfg" -w "$work/run" -m 64 -M 64 \
+    "$tree/opensips" -F -f "$work/opensips.cfg" -w "$work/run" -m 64 -M 64 ${MEMORY:+-a "$MEMORY"} \
         >"$work/opensips.log" 2>&1 &
     local pid=$!
     sleep 1
@@ -79,7 +81,8 @@ for _ in $(seq "$RUNS"); do
     done
 done
 
-echo "OpenSIPS 3.6.8, acc_db_request x $LOOPS per request, fastest of $RUNS runs; files in $BENCH_DIR"
+echo "OpenSIPS 3.6.8 (allocator ${MEMORY:-default}), acc_db_request x $LOOPS per request," \
+    "fastest of $RUNS runs; files in $BENCH_DIR"
 printf '%-6s %-6s %12s %12s %14s\n' module flush "fastest us" "ns/record" "lost at stop"
 for key in "stock 1" "ours 1" "stock 0" "ours 0"; do
     printf '%-6s %-6s %12s %12s %14s\n' $key "${best[$key]}" $(( best[$key] * 1000 / LOOPS )) "${lost[$key]}"
