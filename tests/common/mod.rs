@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests: the built library, C compilation, optional tools
 //! and the trials of the test programs that need them, a real Kamailio under SIPp traffic
-//! ([`kamailio`]), and the torture host ([`torture`]).
+//! ([`kamailio`]), a real OpenSER built from source ([`openser`]), and the torture host
+//! ([`torture`]).
 #![allow(dead_code)]
 
 pub mod kamailio;
+pub mod openser;
 pub mod torture;
 pub mod trials;
 
