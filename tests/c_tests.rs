@@ -9,7 +9,12 @@ use std::process::Command;
 
 use common::{build_c, run_checked, trial, trial_needing};
 
-const PROGRAMS: &[&str] = &["test_api", "test_host_types", "test_hardening"];
+const PROGRAMS: &[&str] = &[
+    "test_api",
+    "test_host_types",
+    "test_hardening",
+    "test_control_rotation",
+];
 
 /// A 256 KiB tmpfs for the full-disk tests of `test_hardening`, mounted while it lives; `None`
 /// when this process may not mount (not root), and the C test then uses RLIMIT_FSIZE.

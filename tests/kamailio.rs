@@ -376,7 +376,7 @@ fn kamailio_build_without_kamailio_explains_the_fix() {
         .args(["check", "-p", "flatstore-kamailio"])
         // Its own target directory: the failed build script leaves the test's own alone.
         .arg("--target-dir")
-        .arg(common::target_dir().join("kamailio-check"))
+        .arg(common::target_dir().join("hosts-check"))
         .current_dir(manifest_dir())
         .env("FLATSTORE_KAMAILIO", "/nonexistent/kamailio")
         .env_remove("FLATSTORE_KAMAILIO_VERSION")

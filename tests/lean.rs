@@ -31,12 +31,33 @@ const FOREIGN: [&str; 7] = [
     "postgres", "tokio", "libpq", "ssl", "clap", "flate2", "whoami",
 ];
 
-/// The objects a proxy loads: the C library and each host module (see [`common::kamailio`]).
+/// The objects a proxy loads: the C library and each host module (see [`common::kamailio`];
+/// the OpenSER module with stand-in loader strings, [`openser_module`]).
 fn objects() -> Vec<PathBuf> {
     vec![
         common::cdylib_dir().join("libflatstore.so"),
         common::kamailio::our_module().path.clone(),
+        openser_module(),
     ]
+}
+
+/// The OpenSER module as this test build's profile builds it, with stand-in strings for
+/// OpenSER's loader (what it links does not depend on them): no OpenSER is needed here.
+fn openser_module() -> PathBuf {
+    let dir = common::cdylib_dir();
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet", "-p", "flatstore-openser"])
+        .env("CARGO_TARGET_DIR", common::target_dir())
+        .env("FLATSTORE_OPENSER_VERSION", "openser 0.0.0 (lean test)")
+        .env("FLATSTORE_OPENSER_FLAGS", "LEAN_TEST")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if dir.file_name().is_some_and(|p| p == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("run cargo build");
+    assert!(status.success(), "building the OpenSER module failed");
+    dir.join("libflatstore_openser.so")
 }
 
 fn objdump(flag: &str, so: &Path) -> String {

@@ -345,6 +345,15 @@ pub fn rotate_everywhere() -> Result<usize> {
     rotation::request_everywhere()
 }
 
+/// [`rotate_everywhere`], then wait, at most `timeout` in all, until no live writer of an
+/// asked directory can still append to a file it had open before the request (writes in
+/// flight have finished; idle writers reopen before their next write). When it returns `Ok`,
+/// files the operator renamed before the call receive nothing more: what a host's rotation
+/// command needs before it answers. [`Error::RotateTimeout`] names the writers that held it up.
+pub fn rotate_everywhere_and_wait(timeout: std::time::Duration) -> Result<usize> {
+    rotation::request_everywhere_and_wait(timeout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

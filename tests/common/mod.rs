@@ -1,10 +1,13 @@
 //! Helpers shared by the integration tests: the built library, C compilation, optional tools
 //! and the trials of the test programs that need them, a real Kamailio under SIPp traffic
-//! ([`kamailio`]), and the torture host ([`torture`]).
+//! ([`kamailio`]), a real OpenSER and a real OpenSIPS built from source ([`openser`],
+//! [`opensips`]), and the torture host
+//! ([`torture`]).
 #![allow(dead_code)]
 
 pub mod kamailio;
 pub mod opensips;
+pub mod openser;
 pub mod torture;
 pub mod trials;
 
