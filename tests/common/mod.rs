@@ -6,8 +6,8 @@
 #![allow(dead_code)]
 
 pub mod kamailio;
-pub mod opensips;
 pub mod openser;
+pub mod opensips;
 pub mod torture;
 pub mod trials;
 
