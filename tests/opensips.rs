@@ -19,7 +19,8 @@ use std::thread;
 use std::time::Duration;
 
 use common::opensips::{
-    Accounting, Proxy, Sipp, host, missing, our_module, ports, scratch, wait_limited,
+    Accounting, Proxy, Sipp, host, missing, our_module, output_limited, ports, scratch,
+    wait_limited,
 };
 
 fn main() {
@@ -144,11 +145,11 @@ fn records(acc: &Path) -> Vec<Record> {
             "{name}: a SIP worker with a pid-based number"
         );
         let bytes = if name.ends_with(".gz") {
-            let out = Command::new("gzip")
-                .arg("-dc")
-                .arg(&path)
-                .output()
-                .expect("run gzip");
+            let out = output_limited(
+                Command::new("gzip").arg("-dc").arg(&path),
+                Duration::from_secs(30),
+                "gzip -dc",
+            );
             assert!(out.status.success(), "gzip -dc {name}");
             out.stdout
         } else {
@@ -335,12 +336,14 @@ fn logrotate_config(dir: &Path) -> PathBuf {
 /// `flatstore cdr --live` on the stopped proxy's directory: every call once, answered ones
 /// with their INVITE and BYE paired (duration about the pause), failed ones with their code.
 fn assert_cdr_pairs_every_call(acc: &Path) {
-    let out = Command::new(common::flatstore_cli())
-        .arg("cdr")
-        .arg(acc)
-        .arg("--live")
-        .output()
-        .expect("run flatstore cdr");
+    let out = output_limited(
+        Command::new(common::flatstore_cli())
+            .arg("cdr")
+            .arg(acc)
+            .arg("--live"),
+        Duration::from_secs(60),
+        "flatstore cdr",
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -420,14 +423,21 @@ fn two_module_processes_never_share_a_file() {
     let acc = dir.join("acc");
     let program = dir.join("module_processes");
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/opensips/module_processes.c");
-    let cc = Command::new("cc")
-        .args(["-O1", "-Wall", "-Wextra", "-Werror", "-rdynamic", "-o"])
-        .arg(&program)
-        .arg(&source)
-        .arg("-ldl")
-        .status()
-        .expect("run cc");
-    assert!(cc.success(), "compiling {}", source.display());
+    let cc = output_limited(
+        Command::new("cc")
+            .args(["-O1", "-Wall", "-Wextra", "-Werror", "-rdynamic", "-o"])
+            .arg(&program)
+            .arg(&source)
+            .arg("-ldl"),
+        Duration::from_secs(120),
+        "cc",
+    );
+    assert!(
+        cc.status.success(),
+        "compiling {}: {}",
+        source.display(),
+        String::from_utf8_lossy(&cc.stderr)
+    );
     let records = 2000;
     let mut run = Command::new(&program)
         .arg(our_module())

@@ -80,6 +80,33 @@ pub fn wait_limited(child: &mut Child, limit: Duration, what: &str) -> ExitStatu
     }
 }
 
+/// Run `command` in a process group of its own, its output collected, for at most `limit`
+/// ([`wait_limited`]).
+pub fn output_limited(command: &mut Command, limit: Duration, what: &str) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {what}: {e}"));
+    let collect = |mut pipe: Box<dyn std::io::Read + Send>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = collect(Box::new(child.stdout.take().expect("piped")));
+    let stderr = collect(Box::new(child.stderr.take().expect("piped")));
+    let status = wait_limited(&mut child, limit, what);
+    std::process::Output {
+        status,
+        stdout: stdout.join().expect("stdout"),
+        stderr: stderr.join().expect("stderr"),
+    }
+}
+
 /// SIGKILL to the process group `pid` leads.
 fn kill_group(pid: u32) {
     let _ = nix::sys::signal::killpg(
