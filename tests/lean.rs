@@ -32,13 +32,36 @@ const FOREIGN: [&str; 7] = [
 ];
 
 /// The objects a proxy loads: the C library and each host module (see [`common::kamailio`];
-/// the OpenSER module with stand-in loader strings, [`openser_module`]).
+/// the OpenSER and OpenSIPS modules with stand-in loader strings, [`openser_module`],
+/// [`opensips_module`]).
 fn objects() -> Vec<PathBuf> {
     vec![
         common::cdylib_dir().join("libflatstore.so"),
         common::kamailio::our_module().path.clone(),
         openser_module(),
+        opensips_module(),
     ]
+}
+
+/// The OpenSIPS module as this test build's profile builds it, with stand-in strings for
+/// OpenSIPS's loader (what it links does not depend on them): no OpenSIPS is needed here.
+fn opensips_module() -> PathBuf {
+    let dir = common::cdylib_dir();
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet", "-p", "flatstore-opensips"])
+        .env("CARGO_TARGET_DIR", common::target_dir())
+        .env("FLATSTORE_OPENSIPS_VERSION", "opensips 0.0.0 (lean test)")
+        .env("FLATSTORE_OPENSIPS_FLAGS", "LEAN_TEST")
+        .env("FLATSTORE_OPENSIPS_SCM_TYPE", "unknown")
+        .env("FLATSTORE_OPENSIPS_SCM_REV", "")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if dir.file_name().is_some_and(|p| p == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("run cargo build");
+    assert!(status.success(), "building the OpenSIPS module failed");
+    dir.join("libflatstore_opensips.so")
 }
 
 /// The OpenSER module as this test build's profile builds it, with stand-in strings for
