@@ -35,6 +35,10 @@ fn main() {
             opensips_records_equal_the_stock_modules,
         ),
         needing(
+            "the_rust_mirrors_match_the_opensips_headers",
+            the_rust_mirrors_match_the_opensips_headers,
+        ),
+        needing(
             "two_module_processes_never_share_a_file",
             two_module_processes_never_share_a_file,
         ),
@@ -410,6 +414,43 @@ fn opensips_records_equal_the_stock_modules() {
     eprintln!(
         "opensips differential: {} records, equal to the stock module's (times aside)",
         ours.len()
+    );
+}
+
+/// `tests/opensips/abi_sizes.c` asserts (`_Static_assert`) the sizes, offsets and constants
+/// that `hosts/opensips/src/abi.rs` asserts of its mirrors, against OpenSIPS's own headers
+/// compiled with the tree's own flags (the command `make` would use for `main.c`): it must
+/// compile.
+fn the_rust_mirrors_match_the_opensips_headers() {
+    let tree = &host().tree;
+    let plan = output_limited(
+        Command::new("make")
+            .args(["-n", "-W", "main.c", "main.o", "Q="])
+            .current_dir(tree),
+        Duration::from_secs(60),
+        "make -n",
+    );
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    let compile = plan
+        .lines()
+        .find_map(|l| l.strip_suffix(" -c main.c -o main.o"))
+        .unwrap_or_else(|| panic!("no compile command for main.c in:\n{plan}"));
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/opensips/abi_sizes.c");
+    let out = output_limited(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{compile} -I. -fsyntax-only '{}'",
+                source.display()
+            ))
+            .current_dir(tree),
+        Duration::from_secs(120),
+        "cc abi_sizes.c",
+    );
+    assert!(
+        out.status.success(),
+        "the mirrors differ from OpenSIPS's headers:\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -1,6 +1,7 @@
 //! OpenSIPS 3.6's C types that the module shares with the core, as `#[repr(C)]` mirrors. Sizes
 //! and offsets are those measured with the 3.6.8 tree's own headers and flags on x86_64
-//! (`shared/hosts/README.md`), asserted at compile time below and in `tests/c/opensips_abi.c`.
+//! (`shared/hosts/README.md`), asserted at compile time below, and against the 3.6.8 headers by
+//! `tests/opensips/abi_sizes.c` (`tests/opensips.rs`).
 #![allow(non_camel_case_types)]
 
 use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
