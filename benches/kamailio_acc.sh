@@ -21,8 +21,8 @@ work=$(mktemp -d "$BENCH_DIR/flatstore-kbench-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 target=$(bash packaging/target-dir.sh)
-cargo build --release --lib --features kamailio --target-dir "$target/kamailio" >&2
-ours=$target/kamailio/release/libflatstore.so
+cargo build --release -p flatstore-kamailio >&2
+ours=$target/release/libflatstore_kamailio.so
 stock=/usr/lib/x86_64-linux-gnu/kamailio/modules/db_flatstore.so
 version=$(kamailio -V | sed -n 's/^version: \(.*)\).*/\1/p')
 flags=$(kamailio -V | sed -n 's/^flags: //p')

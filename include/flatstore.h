@@ -96,6 +96,12 @@
 #define FLATSTORE_E_SEALER_TIMEOUT -16
 
 /**
+ * `flat_rotate` reached no log directory: this process opened none, and none is shared with
+ * it (`flat_share_with_children` before the host forks).
+ */
+#define FLATSTORE_E_NOTHING_TO_ROTATE -17
+
+/**
  * `flat_set_log` level: an error (something the library was asked to do failed, or records
  * were lost). The levels are syslog(3) priorities: a log function may pass them on as they are.
  */
@@ -321,10 +327,23 @@ void flat_db_close(db_con_t *h);
 int flat_child_init(int rank);
 
 /**
- * Request a rotation of every log directory this process has opened: every process of the
- * host that shares it (forked after `flat_db_init`) reopens its files before its next write,
- * so files renamed away receive nothing more. Records still buffered go to the new files.
- * Returns 0, or a negative code when a directory could not be asked (the others were).
+ * Make the host's shared list of log directories: call it once in the host's main process
+ * before it forks its processes (OpenSER: a module's `mod_init`). Every process forked
+ * afterwards adds the directories it opens to the list, and `flat_rotate` in any of them, one
+ * that never called `flat_db_init` too (a control or MI process), rotates them all. Without
+ * it a process rotates only the directories it opened itself or inherited open. Idempotent.
+ * Returns 0, or `FLATSTORE_E_SHARED_MEMORY`.
+ */
+int flat_share_with_children(void);
+
+/**
+ * Request a rotation of every log directory this process has opened and of every directory in
+ * the host's shared list (`flat_share_with_children`): every process of the host that shares
+ * one (forked after `flat_db_init` or after `flat_share_with_children`) reopens its files
+ * before its next write, so files renamed away receive nothing more. Records still buffered
+ * go to the new files. Returns 0; `FLATSTORE_E_NOTHING_TO_ROTATE` when it reached no
+ * directory (then nothing was rotated: never a success); another negative code when a
+ * directory could not be asked (the others were).
  */
 int flat_rotate(void);
 

@@ -7,8 +7,9 @@
 #   /usr/include/flatstore.h                       soname, links, header, pkg-config file)
 #   /usr/lib/<multiarch>/pkgconfig/flatstore.pc
 #   /usr/lib/<multiarch>/kamailio/modules/flatstore.so
-#                                                  the Kamailio module (--features kamailio),
-#                                                  built against the installed Kamailio
+#                                                  the Kamailio module (hosts/kamailio,
+#                                                  flatstore-kamailio), built against the
+#                                                  installed Kamailio
 #   /usr/bin/flatstore                             the CLI; man page flatstore(1) by help2man
 #   /usr/share/doc/flatstore/                      README, copyright, docs/, examples/
 #                                                  (logrotate.conf, kamailio.cfg)
@@ -40,10 +41,10 @@ cargo cinstall --package flatstore --release --library-type cdylib --prefix /usr
 library=$(readlink -f "$stage/usr/lib/$multiarch/libflatstore.so")
 chmod 644 "$library"
 
-# The Kamailio module: a second build (the feature swaps the exported ABI), in its own target
-# directory. Its loader strings come from the installed kamailio (build.rs).
-cargo build --release --lib --features kamailio --target-dir "$target/kamailio"
-install -D -m 644 "$target/kamailio/release/libflatstore.so" \
+# The Kamailio module: the crate hosts/kamailio (the library's Kamailio face). Its loader
+# strings come from the installed kamailio (hosts/kamailio/build.rs).
+cargo build --release -p flatstore-kamailio
+install -D -m 644 "$target/release/libflatstore_kamailio.so" \
     "$stage/usr/lib/$multiarch/kamailio/modules/flatstore.so"
 
 # The CLI and its man page, made from its --help output (and each command's).

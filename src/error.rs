@@ -37,6 +37,9 @@ pub const FLATSTORE_E_SHARED_MEMORY: i32 = -14;
 pub const FLATSTORE_E_NO_SLOT: i32 = -15;
 /// A sealer held the log file at the live path for longer than a writer waits (200 ms).
 pub const FLATSTORE_E_SEALER_TIMEOUT: i32 = -16;
+/// `flat_rotate` reached no log directory: this process opened none, and none is shared with
+/// it (`flat_share_with_children` before the host forks).
+pub const FLATSTORE_E_NOTHING_TO_ROTATE: i32 = -17;
 
 /// Everything that can go wrong, with the context an operator needs to fix it.
 ///
@@ -151,6 +154,14 @@ pub enum Error {
         /// How long the writer waited.
         waited: std::time::Duration,
     },
+    /// A rotation request reached no log directory: the asking process opened none, and none
+    /// is in a list shared with it (the host did not call `flat_share_with_children`, or its
+    /// module's `mod_init`, before forking; or no process has opened one yet).
+    #[error(
+        "no log directory to rotate: this process opened none, and none is shared with it \
+         (call flat_share_with_children() before the host forks, then open the directories)"
+    )]
+    NothingToRotate,
     /// `rotate --wait` gave up: some writer still could append to a rotated file.
     #[error("rotation of {path} not complete after {waited:?}: {blocking}")]
     RotateTimeout {
@@ -183,10 +194,13 @@ impl Error {
             Error::SharedMemory { .. } => FLATSTORE_E_SHARED_MEMORY,
             Error::NoSlot { .. } => FLATSTORE_E_NO_SLOT,
             Error::SealerTimeout { .. } => FLATSTORE_E_SEALER_TIMEOUT,
+            Error::NothingToRotate => FLATSTORE_E_NOTHING_TO_ROTATE,
         }
     }
 
-    pub(crate) fn param(name: &str, reason: impl Into<String>) -> Self {
+    /// [`Error::BadParam`]: parameter `name` refused for `reason` (also what a host face
+    /// returns for a modparam value it cannot read).
+    pub fn param(name: &str, reason: impl Into<String>) -> Self {
         Error::BadParam {
             name: name.to_owned(),
             reason: reason.into(),

@@ -25,7 +25,8 @@
 //! file name, built and parsed; the writer (connection, buffers, table files, log files, the
 //! helper thread, seals); the state shared between processes (control file, process number,
 //! rotation requests); [`report`], the library's own messages and where they go; `sys`, the
-//! OS shims; [`ffi`], the host ABIs, the only way in from C; [`cdr`], the accounting run's
+//! OS shims; [`ffi`], the C API and the toolkit of the host modules (the crates under `hosts/`),
+//! the only way in from C; [`cdr`], the accounting run's
 //! pure core (records to call detail records).
 #![deny(unsafe_code, unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(

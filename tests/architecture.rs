@@ -5,7 +5,9 @@
 //! - no two modules import each other through any chain, and neither do the parts (the
 //!   top-level folders and files: `line`, `names`, `writer`, `shared`, `sys`, `ffi`, ...);
 //! - the same for the command line (`cli/src`), whose commands (`commands::cat`,
-//!   `commands::cdr`, ...) never import each other.
+//!   `commands::cdr`, ...) never import each other;
+//! - the host modules (the crates under `hosts/`) reach the library only through its host
+//!   toolkit `flatstore::ffi` and the few public items listed in [`HOST_REACH`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -263,6 +265,52 @@ fn the_command_line_has_no_circles_and_its_commands_never_import_each_other() {
     );
 }
 
+/// What a host module may name of the library: its toolkit, the error, the value, the report.
+const HOST_REACH: [&str; 5] = ["ffi", "report", "Error", "Result", "Value"];
+
+/// The first segment of every `flatstore::…` path in `code` (groups `flatstore::{a, b}` too).
+fn library_items(code: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for (start, _) in code.match_indices("flatstore::") {
+        let rest = &code[start + "flatstore::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let group = &group[..group.find('}').unwrap_or(group.len())];
+            found.extend(group.split(',').map(|item| path_at(item.trim())));
+        } else {
+            found.insert(path_at(rest));
+        }
+    }
+    found
+        .into_iter()
+        .map(|p| p.split("::").next().unwrap_or_default().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+#[test]
+fn host_modules_reach_the_library_only_through_its_toolkit() {
+    let hosts = Path::new(env!("CARGO_MANIFEST_DIR")).join("hosts");
+    let mut seen = 0;
+    for host in fs::read_dir(&hosts).expect("read hosts/") {
+        let src = host.expect("entry").path().join("src");
+        let mut files = Vec::new();
+        sources(&src, &src, &mut files);
+        for (module, text) in files {
+            seen += 1;
+            let wrong: Vec<String> = library_items(&code(&text))
+                .into_iter()
+                .filter(|item| !HOST_REACH.contains(&item.as_str()))
+                .collect();
+            assert!(
+                wrong.is_empty(),
+                "{} ({module}) names {wrong:?} of the library: only {HOST_REACH:?}",
+                src.display()
+            );
+        }
+    }
+    assert!(seen > 0, "no host module under {}", hosts.display());
+}
+
 #[test]
 fn the_checker_sees_a_circle_and_a_wrong_import() {
     let mut graph = Graph::new();
@@ -285,4 +333,6 @@ fn the_checker_sees_a_circle_and_a_wrong_import() {
         commands_importing_each_other(&graph),
         ["commands::cat -> commands::cdr::rows"]
     );
+    let items = library_items("use flatstore::{ffi::guard, writer::Buffer};\nflatstore::names::x");
+    assert_eq!(items, ["ffi", "names", "writer"].map(String::from).into());
 }

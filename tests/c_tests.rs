@@ -18,7 +18,12 @@ const PLAIN_LIMIT: Duration = Duration::from_secs(180);
 const ASAN_LIMIT: Duration = Duration::from_secs(300);
 const VALGRIND_LIMIT: Duration = Duration::from_secs(900);
 
-const PROGRAMS: &[&str] = &["test_api", "test_host_types", "test_hardening"];
+const PROGRAMS: &[&str] = &[
+    "test_api",
+    "test_host_types",
+    "test_hardening",
+    "test_control_rotation",
+];
 
 /// A 256 KiB tmpfs for the full-disk tests of `test_hardening`, mounted while it lives; `None`
 /// when this process may not mount (not root), and the C test then uses RLIMIT_FSIZE.

@@ -1,5 +1,5 @@
-//! The Kamailio profile inside a real proxy (see [`common::kamailio`]): our module, built with
-//! `--features kamailio`, under SIPp traffic, with rotation mid-run by `kamcmd` and by the real
+//! The Kamailio profile inside a real proxy (see [`common::kamailio`]): our module, the crate
+//! `hosts/kamailio` (`flatstore-kamailio`), under SIPp traffic, with rotation mid-run by `kamcmd` and by the real
 //! `logrotate`, stopped by pid, and compared with the stock module.
 
 mod common;
@@ -376,9 +376,10 @@ fn stock_module_and_ours_write_the_same_records() {
 /// stops with a message that says what to do.
 fn kamailio_build_without_kamailio_explains_the_fix() {
     let out = Command::new(env!("CARGO"))
-        .args(["check", "--lib", "--features", "kamailio"])
+        .args(["check", "-p", "flatstore-kamailio"])
+        // Its own target directory: the failed build script leaves the test's own alone.
         .arg("--target-dir")
-        .arg(common::target_dir().join("kamailio"))
+        .arg(common::target_dir().join("hosts-check"))
         .current_dir(manifest_dir())
         .env("FLATSTORE_KAMAILIO", "/nonexistent/kamailio")
         .env_remove("FLATSTORE_KAMAILIO_VERSION")

@@ -1,4 +1,4 @@
-//! Any values, any escape mode: the encoder never panics; with `delimiter` and `strict`
+//! Any values, any escape mode: the encoder never panics; with `delimiter`, `strict` and `hex`
 //! escaping a record is exactly one line with one column per value; with `strict` every text
 //! and blob decodes back to its exact bytes, and numbers read back as the same numbers.
 #![no_main]
@@ -59,9 +59,10 @@ fn number_text(field: &Field) -> Option<String> {
 }
 
 fuzz_target!(|record: Record| {
-    let escape = match record.escape % 3 {
+    let escape = match record.escape % 4 {
         0 => Escape::Delimiter,
         1 => Escape::Strict,
+        2 => Escape::Hex,
         _ => Escape::None,
     };
     let mut line = LineBuf::new();

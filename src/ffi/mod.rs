@@ -1,10 +1,18 @@
-//! The host ABIs: one file per host (`openser.rs`, `kamailio.rs`), and here what both share: the
-//! guard, the last error, the pointer helpers, the module parameters, the handle's connection
-//! and the rank rule. Nothing in the core imports this module.
+//! The host faces' toolkit: the OpenSER 1.x C API (`openser.rs`, the `flat_*` functions of
+//! `include/flatstore.h`, exported by this library's own `libflatstore.so`), and here what every
+//! host face shares: the guard, the last error, the pointer helpers, the module parameters, the
+//! handle's connection, the rank rule, the record shim and the rotation entry points. Nothing in
+//! the core imports this module.
+//!
+//! The host modules are crates of their own under `hosts/` (`flatstore-kamailio`,
+//! `flatstore-openser`, ...): each is a `cdylib` that a proxy loads, made of the host's export
+//! tables and short shims written with this module. This is their public API, and the only part
+//! of the library they reach besides [`crate::Error`], [`crate::Value`] and [`crate::report`].
 //!
 //! Every export is a short shim: raw inputs to safe values, one call into the safe API, the
-//! result to a C code. A guard catches panics so that none crosses into the host, and holds
-//! a termination signal that lands while the thread is inside the library until it leaves.
+//! result to a C code. A guard ([`guard`], [`guard_code`]) catches panics so that none crosses
+//! into the host, and holds a termination signal that lands while the thread is inside the
+//! library until it leaves.
 #![allow(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
@@ -14,15 +22,21 @@ use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 
 use crate::error::{Error, Result};
-use crate::line::value::{BadValue, Value, ValueProblem};
-use crate::{Config, Connection, Params, declare_process_number};
+use crate::line::value::Value;
+pub use crate::line::value::{BadValue, ValueProblem};
+use crate::report::{Level, report};
+use crate::shared::{directories, rotation};
+use crate::{Config, Connection, Params};
 
-/// Kamailio reads the module's export tables itself: no header.
-/// cbindgen:ignore
-#[cfg(feature = "kamailio")]
-pub mod kamailio;
-#[cfg(not(feature = "kamailio"))]
+/// Declare this process's file number N directly, for a host face whose rank rule is not
+/// [`declare_rank`]'s (OpenSIPS: pid-based numbers for the ranks several processes share).
+pub use crate::declare_process_number;
+
 pub mod openser;
+
+/// The module parameter names a host module exports (the `modparam`s of the C modules and
+/// ours), in the order of the table in `docs/operations.md`; [`set_module_param`] takes them.
+pub use crate::writer::config::PARAMETER_NAMES;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
@@ -45,8 +59,9 @@ fn module_params_lock() -> MutexGuard<'static, Option<Params>> {
     MODULE_PARAMS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Set one module parameter; on error nothing changes.
-pub(crate) fn set_module_param(name: &str, value: &str) -> Result<()> {
+/// Set one module parameter (one of [`PARAMETER_NAMES`]) for every later connection made in
+/// this process or in a process forked from it; on error nothing changes.
+pub fn set_module_param(name: &str, value: &str) -> Result<()> {
     module_params_lock()
         .get_or_insert_with(Params::default)
         .set(name, value)
@@ -87,7 +102,7 @@ fn quiet_panics() {
 
 /// A new connection for the host's `url`, as the value a handle's `tail` holds. A URL that is
 /// not UTF-8 is a bad URL ([`Error::BadUrl`]), as is any other malformed one.
-pub(crate) fn connection_tail(url: &[u8]) -> Result<c_ulong> {
+pub fn connection_tail(url: &[u8]) -> Result<c_ulong> {
     let url = std::str::from_utf8(url).map_err(|_| Error::BadUrl {
         url: String::from_utf8_lossy(url).into_owned(),
         reason: "not valid UTF-8",
@@ -98,7 +113,7 @@ pub(crate) fn connection_tail(url: &[u8]) -> Result<c_ulong> {
 
 /// A host's connection handle: a C struct whose `tail` word holds the connection (a value from
 /// [`connection_tail`]), made with `Box::into_raw` by the host ABI's init.
-pub(crate) trait Handle {
+pub trait Handle {
     /// The `tail` word.
     fn tail(&self) -> c_ulong;
 }
@@ -109,7 +124,7 @@ pub(crate) trait Handle {
 /// `h` is NULL or a handle from the host ABI's init that was not closed, used by the host from
 /// one thread at a time.
 #[inline]
-pub(crate) unsafe fn handle_connection<'a, H: Handle>(h: *const H) -> Result<&'a mut Connection> {
+pub unsafe fn handle_connection<'a, H: Handle>(h: *const H) -> Result<&'a mut Connection> {
     // SAFETY: per the contract, a non-NULL `h` is a live handle.
     let Some(handle) = (unsafe { h.as_ref() }) else {
         return Err(Error::NullArgument { what: "handle" });
@@ -128,7 +143,7 @@ pub(crate) unsafe fn handle_connection<'a, H: Handle>(h: *const H) -> Result<&'a
 ///
 /// # Safety
 /// `h` is NULL or a handle from the host ABI's init (`Box::into_raw`), not used again.
-pub(crate) unsafe fn close_handle<H: Handle>(h: *mut H) -> Result<()> {
+pub unsafe fn close_handle<H: Handle>(h: *mut H) -> Result<()> {
     if h.is_null() {
         return Ok(());
     }
@@ -145,7 +160,7 @@ pub(crate) unsafe fn close_handle<H: Handle>(h: *mut H) -> Result<()> {
 /// Declare this process's number N from the host's `rank`, as the host's C module names its
 /// files: `-rank` for the host's own processes (rank ≤ 0), `rank + worker_offset` for workers
 /// (OpenSER 1.3: 4, Kamailio: 128).
-pub(crate) fn declare_rank(rank: c_int, worker_offset: i64) {
+pub fn declare_rank(rank: c_int, worker_offset: i64) {
     let rank = i64::from(rank);
     let n = if rank <= 0 {
         -rank
@@ -158,7 +173,7 @@ pub(crate) fn declare_rank(rank: c_int, worker_offset: i64) {
 /// One record from the host: its column names first, when `header=1` still wants them for the
 /// table (`keys` is called only then), then the values as one line.
 #[inline]
-pub(crate) fn insert_record<'k, 'v, K>(
+pub fn insert_record<'k, 'v, K>(
     con: &mut Connection,
     keys: impl FnOnce() -> K,
     values: impl IntoIterator<Item = Result<Value<'v>, BadValue>>,
@@ -197,14 +212,14 @@ fn raise_postponed() {
 }
 
 /// Remember `error` as this thread's last error (see `flat_last_error`).
-pub(crate) fn set_last_error(error: &Error) {
+pub fn set_last_error(error: &Error) {
     let text = error.to_string().replace('\0', "\\0");
     let text = CString::new(text).unwrap_or_default();
     LAST_ERROR.with(|e| *e.borrow_mut() = text);
 }
 
 /// This thread's last error message; valid until the next failing call on this thread.
-pub(crate) fn last_error_ptr() -> *const c_char {
+pub fn last_error_ptr() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().as_ptr())
 }
 
@@ -238,7 +253,7 @@ fn failed(error: &Error) -> c_int {
 }
 
 /// Run `f`, turning a panic into [`Error::Panic`] and recording any error as the last error.
-pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     let result = inside(f).unwrap_or_else(|_| Err(caught_panic()));
     if let Err(e) = &result {
         set_last_error(e);
@@ -248,7 +263,7 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 
 /// [`guard`] for exports that return `0` or a negative code. The code is made inside the
 /// guarded call, so that a successful insert does not move a `Result<(), Error>` out of it.
-pub(crate) fn guard_code(f: impl FnOnce() -> Result<()>) -> c_int {
+pub fn guard_code(f: impl FnOnce() -> Result<()>) -> c_int {
     inside(|| f().map_or_else(|e| failed(&e), |()| 0)).unwrap_or_else(|_| failed(&caught_panic()))
 }
 
@@ -257,7 +272,7 @@ pub(crate) fn guard_code(f: impl FnOnce() -> Result<()>) -> c_int {
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string that outlives `'a`.
 #[inline]
-pub(crate) unsafe fn c_str_or_null<'a>(p: *const c_char) -> Option<&'a [u8]> {
+pub unsafe fn c_str_or_null<'a>(p: *const c_char) -> Option<&'a [u8]> {
     // SAFETY: non-NULL and NUL-terminated per the contract.
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_bytes())
 }
@@ -267,11 +282,7 @@ pub(crate) unsafe fn c_str_or_null<'a>(p: *const c_char) -> Option<&'a [u8]> {
 ///
 /// # Safety
 /// When `n > 0` and `p` is not NULL, `p` points to `n` initialised `T` that outlive `'a`.
-pub(crate) unsafe fn slice_or_empty<'a, T>(
-    p: *const T,
-    n: c_int,
-    what: &'static str,
-) -> Result<&'a [T]> {
+pub unsafe fn slice_or_empty<'a, T>(p: *const T, n: c_int, what: &'static str) -> Result<&'a [T]> {
     match usize::try_from(n) {
         Err(_) => Err(Error::BadCount { count: n.into() }),
         Ok(0) => Ok(&[]),
@@ -286,7 +297,7 @@ pub(crate) unsafe fn slice_or_empty<'a, T>(
 /// # Safety
 /// When `len > 0` and `s` is not NULL, `s` points to `len` readable bytes that outlive `'a`.
 #[inline]
-pub(crate) unsafe fn str_bytes<'a>(
+pub unsafe fn str_bytes<'a>(
     s: *const c_char,
     len: c_int,
 ) -> std::result::Result<&'a [u8], ValueProblem> {
@@ -303,6 +314,44 @@ pub(crate) unsafe fn str_bytes<'a>(
     // SAFETY: non-NULL, `count` bytes per the contract (none are read when it is 0). Two
     // tests, not three, for the usual value: a string is most of a record's fields.
     Ok(unsafe { std::slice::from_raw_parts(s.cast::<u8>(), count) })
+}
+
+/// A failure during a host's startup (a refused modparam, `mod_init`): also reported as an
+/// error through the library's sink (the host's log once the face installed it), so that the
+/// operator sees why the host refused to start. Returns `code` unchanged.
+pub fn report_at_startup(code: c_int) -> c_int {
+    if code < 0 {
+        // SAFETY: last_error_ptr is a NUL-terminated string owned by this thread.
+        let message = unsafe { CStr::from_ptr(last_error_ptr()) }.to_string_lossy();
+        report(Level::Error, format_args!("{message}"));
+    }
+    code
+}
+
+/// Make the list of log directories shared by every process the host forks from now on: call
+/// it once, in the host's main process before it forks (a module's `mod_init`). Afterwards
+/// [`rotate_everywhere`] in any of those processes, one that never opened a directory too
+/// (the host's RPC or MI process), reaches every directory any of them opened. Idempotent.
+pub fn share_directories_with_children() -> Result<()> {
+    directories::share_with_children()
+}
+
+/// Request a rotation of every log directory this process opened and of every directory in the
+/// host's shared list ([`share_directories_with_children`]): every process of the host reopens
+/// its files before its next write. Returns how many directories were asked (0: none was
+/// reached); a listed directory whose control file cannot be opened is an error, reported
+/// after the others were asked.
+pub fn rotate_everywhere() -> Result<usize> {
+    rotation::request_everywhere()
+}
+
+/// [`rotate_everywhere`], then wait, at most `timeout` in all, until no live writer of an
+/// asked directory can still append to a file it had open before the request (writes in
+/// flight have finished; idle writers reopen before their next write). When it returns `Ok`,
+/// files the operator renamed before the call receive nothing more: what a host's rotation
+/// command needs before it answers. [`Error::RotateTimeout`] names the writers that held it up.
+pub fn rotate_everywhere_and_wait(timeout: std::time::Duration) -> Result<usize> {
+    rotation::request_everywhere_and_wait(timeout)
 }
 
 #[cfg(test)]

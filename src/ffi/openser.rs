@@ -13,7 +13,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::line::value::{BadValue, Value, ValueProblem};
 use crate::report::{self, Level, MAX_MESSAGE};
-use crate::shared::rotation;
+use crate::shared::{directories, rotation};
 
 /// OpenSER's counted string: `s` is not NUL-terminated.
 #[repr(C)]
@@ -274,13 +274,30 @@ pub extern "C" fn flat_child_init(rank: c_int) -> c_int {
     })
 }
 
-/// Request a rotation of every log directory this process has opened: every process of the
-/// host that shares it (forked after `flat_db_init`) reopens its files before its next write,
-/// so files renamed away receive nothing more. Records still buffered go to the new files.
-/// Returns 0, or a negative code when a directory could not be asked (the others were).
+/// Make the host's shared list of log directories: call it once in the host's main process
+/// before it forks its processes (OpenSER: a module's `mod_init`). Every process forked
+/// afterwards adds the directories it opens to the list, and `flat_rotate` in any of them, one
+/// that never called `flat_db_init` too (a control or MI process), rotates them all. Without
+/// it a process rotates only the directories it opened itself or inherited open. Idempotent.
+/// Returns 0, or `FLATSTORE_E_SHARED_MEMORY`.
+#[unsafe(no_mangle)]
+pub extern "C" fn flat_share_with_children() -> c_int {
+    guard_code(directories::share_with_children)
+}
+
+/// Request a rotation of every log directory this process has opened and of every directory in
+/// the host's shared list (`flat_share_with_children`): every process of the host that shares
+/// one (forked after `flat_db_init` or after `flat_share_with_children`) reopens its files
+/// before its next write, so files renamed away receive nothing more. Records still buffered
+/// go to the new files. Returns 0; `FLATSTORE_E_NOTHING_TO_ROTATE` when it reached no
+/// directory (then nothing was rotated: never a success); another negative code when a
+/// directory could not be asked (the others were).
 #[unsafe(no_mangle)]
 pub extern "C" fn flat_rotate() -> c_int {
-    guard_code(|| rotation::request_everywhere().map(drop))
+    guard_code(|| match rotation::request_everywhere()? {
+        0 => Err(Error::NothingToRotate),
+        _ => Ok(()),
+    })
 }
 
 /// The message of the last error on this thread ("" if none). The string stays valid until the

@@ -25,6 +25,10 @@ pub enum Escape {
     /// inside a value then corrupts the record. Binary is still escaped as in
     /// [`Escape::Delimiter`].
     None,
+    /// Text and binary alike: bytes outside printable ASCII, `\` and `|` → `\xHH` (uppercase),
+    /// as OpenSIPS's stock `db_flatstore` writes them (`Busy \x7C Here`). One record per line
+    /// and a stable column count, like [`Escape::Delimiter`]; the OpenSIPS module's default.
+    Hex,
 }
 
 /// Everything that decides how a record is rendered.
@@ -178,6 +182,7 @@ impl LineFormat {
             Escape::Delimiter => encode_fields::<DelimiterText, _, _>(values, out),
             Escape::Strict => encode_fields::<StrictText, _, _>(values, out),
             Escape::None => encode_fields::<RawText, _, _>(values, out),
+            Escape::Hex => encode_fields::<HexText, _, _>(values, out),
         }
     }
 }
@@ -228,6 +233,18 @@ impl TextMode for RawText {
             d[..bytes.len()].copy_from_slice(bytes);
             bytes.len()
         });
+    }
+}
+
+/// [`Escape::Hex`].
+struct HexText;
+
+impl TextMode for HexText {
+    const BLOB: &'static EscapeTable = &BLOB_DELIMITER;
+
+    #[inline(always)]
+    fn put_text(out: &mut LineBuf, bytes: &[u8]) {
+        put_blob_field(out, bytes, &BLOB_DELIMITER);
     }
 }
 
@@ -606,6 +623,29 @@ mod tests {
                 "{value:?}"
             );
         }
+    }
+
+    /// OpenSIPS's stock module: text and blobs alike, `\xHH` uppercase for bytes outside printable
+    /// ASCII, `\` and `|`; `%` stays; one line per record whatever the value holds.
+    #[test]
+    fn hex_escapes_text_as_opensips_stock_module_does() {
+        let hex = LineFormat {
+            escape: Escape::Hex,
+        };
+        let text = line(
+            hex,
+            &[
+                Value::Str(b"Busy | Here"),
+                Value::Str(b"a\\b\nc\rd%e\x7f\xc3\xa9"),
+                Value::Blob(b"A|\\\x00\xff %"),
+                Value::Null,
+                Value::Int(486),
+            ],
+        );
+        assert_eq!(
+            String::from_utf8(text).expect("ascii"),
+            "Busy \\x7C Here|a\\x5Cb\\x0Ac\\x0Dd%e\\x7F\\xC3\\xA9|A\\x7C\\x5C\\x00\\xFF %||486\n"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The log directories opened by any process of a host, for hosts whose rotation command runs
 //! in a process that never writes (Kamailio answers `kamcmd flatstore.rotate` in its RPC
-//! process).
+//! process, OpenSER `flat_rotate` in its MI process).
 //!
 //! The list lives in anonymous shared memory made by [`share_with_children`] before the host
 //! forks; every process forked afterwards adds the directories it opens and can read all of
@@ -27,9 +27,8 @@ const ENTRY_WORDS: usize = 2 + MAX_PATH / 8;
 
 static SHARED: OnceLock<SharedWords> = OnceLock::new();
 
-/// Make the shared list; call once, before the host forks. Idempotent. (Only the Kamailio ABI
-/// has a hook that runs before the host forks.)
-#[cfg_attr(not(feature = "kamailio"), allow(dead_code))]
+/// Make the shared list; call once, before the host forks (a host module's `mod_init`, through
+/// `ffi::share_directories_with_children`). Idempotent.
 pub(crate) fn share_with_children() -> Result<()> {
     if SHARED.get().is_some() {
         return Ok(());

@@ -91,27 +91,50 @@ fn warn_if_others_can_write(dir: &Path) {
 /// before its next write. Returns how many directories were asked; a listed directory whose
 /// control file cannot be opened is reported after the others were asked.
 pub(crate) fn request_everywhere() -> Result<usize> {
-    let mut asked: Vec<PathBuf> = Vec::new();
+    let (asked, failure) = ask_everywhere();
+    failure.map(|()| asked.len())
+}
+
+/// [`request_everywhere`], then wait (at most `timeout` in all) until no live writer of an
+/// asked directory can still append to a file it had open before the request: when this
+/// returns `Ok`, files renamed before the call receive nothing more. Returns how many
+/// directories were asked.
+pub(crate) fn request_everywhere_and_wait(timeout: Duration) -> Result<usize> {
+    let deadline = Instant::now() + timeout;
+    let (asked, failure) = ask_everywhere();
+    for (control, target) in &asked {
+        let left = deadline.saturating_duration_since(Instant::now());
+        wait_for_writers(control, *target, left)?;
+    }
+    failure.map(|()| asked.len())
+}
+
+/// Ask every directory this process has mapped and every listed one: each asked directory's
+/// control file with the generation the request made, and the first failure to open a listed
+/// one (after the others were asked).
+fn ask_everywhere() -> (Vec<(Arc<Control>, u64)>, Result<()>) {
+    let mut asked: Vec<(PathBuf, Arc<Control>, u64)> = Vec::new();
     for m in lock(&MAPPED).iter() {
         if let Some(control) = m.control.upgrade() {
-            control.request_rotation();
-            asked.push(m.dir.clone());
+            let target = control.request_rotation();
+            asked.push((m.dir.clone(), control, target));
         }
     }
     let mut failure = Ok(());
     for dir in directories::all() {
-        if asked.contains(&dir) {
+        if asked.iter().any(|(d, _, _)| *d == dir) {
             continue;
         }
         match Control::open_existing(&dir) {
             Ok(control) => {
-                control.request_rotation();
-                asked.push(dir);
+                let target = control.request_rotation();
+                asked.push((dir, control, target));
             }
             Err(e) => failure = failure.and(Err(e)),
         }
     }
-    failure.map(|()| asked.len())
+    let asked = asked.into_iter().map(|(_, c, t)| (c, t)).collect();
+    (asked, failure)
 }
 
 /// Why a writer still holds up a rotation.

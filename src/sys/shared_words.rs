@@ -35,7 +35,6 @@ impl SharedWords {
 
     /// `len` zeroed words of anonymous shared memory: seen by this process and by every
     /// process forked from it afterwards.
-    #[cfg_attr(not(feature = "kamailio"), allow(dead_code))]
     pub(crate) fn anonymous(len: usize) -> std::io::Result<SharedWords> {
         // SAFETY: a fresh anonymous shared mapping; the result is checked.
         let ptr = unsafe {

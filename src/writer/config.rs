@@ -13,7 +13,7 @@ use crate::writer::policy::{Durability, SealLimits};
 /// (Kamailio's modparams): Kamailio's names (`flush`, `encode_delimiter`, and the four its stock
 /// module only accepts at their defaults) and ours. The table in `docs/operations.md` is
 /// checked against this list.
-pub(crate) const PARAMETER_NAMES: [&CStr; 17] = [
+pub const PARAMETER_NAMES: [&CStr; 17] = [
     c"flush",
     c"encode_delimiter",
     c"flush_interval",
@@ -168,10 +168,11 @@ impl Params {
                     "delimiter" => Escape::Delimiter,
                     "strict" => Escape::Strict,
                     "none" => Escape::None,
+                    "hex" => Escape::Hex,
                     _ => {
                         return Err(Error::param(
                             name,
-                            format!("{value:?} is not one of delimiter, strict, none"),
+                            format!("{value:?} is not one of delimiter, strict, none, hex"),
                         ));
                     }
                 }

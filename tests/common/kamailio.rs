@@ -50,18 +50,17 @@ pub struct Module {
     pub flags: String,
 }
 
-/// Our module, built once per test run with the `kamailio` feature (its own target directory,
-/// so the OpenSER build the other tests load is left alone). Without an installed Kamailio it
-/// is built with stand-in strings given through the build's override variables.
+/// Our module (the crate `hosts/kamailio`, package `flatstore-kamailio`), built once per test
+/// run in release mode into the test's target directory. Without an installed Kamailio it is
+/// built with stand-in strings given through the build's override variables.
 pub fn our_module() -> &'static Module {
     static BUILT: OnceLock<Module> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let target = super::target_dir().join("kamailio");
+        let target = super::target_dir();
         let mut build = Command::new(env!("CARGO"));
         build
-            .args(["build", "--release", "--lib", "--features", "kamailio"])
-            .arg("--target-dir")
-            .arg(&target)
+            .args(["build", "--release", "-p", "flatstore-kamailio"])
+            .env("CARGO_TARGET_DIR", &target)
             .current_dir(manifest_dir());
         let (version, flags) = installed_strings().unwrap_or_else(|| {
             let stand_in = ("kamailio 0.0.0 (test)".to_owned(), "TEST_FLAGS".to_owned());
@@ -73,7 +72,7 @@ pub fn our_module() -> &'static Module {
         let status = build.status().expect("run cargo build");
         assert!(status.success(), "building the Kamailio module failed");
         Module {
-            path: target.join("release/libflatstore.so"),
+            path: target.join("release/libflatstore_kamailio.so"),
             version,
             flags,
         }

@@ -1,10 +1,13 @@
 //! Helpers shared by the integration tests: the built library, C compilation, optional tools
 //! and the trials of the test programs that need them, a real Kamailio under SIPp traffic
-//! ([`kamailio`]), the torture host ([`torture`]), and time limits for every program a test
-//! runs ([`timeout`]).
+//! ([`kamailio`]), a real OpenSER and a real OpenSIPS built from source ([`openser`],
+//! [`opensips`]), the torture host ([`torture`]), and time limits for every program a
+//! test runs ([`timeout`]).
 #![allow(dead_code)]
 
 pub mod kamailio;
+pub mod openser;
+pub mod opensips;
 pub mod timeout;
 pub mod torture;
 pub mod trials;

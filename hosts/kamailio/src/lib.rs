@@ -1,27 +1,33 @@
-//! The Kamailio 5.x module ABI: a loadable module named `db_flatstore` whose `db_bind_api`
-//! fills srdb1's `db_func_t` with use_table / init / close / insert, with Kamailio's modparams
-//! and the RPC commands `flatstore.rotate` and `flatstore.k_rotate`.
+//! The Kamailio 5.x module face of flatstore: a loadable module named `db_flatstore` whose
+//! `db_bind_api` fills srdb1's `db_func_t` with use_table / init / close / insert, with
+//! Kamailio's modparams and the RPC commands `flatstore.rotate` and `flatstore.k_rotate`.
 //!
 //! Kamailio's loader `dlopen`s the module, compares `module_version` and `module_flags` with
 //! its own strings (learnt at build time, see `build.rs`), then reads `exports`. The module
 //! links nothing of Kamailio: its one use of the core, logging (the library's messages go
 //! where every module's do, see `CoreLog`), is found at run time in the kamailio executable.
-#![allow(unsafe_code, non_camel_case_types, non_upper_case_globals)]
+//! Everything else is the library's, through its host toolkit [`flatstore::ffi`].
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc,
+    rust_2018_idioms
+)]
+#![allow(non_camel_case_types, non_upper_case_globals)]
 
 use std::cell::UnsafeCell;
 use std::ffi::{CStr, c_char, c_int, c_uint, c_ulong, c_void};
 use std::mem::{offset_of, size_of};
 use std::sync::OnceLock;
 
-use super::{
-    Handle, c_str_or_null, close_handle, connection_tail, declare_rank, guard, guard_code,
-    handle_connection, insert_record, set_module_param, slice_or_empty, str_bytes,
+use flatstore::ffi::{
+    BadValue, Handle, PARAMETER_NAMES, ValueProblem, c_str_or_null, close_handle, connection_tail,
+    declare_rank, guard, guard_code, handle_connection, insert_record, report_at_startup,
+    rotate_everywhere, set_module_param, share_directories_with_children, slice_or_empty,
+    str_bytes,
 };
-use crate::error::{Error, Result};
-use crate::line::value::{BadValue, Value, ValueProblem};
-use crate::report::{self, Level};
-use crate::shared::{directories, rotation};
-use crate::writer::config::PARAMETER_NAMES;
+use flatstore::report::{self, Level};
+use flatstore::{Error, Result, Value};
 
 mod abi {
     include!(concat!(env!("OUT_DIR"), "/kamailio_abi.rs"));
@@ -370,23 +376,11 @@ pub static exports: Exported<ModuleExports> = Exported(UnsafeCell::new(ModuleExp
 /// Kamailio's `PROC_INIT`: `child_init` in the main process before anything is forked.
 const PROC_INIT: c_int = -127;
 
-/// A failure during startup (a refused modparam, `mod_init`) is also logged (an error, through
-/// Kamailio's logging), so that the operator sees why Kamailio refused to start.
-fn report_at_startup(code: c_int) -> c_int {
-    if code < 0 {
-        let message = super::last_error_ptr();
-        // SAFETY: last_error_ptr is a NUL-terminated string owned by this thread.
-        let message = unsafe { CStr::from_ptr(message) }.to_string_lossy();
-        report::report(Level::Error, format_args!("{message}"));
-    }
-    code
-}
-
 /// `mod_init`: log through Kamailio from now on, and make the shared directory list before
 /// Kamailio forks, so that the RPC process can rotate directories only the workers opened.
 unsafe extern "C" fn mod_init() -> c_int {
     log_through_kamailio();
-    report_at_startup(guard_code(directories::share_with_children))
+    report_at_startup(guard_code(share_directories_with_children))
 }
 
 /// `child_init(rank)`: files of this process are `<table>_<N>.log` with N = `-rank` for
@@ -422,7 +416,7 @@ unsafe extern "C" fn db_bind_api(dbf: *mut DbFunc) -> c_int {
 /// `flatstore.rotate` and `flatstore.k_rotate`: every process of this Kamailio reopens its
 /// files before its next write. Replies with an error when there was nothing to rotate.
 unsafe extern "C" fn rpc_rotate(rpc: *mut Rpc, ctx: *mut c_void) {
-    let message = match guard(rotation::request_everywhere) {
+    let message = match guard(rotate_everywhere) {
         Ok(0) => "no flatstore directory is open yet".to_owned(),
         Ok(_) => return,
         Err(error) => error.to_string(),
@@ -774,7 +768,7 @@ unsafe extern "C" fn init(url: *const Str) -> *mut Db1Con {
 }
 
 /// srdb1 `use_table(h, table)`: a negative length is a refused table name
-/// ([`Error::BadTable`]), as are the names [`crate::Connection::use_table`] refuses.
+/// ([`Error::BadTable`]), as are the names [`flatstore::Connection::use_table`] refuses.
 unsafe extern "C" fn use_table(h: *mut Db1Con, table: *const Str) -> c_int {
     guard_code(|| {
         // SAFETY: Kamailio passes a handle from init.
@@ -839,7 +833,7 @@ mod tests {
     /// The last error message of this thread.
     fn last_error() -> String {
         // SAFETY: a NUL-terminated string owned by this thread.
-        unsafe { CStr::from_ptr(super::super::last_error_ptr()) }
+        unsafe { CStr::from_ptr(flatstore::ffi::last_error_ptr()) }
             .to_string_lossy()
             .into_owned()
     }
