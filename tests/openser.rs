@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::openser::{Proxy, Sipp, cannot_run, host, our_module, ports, run_bounded, scratch};
 
 /// Calls of each kind.
-const CALLS: u32 = 5;
+const CALLS: u32 = 20;
 /// How long an answered call lasts: SIPp's `-d`, the `<pause/>` before the BYE.
 const PAUSE_MS: u64 = 2000;
 /// acc's columns in OpenSER 1.3 (no extras configured), as `acc.columns` names them.
@@ -531,7 +531,7 @@ fn records_through(module: &Path, name: &str, calls: u32) -> Vec<String> {
 /// ours gives the same records (times aside), once our `%7C` is read as the stock module's raw
 /// `|` — which gives its 486 lines an eighth column.
 fn stock_openser_module_and_ours_write_the_same_records() {
-    let calls = 3;
+    let calls = 10;
     let stock = records_through(&host().stock_module(), "stock", calls);
     let ours = records_through(our_module(), "ours", calls);
     assert_eq!(stock.len(), (2 * 2 + 2) * calls as usize, "{stock:#?}");
