@@ -264,11 +264,13 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 /// An OpenSER started from the test (daemonized: its main process writes its pid to
-/// `run/pid`), stopped by that pid.
+/// `run/pid`), stopped by that pid. Its processes share a process group (the session its
+/// daemonizing fork made, whose leader has exited: not the main pid), killed when dropped.
 pub struct Proxy {
     pub dir: PathBuf,
     pub port: u16,
-    pid: Option<i32>,
+    /// The main process and the process group.
+    running: Option<(i32, i32)>,
 }
 
 impl Proxy {
@@ -342,10 +344,16 @@ impl Proxy {
                 tail(&log(), 30)
             ));
         };
+        let Ok(group) = nix::unistd::getpgid(Some(Pid::from_raw(pid))) else {
+            return Err(format!(
+                "openser (pid {pid}) is gone:\n{}",
+                tail(&log(), 30)
+            ));
+        };
         let proxy = Proxy {
             dir: dir.to_owned(),
             port,
-            pid: Some(pid),
+            running: Some((pid, group.as_raw())),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -420,12 +428,12 @@ impl Proxy {
     /// SIGTERM to the main process (which stops its children), then wait (at most 60 s) until
     /// every process of its group is gone; past that, the test fails.
     pub fn stop(mut self) {
-        let pid = self.pid.take().expect("running");
+        let (pid, group) = self.running.take().expect("running");
         let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while group_alive(pid) {
+        while group_alive(group) {
             if Instant::now() >= deadline {
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
                 panic!(
                     "openser did not stop in 60 s: killed\n{}",
                     tail(&self.log(), 30)
@@ -438,9 +446,8 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        // OpenSER's main process leads its own session and process group (daemonized).
-        if let Some(pid) = self.pid.take() {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        if let Some((_, group)) = self.running.take() {
+            let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
         }
     }
 }
