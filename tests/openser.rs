@@ -500,6 +500,7 @@ fn openser_accounts_every_call_across_rotations() {
         cdrs.len(),
         calls_took
     );
+    let _ = fs::remove_dir_all(&dir);
 }
 
 /// The records of `calls` calls of every kind through OpenSER loading `module` (flush=1, no
