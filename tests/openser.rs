@@ -20,7 +20,10 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::openser::{Proxy, Sipp, cannot_run, host, our_module, ports, run_bounded, scratch};
+use common::openser::{
+    Proxy, Sipp, callee_port, caller_port, cannot_run, host, our_module, ports, run_bounded,
+    scratch,
+};
 
 /// Calls of each kind.
 const CALLS: u32 = 20;
@@ -84,8 +87,8 @@ const KINDS: [(&str, &str, &str); 4] = [
     ("cancel", "openser/uas_cancel.xml", "openser/uac_cancel.xml"),
 ];
 
-/// `calls` calls of `kind` through the proxy on `port` (the callee on `port + 1`, the caller
-/// on `port + 2`), 10 per second; `during` runs after its delay while they are up.
+/// `calls` calls of `kind` through the proxy on `port` (the callee of the kind on its own port,
+/// [`callee_port`]), 10 per second; `during` runs after its delay while they are up.
 fn run_calls(
     dir: &Path,
     port: u16,
@@ -94,12 +97,17 @@ fn run_calls(
     during: Option<(Duration, &dyn Fn())>,
 ) {
     let (name, uas, uac) = KINDS[kind];
+    assert_eq!(
+        name,
+        common::openser::KINDS[kind],
+        "the proxy routes by these names"
+    );
     let scenario = |file: &str| manifest_dir().join("tests").join(file);
     let answering = Sipp::start(
         dir,
         &format!("{name}.uas"),
         &scenario(uas),
-        port + 1,
+        callee_port(port, kind),
         calls,
         PAUSE_MS,
         &[],
@@ -109,7 +117,7 @@ fn run_calls(
         dir,
         &format!("{name}.uac"),
         &scenario(uac),
-        port + 2,
+        caller_port(port),
         calls,
         PAUSE_MS,
         &[

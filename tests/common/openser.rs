@@ -246,12 +246,27 @@ pub fn our_module() -> &'static PathBuf {
     })
 }
 
-/// Three consecutive UDP ports on 127.0.0.1 (the proxy, the callee, the caller), different for
-/// every proxy of this test run.
+/// The names of the kinds of test calls (the start of their Call-IDs): each has its own
+/// callee port ([`callee_port`]).
+pub const KINDS: [&str; 4] = ["callerbye", "calleebye", "busy", "cancel"];
+
+/// Six consecutive UDP ports on 127.0.0.1 (the proxy, the caller, a callee per kind of call),
+/// different for every proxy of this test run.
 pub fn ports() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 31000 + (std::process::id() % 300) as u16 * 60;
-    base + NEXT.fetch_add(3, Ordering::Relaxed)
+    let base = 31000 + (std::process::id() % 300) as u16 * 90;
+    base + NEXT.fetch_add(6, Ordering::Relaxed)
+}
+
+/// The caller's port for the proxy on `port`.
+pub fn caller_port(port: u16) -> u16 {
+    port + 1
+}
+
+/// The port of the callee of kind `kind` (an index of [`KINDS`]) for the proxy on `port`; new
+/// calls of other Call-IDs go to the first.
+pub fn callee_port(port: u16, kind: usize) -> u16 {
+    port + 2 + kind as u16
 }
 
 /// A fresh scratch directory with `acc/` and `run/` in it.
@@ -274,7 +289,7 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Run `tests/openser/openser.cfg` in `dir` on `port` (next hop `port + 1`), loading the
+    /// Run `tests/openser/openser.cfg` in `dir` on `port` (next hops: [`callee_port`]), loading the
     /// flatstore module `module` with acc writing to `url`, with 4 SIP workers; it answers
     /// MI commands when this returns. Fails loudly when OpenSER does not come up (a refused
     /// module makes it exit 0), with its log.
@@ -291,12 +306,18 @@ impl Proxy {
         let modules = format!("{}/", host.modules().display());
         let config = template
             .replace("@PORT@", &port.to_string())
-            .replace("@NEXT_HOP@", &format!("127.0.0.1:{}", port + 1))
+            .replace("@NEXT_HOP@", &format!("127.0.0.1:{}", callee_port(port, 0)))
             .replace("@MODULES@", &modules)
             .replace("@FLATSTORE@", &module.display().to_string())
             .replace("@ACC_URL@", url)
             .replace("@RUN@", &run.display().to_string())
             .replace("@CHILDREN@", "4");
+        let config = KINDS.iter().enumerate().fold(config, |config, (i, kind)| {
+            config.replace(&format!("@KIND_{}@", i + 1), kind).replace(
+                &format!("@NEXT_HOP_{}@", i + 1),
+                &format!("127.0.0.1:{}", callee_port(port, i)),
+            )
+        });
         let cfg = dir.join("openser.cfg");
         fs::write(&cfg, config).expect("write openser.cfg");
         let log = fs::File::create(dir.join("openser.log")).expect("create log");
