@@ -15,15 +15,18 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::openser::{Proxy, Sipp, cannot_run, host, our_module, ports, run_bounded, scratch};
+use common::openser::{
+    Proxy, Sipp, callee_port, caller_port, cannot_run, host, our_module, ports, run_bounded,
+    scratch,
+};
 
 /// Calls of each kind.
-const CALLS: u32 = 5;
+const CALLS: u32 = 20;
 /// How long an answered call lasts: SIPp's `-d`, the `<pause/>` before the BYE.
 const PAUSE_MS: u64 = 2000;
 /// acc's columns in OpenSER 1.3 (no extras configured), as `acc.columns` names them.
@@ -84,8 +87,8 @@ const KINDS: [(&str, &str, &str); 4] = [
     ("cancel", "openser/uas_cancel.xml", "openser/uac_cancel.xml"),
 ];
 
-/// `calls` calls of `kind` through the proxy on `port` (the callee on `port + 1`, the caller
-/// on `port + 2`), 10 per second; `during` runs after its delay while they are up.
+/// `calls` calls of `kind` through the proxy on `port` (the callee of the kind on its own port,
+/// [`callee_port`]), 10 per second; `during` runs after its delay while they are up.
 fn run_calls(
     dir: &Path,
     port: u16,
@@ -94,12 +97,17 @@ fn run_calls(
     during: Option<(Duration, &dyn Fn())>,
 ) {
     let (name, uas, uac) = KINDS[kind];
+    assert_eq!(
+        name,
+        common::openser::KINDS[kind],
+        "the proxy routes by these names"
+    );
     let scenario = |file: &str| manifest_dir().join("tests").join(file);
     let answering = Sipp::start(
         dir,
         &format!("{name}.uas"),
         &scenario(uas),
-        port + 1,
+        callee_port(port, kind),
         calls,
         PAUSE_MS,
         &[],
@@ -109,7 +117,7 @@ fn run_calls(
         dir,
         &format!("{name}.uac"),
         &scenario(uac),
-        port + 2,
+        caller_port(port),
         calls,
         PAUSE_MS,
         &[
@@ -129,24 +137,46 @@ fn run_calls(
 }
 
 /// Rename every live `<table>_<N>.log` in `acc` to `<name>.<suffix>` (a rotation script's
-/// step); how many were renamed.
-fn rename_live_files(acc: &Path, suffix: &str) -> usize {
-    let mut renamed = 0;
+/// step): the new names.
+fn rename_live_files(acc: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut renamed = Vec::new();
     for (name, path) in common::visible_files(acc) {
         if name.ends_with(".log") {
-            fs::rename(&path, acc.join(format!("{name}.{suffix}"))).expect("rename");
-            renamed += 1;
+            let to = acc.join(format!("{name}.{suffix}"));
+            fs::rename(&path, &to).expect("rename");
+            renamed.push(to);
         }
     }
     renamed
 }
 
 /// The seed's recipe: rename the files away, then MI `flat_rotate`; it must answer `200 OK`.
-fn rotate_by_mi(proxy: &Proxy, acc: &Path, suffix: &str) -> usize {
+/// Returns each renamed file with its size at the reply: after the reply no process may
+/// append to it (checked after the stop by [`assert_untouched`]).
+fn rotate_by_mi(proxy: &Proxy, acc: &Path, suffix: &str) -> Vec<(PathBuf, u64)> {
     let renamed = rename_live_files(acc, suffix);
     let reply = proxy.mi("flat_rotate");
     assert!(reply.starts_with("200 OK"), "MI flat_rotate: {reply:?}");
     renamed
+        .into_iter()
+        .map(|path| {
+            let size = fs::metadata(&path).expect("renamed file").len();
+            (path, size)
+        })
+        .collect()
+}
+
+/// No renamed file grew after the rotation's reply.
+fn assert_untouched(renamed: &[(PathBuf, u64)]) {
+    for (path, size) in renamed {
+        let now = fs::metadata(path).expect("renamed file").len();
+        assert_eq!(
+            now,
+            *size,
+            "{} appended to after MI flat_rotate answered",
+            path.display()
+        );
+    }
 }
 
 /// The logrotate recipe for OpenSER: the real `logrotate -f` renames every live file (`.1`,
@@ -286,15 +316,18 @@ fn openser_accounts_every_call_across_rotations() {
     // While the answered calls are up (the INVITEs within 0.5 s of the start, the BYEs after
     // the pause), a rotation: so that their INVITEs and BYEs are in different files.
     let mid_call = Duration::from_millis(PAUSE_MS / 2);
-    let renamed = std::cell::Cell::new(0);
+    let renamed = std::cell::RefCell::new(Vec::new());
     run_calls(
         &dir,
         port,
         0,
         CALLS,
-        Some((mid_call, &|| renamed.set(rotate_by_mi(&proxy, &acc, "11")))),
+        Some((mid_call, &|| {
+            *renamed.borrow_mut() = rotate_by_mi(&proxy, &acc, "11")
+        })),
     );
-    assert!(renamed.get() > 0, "the INVITEs were accounted by then");
+    let renamed = renamed.into_inner();
+    assert!(!renamed.is_empty(), "the INVITEs were accounted by then");
     run_calls(
         &dir,
         port,
@@ -305,8 +338,11 @@ fn openser_accounts_every_call_across_rotations() {
     run_calls(&dir, port, 2, CALLS, None);
     run_calls(&dir, port, 3, CALLS, None);
     // After the last call: everything renamed, so nothing may land in a live file any more.
-    assert!(rotate_by_mi(&proxy, &acc, "12") > 0);
+    let last = rotate_by_mi(&proxy, &acc, "12");
+    assert!(!last.is_empty());
     proxy.stop();
+    assert_untouched(&renamed);
+    assert_untouched(&last);
     let calls_took = began.elapsed();
     for (name, path) in common::visible_files(&acc) {
         if name.ends_with(".log") {
@@ -472,6 +508,7 @@ fn openser_accounts_every_call_across_rotations() {
         cdrs.len(),
         calls_took
     );
+    let _ = fs::remove_dir_all(&dir);
 }
 
 /// The records of `calls` calls of every kind through OpenSER loading `module` (flush=1, no
@@ -503,7 +540,7 @@ fn records_through(module: &Path, name: &str, calls: u32) -> Vec<String> {
 /// ours gives the same records (times aside), once our `%7C` is read as the stock module's raw
 /// `|` — which gives its 486 lines an eighth column.
 fn stock_openser_module_and_ours_write_the_same_records() {
-    let calls = 3;
+    let calls = 10;
     let stock = records_through(&host().stock_module(), "stock", calls);
     let ours = records_through(our_module(), "ours", calls);
     assert_eq!(stock.len(), (2 * 2 + 2) * calls as usize, "{stock:#?}");

@@ -246,12 +246,27 @@ pub fn our_module() -> &'static PathBuf {
     })
 }
 
-/// Three consecutive UDP ports on 127.0.0.1 (the proxy, the callee, the caller), different for
-/// every proxy of this test run.
+/// The names of the kinds of test calls (the start of their Call-IDs): each has its own
+/// callee port ([`callee_port`]).
+pub const KINDS: [&str; 4] = ["callerbye", "calleebye", "busy", "cancel"];
+
+/// Six consecutive UDP ports on 127.0.0.1 (the proxy, the caller, a callee per kind of call),
+/// different for every proxy of this test run.
 pub fn ports() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 31000 + (std::process::id() % 300) as u16 * 60;
-    base + NEXT.fetch_add(3, Ordering::Relaxed)
+    let base = 31000 + (std::process::id() % 300) as u16 * 90;
+    base + NEXT.fetch_add(6, Ordering::Relaxed)
+}
+
+/// The caller's port for the proxy on `port`.
+pub fn caller_port(port: u16) -> u16 {
+    port + 1
+}
+
+/// The port of the callee of kind `kind` (an index of [`KINDS`]) for the proxy on `port`; new
+/// calls of other Call-IDs go to the first.
+pub fn callee_port(port: u16, kind: usize) -> u16 {
+    port + 2 + kind as u16
 }
 
 /// A fresh scratch directory with `acc/` and `run/` in it.
@@ -264,15 +279,17 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 /// An OpenSER started from the test (daemonized: its main process writes its pid to
-/// `run/pid`), stopped by that pid.
+/// `run/pid`), stopped by that pid. Its processes share a process group (the session its
+/// daemonizing fork made, whose leader has exited: not the main pid), killed when dropped.
 pub struct Proxy {
     pub dir: PathBuf,
     pub port: u16,
-    pid: Option<i32>,
+    /// The main process and the process group.
+    running: Option<(i32, i32)>,
 }
 
 impl Proxy {
-    /// Run `tests/openser/openser.cfg` in `dir` on `port` (next hop `port + 1`), loading the
+    /// Run `tests/openser/openser.cfg` in `dir` on `port` (next hops: [`callee_port`]), loading the
     /// flatstore module `module` with acc writing to `url`, with 4 SIP workers; it answers
     /// MI commands when this returns. Fails loudly when OpenSER does not come up (a refused
     /// module makes it exit 0), with its log.
@@ -289,12 +306,18 @@ impl Proxy {
         let modules = format!("{}/", host.modules().display());
         let config = template
             .replace("@PORT@", &port.to_string())
-            .replace("@NEXT_HOP@", &format!("127.0.0.1:{}", port + 1))
+            .replace("@NEXT_HOP@", &format!("127.0.0.1:{}", callee_port(port, 0)))
             .replace("@MODULES@", &modules)
             .replace("@FLATSTORE@", &module.display().to_string())
             .replace("@ACC_URL@", url)
             .replace("@RUN@", &run.display().to_string())
             .replace("@CHILDREN@", "4");
+        let config = KINDS.iter().enumerate().fold(config, |config, (i, kind)| {
+            config.replace(&format!("@KIND_{}@", i + 1), kind).replace(
+                &format!("@NEXT_HOP_{}@", i + 1),
+                &format!("127.0.0.1:{}", callee_port(port, i)),
+            )
+        });
         let cfg = dir.join("openser.cfg");
         fs::write(&cfg, config).expect("write openser.cfg");
         let log = fs::File::create(dir.join("openser.log")).expect("create log");
@@ -342,10 +365,16 @@ impl Proxy {
                 tail(&log(), 30)
             ));
         };
+        let Ok(group) = nix::unistd::getpgid(Some(Pid::from_raw(pid))) else {
+            return Err(format!(
+                "openser (pid {pid}) is gone:\n{}",
+                tail(&log(), 30)
+            ));
+        };
         let proxy = Proxy {
             dir: dir.to_owned(),
             port,
-            pid: Some(pid),
+            running: Some((pid, group.as_raw())),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -420,12 +449,12 @@ impl Proxy {
     /// SIGTERM to the main process (which stops its children), then wait (at most 60 s) until
     /// every process of its group is gone; past that, the test fails.
     pub fn stop(mut self) {
-        let pid = self.pid.take().expect("running");
+        let (pid, group) = self.running.take().expect("running");
         let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while group_alive(pid) {
+        while group_alive(group) {
             if Instant::now() >= deadline {
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
                 panic!(
                     "openser did not stop in 60 s: killed\n{}",
                     tail(&self.log(), 30)
@@ -438,9 +467,8 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        // OpenSER's main process leads its own session and process group (daemonized).
-        if let Some(pid) = self.pid.take() {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        if let Some((_, group)) = self.running.take() {
+            let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
         }
     }
 }
