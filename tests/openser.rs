@@ -21,9 +21,9 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::openser::{
-    Proxy, Sipp, callee_port, caller_port, cannot_run, host, our_module, ports, run_bounded,
-    scratch,
+    Proxy, Sipp, callee_port, caller_port, cannot_run, host, our_module, ports, scratch,
 };
+use common::timeout::output_or_fail;
 
 /// Calls of each kind.
 const CALLS: u32 = 20;
@@ -199,7 +199,7 @@ fn rotate_by_logrotate(proxy: &Proxy, acc: &Path) {
         ),
     )
     .expect("write logrotate.conf");
-    let out = run_bounded(
+    let out = output_or_fail(
         Command::new("logrotate")
             .arg("-f")
             .arg("-s")
@@ -232,7 +232,7 @@ impl Record {
 /// The bytes of a log file, gzip-decoded for a compressed one.
 fn content(name: &str, path: &Path) -> Vec<u8> {
     if name.ends_with(".gz") {
-        let out = run_bounded(
+        let out = output_or_fail(
             Command::new("gzip").arg("-dc").arg(path),
             "gzip -dc",
             Duration::from_secs(30),
@@ -443,7 +443,7 @@ fn openser_accounts_every_call_across_rotations() {
     }
 
     // `flatstore cdr` pairs every call: one CDR each, answered ones with their BYE.
-    let out = run_bounded(
+    let out = output_or_fail(
         Command::new(common::flatstore_cli())
             .arg("cdr")
             .arg(&acc)
@@ -597,7 +597,7 @@ fn openser_refusing_the_module_fails_loudly() {
 /// Building the OpenSER module where no openser binary is found, and no override is given,
 /// stops with a message that says what to do.
 fn openser_build_without_openser_explains_the_fix() {
-    let out = run_bounded(
+    let out = output_or_fail(
         Command::new(env!("CARGO"))
             .args(["check", "-p", "flatstore-openser"])
             // Its own target directory: the failed build script leaves the test's own alone.

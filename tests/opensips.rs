@@ -18,10 +18,8 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use common::opensips::{
-    Accounting, Proxy, Sipp, host, missing, our_module, output_limited, ports, scratch,
-    wait_limited,
-};
+use common::opensips::{Accounting, Proxy, Sipp, host, missing, our_module, ports, scratch};
+use common::timeout::{output_or_fail, wait_or_fail};
 
 fn main() {
     let needing = |name: &str, test: fn()| common::trial_unless(name, missing, test);
@@ -149,10 +147,10 @@ fn records(acc: &Path) -> Vec<Record> {
             "{name}: a SIP worker with a pid-based number"
         );
         let bytes = if name.ends_with(".gz") {
-            let out = output_limited(
+            let out = output_or_fail(
                 Command::new("gzip").arg("-dc").arg(&path),
-                Duration::from_secs(30),
                 "gzip -dc",
+                Duration::from_secs(30),
             );
             assert!(out.status.success(), "gzip -dc {name}");
             out.stdout
@@ -269,7 +267,7 @@ fn opensips_accounts_every_call_once_across_rotations() {
             .process_group(0)
             .spawn()
             .expect("run logrotate");
-        let status = wait_limited(&mut run, Duration::from_secs(60), "logrotate");
+        let status = wait_or_fail(&mut run, "logrotate", Duration::from_secs(60));
         assert!(status.success(), "logrotate: {status}");
     };
     run_calls(
@@ -340,13 +338,13 @@ fn logrotate_config(dir: &Path) -> PathBuf {
 /// `flatstore cdr --live` on the stopped proxy's directory: every call once, answered ones
 /// with their INVITE and BYE paired (duration about the pause), failed ones with their code.
 fn assert_cdr_pairs_every_call(acc: &Path) {
-    let out = output_limited(
+    let out = output_or_fail(
         Command::new(common::flatstore_cli())
             .arg("cdr")
             .arg(acc)
             .arg("--live"),
-        Duration::from_secs(60),
         "flatstore cdr",
+        Duration::from_secs(60),
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -423,12 +421,12 @@ fn opensips_records_equal_the_stock_modules() {
 /// compile.
 fn the_rust_mirrors_match_the_opensips_headers() {
     let tree = &host().tree;
-    let plan = output_limited(
+    let plan = output_or_fail(
         Command::new("make")
             .args(["-n", "-W", "main.c", "main.o", "Q="])
             .current_dir(tree),
-        Duration::from_secs(60),
         "make -n",
+        Duration::from_secs(60),
     );
     let plan = String::from_utf8_lossy(&plan.stdout);
     let compile = plan
@@ -436,7 +434,7 @@ fn the_rust_mirrors_match_the_opensips_headers() {
         .find_map(|l| l.strip_suffix(" -c main.c -o main.o"))
         .unwrap_or_else(|| panic!("no compile command for main.c in:\n{plan}"));
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/opensips/abi_sizes.c");
-    let out = output_limited(
+    let out = output_or_fail(
         Command::new("sh")
             .arg("-c")
             .arg(format!(
@@ -444,8 +442,8 @@ fn the_rust_mirrors_match_the_opensips_headers() {
                 source.display()
             ))
             .current_dir(tree),
-        Duration::from_secs(120),
         "cc abi_sizes.c",
+        Duration::from_secs(120),
     );
     assert!(
         out.status.success(),
@@ -464,14 +462,14 @@ fn two_module_processes_never_share_a_file() {
     let acc = dir.join("acc");
     let program = dir.join("module_processes");
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/opensips/module_processes.c");
-    let cc = output_limited(
+    let cc = output_or_fail(
         Command::new("cc")
             .args(["-O1", "-Wall", "-Wextra", "-Werror", "-rdynamic", "-o"])
             .arg(&program)
             .arg(&source)
             .arg("-ldl"),
-        Duration::from_secs(120),
         "cc",
+        Duration::from_secs(120),
     );
     assert!(
         cc.status.success(),
@@ -489,7 +487,7 @@ fn two_module_processes_never_share_a_file() {
         .process_group(0)
         .spawn()
         .expect("run the stand-in host");
-    let status = wait_limited(&mut run, Duration::from_secs(60), "module_processes");
+    let status = wait_or_fail(&mut run, "module_processes", Duration::from_secs(60));
     let out = fs::read_to_string(dir.join("out")).expect("out");
     let err = fs::read_to_string(dir.join("err")).expect("err");
     assert!(status.success(), "{status}\n{out}\n{err}");

@@ -15,6 +15,8 @@
 #[path = "../tests/common/cluster.rs"]
 mod cluster;
 mod common;
+// The library's tests' time limits, of which this bench uses a few.
+#[allow(dead_code)]
 #[path = "../../tests/common/timeout.rs"]
 mod timeout;
 

@@ -12,7 +12,7 @@ use std::io::{Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread;
@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
+
+use super::timeout::{kill_group, output_or_fail, wait_or_fail};
 
 /// The system tools the OpenSER tests need: to unpack and build OpenSER, and SIPp.
 pub const TOOLS: [&str; 7] = ["tar", "xz", "make", "gcc", "flex", "bison", "sipp"];
@@ -64,47 +66,6 @@ pub fn cannot_run() -> Result<Option<String>, libtest_mimic::Failed> {
     Ok(Some(reason.to_owned()))
 }
 
-/// Run `command` in a process group of its own; past `timeout` the group is killed and the
-/// test fails, naming `what`.
-pub fn run_bounded(command: &mut Command, what: &str, timeout: Duration) -> Output {
-    command.process_group(0).stdin(Stdio::null());
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {what}: {e}"));
-    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
-    let readers = [
-        thread::spawn(move || read_all(out.as_mut())),
-        thread::spawn(move || read_all(err.as_mut())),
-    ];
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-            let _ = child.wait();
-            panic!("{what} did not finish in {timeout:?}: killed");
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
-    let [stdout, stderr] = readers.map(|r| r.join().expect("reader"));
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
-}
-
-fn read_all(from: Option<&mut impl std::io::Read>) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    if let Some(from) = from {
-        let _ = from.read_to_end(&mut bytes);
-    }
-    bytes
-}
-
 /// OpenSER built from the tarball: its tree (the `openser` binary, `modules/`).
 pub struct Host {
     pub tree: PathBuf,
@@ -126,7 +87,7 @@ impl Host {
 
     /// The `version:` and `flags:` lines of `openser -V`: the strings OpenSER's loader compares.
     pub fn strings(&self) -> (String, String) {
-        let out = run_bounded(
+        let out = output_or_fail(
             Command::new(self.binary()).arg("-V"),
             "openser -V",
             Duration::from_secs(10),
@@ -175,7 +136,7 @@ pub fn host() -> &'static Host {
             let started = Instant::now();
             let _ = fs::remove_dir_all(&base);
             fs::create_dir_all(&base).expect("create the host's build directory");
-            let unpack = run_bounded(
+            let unpack = output_or_fail(
                 Command::new("tar")
                     .arg("-xJf")
                     .arg(&tarball)
@@ -193,7 +154,7 @@ pub fn host() -> &'static Host {
                 make.args(["-j2", what, "CC=gcc -fcommon"])
                     .args(extra)
                     .current_dir(&tree);
-                let out = run_bounded(&mut make, &format!("make {what}"), BUILD_TIMEOUT);
+                let out = output_or_fail(&mut make, &format!("make {what}"), BUILD_TIMEOUT);
                 assert!(
                     out.status.success(),
                     "building OpenSER ({what}) failed:\n{}",
@@ -454,7 +415,7 @@ impl Proxy {
         let deadline = Instant::now() + Duration::from_secs(60);
         while group_alive(group) {
             if Instant::now() >= deadline {
-                let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+                kill_group(group as u32);
                 panic!(
                     "openser did not stop in 60 s: killed\n{}",
                     tail(&self.log(), 30)
@@ -468,7 +429,7 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         if let Some((_, group)) = self.running.take() {
-            let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+            kill_group(group as u32);
         }
     }
 }
@@ -538,19 +499,11 @@ impl Sipp {
     /// Wait for SIPp to end (a little longer than its own timeout at most): every call of
     /// its scenario must have succeeded.
     pub fn finish(mut self) {
-        let deadline = Instant::now() + self.timeout;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait sipp") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sipp {} did not finish in {:?}",
-                self.what,
-                self.timeout
-            );
-            thread::sleep(Duration::from_millis(50));
-        };
+        let status = wait_or_fail(
+            &mut self.child,
+            &format!("sipp {}", self.what),
+            self.timeout,
+        );
         let said = fs::read_to_string(&self.log).unwrap_or_default();
         assert!(
             status.success(),
@@ -564,7 +517,7 @@ impl Sipp {
 impl Drop for Sipp {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
-            let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
+            kill_group(self.child.id());
             let _ = self.child.wait();
         }
     }

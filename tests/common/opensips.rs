@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::Failed;
 
+use super::timeout::{kill_group, wait_or_fail};
+
 /// The tree's name, from the tarball's.
 pub const TREE: &str = "opensips-3.6.8";
 /// What building OpenSIPS and driving it need (logrotate and gzip: the logrotate recipe).
@@ -63,58 +65,6 @@ pub fn missing() -> Result<Option<String>, Failed> {
     Ok(None)
 }
 
-/// Wait for `child` (the leader of its own process group) at most `limit`; past it, kill the
-/// group and fail naming `what`.
-pub fn wait_limited(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if start.elapsed() >= limit {
-            kill_group(child.id());
-            let _ = child.wait();
-            panic!("{what}: still running after {limit:?}, killed");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Run `command` in a process group of its own, its output collected, for at most `limit`
-/// ([`wait_limited`]).
-pub fn output_limited(command: &mut Command, limit: Duration, what: &str) -> std::process::Output {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| panic!("run {what}: {e}"));
-    let collect = |mut pipe: Box<dyn std::io::Read + Send>| {
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            bytes
-        })
-    };
-    let stdout = collect(Box::new(child.stdout.take().expect("piped")));
-    let stderr = collect(Box::new(child.stderr.take().expect("piped")));
-    let status = wait_limited(&mut child, limit, what);
-    std::process::Output {
-        status,
-        stdout: stdout.join().expect("stdout"),
-        stderr: stderr.join().expect("stderr"),
-    }
-}
-
-/// SIGKILL to the process group `pid` leads.
-fn kill_group(pid: u32) {
-    let _ = nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-}
-
 /// The built OpenSIPS: its tree (modules under `modules/<name>/<name>.so`) and binary.
 pub struct Host {
     pub tree: PathBuf,
@@ -153,7 +103,7 @@ pub fn host() -> &'static Host {
                     .process_group(0)
                     .spawn()
                     .expect("run tar");
-                let status = wait_limited(&mut untar, Duration::from_secs(120), "tar");
+                let status = wait_or_fail(&mut untar, "tar", Duration::from_secs(120));
                 assert!(status.success(), "unpacking {} failed", tarball().display());
             }
             let log = tree.join("flatstore-build.log");
@@ -168,7 +118,7 @@ pub fn host() -> &'static Host {
                 .process_group(0)
                 .spawn()
                 .expect("run make");
-            let status = wait_limited(&mut make, BUILD_LIMIT, "building OpenSIPS");
+            let status = wait_or_fail(&mut make, "building OpenSIPS", BUILD_LIMIT);
             assert!(
                 status.success() && built(&tree),
                 "building OpenSIPS failed ({status}), see {}",
@@ -198,7 +148,7 @@ pub fn our_module() -> &'static PathBuf {
             .process_group(0)
             .spawn()
             .expect("run cargo build");
-        let status = wait_limited(&mut build, BUILD_LIMIT, "building flatstore-opensips");
+        let status = wait_or_fail(&mut build, "building flatstore-opensips", BUILD_LIMIT);
         assert!(status.success(), "building the OpenSIPS module failed");
         target.join("release/libflatstore_opensips.so")
     })
@@ -342,7 +292,7 @@ impl Proxy {
             nix::unistd::Pid::from_raw(child.id() as i32),
             nix::sys::signal::Signal::SIGTERM,
         );
-        let status = wait_limited(&mut child, Duration::from_secs(60), "stopping opensips");
+        let status = wait_or_fail(&mut child, "stopping opensips", Duration::from_secs(60));
         // Children that outlived the main process would hold the test's ports.
         kill_group(child.id());
         status
@@ -440,10 +390,10 @@ impl Sipp {
     /// scenario must have succeeded.
     pub fn finish(mut self) {
         let mut child = self.child.take().expect("running");
-        let status = wait_limited(
+        let status = wait_or_fail(
             &mut child,
-            Duration::from_secs(SIPP_TIMEOUT_S + 15),
             &self.what,
+            Duration::from_secs(SIPP_TIMEOUT_S + 15),
         );
         assert!(
             status.success(),

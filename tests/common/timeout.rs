@@ -5,8 +5,8 @@
 //!
 //! - [`output_within`]: run a program to its end, its output captured ([`Command::output`]
 //!   with a limit); [`TimedOut`] carries what it printed before it was stopped.
-//! - [`own_group`], [`wait_or_kill`], [`kill_group`]: for a program the test starts and stops
-//!   itself (a proxy, a server, a SIP load generator).
+//! - [`own_group`], [`wait_or_kill`], [`wait_or_fail`], [`kill_group`]: for a program the test
+//!   starts and stops itself (a proxy, a server, a SIP load generator, a build).
 
 use std::fmt;
 use std::io::Read;
@@ -47,6 +47,17 @@ pub fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
         }
         thread::sleep(POLL);
     }
+}
+
+/// [`wait_or_kill`], failing the test naming `what` when `child` was still running at `limit`
+/// (its group killed by then).
+pub fn wait_or_fail(child: &mut Child, what: &str, limit: Duration) -> ExitStatus {
+    wait_or_kill(child, limit).unwrap_or_else(|| {
+        panic!(
+            "{what} did not end within {} s (killed with its process group)",
+            limit.as_secs_f64()
+        )
+    })
 }
 
 /// A program stopped at its time limit, and what it had printed by then.
