@@ -414,11 +414,14 @@ unsafe extern "C" fn db_bind_api(dbf: *mut DbFunc) -> c_int {
 }
 
 /// `flatstore.rotate` and `flatstore.k_rotate`: every process of this Kamailio reopens its
-/// files before its next write. Replies with an error when there was nothing to rotate.
+/// files before its next write. Replies with an error (500) when there was nothing to rotate
+/// ([`Error::NothingToRotate`], as the C API and OpenSER's `flat_rotate` say it).
 unsafe extern "C" fn rpc_rotate(rpc: *mut Rpc, ctx: *mut c_void) {
-    let message = match guard(rotate_everywhere) {
-        Ok(0) => "no flatstore directory is open yet".to_owned(),
-        Ok(_) => return,
+    let message = match guard(|| match rotate_everywhere()? {
+        0 => Err(Error::NothingToRotate),
+        _ => Ok(()),
+    }) {
+        Ok(()) => return,
         Err(error) => error.to_string(),
     };
     let message = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
