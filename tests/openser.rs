@@ -136,25 +136,11 @@ fn run_calls(
     answering.finish();
 }
 
-/// Rename every live `<table>_<N>.log` in `acc` to `<name>.<suffix>` (a rotation script's
-/// step): the new names.
-fn rename_live_files(acc: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut renamed = Vec::new();
-    for (name, path) in common::visible_files(acc) {
-        if name.ends_with(".log") {
-            let to = acc.join(format!("{name}.{suffix}"));
-            fs::rename(&path, &to).expect("rename");
-            renamed.push(to);
-        }
-    }
-    renamed
-}
-
 /// The seed's recipe: rename the files away, then MI `flat_rotate`; it must answer `200 OK`.
 /// Returns each renamed file with its size at the reply: after the reply no process may
 /// append to it (checked after the stop by [`assert_untouched`]).
 fn rotate_by_mi(proxy: &Proxy, acc: &Path, suffix: &str) -> Vec<(PathBuf, u64)> {
-    let renamed = rename_live_files(acc, suffix);
+    let renamed = common::rename_live_files(acc, suffix);
     let reply = proxy.mi("flat_rotate");
     assert!(reply.starts_with("200 OK"), "MI flat_rotate: {reply:?}");
     renamed

@@ -110,19 +110,6 @@ fn run_calls(
     answering.finish();
 }
 
-/// Rename every live `<table>_<N>.log` in `acc` to `<name>.<suffix>`; the renamed paths.
-fn rename_live_files(acc: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut renamed = Vec::new();
-    for (name, path) in common::visible_files(acc) {
-        if name.ends_with(".log") {
-            let to = acc.join(format!("{name}.{suffix}"));
-            fs::rename(&path, &to).expect("rename");
-            renamed.push(to);
-        }
-    }
-    renamed
-}
-
 /// One accounted record: its table, the file it is in, and its fields (still escaped).
 #[derive(Debug, Clone)]
 struct Record {
@@ -235,7 +222,7 @@ fn opensips_accounts_every_call_once_across_rotations() {
     let proxy = Proxy::start(our_module(), &dir, port, &url, Accounting::PerRequest, "");
     let mut renamed_by_mi: Vec<(PathBuf, u64)> = Vec::new();
     let mut mi_rotate = || {
-        let renamed = rename_live_files(&acc, "mi");
+        let renamed = common::rename_live_files(&acc, "mi");
         let reply = proxy.mi("flat_rotate").expect("MI flat_rotate");
         assert_eq!(reply.trim(), r#"{"jsonrpc":"2.0","result":"OK","id":"1"}"#);
         renamed_by_mi = renamed

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::tail;
 use super::timeout::{kill_group, output_or_fail, own_group};
 
 /// Time limits: of one `kamcmd` call, of a SIPp run placing calls (SIPp's own `-timeout` is
@@ -286,11 +287,6 @@ fn thread_report(pid: i32) -> String {
         }
     }
     report
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 impl Drop for Proxy {

@@ -113,6 +113,26 @@ pub fn build_c(source: &Path, out_name: &str, extra_flags: &[&str]) -> PathBuf {
     out
 }
 
+/// The last `lines` lines of `text`.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Rename every live `<table>_<N>.log` in `acc` (not hidden) to `<name>.<suffix>`, a rotation
+/// script's step; the new paths.
+pub fn rename_live_files(acc: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut renamed = Vec::new();
+    for (name, path) in visible_files(acc) {
+        if name.ends_with(".log") {
+            let to = acc.join(format!("{name}.{suffix}"));
+            std::fs::rename(&path, &to).expect("rename");
+            renamed.push(to);
+        }
+    }
+    renamed
+}
+
 /// The files of `dir` that are not hidden (hidden ones are the control file, temporary files
 /// and torn records moved aside), as (name, path), sorted by name.
 pub fn visible_files(dir: &Path) -> Vec<(String, PathBuf)> {

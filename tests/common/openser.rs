@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
+use super::tail;
 use super::timeout::{kill_group, output_or_fail, wait_or_fail};
 
 /// The system tools the OpenSER tests need: to unpack and build OpenSER, and SIPp.
@@ -442,11 +443,6 @@ fn alive(pid: i32) -> bool {
 /// by init, so `kill(-pgid, 0)` answers for live ones).
 fn group_alive(pgid: i32) -> bool {
     killpg(Pid::from_raw(pgid), None).is_ok()
-}
-
-pub fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// A SIPp run of a scenario, killed (with its process group) when dropped.

@@ -415,7 +415,5 @@ impl Drop for Sipp {
 
 /// The last `lines` lines of the file at `path`.
 pub fn tail(path: &Path, lines: usize) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+    super::tail(&fs::read_to_string(path).unwrap_or_default(), lines)
 }
