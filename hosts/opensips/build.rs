@@ -6,8 +6,8 @@
 //! `FLATSTORE_OPENSIPS_SCM_TYPE` and `FLATSTORE_OPENSIPS_SCM_REV` when all four are set
 //! (building for another machine). No binary and no strings fails the build, naming both ways.
 
-use std::env;
-use std::path::PathBuf;
+#[path = "../build_version.rs"]
+mod build_version;
 
 const VARS: [&str; 4] = [
     "FLATSTORE_OPENSIPS_VERSION",
@@ -17,53 +17,48 @@ const VARS: [&str; 4] = [
 ];
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=FLATSTORE_OPENSIPS");
-    for var in VARS {
-        println!("cargo:rerun-if-env-changed={var}");
-    }
-    let given: Vec<String> = VARS.iter().filter_map(|v| env::var(v).ok()).collect();
-    let strings = match <[String; 4]>::try_from(given) {
-        Ok(strings) => strings,
-        Err(_) => strings_from_opensips(),
-    };
-    let [version, flags, scm_type, scm_rev] = strings;
-    let out = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("opensips_abi.rs");
-    let source = format!(
-        "/// OpenSIPS's version string (`opensips -V`: `version:`).\n\
-         pub const VERSION: &std::ffi::CStr = c{version:?};\n\
-         /// OpenSIPS's compile flags (`opensips -V`: `flags:`).\n\
-         pub const FLAGS: &std::ffi::CStr = c{flags:?};\n\
-         /// The SCM type OpenSIPS was built from (`opensips -V`: `scm:`, or `unknown`).\n\
-         pub const SCM_TYPE: &std::ffi::CStr = c{scm_type:?};\n\
-         /// The SCM revision (`opensips -V`: `scm:`; empty when unknown).\n\
-         pub const SCM_REV: &std::ffi::CStr = c{scm_rev:?};\n"
+    let [version, flags, scm_type, scm_rev] =
+        build_version::given(VARS).unwrap_or_else(strings_from_opensips);
+    build_version::write_constants(
+        "opensips_abi.rs",
+        &[
+            (
+                "OpenSIPS's version string (`opensips -V`: `version:`).",
+                "VERSION",
+                &version,
+            ),
+            (
+                "OpenSIPS's compile flags (`opensips -V`: `flags:`).",
+                "FLAGS",
+                &flags,
+            ),
+            (
+                "The SCM type OpenSIPS was built from (`opensips -V`: `scm:`, or `unknown`).",
+                "SCM_TYPE",
+                &scm_type,
+            ),
+            (
+                "The SCM revision (`opensips -V`: `scm:`; empty when unknown).",
+                "SCM_REV",
+                &scm_rev,
+            ),
+        ],
     );
-    std::fs::write(&out, source).expect("OUT_DIR is writable");
 }
 
 /// The four strings from `opensips -V`.
 fn strings_from_opensips() -> [String; 4] {
-    let candidates = match env::var("FLATSTORE_OPENSIPS") {
-        Ok(binary) => {
-            println!("cargo:rerun-if-changed={binary}");
-            vec![binary]
-        }
-        Err(_) => ["opensips", "/usr/sbin/opensips", "/usr/local/sbin/opensips"]
-            .map(str::to_owned)
-            .to_vec(),
-    };
-    let printed = candidates.iter().find_map(|binary| {
-        let output = std::process::Command::new(binary).arg("-V").output().ok()?;
-        Some(String::from_utf8_lossy(&output.stdout).into_owned())
-    });
-    let Some(printed) = printed else {
-        panic!(
-            "flatstore-opensips needs the version strings of the OpenSIPS it is built for, and \
+    let defaults = ["opensips", "/usr/sbin/opensips", "/usr/local/sbin/opensips"];
+    let printed = build_version::version_output("FLATSTORE_OPENSIPS", &defaults).unwrap_or_else(
+        |candidates| {
+            panic!(
+                "flatstore-opensips needs the version strings of the OpenSIPS it is built for, and \
              no opensips binary was found (tried {candidates:?}). Point FLATSTORE_OPENSIPS at \
              the binary, or set {} to the lines of `opensips -V` on the target machine.",
-            VARS.join(", ")
-        )
-    };
+                VARS.join(", ")
+            )
+        },
+    );
     parse_version_output(&printed)
         .unwrap_or_else(|missing| panic!("`opensips -V` printed no `{missing}` line:\n{printed}"))
 }
@@ -72,9 +67,7 @@ fn strings_from_opensips() -> [String; 4] {
 /// tree built without its `.git`).
 fn parse_version_output(printed: &str) -> Result<[String; 4], &'static str> {
     let line = |prefix: &'static str| {
-        printed
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix))
+        build_version::line_after(printed, prefix)
             .map(str::trim_end)
             .ok_or(prefix)
     };
