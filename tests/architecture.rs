@@ -292,7 +292,12 @@ fn host_modules_reach_the_library_only_through_its_toolkit() {
     let hosts = Path::new(env!("CARGO_MANIFEST_DIR")).join("hosts");
     let mut seen = 0;
     for host in fs::read_dir(&hosts).expect("read hosts/") {
-        let src = host.expect("entry").path().join("src");
+        let host = host.expect("entry").path();
+        // The crates; beside them, hosts/build_version.rs is included by their build scripts.
+        if !host.join("Cargo.toml").exists() {
+            continue;
+        }
+        let src = host.join("src");
         let mut files = Vec::new();
         sources(&src, &src, &mut files);
         for (module, text) in files {
