@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use flatstore::cdr::{
-    self, Ending, FailedInvites, PairingOptions, RunOptions, Sources, Table, TimeWindow,
+    self, Counts, Ending, FailedInvites, PairingOptions, RunOptions, Sources, Table, TimeWindow,
 };
 
 use self::database::CdrDatabase;
@@ -109,8 +109,9 @@ pub struct Args {
     create: bool,
     /// Seconds after which a call still open (an INVITE with no BYE, a BYE with no INVITE) is
     /// emitted as unterminated or unmatched_bye, counted back from the newest record time.
-    /// Ended calls are remembered (to report a second BYE as a duplicate) for 300 seconds, or
-    /// this if shorter; a BYE later than that is a lone BYE (unmatched_bye).
+    /// Ended calls are remembered (to count a second BYE, crossed or retransmitted, rather than
+    /// take it for a new call) for 300 seconds, or this if shorter; a BYE later than that is a
+    /// lone BYE (unmatched_bye).
     #[arg(long, value_name = "SECONDS", default_value_t = flatstore::cdr::DEFAULT_MAX_AGE_SECONDS)]
     max_call_age: u64,
     #[command(flatten)]
@@ -225,5 +226,19 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
     }
     let (destination, rows, problems) = writer.into_parts();
     *status = problems;
+    summarize(pairer.counts());
     destination.commit(&rows, &pairer, &ledger, status)
+}
+
+/// Says on standard error what was counted rather than paired and would otherwise go unseen:
+/// extra BYEs (normal SIP, not a problem: the exit status stays).
+fn summarize(counts: Counts) {
+    if counts.extra_byes > 0 {
+        let n = counts.extra_byes;
+        eprintln!(
+            "flatstore: {n} extra BYE{} of calls that already had one (both parties hanging up \
+             at once, or a retransmission): counted, the calls' CDRs unaffected",
+            if n == 1 { "" } else { "s" }
+        );
+    }
 }
