@@ -202,6 +202,12 @@ impl Layout {
         self.time_in(FieldsRef::Decoded(fields.view()))
     }
 
+    /// The Call-ID of a line decoded into [`Fields`], whatever its width, when it reaches the
+    /// Call-ID column: to name a line that is no call record in messages.
+    pub fn fields_callid<'f>(&self, fields: &'f Fields) -> Option<&'f [u8]> {
+        fields.get(self.role_columns[Role::CallId as usize])
+    }
+
     /// [`view`](Self::view) of a line decoded into [`Fields`].
     pub fn view_fields<'r>(&'r self, fields: &'r Fields) -> Result<CallRecord<'r>, RecordError> {
         let fields = FieldsRef::Decoded(fields.view());

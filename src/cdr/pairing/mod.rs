@@ -67,7 +67,7 @@ use std::collections::VecDeque;
 
 use self::ended::EndedCalls;
 use self::index::CallIndex;
-use self::keys::{Ahead, answer_class, fill_side};
+use self::keys::{Ahead, fill_side};
 use self::slots::{Call, NO_SLOT, Side, Stage};
 use self::waiting::Waiting;
 use super::layout::CallRecord;
@@ -75,7 +75,7 @@ use super::time::Timestamp;
 use super::{Cdr, CdrView};
 
 pub(crate) use self::carried::{CarriedEnd, CarriedSide};
-pub(crate) use self::keys::PreparedKeys;
+pub(crate) use self::keys::{PreparedKeys, answer_class};
 
 /// The default maximum age, in seconds: one day.
 pub const DEFAULT_MAX_AGE_SECONDS: u64 = 86_400;
