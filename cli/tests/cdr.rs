@@ -140,6 +140,107 @@ fn crossed_byes_make_one_cdr_a_summary_line_and_exit_0() {
 }
 
 #[test]
+fn live_files_left_out_are_named_with_the_flag_to_read_them() {
+    let dir = scratch_dir("live");
+    let logs = dir.join("logs");
+    let call = [
+        record("INVITE", "a1", "b1", "c1", 200, "1795392000"),
+        record("BYE", "a1", "b1", "c1", 200, "1795392060"),
+    ]
+    .concat();
+    fs::write(logs.join("acc_129.log"), &call).expect("write");
+    fs::write(logs.join("acc_130.log"), "").expect("write");
+    let out = flatstore(&["cdr", path_str(&logs)]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("2 live files of table \"acc\" not read: acc_129.log, acc_130.log")
+            && stderr.contains("give --live to read them"),
+        "{stderr}"
+    );
+    assert!(rows(&out.stdout).is_empty(), "{}", text(&out.stdout));
+    let out = flatstore(&["cdr", path_str(&logs), "--live"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("not read"), "{stderr}");
+    assert_eq!(rows(&out.stdout).len(), 1, "{}", text(&out.stdout));
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn a_table_without_files_exits_1_as_cat_export_and_verify() {
+    let dir = scratch_dir("empty");
+    let logs = dir.join("logs");
+    for command in [&["cat"][..], &["export", "--format", "csv"], &["verify"]] {
+        let out = flatstore(&[command, &[path_str(&logs), "acc"]].concat());
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{command:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let state = dir.join("state");
+    let output = dir.join("cdrs.csv");
+    let out = flatstore(&[
+        "cdr",
+        path_str(&logs),
+        "--state",
+        path_str(&state),
+        "--output",
+        path_str(&output),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no file of table \"acc\""), "{stderr}");
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    assert!(
+        !output.exists(),
+        "nothing written, no header fixing a layout"
+    );
+    // With the sidecar the table exists, empty: a clean run.
+    fs::write(
+        logs.join("acc.columns"),
+        "method|from_tag|to_tag|callid|sip_code|sip_reason|time\n",
+    )
+    .expect("sidecar");
+    let out = flatstore(&["cdr", path_str(&logs)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn a_record_that_cannot_be_accounted_is_named_by_file_line_and_call_id() {
+    let dir = scratch_dir("named");
+    let logs = dir.join("logs");
+    let acc = [
+        record("INVITE", "a1", "b1", "c1", 200, "1795392000"),
+        record("INVITE", "a2", "b2", "c2@host", 200, "yesterday"),
+        "INVITE|a3|b3|c3|2xx|OK|1795392001\n".to_owned(),
+        record("BYE", "a1", "b1", "c1", 200, "1795392060"),
+    ];
+    fs::write(logs.join("acc_129.log.1"), acc.concat()).expect("write");
+    let out = flatstore(&["cdr", path_str(&logs)]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let file = logs.join("acc_129.log.1");
+    for want in [
+        format!(
+            "{} line 2 (Call-ID \"c2@host\"): time \"yesterday\"",
+            file.display()
+        ),
+        format!(
+            "{} line 3 (Call-ID \"c3\"): INVITE with status code \"2xx\"",
+            file.display()
+        ),
+    ] {
+        assert!(stderr.contains(&want), "{want}\n{stderr}");
+    }
+    assert_eq!(rows(&out.stdout).len(), 1, "c1 is accounted");
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
 fn failed_calls_lone_sides_and_unreadable_times_nothing_vanishes() {
     let dir = scratch_dir("lone");
     let logs = dir.join("logs");

@@ -28,25 +28,49 @@ pub(super) struct RunFiles {
     pub(super) has_missed: bool,
 }
 
-/// The files of `table` that the selection reads; none when the table has no file at all.
+/// The files of `table` that the selection reads, naming on standard error the live ones it
+/// leaves out (they need `--live`); `None` when the table has no file at all, neither log nor
+/// sidecar.
 fn table_files(
     dir: &Path,
     table: &str,
     selection: &Selection,
     status: &mut Status,
-) -> Result<Vec<ListedFile>, String> {
+) -> Result<Option<Vec<ListedFile>>, String> {
     let listing = listing::discover(dir, Some(table.as_bytes())).map_err(|e| e.to_string())?;
     for error in &listing.errors {
         status.file_error(error);
     }
-    Ok(listing
-        .files
-        .into_iter()
-        .filter(|f| selection.wants(f))
-        .collect())
+    if listing.files.is_empty() && listing.errors.is_empty() && listing.sidecars.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(chosen(listing.files, table, selection)))
 }
 
-pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, String> {
+/// The files `selection` wants of `files` (a table's), naming on standard error the live ones
+/// left out for being live.
+fn chosen(files: Vec<ListedFile>, table: &str, selection: &Selection) -> Vec<ListedFile> {
+    let live: Vec<&str> = files
+        .iter()
+        .filter(|f| selection.leaves_live(f))
+        .map(|f| f.file_name.as_str())
+        .collect();
+    if !live.is_empty() {
+        eprintln!(
+            "flatstore: {} live file{} of table {table:?} not read: {} (a writer may still \
+             append to them; give --live to read them)",
+            live.len(),
+            if live.len() == 1 { "" } else { "s" },
+            live.join(", ")
+        );
+    }
+    files.into_iter().filter(|f| selection.wants(f)).collect()
+}
+
+/// The files of the run; `None` when DIR holds no file of TABLE at all, neither log nor sidecar
+/// (reported as a problem, as `cat` does: a mistyped table name must not pass for an empty
+/// table).
+pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<Option<RunFiles>, String> {
     if args.state.is_some() || args.db.is_some() {
         if args.inputs.iter().any(|p| p.as_os_str() == STDIN) {
             usage(
@@ -64,24 +88,30 @@ pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, St
     match inputs::named(&args.inputs) {
         inputs::Named::Table { dir, table } => {
             let table = table.unwrap_or_else(|| DEFAULT_TABLE.into());
-            let main = table_files(dir, &table, &args.selection, status)?;
+            let Some(main) = table_files(dir, &table, &args.selection, status)? else {
+                status.problem(format_args!(
+                    "{}: no file of table {table:?}: nothing accounted",
+                    dir.display()
+                ));
+                return Ok(None);
+            };
             let has_missed = !listing::discover(dir, Some(args.missed.as_bytes()))
                 .map_err(|e| e.to_string())?
                 .files
                 .is_empty();
             let missed = if has_missed && args.missed != table {
-                table_files(dir, &args.missed, &args.selection, status)?
+                table_files(dir, &args.missed, &args.selection, status)?.unwrap_or_default()
             } else {
                 Vec::new()
             };
-            Ok(RunFiles {
+            Ok(Some(RunFiles {
                 main_sidecar: Some(flatstore::names::sidecar(dir, table.as_bytes())),
                 missed_sidecar: Some(flatstore::names::sidecar(dir, args.missed.as_bytes())),
                 table,
                 main,
                 missed,
                 has_missed,
-            })
+            }))
         }
         inputs::Named::Files(paths) => {
             inputs::refuse_directory_options(&args.selection);
@@ -108,14 +138,14 @@ pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, St
                 .map_or(DEFAULT_TABLE.into(), |t| {
                     String::from_utf8_lossy(t).into_owned()
                 });
-            Ok(RunFiles {
+            Ok(Some(RunFiles {
                 table,
                 main_sidecar: sidecar(&main),
                 missed_sidecar: sidecar(&missed),
                 has_missed: !missed.is_empty(),
                 main,
                 missed,
-            })
+            }))
         }
     }
 }

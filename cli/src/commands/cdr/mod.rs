@@ -150,7 +150,9 @@ fn pairing_options(args: &Args, has_missed: bool) -> PairingOptions {
 }
 
 fn account(args: &Args, status: &mut Status) -> Result<(), String> {
-    let files = run_files(args, status)?;
+    let Some(files) = run_files(args, status)? else {
+        return Ok(());
+    };
     let total = files.main.iter().chain(&files.missed).map(|f| f.size).sum();
     let progress = Progress::new("cdr", total, true);
     let mut main_open = open_all(&files.main, &progress, status);
