@@ -157,6 +157,14 @@ impl Database {
     pub fn described(&self) -> &str {
         &self.described
     }
+
+    /// A database error as a command reports it: the database described, and the reason.
+    pub fn in_db(&self) -> impl Fn(postgres::Error) -> CliError + '_ {
+        |e| CliError::Database {
+            database: self.described.clone(),
+            reason: reason(&e),
+        }
+    }
 }
 
 /// A database error as the server put it: its message and where (`COPY acc, line 3, column

@@ -28,6 +28,7 @@ use self::database::CdrDatabase;
 use self::destination::{Begun, Destination, RowWriter};
 use self::files::{layout, open_all, run_files};
 use self::rows::CdrRows;
+use crate::error::CliError;
 use crate::exit::Status;
 use crate::listing::{self, Selection};
 use crate::progress::Progress;
@@ -148,7 +149,7 @@ fn pairing_options(args: &Args, has_missed: bool) -> PairingOptions {
     options
 }
 
-fn account(args: &Args, status: &mut Status) -> Result<(), String> {
+fn account(args: &Args, status: &mut Status) -> Result<(), CliError> {
     let files = run_files(args, status)?;
     let total = files.main.iter().chain(&files.missed).map(|f| f.size).sum();
     let progress = Progress::new("cdr", total, true);
@@ -216,8 +217,7 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
         RunOptions { window, ending },
         &mut pairer,
         &mut writer,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     progress.finish();
     let mut ledger = earlier.own;
     for file in read {
