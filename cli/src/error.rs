@@ -9,6 +9,7 @@ use flatstore::cdr::state::StateError;
 use flatstore::cdr::{LayoutError, RunError};
 use flatstore::columns;
 
+use crate::db::tls::TlsError;
 use crate::exit::FileError;
 
 /// What refuses a value or stops a command.
@@ -43,8 +44,8 @@ pub enum CliError {
     #[error("{0}")]
     TableName(flatstore::Error),
     /// A TLS setting refused (its message names the setting: `sslmode`, a certificate file).
-    #[error("{0}")]
-    Tls(String),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// Not an SQL table name.
     #[error("{value:?} is no table name: give TABLE or SCHEMA.TABLE")]
     NotAnSqlTable {

@@ -75,16 +75,12 @@ impl SslMode {
     }
 
     /// The mode named `name`; an unknown name is refused, named, with the known ones.
-    pub fn parse(name: &str) -> Result<SslMode, String> {
+    pub fn parse(name: &str) -> Result<SslMode, TlsError> {
         SslMode::ALL
             .into_iter()
             .find(|mode| mode.name() == name)
-            .ok_or_else(|| {
-                let known: Vec<&str> = SslMode::ALL.iter().map(|m| m.name()).collect();
-                format!(
-                    "invalid sslmode \"{name}\": give one of {}",
-                    known.join(", ")
-                )
+            .ok_or_else(|| TlsError::UnknownSslMode {
+                name: name.to_owned(),
             })
     }
 }
@@ -146,10 +142,99 @@ impl fmt::Debug for Tls {
     }
 }
 
+/// A TLS setting refused: each message names the setting (`sslmode`, a certificate file).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TlsError {
+    /// No such `sslmode`.
+    #[error("invalid sslmode \"{name}\": give one of {}", known_modes())]
+    UnknownSslMode {
+        /// As given.
+        name: String,
+    },
+    /// `sslrootcert=system`, which libpq takes and this client does not.
+    #[error(
+        "sslrootcert=system (the system's trusted roots) is not supported: \
+         give the CA's file, e.g. sslrootcert=/etc/ssl/certs/ca-certificates.crt"
+    )]
+    SystemRoots,
+    /// A mode that checks the server's certificate, without the root certificates' file.
+    #[error(
+        "{named} does not exist: sslmode={mode} checks the server's certificate \
+         against it; give sslrootcert=FILE (the CA's certificate) or a weaker sslmode"
+    )]
+    NoRootCertificate {
+        /// The file, as `root certificate file "PATH"`.
+        named: String,
+        /// The mode's name.
+        mode: &'static str,
+    },
+    /// The root certificates' file cannot be used.
+    #[error("sslrootcert \"{}\": {reason}", path.display())]
+    RootCertificate {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// rustls refused the protocol versions.
+    #[error("TLS: {0}")]
+    Protocol(rustls::Error),
+    /// The client's certificate file cannot be used.
+    #[error("sslcert \"{}\": {reason}", path.display())]
+    ClientCertificate {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A client certificate without its private key's file.
+    #[error(
+        "certificate \"{}\" present, but not its private key file \"{key}\" (sslkey)",
+        certificate.display()
+    )]
+    NoKeyFile {
+        /// The certificate's file.
+        certificate: PathBuf,
+        /// The key's file, as named.
+        key: String,
+    },
+    /// The private key's file cannot be used.
+    #[error("sslkey \"{}\": {reason}", path.display())]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The private key's file is open to others (libpq's rule).
+    #[error(
+        "private key file \"{}\" has group or world access; it must have permissions \
+         u=rw (0600) or less if owned by the current user, or u=rw,g=r (0640) or less if \
+         owned by root",
+        path.display()
+    )]
+    KeyAccess {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A TLS parameter of the URL that is not percent-encoded UTF-8.
+    #[error("the value of {key} is not percent-encoded UTF-8")]
+    NotPercentEncoded {
+        /// The parameter.
+        key: String,
+    },
+}
+
+/// The modes' names, for a message.
+fn known_modes() -> String {
+    let known: Vec<&str> = SslMode::ALL.iter().map(|m| m.name()).collect();
+    known.join(", ")
+}
+
 impl Tls {
     /// TLS as `given` asks, the default files in `home/.postgresql/` (`home` from `HOME`).
     /// Reads the certificate files now: a file that cannot be used is an error here, named.
-    pub fn new(given: &Given, home: Option<&Path>) -> Result<Tls, String> {
+    pub fn new(given: &Given, home: Option<&Path>) -> Result<Tls, TlsError> {
         let mode = match &given.sslmode {
             Some(name) => SslMode::parse(name)?,
             None => SslMode::Prefer,
@@ -173,11 +258,7 @@ impl Tls {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let root = file(&given.sslrootcert, "root.crt");
         if root.as_deref() == Some(Path::new("system")) {
-            return Err(
-                "sslrootcert=system (the system's trusted roots) is not supported: \
-                 give the CA's file, e.g. sslrootcert=/etc/ssl/certs/ca-certificates.crt"
-                    .into(),
-            );
+            return Err(TlsError::SystemRoots);
         }
         let roots = match root.filter(|path| path.exists()) {
             Some(path) => {
@@ -185,7 +266,10 @@ impl Tls {
                 let webpki =
                     WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
                         .build()
-                        .map_err(|e| format!("sslrootcert \"{}\": {e}", path.display()))?;
+                        .map_err(|e| TlsError::RootCertificate {
+                            path: path.clone(),
+                            reason: e.to_string(),
+                        })?;
                 Some((webpki, path))
             }
             None if matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull) => {
@@ -193,11 +277,10 @@ impl Tls {
                     Some(path) => format!("root certificate file \"{}\"", path.display()),
                     None => "root certificate file ~/.postgresql/root.crt (no HOME)".into(),
                 };
-                return Err(format!(
-                    "{named} does not exist: sslmode={} checks the server's certificate \
-                     against it; give sslrootcert=FILE (the CA's certificate) or a weaker sslmode",
-                    mode.name()
-                ));
+                return Err(TlsError::NoRootCertificate {
+                    named,
+                    mode: mode.name(),
+                });
             }
             None => None,
         };
@@ -208,7 +291,7 @@ impl Tls {
         };
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?
+            .map_err(TlsError::Protocol)?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier));
         let cert = file(&given.sslcert, "postgresql.crt").filter(|path| path.exists());
@@ -216,9 +299,12 @@ impl Tls {
             Some(cert) => {
                 let key = file(&given.sslkey, "postgresql.key");
                 let (chain, key) = client_identity(&cert, key.as_deref())?;
-                builder
-                    .with_client_auth_cert(chain, key)
-                    .map_err(|e| format!("sslcert \"{}\": {e}", cert.display()))?
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    TlsError::ClientCertificate {
+                        path: cert.clone(),
+                        reason: e.to_string(),
+                    }
+                })?
             }
             None => builder.with_no_client_auth(),
         };
@@ -229,7 +315,7 @@ impl Tls {
     }
 
     /// No TLS (over a Unix socket), `given`'s mode still checked.
-    pub fn without(given: &Given) -> Result<Tls, String> {
+    pub fn without(given: &Given) -> Result<Tls, TlsError> {
         if let Some(name) = &given.sslmode {
             SslMode::parse(name)?;
         }
@@ -251,8 +337,11 @@ impl Tls {
 }
 
 /// The root certificates of `path` (PEM), at least one.
-fn root_store(path: &Path) -> Result<RootCertStore, String> {
-    let named = |e: &dyn fmt::Display| format!("sslrootcert \"{}\": {e}", path.display());
+fn root_store(path: &Path) -> Result<RootCertStore, TlsError> {
+    let named = |e: &dyn fmt::Display| TlsError::RootCertificate {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
     let mut store = RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(path).map_err(|e| named(&e))? {
         store
@@ -270,41 +359,42 @@ fn root_store(path: &Path) -> Result<RootCertStore, String> {
 fn client_identity(
     cert: &Path,
     key: Option<&Path>,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let in_cert = |reason: String| TlsError::ClientCertificate {
+        path: cert.to_owned(),
+        reason,
+    };
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("sslcert \"{}\": {e}", cert.display()))?;
+        .map_err(|e| in_cert(e.to_string()))?;
     if chain.is_empty() {
-        return Err(format!(
-            "sslcert \"{}\": no certificate in it (PEM expected)",
-            cert.display()
-        ));
+        return Err(in_cert("no certificate in it (PEM expected)".to_owned()));
     }
     let Some(key) = key.filter(|key| key.exists()) else {
         let key = key.map_or("~/.postgresql/postgresql.key".into(), |k| {
             k.display().to_string()
         });
-        return Err(format!(
-            "certificate \"{}\" present, but not its private key file \"{key}\" (sslkey)",
-            cert.display()
-        ));
+        return Err(TlsError::NoKeyFile {
+            certificate: cert.to_owned(),
+            key,
+        });
     };
-    let meta = std::fs::metadata(key).map_err(|e| format!("sslkey \"{}\": {e}", key.display()))?;
+    let in_key = |reason: String| TlsError::Key {
+        path: key.to_owned(),
+        reason,
+    };
+    let meta = std::fs::metadata(key).map_err(|e| in_key(e.to_string()))?;
     let owner_root = meta.uid() == 0;
     let mode = meta.mode();
     if !meta.is_file() {
-        return Err(format!("sslkey \"{}\": not a regular file", key.display()));
+        return Err(in_key("not a regular file".to_owned()));
     }
     if (owner_root && mode & 0o137 != 0) || (!owner_root && mode & 0o077 != 0) {
-        return Err(format!(
-            "private key file \"{}\" has group or world access; it must have permissions \
-             u=rw (0600) or less if owned by the current user, or u=rw,g=r (0640) or less if \
-             owned by root",
-            key.display()
-        ));
+        return Err(TlsError::KeyAccess {
+            path: key.to_owned(),
+        });
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("sslkey \"{}\": {e}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| in_key(e.to_string()))?;
     Ok((chain, key))
 }
 
@@ -470,7 +560,9 @@ mod tests {
         for mode in SslMode::ALL {
             assert_eq!(SslMode::parse(mode.name()), Ok(mode));
         }
-        let refused = SslMode::parse("verify-fool").expect_err("unknown");
+        let refused = SslMode::parse("verify-fool")
+            .expect_err("unknown")
+            .to_string();
         assert!(refused.contains("\"verify-fool\""), "{refused}");
         assert!(refused.contains("verify-full"), "{refused}");
     }
@@ -501,7 +593,9 @@ mod tests {
                 sslmode: Some(mode.into()),
                 ..Given::default()
             };
-            let refused = Tls::new(&given, Some(&home)).expect_err("no root.crt");
+            let refused = Tls::new(&given, Some(&home))
+                .expect_err("no root.crt")
+                .to_string();
             assert!(refused.contains("root.crt\" does not exist"), "{refused}");
         }
         let given = Given {
