@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use flatstore::cdr::{Layout, LayoutError, LineReader, RecordFile};
+use flatstore::cdr::{Layout, LayoutError, LineReader, RecordFile, TimeWindow};
 use flatstore::columns;
 use flatstore::line::fields::split_fields;
 
@@ -55,7 +55,7 @@ pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, Cl
                  give files or DIR",
             )
         }
-        if args.selection.records.is_set() {
+        if TimeWindow::from(args.selection.records).is_set() {
             usage(
                 "--state, --db: a run reads every new record exactly once; --since/--until \
                  would leave records out of it for good",

@@ -208,10 +208,7 @@ fn account(args: &Args, status: &mut Status) -> Result<(), CliError> {
                 .filter_map(|open| earlier.unread_part(open)),
         },
     };
-    let window = TimeWindow {
-        since: args.selection.records.since,
-        until: args.selection.records.until,
-    };
+    let window = TimeWindow::from(args.selection.records);
     let read = cdr::run(
         sources,
         RunOptions { window, ending },

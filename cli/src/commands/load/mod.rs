@@ -14,6 +14,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use flatstore::cdr::TimeWindow;
 use flatstore::columns;
 
 use self::file::{LoadOutcome, load_file, report};
@@ -89,7 +90,7 @@ struct Given {
 /// The files `args` name: TABLE's selected files in DIR, or the files given. `None` when DIR
 /// cannot be read or has no file of TABLE (reported).
 fn given(args: &Args, status: &mut Status) -> Option<Given> {
-    if args.selection.records.is_set() {
+    if TimeWindow::from(args.selection.records).is_set() {
         usage(
             "--since/--until select records by their time; load loads whole files, each \
              exactly once (--modified-since/--modified-until choose a directory's files)",
