@@ -9,7 +9,7 @@ use postgres::config::{Host, SslMode as WireMode};
 use postgres::{Client, Config, NoTls};
 
 use super::pgpass;
-use super::tls::{self, Given, SslMode, Tls};
+use super::tls::{self, Given, SslMode, Tls, TlsError};
 use crate::error::CliError;
 
 /// Where libpq looks for the server's socket when the URL names no host (Debian's build).
@@ -50,7 +50,7 @@ impl Database {
         if !(url.starts_with("postgresql://") || url.starts_with("postgres://")) {
             return Err(CliError::NotAUrl);
         }
-        let (url, given) = take_tls_parameters(url).map_err(CliError::Tls)?;
+        let (url, given) = take_tls_parameters(url)?;
         let given = given.or_environment(|name| std::env::var(name).ok());
         // The crate's messages name the option at fault, never a value.
         let mut config = Config::from_str(&url).map_err(CliError::Url)?;
@@ -63,12 +63,12 @@ impl Database {
             .iter()
             .all(|host| matches!(host, Host::Unix(_)));
         let tls = match unix {
-            true => Tls::without(&given).map_err(CliError::Tls)?,
+            true => Tls::without(&given)?,
             false => {
                 let home = std::env::var_os("HOME")
                     .filter(|h| !h.is_empty())
                     .map(PathBuf::from);
-                Tls::new(&given, home.as_deref()).map_err(CliError::Tls)?
+                Tls::new(&given, home.as_deref())?
             }
         };
         let user = match config.get_user() {
@@ -157,6 +157,14 @@ impl Database {
     pub fn described(&self) -> &str {
         &self.described
     }
+
+    /// A database error as a command reports it: the database described, and the reason.
+    pub fn in_db(&self) -> impl Fn(postgres::Error) -> CliError + '_ {
+        |e| CliError::Database {
+            database: self.described.clone(),
+            reason: reason(&e),
+        }
+    }
 }
 
 /// A database error as the server put it: its message and where (`COPY acc, line 3, column
@@ -177,7 +185,7 @@ pub fn reason(e: &postgres::Error) -> String {
 
 /// `url` without its TLS parameters (see [`tls::PARAMETERS`]), and their values, decoded:
 /// rust-postgres knows only some of them, and checks none as libpq does.
-fn take_tls_parameters(url: &str) -> Result<(String, Given), String> {
+fn take_tls_parameters(url: &str) -> Result<(String, Given), TlsError> {
     let mut given = Given::default();
     let Some((base, query)) = url.split_once('?') else {
         return Ok((url.to_owned(), given));
@@ -186,8 +194,9 @@ fn take_tls_parameters(url: &str) -> Result<(String, Given), String> {
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         if tls::PARAMETERS.contains(&key) {
-            let value = percent_decode(value)
-                .ok_or_else(|| format!("the value of {key} is not percent-encoded UTF-8"))?;
+            let value = percent_decode(value).ok_or_else(|| TlsError::NotPercentEncoded {
+                key: key.to_owned(),
+            })?;
             given.take(key, value);
         } else {
             kept.push(pair);

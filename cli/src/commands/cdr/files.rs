@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use flatstore::cdr::{Layout, LayoutError, LineReader, RecordFile};
+use flatstore::cdr::{Layout, LayoutError, LineReader, RecordFile, TimeWindow};
 use flatstore::columns;
 use flatstore::line::fields::split_fields;
 
@@ -12,6 +12,7 @@ use super::fault;
 use super::{Args, DEFAULT_TABLE, FILE_BUFFER};
 use crate::consumed;
 use crate::content::{self, Content};
+use crate::error::CliError;
 use crate::exit::{FileError, Status, usage};
 use crate::inputs;
 use crate::listing::{self, ListedFile, STDIN, Selection};
@@ -36,8 +37,8 @@ fn table_files(
     table: &str,
     selection: &Selection,
     status: &mut Status,
-) -> Result<Option<Vec<ListedFile>>, String> {
-    let listing = listing::discover(dir, Some(table.as_bytes())).map_err(|e| e.to_string())?;
+) -> Result<Option<Vec<ListedFile>>, CliError> {
+    let listing = listing::discover(dir, Some(table.as_bytes()))?;
     for error in &listing.errors {
         status.file_error(error);
     }
@@ -70,7 +71,7 @@ fn chosen(files: Vec<ListedFile>, table: &str, selection: &Selection) -> Vec<Lis
 /// The files of the run; `None` when DIR holds no file of TABLE at all, neither log nor sidecar
 /// (reported as a problem, as `cat` does: a mistyped table name must not pass for an empty
 /// table).
-pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<Option<RunFiles>, String> {
+pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<Option<RunFiles>, CliError> {
     if args.state.is_some() || args.db.is_some() {
         if args.inputs.iter().any(|p| p.as_os_str() == STDIN) {
             usage(
@@ -78,7 +79,7 @@ pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<Option<RunFi
                  give files or DIR",
             )
         }
-        if args.selection.records.is_set() {
+        if TimeWindow::from(args.selection.records).is_set() {
             usage(
                 "--state, --db: a run reads every new record exactly once; --since/--until \
                  would leave records out of it for good",
@@ -95,8 +96,7 @@ pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<Option<RunFi
                 ));
                 return Ok(None);
             };
-            let has_missed = !listing::discover(dir, Some(args.missed.as_bytes()))
-                .map_err(|e| e.to_string())?
+            let has_missed = !listing::discover(dir, Some(args.missed.as_bytes()))?
                 .files
                 .is_empty();
             let missed = if has_missed && args.missed != table {
@@ -121,7 +121,7 @@ pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<Option<RunFi
             }
             // A mistyped name in an accounting run stops it: nothing is written or committed.
             if !listing.errors.is_empty() {
-                return Err("a file given cannot be examined: nothing accounted".into());
+                return Err(CliError::GivenFileUnexaminable);
             }
             let (missed, main): (Vec<ListedFile>, Vec<ListedFile>) = listing
                 .files
@@ -184,9 +184,12 @@ pub(super) fn layout(
     table: &str,
     names: &[String],
     files: &mut [Open<'_>],
-) -> Result<Layout, String> {
-    let problem =
-        |e: LayoutError, whose: &str| format!("the columns of table {table:?} ({whose}): {e}");
+) -> Result<Layout, CliError> {
+    let problem = |source: LayoutError, whose: &str| CliError::Layout {
+        table: table.to_owned(),
+        whose: whose.to_owned(),
+        source,
+    };
     if !names.is_empty() {
         if let Err(what) = columns::check_names(names) {
             usage(format!("--columns: {what}"));
@@ -194,17 +197,14 @@ pub(super) fn layout(
         return Layout::from_names(names).map_err(|e| problem(e, "--columns"));
     }
     if let Some(sidecar) = sidecar
-        && let Some(names) = columns::read(sidecar).map_err(|e| e.to_string())?
+        && let Some(names) = columns::read(sidecar)?
     {
         return Layout::from_names(&names).map_err(|e| problem(e, &sidecar.display().to_string()));
     }
     let mut width = 7;
     let mut line = Vec::new();
     for open in files {
-        let whole = open
-            .content
-            .next_line(&mut line)
-            .map_err(|e| e.to_string())?;
+        let whole = open.content.next_line(&mut line)?;
         let Some(whole) = whole else { continue };
         let mut consumed = std::mem::take(&mut line);
         if whole {

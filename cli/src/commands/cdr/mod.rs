@@ -28,6 +28,7 @@ use self::database::CdrDatabase;
 use self::destination::{Begun, Destination, RowWriter};
 use self::files::{layout, open_all, run_files};
 use self::rows::CdrRows;
+use crate::error::CliError;
 use crate::exit::Status;
 use crate::listing::{self, Selection};
 use crate::progress::Progress;
@@ -149,7 +150,7 @@ fn pairing_options(args: &Args, has_missed: bool) -> PairingOptions {
     options
 }
 
-fn account(args: &Args, status: &mut Status) -> Result<(), String> {
+fn account(args: &Args, status: &mut Status) -> Result<(), CliError> {
     let Some(files) = run_files(args, status)? else {
         return Ok(());
     };
@@ -210,17 +211,13 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
                 .filter_map(|open| earlier.unread_part(open)),
         },
     };
-    let window = TimeWindow {
-        since: args.selection.records.since,
-        until: args.selection.records.until,
-    };
+    let window = TimeWindow::from(args.selection.records);
     let read = cdr::run(
         sources,
         RunOptions { window, ending },
         &mut pairer,
         &mut writer,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     progress.finish();
     let mut ledger = earlier.own;
     for file in read {
