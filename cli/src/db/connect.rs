@@ -33,6 +33,18 @@ impl std::fmt::Debug for Database {
 }
 
 impl Database {
+    /// The database of `--db`: [`Database::from_url`], its warnings on standard error, its
+    /// error as the option's.
+    pub fn from_db_option(url: &str, application: &str) -> Result<Database, CliError> {
+        Database::from_url(url, application, |warning| {
+            eprintln!("flatstore: WARNING: {warning}")
+        })
+        .map_err(|e| CliError::Option {
+            option: "--db",
+            source: Box::new(e),
+        })
+    }
+
     /// The database of `url` (`postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?…]`, the host
     /// a name, an address or a socket directory written `%2Fvar%2Frun%2Fpostgresql`; or the
     /// query form `postgresql:///DBNAME?host=/var/run/postgresql`). As libpq: no host is the

@@ -4,6 +4,7 @@
 use flatstore::cdr::{Cdr, Layout};
 
 use super::Args;
+use crate::db;
 use crate::db::cdrstate::{self, CREATE_STATE};
 use crate::db::connect::Database;
 use crate::db::ledger;
@@ -43,13 +44,7 @@ impl CdrDatabase {
     /// Connects to `url`, creates the state table (and with --create the CDR table) when
     /// missing, and finds the CDR table. Errors are the run's (exit status 2).
     pub(super) fn open(url: &str, args: &Args, layout: &Layout) -> Result<Self, CliError> {
-        let database = Database::from_url(url, APPLICATION, |warning| {
-            eprintln!("flatstore: WARNING: {warning}")
-        })
-        .map_err(|e| CliError::Option {
-            option: "--db",
-            source: Box::new(e),
-        })?;
+        let database = Database::from_db_option(url, APPLICATION)?;
         let mut client = database.connect().map_err(database.in_db())?;
         let table = prepare(&mut client, database, args, layout)?;
         Ok(Self { client, table })
@@ -100,11 +95,7 @@ fn prepare(
     layout: &Layout,
 ) -> Result<CdrTable, CliError> {
     let target = TableName::parse(&args.into).unwrap_or_else(|e| usage(format!("--into: {e}")));
-    let source = match &args.source {
-        Some(source) if source.is_empty() => usage("--source: empty"),
-        Some(source) => source.clone(),
-        None => whoami::hostname().map_err(CliError::HostName)?,
-    };
+    let source = db::source(args.source.as_deref())?;
     let names: Vec<String> = Cdr::header(layout)
         .into_iter()
         .map(|name| String::from_utf8_lossy(name).into_owned())

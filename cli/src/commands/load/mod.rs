@@ -19,7 +19,7 @@ use flatstore::columns;
 
 use self::file::{LoadOutcome, load_file, report};
 use self::plan::prepare;
-use crate::db::connect::Database;
+use crate::db::{self, connect::Database};
 use crate::error::CliError;
 use crate::exit::{Status, records, usage};
 use crate::inputs::{self, Named};
@@ -186,18 +186,8 @@ fn load(args: &Args, status: &mut Status) -> Result<(), CliError> {
         return Ok(());
     };
     let (names, names_from) = column_names(args, sidecar.as_deref())?;
-    let source = match &args.source {
-        Some(source) if source.is_empty() => usage("--source: empty"),
-        Some(source) => source.clone(),
-        None => whoami::hostname().map_err(CliError::HostName)?,
-    };
-    let db = Database::from_url(&args.db, APPLICATION, |warning| {
-        eprintln!("flatstore: WARNING: {warning}")
-    })
-    .map_err(|e| CliError::Option {
-        option: "--db",
-        source: Box::new(e),
-    })?;
+    let source = db::source(args.source.as_deref())?;
+    let db = Database::from_db_option(&args.db, APPLICATION)?;
     let connect = |db: &Database| db.connect().map_err(db.in_db());
     let mut client = connect(&db)?;
     let mut plan = prepare(
