@@ -57,11 +57,15 @@ fn chosen(files: Vec<ListedFile>, table: &str, selection: &Selection) -> Vec<Lis
         .map(|f| f.file_name.as_str())
         .collect();
     if !live.is_empty() {
+        let (plural, them) = if live.len() == 1 {
+            ("", "it")
+        } else {
+            ("s", "them")
+        };
         eprintln!(
-            "flatstore: {} live file{} of table {table:?} not read: {} (a writer may still \
-             append to them; give --live to read them)",
+            "flatstore: {} live file{plural} of table {table:?} not read: {} (a writer may \
+             still append to {them}; give --live to read {them})",
             live.len(),
-            if live.len() == 1 { "" } else { "s" },
             live.join(", ")
         );
     }
