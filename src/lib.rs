@@ -48,7 +48,12 @@ mod writer;
 
 pub use error::{Error, Result};
 pub use line::value::Value;
-pub use shared::control::{Control, Slot, WriterState};
+pub use shared::control::{Control, WriterState};
+// The writers' side of the rotation handshake is the library's own; it is public only so that
+// `tests/rotation.rs` can hold a write in flight and `benches/insert.rs` can time the handshake
+// alone. Hidden from the documentation: no contract for users.
+#[doc(hidden)]
+pub use shared::control::Slot;
 pub use shared::process::declare_number as declare_process_number;
 pub use shared::rotation::wait_for_writers;
 pub use writer::abandoned::{SealOutcome, seal_if_abandoned, writer_holds};

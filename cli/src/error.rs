@@ -5,7 +5,12 @@
 use std::io;
 use std::path::PathBuf;
 
+use flatstore::cdr::state::StateError;
+use flatstore::cdr::{LayoutError, RunError};
 use flatstore::columns;
+
+use crate::db::tls::TlsError;
+use crate::exit::FileError;
 
 /// What refuses a value or stops a command.
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +44,8 @@ pub enum CliError {
     #[error("{0}")]
     TableName(flatstore::Error),
     /// A TLS setting refused (its message names the setting: `sslmode`, a certificate file).
-    #[error("{0}")]
-    Tls(String),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// Not an SQL table name.
     #[error("{value:?} is no table name: give TABLE or SCHEMA.TABLE")]
     NotAnSqlTable {
@@ -187,6 +192,48 @@ pub enum CliError {
         /// The directory.
         dir: PathBuf,
     },
+    /// A file could not be listed, opened or read.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// Writing or reading failed (the message names no file: standard output, or a file the
+    /// message of its own names).
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// A file could not be written, synced or renamed.
+    #[error("{}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// A state an earlier run saved cannot be restored.
+    #[error("{whose}: {source}")]
+    State {
+        /// Where it was kept: the file, or `flatstore_cdr_state` (of --source X).
+        whose: String,
+        /// What is wrong with it.
+        source: StateError,
+    },
+    /// A table's column names make no layout.
+    #[error("the columns of table {table:?} ({whose}): {source}")]
+    Layout {
+        /// The table.
+        table: String,
+        /// Where the names came from.
+        whose: String,
+        /// What is wrong with them.
+        source: LayoutError,
+    },
+    /// `cdr --db` with an extra column named `source`, the column it fills itself.
+    #[error("an extra column is named \"source\": --db fills that column with --source")]
+    ExtraSourceColumn,
+    /// `cdr` with a file given that cannot be examined: the run stops before it begins.
+    #[error("a file given cannot be examined: nothing accounted")]
+    GivenFileUnexaminable,
+    /// The accounting run failed.
+    #[error(transparent)]
+    Run(#[from] RunError<io::Error>),
     /// The library failed.
     #[error(transparent)]
     Library(#[from] flatstore::Error),

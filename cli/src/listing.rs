@@ -201,10 +201,17 @@ impl Selection {
         } else {
             self.live || !file.is_live()
         };
-        by_rotation
-            && self
-                .modified_since
-                .is_none_or(|since| file.modified >= since)
+        by_rotation && self.wants_modified(file)
+    }
+
+    /// True when `file` is live and left out for that alone: `--live` would read it.
+    pub fn leaves_live(&self, file: &ListedFile) -> bool {
+        file.is_live() && !self.live && !self.sealed_only && self.wants_modified(file)
+    }
+
+    fn wants_modified(&self, file: &ListedFile) -> bool {
+        self.modified_since
+            .is_none_or(|since| file.modified >= since)
             && self
                 .modified_until
                 .is_none_or(|until| file.modified < until)

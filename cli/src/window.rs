@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use flatstore::cdr::Timestamp;
+use flatstore::cdr::{TimeWindow, Timestamp};
 use flatstore::line::decode::decode_field_lenient;
 use flatstore::line::fields::split_fields;
 
@@ -22,7 +22,8 @@ pub const TIME_COLUMN: &str = "time";
 /// Its position (from 0) in Kamailio's default layout, for a table without column names.
 pub const DEFAULT_TIME_COLUMN: usize = 6;
 
-/// Which records to read, by their time: since ≤ time < until.
+/// Which records to read, by their time, as given on the command line; the rule (since ≤
+/// time < until) is the library's [`TimeWindow`].
 #[derive(Debug, Clone, Copy, Default, clap::Args)]
 pub struct Window {
     /// Only records whose time (the column named time, else the 7th) is at or after TIME:
@@ -35,16 +36,12 @@ pub struct Window {
     pub until: Option<i128>,
 }
 
-impl Window {
-    /// True when --since or --until was given.
-    pub fn is_set(&self) -> bool {
-        self.since.is_some() || self.until.is_some()
-    }
-
-    /// True when `time` is inside the window.
-    pub fn contains(&self, time: &Timestamp) -> bool {
-        let at = time.epoch_nanos();
-        self.since.is_none_or(|since| at >= since) && self.until.is_none_or(|until| at < until)
+impl From<Window> for TimeWindow {
+    fn from(window: Window) -> TimeWindow {
+        TimeWindow {
+            since: window.since,
+            until: window.until,
+        }
     }
 }
 
@@ -67,7 +64,7 @@ pub fn time_column(names: &[String], source: &str) -> Result<usize, NoTimeColumn
 /// read (they are not picked: a time is never guessed).
 #[derive(Debug)]
 pub struct Picker {
-    window: Window,
+    window: TimeWindow,
     column: usize,
     field: Vec<u8>,
     unreadable: u64,
@@ -76,9 +73,9 @@ pub struct Picker {
 
 impl Picker {
     /// Pick by `window`, reading the time at `column` (from 0).
-    pub fn new(window: Window, column: usize) -> Picker {
+    pub fn new(window: impl Into<TimeWindow>, column: usize) -> Picker {
         Picker {
-            window,
+            window: window.into(),
             column,
             field: Vec::new(),
             unreadable: 0,

@@ -52,7 +52,7 @@ fn calls_pair_across_files_whatever_side_hangs_up() {
     let dir = scratch_dir("pair");
     let logs = dir.join("logs");
     // Worker 129 saw the INVITEs, worker 130 the BYEs; the callee of c2 hung up (tags swapped);
-    // c3 was re-INVITEd before its BYE; c1's BYE was logged twice.
+    // c3 was re-INVITEd before its BYE; c1's BYE was logged twice (a retransmission).
     let a = [
         record("INVITE", "a1", "b1", "c1", 200, "1795392000"),
         record("INVITE", "a2", "b2", "c2", 200, "1795392010.250"),
@@ -71,12 +71,12 @@ fn calls_pair_across_files_whatever_side_hangs_up() {
     let out = flatstore(&["cdr", path_str(&logs)]);
     assert_eq!(
         out.status.code(),
-        Some(1),
-        "the duplicate BYE is a problem: {}",
+        Some(0),
+        "c1's second BYE is no problem: {}",
         text(&out.stderr)
     );
     assert!(
-        text(&out.stderr).contains("duplicate BYE"),
+        text(&out.stderr).contains("1 extra BYE of calls"),
         "{}",
         text(&out.stderr)
     );
@@ -97,6 +97,146 @@ fn calls_pair_across_files_whatever_side_hangs_up() {
             "callid,from_tag,to_tag,start,end,duration,sip_code,sip_reason,status\r\n"
         )
     );
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn crossed_byes_make_one_cdr_a_summary_line_and_exit_0() {
+    let dir = scratch_dir("crossed");
+    let logs = dir.join("logs");
+    // Both parties of c1 hung up at once: the caller's BYE went through worker 129, the
+    // callee's (tags swapped) through worker 130, a few milliseconds apart.
+    fs::write(
+        logs.join("acc_129.log.1"),
+        [
+            record("INVITE", "a1", "b1", "c1", 200, "1795392000"),
+            record("BYE", "a1", "b1", "c1", 200, "1795392060.004"),
+        ]
+        .concat(),
+    )
+    .expect("write");
+    fs::write(
+        logs.join("acc_130.log.1"),
+        record("BYE", "b1", "a1", "c1", 200, "1795392060.001"),
+    )
+    .expect("write");
+    let out = flatstore(&["cdr", path_str(&logs)]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("1 extra BYE of calls"), "{stderr}");
+    assert!(!stderr.contains("duplicate"), "{stderr}");
+    assert_eq!(
+        rows(&out.stdout),
+        [(
+            "c1,a1,b1,2026-11-23T00:00:00Z,2026-11-23T00:01:00.001Z,60.001,200,OK,answered"
+                .to_owned(),
+            1
+        )]
+        .into(),
+        "one CDR, ended by the earliest BYE: {}",
+        text(&out.stdout)
+    );
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn live_files_left_out_are_named_with_the_flag_to_read_them() {
+    let dir = scratch_dir("live");
+    let logs = dir.join("logs");
+    let call = [
+        record("INVITE", "a1", "b1", "c1", 200, "1795392000"),
+        record("BYE", "a1", "b1", "c1", 200, "1795392060"),
+    ]
+    .concat();
+    fs::write(logs.join("acc_129.log"), &call).expect("write");
+    fs::write(logs.join("acc_130.log"), "").expect("write");
+    let out = flatstore(&["cdr", path_str(&logs)]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("2 live files of table \"acc\" not read: acc_129.log, acc_130.log")
+            && stderr.contains("give --live to read them"),
+        "{stderr}"
+    );
+    assert!(rows(&out.stdout).is_empty(), "{}", text(&out.stdout));
+    let out = flatstore(&["cdr", path_str(&logs), "--live"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("not read"), "{stderr}");
+    assert_eq!(rows(&out.stdout).len(), 1, "{}", text(&out.stdout));
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn a_table_without_files_exits_1_as_cat_export_and_verify() {
+    let dir = scratch_dir("empty");
+    let logs = dir.join("logs");
+    for command in [&["cat"][..], &["export", "--format", "csv"], &["verify"]] {
+        let out = flatstore(&[command, &[path_str(&logs), "acc"]].concat());
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{command:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let state = dir.join("state");
+    let output = dir.join("cdrs.csv");
+    let out = flatstore(&[
+        "cdr",
+        path_str(&logs),
+        "--state",
+        path_str(&state),
+        "--output",
+        path_str(&output),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no file of table \"acc\""), "{stderr}");
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    assert!(
+        !output.exists(),
+        "nothing written, no header fixing a layout"
+    );
+    // With the sidecar the table exists, empty: a clean run.
+    fs::write(
+        logs.join("acc.columns"),
+        "method|from_tag|to_tag|callid|sip_code|sip_reason|time\n",
+    )
+    .expect("sidecar");
+    let out = flatstore(&["cdr", path_str(&logs)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn a_record_that_cannot_be_accounted_is_named_by_file_line_and_call_id() {
+    let dir = scratch_dir("named");
+    let logs = dir.join("logs");
+    let acc = [
+        record("INVITE", "a1", "b1", "c1", 200, "1795392000"),
+        record("INVITE", "a2", "b2", "c2@host", 200, "yesterday"),
+        "INVITE|a3|b3|c3|2xx|OK|1795392001\n".to_owned(),
+        record("BYE", "a1", "b1", "c1", 200, "1795392060"),
+    ];
+    fs::write(logs.join("acc_129.log.1"), acc.concat()).expect("write");
+    let out = flatstore(&["cdr", path_str(&logs)]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let file = logs.join("acc_129.log.1");
+    for want in [
+        format!(
+            "{} line 2 (Call-ID \"c2@host\"): time \"yesterday\"",
+            file.display()
+        ),
+        format!(
+            "{} line 3 (Call-ID \"c3\"): INVITE with status code \"2xx\"",
+            file.display()
+        ),
+    ] {
+        assert!(stderr.contains(&want), "{want}\n{stderr}");
+    }
+    assert_eq!(rows(&out.stdout).len(), 1, "c1 is accounted");
     fs::remove_dir_all(&dir).expect("clean up");
 }
 

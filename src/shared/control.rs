@@ -151,6 +151,9 @@ impl Control {
 
     /// Claim a free slot (or one whose process is gone) for a writing thread of this process;
     /// [`Error::NoSlot`] when every slot is held by a live process.
+    ///
+    /// Hidden, as [`Slot`] is: the writers' own (public for a test and a bench only).
+    #[doc(hidden)]
     pub fn claim_slot(self: &Arc<Control>) -> Result<Slot> {
         let me = u64::from(std::process::id());
         for index in 0..SLOTS {

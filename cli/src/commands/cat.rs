@@ -4,6 +4,7 @@ use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use flatstore::cdr::TimeWindow;
 use flatstore::columns;
 
 use crate::content::{self, Content};
@@ -47,7 +48,7 @@ pub fn run(args: &Args) -> ExitCode {
     let Some(chosen) = inputs::choose(&args.inputs, &args.selection, &mut status) else {
         return status.exit_code();
     };
-    let window = args.selection.records;
+    let window = TimeWindow::from(args.selection.records);
     if !window.is_set() {
         return output::write_files("cat", &chosen.files, b"", &mut status, copy_file);
     }

@@ -5,6 +5,7 @@ use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use flatstore::cdr::TimeWindow;
 use flatstore::columns;
 use flatstore::line::decode::decode_field_lenient;
 use flatstore::line::fields::split_fields;
@@ -323,7 +324,7 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(IO_ERROR);
         }
     };
-    let window = args.selection.records;
+    let window = TimeWindow::from(args.selection.records);
     let mut picker =
         window
             .is_set()

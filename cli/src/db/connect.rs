@@ -9,7 +9,7 @@ use postgres::config::{Host, SslMode as WireMode};
 use postgres::{Client, Config, NoTls};
 
 use super::pgpass;
-use super::tls::{self, Given, SslMode, Tls};
+use super::tls::{self, Given, SslMode, Tls, TlsError};
 use crate::error::CliError;
 
 /// Where libpq looks for the server's socket when the URL names no host (Debian's build).
@@ -47,6 +47,18 @@ impl std::fmt::Debug for Database {
 }
 
 impl Database {
+    /// The database of `--db`: [`Database::from_url`], its warnings on standard error, its
+    /// error as the option's.
+    pub fn from_db_option(url: &str, application: &str) -> Result<Database, CliError> {
+        Database::from_url(url, application, |warning| {
+            eprintln!("flatstore: WARNING: {warning}")
+        })
+        .map_err(|e| CliError::Option {
+            option: "--db",
+            source: Box::new(e),
+        })
+    }
+
     /// The database of `url` (`postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?…]`, the host
     /// a name, an address or a socket directory written `%2Fvar%2Frun%2Fpostgresql`; or the
     /// query form `postgresql:///DBNAME?host=/var/run/postgresql`). As libpq: no host is the
@@ -64,7 +76,7 @@ impl Database {
         if !(url.starts_with("postgresql://") || url.starts_with("postgres://")) {
             return Err(CliError::NotAUrl);
         }
-        let (url, given) = take_tls_parameters(url).map_err(CliError::Tls)?;
+        let (url, given) = take_tls_parameters(url)?;
         let given = given.or_environment(|name| std::env::var(name).ok());
         // The crate's messages name the option at fault, never a value.
         let mut config = Config::from_str(&url).map_err(CliError::Url)?;
@@ -80,12 +92,12 @@ impl Database {
             .iter()
             .all(|host| matches!(host, Host::Unix(_)));
         let tls = match unix {
-            true => Tls::without(&given).map_err(CliError::Tls)?,
+            true => Tls::without(&given)?,
             false => {
                 let home = std::env::var_os("HOME")
                     .filter(|h| !h.is_empty())
                     .map(PathBuf::from);
-                Tls::new(&given, home.as_deref()).map_err(CliError::Tls)?
+                Tls::new(&given, home.as_deref())?
             }
         };
         let user = match config.get_user() {
@@ -174,6 +186,14 @@ impl Database {
     pub fn described(&self) -> &str {
         &self.described
     }
+
+    /// A database error as a command reports it: the database described, and the reason.
+    pub fn in_db(&self) -> impl Fn(postgres::Error) -> CliError + '_ {
+        |e| CliError::Database {
+            database: self.described.clone(),
+            reason: reason(&e),
+        }
+    }
 }
 
 /// A database error as the server put it: its message and where (`COPY acc, line 3, column
@@ -194,7 +214,7 @@ pub fn reason(e: &postgres::Error) -> String {
 
 /// `url` without its TLS parameters (see [`tls::PARAMETERS`]), and their values, decoded:
 /// rust-postgres knows only some of them, and checks none as libpq does.
-fn take_tls_parameters(url: &str) -> Result<(String, Given), String> {
+fn take_tls_parameters(url: &str) -> Result<(String, Given), TlsError> {
     let mut given = Given::default();
     let Some((base, query)) = url.split_once('?') else {
         return Ok((url.to_owned(), given));
@@ -203,8 +223,9 @@ fn take_tls_parameters(url: &str) -> Result<(String, Given), String> {
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         if tls::PARAMETERS.contains(&key) {
-            let value = percent_decode(value)
-                .ok_or_else(|| format!("the value of {key} is not percent-encoded UTF-8"))?;
+            let value = percent_decode(value).ok_or_else(|| TlsError::NotPercentEncoded {
+                key: key.to_owned(),
+            })?;
             given.take(key, value);
         } else {
             kept.push(pair);

@@ -13,3 +13,16 @@ pub mod ledger;
 pub mod pgpass;
 pub mod sql;
 pub mod tls;
+
+use crate::error::CliError;
+use crate::exit::usage;
+
+/// The `source` column's value: `--source` as given (empty is a usage error), else this
+/// host's name.
+pub fn source(given: Option<&str>) -> Result<String, CliError> {
+    match given {
+        Some("") => usage("--source: empty"),
+        Some(source) => Ok(source.to_owned()),
+        None => whoami::hostname().map_err(CliError::HostName),
+    }
+}

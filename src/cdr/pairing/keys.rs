@@ -8,7 +8,7 @@ use crate::cdr::layout::CallRecord;
 use crate::cdr::parts::{Parts, push_part};
 
 /// The first digit of a three-digit status code, `None` if it is not one.
-pub(super) fn answer_class(sip_code: &[u8]) -> Option<u8> {
+pub(crate) fn answer_class(sip_code: &[u8]) -> Option<u8> {
     match sip_code {
         [class @ b'1'..=b'6', b'0'..=b'9', b'0'..=b'9'] => Some(*class),
         _ => None,

@@ -6,17 +6,19 @@
 //! once the stream is more than the maximum age past it is emitted alone (`unterminated` or
 //! `unmatched_bye`), and so is everything still open at [`Pairer::finish`]. Ended calls are
 //! remembered, compactly, for a short window of record time after their end so that another
-//! BYE for them is reported as a duplicate rather than taken for a new call.
+//! BYE for them is counted ([`Counts::extra_byes`]) rather than taken for a new call. Such a
+//! BYE is normal SIP: the other party's BYE crossing the first (both hung up at once), or a
+//! retransmission; neither is a problem.
 //!
 //! That window is [`ENDED_MEMORY_SECONDS`] (or the maximum age, if shorter), not the maximum
 //! age, so that memory is bounded by the calls open at once and the call rate times the window,
 //! not by the input: with a day's maximum age, remembering every ended call for a day would
-//! make memory grow with a day of traffic. A duplicate BYE is a retransmission, or the other
+//! make memory grow with a day of traffic. An extra BYE is a retransmission, or the other
 //! party's BYE crossing the first, and a re-INVITE logged after the BYE is one whose 2xx
 //! crossed the BYE: all come within seconds of the end (a non-INVITE transaction gives up
 //! after SIP's timer F, 32 s; an INVITE's retransmissions stop after timer B, also 32 s), so
-//! five minutes leave a wide margin (also for clocks of several proxies that differ). Should a
-//! duplicate BYE still come after the window, the call is forgotten and the BYE is taken for
+//! five minutes leave a wide margin (also for clocks of several proxies that differ). Should an
+//! extra BYE still come after the window, the call is forgotten and the BYE is taken for
 //! a BYE of a call not seen yet: it waits for an INVITE like any lone BYE and, none coming,
 //! is emitted as `unmatched_bye` once the maximum age has passed (or at the end of a run
 //! without a state). Nothing vanishes, and the call's `answered` CDR is not made twice: it was
@@ -29,9 +31,9 @@
 //! by more than that). Across incremental runs it can be:
 //! a writer's file sealed long after the others brings, in a later run, records older than
 //! what earlier runs read. Its records of calls that ended more than the window before the
-//! newest time are then checked against calls no longer remembered: a duplicate BYE is a lone
+//! newest time are then checked against calls no longer remembered: an extra BYE is a lone
 //! BYE (`unmatched_bye`), a re-INVITE a lone INVITE (`unterminated`), and should such a file
-//! hold both a re-INVITE and a duplicate BYE of one forgotten call, they pair into a second
+//! hold both a re-INVITE and an extra BYE of one forgotten call, they pair into a second
 //! `answered` CDR for it. (With calls remembered for the whole maximum age this would take a
 //! file read a day late; it is the price of memory bounded by the traffic of the window.)
 //!
@@ -65,7 +67,7 @@ use std::collections::VecDeque;
 
 use self::ended::EndedCalls;
 use self::index::CallIndex;
-use self::keys::{Ahead, answer_class, fill_side, key_parts, tags};
+use self::keys::{Ahead, fill_side};
 use self::slots::{Call, NO_SLOT, Side, Stage};
 use self::waiting::Waiting;
 use super::layout::CallRecord;
@@ -73,13 +75,13 @@ use super::time::Timestamp;
 use super::{Cdr, CdrView};
 
 pub(crate) use self::carried::{CarriedEnd, CarriedSide};
-pub(crate) use self::keys::PreparedKeys;
+pub(crate) use self::keys::{PreparedKeys, answer_class};
 
 /// The default maximum age, in seconds: one day.
 pub const DEFAULT_MAX_AGE_SECONDS: u64 = 86_400;
 
-/// How long (seconds of record time) an ended call is remembered after its end, to report a
-/// later BYE for it as a duplicate, when the maximum age is longer: five minutes, well past
+/// How long (seconds of record time) an ended call is remembered after its end, to count a
+/// later BYE for it as an extra BYE of the call, when the maximum age is longer: five minutes, well past
 /// the 32 s after which SIP stops retransmitting (see the module documentation).
 pub const ENDED_MEMORY_SECONDS: u64 = 300;
 
@@ -145,21 +147,6 @@ impl Emit for Vec<Paired> {
 /// A record the pairer refused; the caller reports it. Pairing goes on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
-    /// A BYE for a call that already has one (the call's CDR is unaffected).
-    #[error(
-        "duplicate BYE at {time} for call \"{}\" (from tag \"{}\", to tag \"{}\"): the call already ended",
-        .callid.escape_ascii(), .from_tag.escape_ascii(), .to_tag.escape_ascii()
-    )]
-    DuplicateBye {
-        /// The BYE's Call-ID.
-        callid: Vec<u8>,
-        /// The BYE's From tag.
-        from_tag: Vec<u8>,
-        /// The BYE's To tag.
-        to_tag: Vec<u8>,
-        /// The BYE's time.
-        time: Timestamp,
-    },
     /// An INVITE whose status code is not three digits, so whether it was answered is unknown.
     #[error(
         "INVITE at {time} for call \"{}\" has status code \"{}\", which is not a 3-digit code",
@@ -186,6 +173,10 @@ pub struct Counts {
     pub reinvites: u64,
     /// Non-2xx INVITEs ignored as [`FailedInvites::Ignore`] asks.
     pub ignored_failed_invites: u64,
+    /// BYEs of a call that already had one, while it is open or remembered as ended: the other
+    /// party's BYE crossing the first (both hung up at once; From and To tags swapped), or the
+    /// same BYE logged again (a retransmission). Normal SIP: the call's one CDR is unaffected.
+    pub extra_byes: u64,
 }
 
 /// Pairs a main table's call records, in time order, into CDRs.
@@ -196,14 +187,14 @@ pub struct Counts {
 /// [`state::save`](super::state::save) to go on in a later run. Records of the missed-calls
 /// table are not pushed: each becomes [`Cdr::failed`] directly, and does not move the time.
 ///
-/// Memory: the open calls (about 250 bytes each, measured in the source) and, for duplicate-BYE
-/// detection, 24 to 48 bytes per call ended within the last [`ENDED_MEMORY_SECONDS`] of record
+/// Memory: the open calls (about 250 bytes each, measured in the source) and, to tell extra
+/// BYEs, 24 to 48 bytes per call ended within the last [`ENDED_MEMORY_SECONDS`] of record
 /// time (a 128-bit hash of its key and its end, in a table at most three quarters full; a
 /// quarter more calls are kept, as they are swept out every quarter of that window): at 1,000
 /// calls a second, 12 MiB. That hash is not made
 /// to resist crafted collisions: a call whose Call-ID and tags were crafted to collide with a
 /// call ended within that window would have its INVITE counted as a re-INVITE and its BYE
-/// reported as a duplicate.
+/// counted as an extra BYE.
 #[derive(Debug)]
 pub struct Pairer {
     options: PairingOptions,
@@ -318,6 +309,14 @@ impl Pairer {
         );
         self.waiting.clear();
         self.emit_lone(aged, out);
+    }
+
+    /// [`finish_to`](Self::finish_to) in place: what is left is a pairer that has seen nothing
+    /// but keeps this one's [`counts`](Self::counts), for the caller to report them.
+    pub(crate) fn finish_in_place<E: Emit + ?Sized>(&mut self, out: &mut E) {
+        let mut fresh = Pairer::new(self.options);
+        fresh.counts = self.counts;
+        std::mem::replace(self, fresh).finish_to(out);
     }
 
     /// Ends a run of an input that goes on later (a state is saved next): the CDRs of the calls
@@ -446,12 +445,7 @@ impl Pairer {
         let Some(slot) = self.find_kept(hash) else {
             let id = self.kept_id(ahead);
             if self.remembers_closed(&id) {
-                out.problem(Problem::DuplicateBye {
-                    callid: record.callid().to_vec(),
-                    from_tag: record.from_tag().to_vec(),
-                    to_tag: record.to_tag().to_vec(),
-                    time: new.0,
-                });
+                self.counts.extra_byes += 1;
             } else {
                 fill_side(&mut self.side, record, false, ahead);
                 self.open(hash, id, Stage::ByeFirst, new);
@@ -467,13 +461,8 @@ impl Pairer {
         }
         let current = call.bye(&self.ended);
         let earlier = is_earlier(&mut self.side, record, false, ahead, new, current);
-        // Of two BYEs the earliest stays; the other is the duplicate.
-        let (later_time, later_from_is_first) = if earlier {
-            (current.time, current.from_is_first)
-        } else {
-            new
-        };
-        out.problem(duplicate_bye(call.key(), later_from_is_first, later_time));
+        // Of two BYEs the earliest stays; the other is counted.
+        self.counts.extra_byes += 1;
         let current_time = current.time;
         if earlier {
             fill_side(&mut self.side, record, false, ahead);
@@ -502,15 +491,5 @@ fn is_earlier(
             fill_side(side, record, is_invite, ahead);
             side.as_slice() < current.parts
         }
-    }
-}
-
-fn duplicate_bye(key: &[u8], from_is_first: bool, time: Timestamp) -> Problem {
-    let (from_tag, to_tag) = tags(key, from_is_first);
-    Problem::DuplicateBye {
-        callid: key_parts(key).0.to_vec(),
-        from_tag: from_tag.to_vec(),
-        to_tag: to_tag.to_vec(),
-        time,
     }
 }

@@ -83,7 +83,7 @@ where
         .files
         .into_iter()
         .filter_map(|file| opened(file, out))
-        .map(|file| FileRecords::new(file, layout, window))
+        .map(|file| FileRecords::new(file, layout, window, true))
         .collect();
     let (full_sender, full) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
     let (empty, empty_receiver) = mpsc::channel();

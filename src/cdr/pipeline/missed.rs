@@ -27,7 +27,7 @@ where
         let Some(file) = opened(file, out) else {
             continue;
         };
-        let mut records = FileRecords::new(file, layout, window);
+        let mut records = FileRecords::new(file, layout, window, false);
         loop {
             let more = records.advance(&mut notes);
             for note in notes.drain(..) {

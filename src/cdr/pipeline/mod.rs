@@ -164,7 +164,8 @@ pub enum RunError<E> {
 /// Runs the accounting of `sources` into `out` with `pairer` (new, or restored from an earlier
 /// run's state): the missed-calls table first, then the main table paired on a second thread,
 /// then the [`Ending`]. Returns what each file that was read was read up to, the missed-calls
-/// table's first, each table's in the order given.
+/// table's first, each table's in the order given. Afterwards `pairer` holds the run's
+/// [`Counts`](super::pairing::Counts) (and, for [`Ending::CarryOpenCalls`], the open calls).
 ///
 /// On an error nothing more is written; what was written stays (the caller commits nothing).
 pub fn run<R, W, M, A>(
@@ -190,9 +191,7 @@ where
         out,
     )?);
     match options.ending {
-        Ending::EmitOpenCalls => {
-            std::mem::replace(pairer, Pairer::new(pairer.options())).finish_to(out)
-        }
+        Ending::EmitOpenCalls => pairer.finish_in_place(out),
         Ending::CarryOpenCalls => pairer.settle_to(out),
     }
     out.check().map_err(RunError::Write)?;

@@ -175,9 +175,43 @@ fn files_are_merged_by_time_paired_and_their_complaints_come_in_their_turn() {
         [
             "three failed",
             "a.log line 2: the line has 1 fields where the table has 7 columns; not accounted",
-            "b.log: the last line is torn (no newline at its end): not read",
+            "b.log line 3 (Call-ID \"torn\"): the last line is torn (no newline at its end): not read",
             "one answered",
             "two answered",
+        ]
+    );
+}
+
+#[test]
+fn every_complaint_about_a_record_names_its_file_line_and_call_id() {
+    let main = MemoryFile::new(
+        "acc.log",
+        vec![
+            "INVITE|f1|t1|one|200|OK|1700000000\n",
+            "INVITE|f2|t2|two|2000|OK|1700000001\n",
+            "BYE|f1|t1|one|200|OK|soon\n",
+            "BYE|f1|t1|one|200|OK|1700000002|extra\n",
+            "BYE|f1|t1|one|200|OK|1700000003\n",
+        ],
+    );
+    // The missed-calls table's records are failed calls whatever their code.
+    let missed = MemoryFile::new("m.log", vec!["INVITE|f3|t3|three|4xx|Busy|1700000003\n"]);
+    let Some((read, out)) = run_bounded(vec![Ok(main)], Some(vec![Ok(missed)]), Written::default())
+    else {
+        panic!("the run did not end within 60 s");
+    };
+    assert!(read.is_ok());
+    assert_eq!(
+        out.lines,
+        [
+            "three failed",
+            "acc.log line 2 (Call-ID \"two\"): INVITE with status code \"2000\", which is not a \
+             3-digit code (answered or not is unknown); not accounted",
+            "acc.log line 3 (Call-ID \"one\"): time \"soon\" cannot be read: \
+             not a time (expected epoch seconds or YYYY-MM-DD HH:MM:SS[.fff]); not accounted",
+            "acc.log line 4 (Call-ID \"one\"): the line has 8 fields where the table has 7 \
+             columns; not accounted",
+            "one answered",
         ]
     );
 }

@@ -4,10 +4,12 @@
 use flatstore::cdr::{Cdr, Layout};
 
 use super::Args;
+use crate::db;
 use crate::db::cdrstate::{self, CREATE_STATE};
-use crate::db::connect::{Database, reason};
+use crate::db::connect::Database;
 use crate::db::ledger;
 use crate::db::sql::{self, TableName, ident};
+use crate::error::CliError;
 use crate::exit::usage;
 
 /// What `application_name` the server shows for a run.
@@ -41,14 +43,9 @@ pub(super) struct CommittedStates {
 impl CdrDatabase {
     /// Connects to `url`, creates the state table (and with --create the CDR table) when
     /// missing, and finds the CDR table. Errors are the run's (exit status 2).
-    pub(super) fn open(url: &str, args: &Args, layout: &Layout) -> Result<Self, String> {
-        let database = Database::from_url(url, APPLICATION, |warning| {
-            eprintln!("flatstore: WARNING: {warning}")
-        })
-        .map_err(|e| format!("--db: {e}"))?;
-        let mut client = database
-            .connect()
-            .map_err(|e| format!("{}: {}", database.described(), reason(&e)))?;
+    pub(super) fn open(url: &str, args: &Args, layout: &Layout) -> Result<Self, CliError> {
+        let database = Database::from_db_option(url, APPLICATION)?;
+        let mut client = database.connect().map_err(database.in_db())?;
         let table = prepare(&mut client, database, args, layout)?;
         Ok(Self { client, table })
     }
@@ -62,7 +59,7 @@ impl CdrDatabase {
     /// committed runs left them.
     pub(super) fn begin(
         &mut self,
-    ) -> Result<(postgres::Transaction<'_>, &CdrTable, CommittedStates), String> {
+    ) -> Result<(postgres::Transaction<'_>, &CdrTable, CommittedStates), CliError> {
         let table = &self.table;
         let in_db = table.in_db();
         let mut tx = self.client.transaction().map_err(&in_db)?;
@@ -75,8 +72,8 @@ impl CdrDatabase {
 
 impl CdrTable {
     /// A database error as the run reports it.
-    pub(super) fn in_db(&self) -> impl Fn(postgres::Error) -> String + '_ {
-        |e| format!("{}: {}", self.database.described(), reason(&e))
+    pub(super) fn in_db(&self) -> impl Fn(postgres::Error) -> CliError + '_ {
+        self.database.in_db()
     }
 }
 
@@ -96,34 +93,27 @@ fn prepare(
     database: Database,
     args: &Args,
     layout: &Layout,
-) -> Result<CdrTable, String> {
+) -> Result<CdrTable, CliError> {
     let target = TableName::parse(&args.into).unwrap_or_else(|e| usage(format!("--into: {e}")));
-    let source = match &args.source {
-        Some(source) if source.is_empty() => usage("--source: empty"),
-        Some(source) => source.clone(),
-        None => whoami::hostname()
-            .map_err(|e| format!("this host's name (for --source): {e}; give --source"))?,
-    };
+    let source = db::source(args.source.as_deref())?;
     let names: Vec<String> = Cdr::header(layout)
         .into_iter()
         .map(|name| String::from_utf8_lossy(name).into_owned())
         .collect();
     if names.iter().any(|n| n == "source") {
-        return Err(
-            "an extra column is named \"source\": --db fills that column with --source".into(),
-        );
+        return Err(CliError::ExtraSourceColumn);
     }
-    let in_db = |e: postgres::Error| format!("{}: {}", database.described(), reason(&e));
+    let in_db = database.in_db();
     let mut statements = Vec::new();
     if sql::resolve(client, "flatstore_cdr_state")
-        .map_err(in_db)?
+        .map_err(&in_db)?
         .is_none()
     {
         statements.push(CREATE_STATE.to_owned());
     }
     if args.create
         && sql::resolve(client, &target.sql())
-            .map_err(in_db)?
+            .map_err(&in_db)?
             .is_none()
     {
         statements.push(sql::create_table(
@@ -136,15 +126,16 @@ fn prepare(
     }
     if !statements.is_empty() {
         let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
-        ledger::create(client, &statements).map_err(in_db)?;
+        ledger::create(client, &statements).map_err(&in_db)?;
     }
-    let Some(name) = sql::resolve(client, &target.sql()).map_err(in_db)? else {
-        return Err(format!(
-            "{}: no table {}: create it, or give --create",
-            database.described(),
-            target.sql()
-        ));
+    let Some(name) = sql::resolve(client, &target.sql()).map_err(&in_db)? else {
+        return Err(CliError::NoSqlTable {
+            database: database.described().to_owned(),
+            table: target.sql(),
+        });
     };
+    // The table takes the database: the borrow of it for errors ends here.
+    drop(in_db);
     let columns = std::iter::once("source".to_owned())
         .chain(names)
         .map(|n| ident(&n))

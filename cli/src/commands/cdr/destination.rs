@@ -17,6 +17,7 @@ use super::rows::CdrRows;
 use crate::commit::{self, Journal};
 use crate::consumed::ConsumedFiles;
 use crate::db::cdrstate;
+use crate::error::CliError;
 use crate::exit::{FileError, Status};
 
 /// How many bytes of rows are gathered before they are written (or appended to the journal).
@@ -87,14 +88,18 @@ impl<'t> Destination<'t> {
         database: Option<&'t mut CdrDatabase>,
         options: PairingOptions,
         rows: &CdrRows,
-    ) -> Result<Begun<'t>, String> {
+    ) -> Result<Begun<'t>, CliError> {
         let mut earlier = EarlierRuns::default();
         let begun = match (database, &args.state, &args.output) {
             (Some(database), _, _) => {
                 let (tx, table, CommittedStates { own: saved, others }) = database.begin()?;
                 for (source, bytes) in others {
-                    let restored = state::restore(&bytes, options)
-                        .map_err(|e| format!("flatstore_cdr_state of --source {source}: {e}"))?;
+                    let restored = state::restore(&bytes, options).map_err(|source_error| {
+                        CliError::State {
+                            whose: format!("flatstore_cdr_state of --source {source}"),
+                            source: source_error,
+                        }
+                    })?;
                     earlier
                         .foreign
                         .push((source, ConsumedFiles::new(restored.files)));
@@ -102,7 +107,10 @@ impl<'t> Destination<'t> {
                 let restored = saved
                     .map(|bytes| state::restore(&bytes, options))
                     .transpose()
-                    .map_err(|e| format!("flatstore_cdr_state: {e}"))?;
+                    .map_err(|source| CliError::State {
+                        whose: "flatstore_cdr_state".to_owned(),
+                        source,
+                    })?;
                 let (pairer, own, _) = start(restored, options);
                 earlier.own = own;
                 Begun {
@@ -117,26 +125,37 @@ impl<'t> Destination<'t> {
                 }
             }
             (None, Some(state_path), Some(path)) => {
-                let restored = match std::fs::read(state_path) {
-                    Ok(bytes) => Some(
-                        state::restore(&bytes, options)
-                            .map_err(|e| format!("{}: {e}", state_path.display()))?,
-                    ),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                    Err(e) => return Err(format!("{}: {e}", state_path.display())),
-                };
+                let restored =
+                    match std::fs::read(state_path) {
+                        Ok(bytes) => Some(state::restore(&bytes, options).map_err(|source| {
+                            CliError::State {
+                                whose: state_path.display().to_string(),
+                                source,
+                            }
+                        })?),
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                        Err(source) => {
+                            return Err(CliError::Write {
+                                path: state_path.clone(),
+                                source,
+                            });
+                        }
+                    };
                 let (pairer, own, mark) = start(restored, options);
-                let (mut journal, empty) = Journal::open(path, mark).map_err(|e| e.to_string())?;
+                let (mut journal, empty) = Journal::open(path, mark)?;
                 if empty {
-                    let mark = journal.sync().map_err(|e| e.to_string())?;
+                    let mark = journal.sync()?;
                     // A new journal is committed before anything is appended to it, so that
                     // what a killed run appends is always cut by the next.
                     commit::replace(
                         state_path,
                         &state::save_marked(&pairer, own.files(), Some(mark)),
                     )
-                    .map_err(|e| format!("{}: {e}", state_path.display()))?;
-                    journal.append(&rows.header()).map_err(|e| e.to_string())?;
+                    .map_err(|source| CliError::Write {
+                        path: state_path.clone(),
+                        source,
+                    })?;
+                    journal.append(&rows.header())?;
                 }
                 earlier.own = own;
                 Begun {
@@ -151,8 +170,10 @@ impl<'t> Destination<'t> {
             }
             (None, _, Some(path)) => {
                 let temporary = temporary(path);
-                let file = File::create(&temporary)
-                    .map_err(|e| format!("{}: {e}", temporary.display()))?;
+                let file = File::create(&temporary).map_err(|source| CliError::Write {
+                    path: temporary.clone(),
+                    source,
+                })?;
                 Begun {
                     destination: Destination::File {
                         file,
@@ -164,10 +185,7 @@ impl<'t> Destination<'t> {
                 }
             }
             (None, _, None) => {
-                let fd = io::stdout()
-                    .as_fd()
-                    .try_clone_to_owned()
-                    .map_err(|e| e.to_string())?;
+                let fd = io::stdout().as_fd().try_clone_to_owned()?;
                 Begun {
                     destination: Destination::Stdout(File::from(fd)),
                     first: rows.header(),
@@ -207,7 +225,7 @@ impl<'t> Destination<'t> {
         pairer: &Pairer,
         ledger: &ConsumedFiles,
         status: &mut Status,
-    ) -> Result<(), String> {
+    ) -> Result<(), CliError> {
         match self {
             Self::Stdout(mut out) => {
                 if let Err(e) = out.write_all(rows) {
@@ -215,24 +233,28 @@ impl<'t> Destination<'t> {
                 }
             }
             Self::File { mut file, path } => {
-                file.write_all(rows).map_err(|e| e.to_string())?;
-                file.sync_all().map_err(|e| e.to_string())?;
+                file.write_all(rows)?;
+                file.sync_all()?;
                 std::fs::rename(temporary(&path), &path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                    .map_err(|source| CliError::Write { path, source })?;
             }
             Self::Journal {
                 mut journal,
                 state: state_path,
             } => {
-                journal.append(rows).map_err(|e| e.to_string())?;
-                let mark = journal
-                    .sync()
-                    .map_err(|e| format!("{}: {e}", journal.path().display()))?;
+                journal.append(rows)?;
+                let mark = journal.sync().map_err(|source| CliError::Write {
+                    path: journal.path().to_owned(),
+                    source,
+                })?;
                 commit::replace(
                     &state_path,
                     &state::save_marked(pairer, ledger.files(), Some(mark)),
                 )
-                .map_err(|e| format!("{}: {e}", state_path.display()))?;
+                .map_err(|source| CliError::Write {
+                    path: state_path,
+                    source,
+                })?;
             }
             Self::Database {
                 mut tx,
@@ -242,7 +264,7 @@ impl<'t> Destination<'t> {
                 let in_db = table.in_db();
                 if !rows.is_empty() {
                     let mut copy = tx.copy_in(table.copy.as_str()).map_err(&in_db)?;
-                    copy.write_all(rows).map_err(|e| e.to_string())?;
+                    copy.write_all(rows)?;
                     copied += copy.finish().map_err(&in_db)?;
                 }
                 cdrstate::write(
@@ -321,7 +343,7 @@ impl Emit for RowWriter<'_> {
 
 impl CdrWriter for RowWriter<'_> {
     type ReadError = FileError;
-    type Error = String;
+    type Error = io::Error;
 
     fn complaint(&mut self, complaint: Complaint<FileError>) {
         match complaint {
@@ -330,9 +352,9 @@ impl CdrWriter for RowWriter<'_> {
         }
     }
 
-    fn check(&mut self) -> Result<(), String> {
+    fn check(&mut self) -> Result<(), io::Error> {
         match self.failed.take() {
-            Some(e) => Err(e.to_string()),
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }

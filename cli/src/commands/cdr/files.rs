@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use flatstore::cdr::{Layout, LayoutError, LineReader, RecordFile};
+use flatstore::cdr::{Layout, LayoutError, LineReader, RecordFile, TimeWindow};
 use flatstore::columns;
 use flatstore::line::fields::split_fields;
 
@@ -12,6 +12,7 @@ use super::fault;
 use super::{Args, DEFAULT_TABLE, FILE_BUFFER};
 use crate::consumed;
 use crate::content::{self, Content};
+use crate::error::CliError;
 use crate::exit::{FileError, Status, usage};
 use crate::inputs;
 use crate::listing::{self, ListedFile, STDIN, Selection};
@@ -28,25 +29,53 @@ pub(super) struct RunFiles {
     pub(super) has_missed: bool,
 }
 
-/// The files of `table` that the selection reads; none when the table has no file at all.
+/// The files of `table` that the selection reads, naming on standard error the live ones it
+/// leaves out (they need `--live`); `None` when the table has no file at all, neither log nor
+/// sidecar.
 fn table_files(
     dir: &Path,
     table: &str,
     selection: &Selection,
     status: &mut Status,
-) -> Result<Vec<ListedFile>, String> {
-    let listing = listing::discover(dir, Some(table.as_bytes())).map_err(|e| e.to_string())?;
+) -> Result<Option<Vec<ListedFile>>, CliError> {
+    let listing = listing::discover(dir, Some(table.as_bytes()))?;
     for error in &listing.errors {
         status.file_error(error);
     }
-    Ok(listing
-        .files
-        .into_iter()
-        .filter(|f| selection.wants(f))
-        .collect())
+    if listing.files.is_empty() && listing.errors.is_empty() && listing.sidecars.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(chosen(listing.files, table, selection)))
 }
 
-pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, String> {
+/// The files `selection` wants of `files` (a table's), naming on standard error the live ones
+/// left out for being live.
+fn chosen(files: Vec<ListedFile>, table: &str, selection: &Selection) -> Vec<ListedFile> {
+    let live: Vec<&str> = files
+        .iter()
+        .filter(|f| selection.leaves_live(f))
+        .map(|f| f.file_name.as_str())
+        .collect();
+    if !live.is_empty() {
+        let (plural, them) = if live.len() == 1 {
+            ("", "it")
+        } else {
+            ("s", "them")
+        };
+        eprintln!(
+            "flatstore: {} live file{plural} of table {table:?} not read: {} (a writer may \
+             still append to {them}; give --live to read {them})",
+            live.len(),
+            live.join(", ")
+        );
+    }
+    files.into_iter().filter(|f| selection.wants(f)).collect()
+}
+
+/// The files of the run; `None` when DIR holds no file of TABLE at all, neither log nor sidecar
+/// (reported as a problem, as `cat` does: a mistyped table name must not pass for an empty
+/// table).
+pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<Option<RunFiles>, CliError> {
     if args.state.is_some() || args.db.is_some() {
         if args.inputs.iter().any(|p| p.as_os_str() == STDIN) {
             usage(
@@ -54,7 +83,7 @@ pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, St
                  give files or DIR",
             )
         }
-        if args.selection.records.is_set() {
+        if TimeWindow::from(args.selection.records).is_set() {
             usage(
                 "--state, --db: a run reads every new record exactly once; --since/--until \
                  would leave records out of it for good",
@@ -64,24 +93,29 @@ pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, St
     match inputs::named(&args.inputs) {
         inputs::Named::Table { dir, table } => {
             let table = table.unwrap_or_else(|| DEFAULT_TABLE.into());
-            let main = table_files(dir, &table, &args.selection, status)?;
-            let has_missed = !listing::discover(dir, Some(args.missed.as_bytes()))
-                .map_err(|e| e.to_string())?
+            let Some(main) = table_files(dir, &table, &args.selection, status)? else {
+                status.problem(format_args!(
+                    "{}: no file of table {table:?}: nothing accounted",
+                    dir.display()
+                ));
+                return Ok(None);
+            };
+            let has_missed = !listing::discover(dir, Some(args.missed.as_bytes()))?
                 .files
                 .is_empty();
             let missed = if has_missed && args.missed != table {
-                table_files(dir, &args.missed, &args.selection, status)?
+                table_files(dir, &args.missed, &args.selection, status)?.unwrap_or_default()
             } else {
                 Vec::new()
             };
-            Ok(RunFiles {
+            Ok(Some(RunFiles {
                 main_sidecar: Some(flatstore::names::sidecar(dir, table.as_bytes())),
                 missed_sidecar: Some(flatstore::names::sidecar(dir, args.missed.as_bytes())),
                 table,
                 main,
                 missed,
                 has_missed,
-            })
+            }))
         }
         inputs::Named::Files(paths) => {
             inputs::refuse_directory_options(&args.selection);
@@ -91,7 +125,7 @@ pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, St
             }
             // A mistyped name in an accounting run stops it: nothing is written or committed.
             if !listing.errors.is_empty() {
-                return Err("a file given cannot be examined: nothing accounted".into());
+                return Err(CliError::GivenFileUnexaminable);
             }
             let (missed, main): (Vec<ListedFile>, Vec<ListedFile>) = listing
                 .files
@@ -108,14 +142,14 @@ pub(super) fn run_files(args: &Args, status: &mut Status) -> Result<RunFiles, St
                 .map_or(DEFAULT_TABLE.into(), |t| {
                     String::from_utf8_lossy(t).into_owned()
                 });
-            Ok(RunFiles {
+            Ok(Some(RunFiles {
                 table,
                 main_sidecar: sidecar(&main),
                 missed_sidecar: sidecar(&missed),
                 has_missed: !missed.is_empty(),
                 main,
                 missed,
-            })
+            }))
         }
     }
 }
@@ -154,9 +188,12 @@ pub(super) fn layout(
     table: &str,
     names: &[String],
     files: &mut [Open<'_>],
-) -> Result<Layout, String> {
-    let problem =
-        |e: LayoutError, whose: &str| format!("the columns of table {table:?} ({whose}): {e}");
+) -> Result<Layout, CliError> {
+    let problem = |source: LayoutError, whose: &str| CliError::Layout {
+        table: table.to_owned(),
+        whose: whose.to_owned(),
+        source,
+    };
     if !names.is_empty() {
         if let Err(what) = columns::check_names(names) {
             usage(format!("--columns: {what}"));
@@ -164,17 +201,14 @@ pub(super) fn layout(
         return Layout::from_names(names).map_err(|e| problem(e, "--columns"));
     }
     if let Some(sidecar) = sidecar
-        && let Some(names) = columns::read(sidecar).map_err(|e| e.to_string())?
+        && let Some(names) = columns::read(sidecar)?
     {
         return Layout::from_names(&names).map_err(|e| problem(e, &sidecar.display().to_string()));
     }
     let mut width = 7;
     let mut line = Vec::new();
     for open in files {
-        let whole = open
-            .content
-            .next_line(&mut line)
-            .map_err(|e| e.to_string())?;
+        let whole = open.content.next_line(&mut line)?;
         let Some(whole) = whole else { continue };
         let mut consumed = std::mem::take(&mut line);
         if whole {

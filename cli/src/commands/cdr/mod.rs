@@ -21,13 +21,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use flatstore::cdr::{
-    self, Ending, FailedInvites, PairingOptions, RunOptions, Sources, Table, TimeWindow,
+    self, Counts, Ending, FailedInvites, PairingOptions, RunOptions, Sources, Table, TimeWindow,
 };
 
 use self::database::CdrDatabase;
 use self::destination::{Begun, Destination, RowWriter};
 use self::files::{layout, open_all, run_files};
 use self::rows::CdrRows;
+use crate::error::CliError;
 use crate::exit::Status;
 use crate::listing::{self, Selection};
 use crate::progress::Progress;
@@ -109,8 +110,9 @@ pub struct Args {
     create: bool,
     /// Seconds after which a call still open (an INVITE with no BYE, a BYE with no INVITE) is
     /// emitted as unterminated or unmatched_bye, counted back from the newest record time.
-    /// Ended calls are remembered (to report a second BYE as a duplicate) for 300 seconds, or
-    /// this if shorter; a BYE later than that is a lone BYE (unmatched_bye).
+    /// Ended calls are remembered (to count a second BYE, crossed or retransmitted, rather than
+    /// take it for a new call) for 300 seconds, or this if shorter; a BYE later than that is a
+    /// lone BYE (unmatched_bye).
     #[arg(long, value_name = "SECONDS", default_value_t = flatstore::cdr::DEFAULT_MAX_AGE_SECONDS)]
     max_call_age: u64,
     #[command(flatten)]
@@ -148,8 +150,10 @@ fn pairing_options(args: &Args, has_missed: bool) -> PairingOptions {
     options
 }
 
-fn account(args: &Args, status: &mut Status) -> Result<(), String> {
-    let files = run_files(args, status)?;
+fn account(args: &Args, status: &mut Status) -> Result<(), CliError> {
+    let Some(files) = run_files(args, status)? else {
+        return Ok(());
+    };
     let total = files.main.iter().chain(&files.missed).map(|f| f.size).sum();
     let progress = Progress::new("cdr", total, true);
     let mut main_open = open_all(&files.main, &progress, status);
@@ -207,17 +211,13 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
                 .filter_map(|open| earlier.unread_part(open)),
         },
     };
-    let window = TimeWindow {
-        since: args.selection.records.since,
-        until: args.selection.records.until,
-    };
+    let window = TimeWindow::from(args.selection.records);
     let read = cdr::run(
         sources,
         RunOptions { window, ending },
         &mut pairer,
         &mut writer,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     progress.finish();
     let mut ledger = earlier.own;
     for file in read {
@@ -225,5 +225,19 @@ fn account(args: &Args, status: &mut Status) -> Result<(), String> {
     }
     let (destination, rows, problems) = writer.into_parts();
     *status = problems;
+    summarize(pairer.counts());
     destination.commit(&rows, &pairer, &ledger, status)
+}
+
+/// Says on standard error what was counted rather than paired and would otherwise go unseen:
+/// extra BYEs (normal SIP, not a problem: the exit status stays).
+fn summarize(counts: Counts) {
+    if counts.extra_byes > 0 {
+        let n = counts.extra_byes;
+        eprintln!(
+            "flatstore: {n} extra BYE{} of calls that already had one (both parties hanging up \
+             at once, or a retransmission): counted, the calls' CDRs unaffected",
+            if n == 1 { "" } else { "s" }
+        );
+    }
 }

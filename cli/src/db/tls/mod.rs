@@ -20,23 +20,21 @@
 //!   most `0640`.
 //! - Over a Unix socket no TLS is used, whatever the mode.
 
-use std::error::Error as StdError;
+mod verify;
+
 use std::fmt;
-use std::io;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore,
-    SignatureScheme,
-};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore};
 use tokio_postgres_rustls::MakeRustlsConnect;
+
+use self::verify::Verifier;
+pub use self::verify::{explain, failure};
 
 /// The URL parameters this module takes (the rest go to rust-postgres).
 pub const PARAMETERS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
@@ -75,16 +73,12 @@ impl SslMode {
     }
 
     /// The mode named `name`; an unknown name is refused, named, with the known ones.
-    pub fn parse(name: &str) -> Result<SslMode, String> {
+    pub fn parse(name: &str) -> Result<SslMode, TlsError> {
         SslMode::ALL
             .into_iter()
             .find(|mode| mode.name() == name)
-            .ok_or_else(|| {
-                let known: Vec<&str> = SslMode::ALL.iter().map(|m| m.name()).collect();
-                format!(
-                    "invalid sslmode \"{name}\": give one of {}",
-                    known.join(", ")
-                )
+            .ok_or_else(|| TlsError::UnknownSslMode {
+                name: name.to_owned(),
             })
     }
 }
@@ -146,10 +140,99 @@ impl fmt::Debug for Tls {
     }
 }
 
+/// A TLS setting refused: each message names the setting (`sslmode`, a certificate file).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TlsError {
+    /// No such `sslmode`.
+    #[error("invalid sslmode \"{name}\": give one of {}", known_modes())]
+    UnknownSslMode {
+        /// As given.
+        name: String,
+    },
+    /// `sslrootcert=system`, which libpq takes and this client does not.
+    #[error(
+        "sslrootcert=system (the system's trusted roots) is not supported: \
+         give the CA's file, e.g. sslrootcert=/etc/ssl/certs/ca-certificates.crt"
+    )]
+    SystemRoots,
+    /// A mode that checks the server's certificate, without the root certificates' file.
+    #[error(
+        "{named} does not exist: sslmode={mode} checks the server's certificate \
+         against it; give sslrootcert=FILE (the CA's certificate) or a weaker sslmode"
+    )]
+    NoRootCertificate {
+        /// The file, as `root certificate file "PATH"`.
+        named: String,
+        /// The mode's name.
+        mode: &'static str,
+    },
+    /// The root certificates' file cannot be used.
+    #[error("sslrootcert \"{}\": {reason}", path.display())]
+    RootCertificate {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// rustls refused the protocol versions.
+    #[error("TLS: {0}")]
+    Protocol(rustls::Error),
+    /// The client's certificate file cannot be used.
+    #[error("sslcert \"{}\": {reason}", path.display())]
+    ClientCertificate {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A client certificate without its private key's file.
+    #[error(
+        "certificate \"{}\" present, but not its private key file \"{key}\" (sslkey)",
+        certificate.display()
+    )]
+    NoKeyFile {
+        /// The certificate's file.
+        certificate: PathBuf,
+        /// The key's file, as named.
+        key: String,
+    },
+    /// The private key's file cannot be used.
+    #[error("sslkey \"{}\": {reason}", path.display())]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The private key's file is open to others (libpq's rule).
+    #[error(
+        "private key file \"{}\" has group or world access; it must have permissions \
+         u=rw (0600) or less if owned by the current user, or u=rw,g=r (0640) or less if \
+         owned by root",
+        path.display()
+    )]
+    KeyAccess {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A TLS parameter of the URL that is not percent-encoded UTF-8.
+    #[error("the value of {key} is not percent-encoded UTF-8")]
+    NotPercentEncoded {
+        /// The parameter.
+        key: String,
+    },
+}
+
+/// The modes' names, for a message.
+fn known_modes() -> String {
+    let known: Vec<&str> = SslMode::ALL.iter().map(|m| m.name()).collect();
+    known.join(", ")
+}
+
 impl Tls {
     /// TLS as `given` asks, the default files in `home/.postgresql/` (`home` from `HOME`).
     /// Reads the certificate files now: a file that cannot be used is an error here, named.
-    pub fn new(given: &Given, home: Option<&Path>) -> Result<Tls, String> {
+    pub fn new(given: &Given, home: Option<&Path>) -> Result<Tls, TlsError> {
         let mode = match &given.sslmode {
             Some(name) => SslMode::parse(name)?,
             None => SslMode::Prefer,
@@ -173,11 +256,7 @@ impl Tls {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let root = file(&given.sslrootcert, "root.crt");
         if root.as_deref() == Some(Path::new("system")) {
-            return Err(
-                "sslrootcert=system (the system's trusted roots) is not supported: \
-                 give the CA's file, e.g. sslrootcert=/etc/ssl/certs/ca-certificates.crt"
-                    .into(),
-            );
+            return Err(TlsError::SystemRoots);
         }
         let roots = match root.filter(|path| path.exists()) {
             Some(path) => {
@@ -185,7 +264,10 @@ impl Tls {
                 let webpki =
                     WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
                         .build()
-                        .map_err(|e| format!("sslrootcert \"{}\": {e}", path.display()))?;
+                        .map_err(|e| TlsError::RootCertificate {
+                            path: path.clone(),
+                            reason: e.to_string(),
+                        })?;
                 Some((webpki, path))
             }
             None if matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull) => {
@@ -193,11 +275,10 @@ impl Tls {
                     Some(path) => format!("root certificate file \"{}\"", path.display()),
                     None => "root certificate file ~/.postgresql/root.crt (no HOME)".into(),
                 };
-                return Err(format!(
-                    "{named} does not exist: sslmode={} checks the server's certificate \
-                     against it; give sslrootcert=FILE (the CA's certificate) or a weaker sslmode",
-                    mode.name()
-                ));
+                return Err(TlsError::NoRootCertificate {
+                    named,
+                    mode: mode.name(),
+                });
             }
             None => None,
         };
@@ -208,7 +289,7 @@ impl Tls {
         };
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?
+            .map_err(TlsError::Protocol)?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier));
         let cert = file(&given.sslcert, "postgresql.crt").filter(|path| path.exists());
@@ -216,9 +297,12 @@ impl Tls {
             Some(cert) => {
                 let key = file(&given.sslkey, "postgresql.key");
                 let (chain, key) = client_identity(&cert, key.as_deref())?;
-                builder
-                    .with_client_auth_cert(chain, key)
-                    .map_err(|e| format!("sslcert \"{}\": {e}", cert.display()))?
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    TlsError::ClientCertificate {
+                        path: cert.clone(),
+                        reason: e.to_string(),
+                    }
+                })?
             }
             None => builder.with_no_client_auth(),
         };
@@ -229,7 +313,7 @@ impl Tls {
     }
 
     /// No TLS (over a Unix socket), `given`'s mode still checked.
-    pub fn without(given: &Given) -> Result<Tls, String> {
+    pub fn without(given: &Given) -> Result<Tls, TlsError> {
         if let Some(name) = &given.sslmode {
             SslMode::parse(name)?;
         }
@@ -251,8 +335,11 @@ impl Tls {
 }
 
 /// The root certificates of `path` (PEM), at least one.
-fn root_store(path: &Path) -> Result<RootCertStore, String> {
-    let named = |e: &dyn fmt::Display| format!("sslrootcert \"{}\": {e}", path.display());
+fn root_store(path: &Path) -> Result<RootCertStore, TlsError> {
+    let named = |e: &dyn fmt::Display| TlsError::RootCertificate {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
     let mut store = RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(path).map_err(|e| named(&e))? {
         store
@@ -270,195 +357,43 @@ fn root_store(path: &Path) -> Result<RootCertStore, String> {
 fn client_identity(
     cert: &Path,
     key: Option<&Path>,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let in_cert = |reason: String| TlsError::ClientCertificate {
+        path: cert.to_owned(),
+        reason,
+    };
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("sslcert \"{}\": {e}", cert.display()))?;
+        .map_err(|e| in_cert(e.to_string()))?;
     if chain.is_empty() {
-        return Err(format!(
-            "sslcert \"{}\": no certificate in it (PEM expected)",
-            cert.display()
-        ));
+        return Err(in_cert("no certificate in it (PEM expected)".to_owned()));
     }
     let Some(key) = key.filter(|key| key.exists()) else {
         let key = key.map_or("~/.postgresql/postgresql.key".into(), |k| {
             k.display().to_string()
         });
-        return Err(format!(
-            "certificate \"{}\" present, but not its private key file \"{key}\" (sslkey)",
-            cert.display()
-        ));
+        return Err(TlsError::NoKeyFile {
+            certificate: cert.to_owned(),
+            key,
+        });
     };
-    let meta = std::fs::metadata(key).map_err(|e| format!("sslkey \"{}\": {e}", key.display()))?;
+    let in_key = |reason: String| TlsError::Key {
+        path: key.to_owned(),
+        reason,
+    };
+    let meta = std::fs::metadata(key).map_err(|e| in_key(e.to_string()))?;
     let owner_root = meta.uid() == 0;
     let mode = meta.mode();
     if !meta.is_file() {
-        return Err(format!("sslkey \"{}\": not a regular file", key.display()));
+        return Err(in_key("not a regular file".to_owned()));
     }
     if (owner_root && mode & 0o137 != 0) || (!owner_root && mode & 0o077 != 0) {
-        return Err(format!(
-            "private key file \"{}\" has group or world access; it must have permissions \
-             u=rw (0600) or less if owned by the current user, or u=rw,g=r (0640) or less if \
-             owned by root",
-            key.display()
-        ));
+        return Err(TlsError::KeyAccess {
+            path: key.to_owned(),
+        });
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("sslkey \"{}\": {e}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| in_key(e.to_string()))?;
     Ok((chain, key))
-}
-
-/// The server's certificate was not trusted: why, and against what.
-#[derive(Debug)]
-pub struct NotTrusted {
-    why: CertificateError,
-    mode: SslMode,
-    root: PathBuf,
-}
-
-impl fmt::Display for NotTrusted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the server's certificate was not trusted: ")?;
-        match &self.why {
-            CertificateError::UnknownIssuer => write!(
-                f,
-                "no certificate authority of sslrootcert \"{}\" issued it",
-                self.root.display()
-            )?,
-            CertificateError::NotValidForName => {
-                write!(f, "it is not for the host name of the URL")?
-            }
-            CertificateError::NotValidForNameContext {
-                expected,
-                presented,
-            } => {
-                write!(f, "it is not for host \"{}\"", host_name(expected))?;
-                // rustls writes the names as `DnsName("db.example")`.
-                let names: Vec<&str> = presented
-                    .iter()
-                    .map(|name| {
-                        name.strip_prefix("DnsName(\"")
-                            .and_then(|name| name.strip_suffix("\")"))
-                            .unwrap_or(name)
-                    })
-                    .collect();
-                if !names.is_empty() {
-                    write!(f, " (it names {})", names.join(", "))?;
-                }
-            }
-            why => write!(f, "{why}")?,
-        }
-        write!(f, " (sslmode={})", self.mode.name())
-    }
-}
-
-impl StdError for NotTrusted {}
-
-fn host_name(name: &ServerName<'_>) -> String {
-    match name {
-        ServerName::DnsName(dns) => dns.as_ref().to_owned(),
-        ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
-/// The check of the server's certificate for a mode: none without root certificates, the
-/// chain with them, and the host name too for `verify-full`. The handshake's signatures are
-/// always checked.
-#[derive(Debug)]
-struct Verifier {
-    mode: SslMode,
-    roots: Option<(Arc<WebPkiServerVerifier>, PathBuf)>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Verifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let Some((webpki, root)) = &self.roots else {
-            return Ok(ServerCertVerified::assertion());
-        };
-        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Ok(verified) => Ok(verified),
-            // The chain is checked before the name: a wrong name means a trusted chain.
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if self.mode != SslMode::VerifyFull => Ok(ServerCertVerified::assertion()),
-            Err(rustls::Error::InvalidCertificate(why)) => Err(rustls::Error::InvalidCertificate(
-                CertificateError::Other(OtherError(Arc::new(NotTrusted {
-                    why,
-                    mode: self.mode,
-                    root: root.clone(),
-                }))),
-            )),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// The TLS failure behind `e`, if the handshake failed: for messages, and for `prefer`'s
-/// second try without TLS.
-pub fn failure(e: &postgres::Error) -> Option<&rustls::Error> {
-    let cause = e.source()?;
-    if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
-        return Some(tls);
-    }
-    cause
-        .downcast_ref::<io::Error>()?
-        .get_ref()?
-        .downcast_ref::<rustls::Error>()
-}
-
-/// What to tell about a failed handshake: the server's certificate not trusted and why, or
-/// the TLS error.
-pub fn explain(failure: &rustls::Error) -> String {
-    if let rustls::Error::InvalidCertificate(CertificateError::Other(other)) = failure
-        && let Some(not_trusted) = other.0.downcast_ref::<NotTrusted>()
-    {
-        return not_trusted.to_string();
-    }
-    format!("TLS handshake failed: {failure}")
 }
 
 #[cfg(test)]
@@ -470,7 +405,9 @@ mod tests {
         for mode in SslMode::ALL {
             assert_eq!(SslMode::parse(mode.name()), Ok(mode));
         }
-        let refused = SslMode::parse("verify-fool").expect_err("unknown");
+        let refused = SslMode::parse("verify-fool")
+            .expect_err("unknown")
+            .to_string();
         assert!(refused.contains("\"verify-fool\""), "{refused}");
         assert!(refused.contains("verify-full"), "{refused}");
     }
@@ -501,7 +438,9 @@ mod tests {
                 sslmode: Some(mode.into()),
                 ..Given::default()
             };
-            let refused = Tls::new(&given, Some(&home)).expect_err("no root.crt");
+            let refused = Tls::new(&given, Some(&home))
+                .expect_err("no root.crt")
+                .to_string();
             assert!(refused.contains("root.crt\" does not exist"), "{refused}");
         }
         let given = Given {

@@ -1,0 +1,238 @@
+//! Layouts from column names, and the records they read.
+
+use super::*;
+
+fn line(fields: &[&str]) -> Vec<Vec<u8>> {
+    fields
+        .iter()
+        .map(|field| field.as_bytes().to_vec())
+        .collect()
+}
+
+#[test]
+fn the_default_layout_is_kamailios_order_then_numbered_extras() -> Result<(), LayoutError> {
+    let layout = Layout::kamailio_default(9)?;
+    assert_eq!(
+        layout.extra_names().collect::<Vec<_>>(),
+        [b"extra8", b"extra9"]
+    );
+    let fields = line(&[
+        "INVITE",
+        "ft",
+        "tt",
+        "cid",
+        "200",
+        "OK",
+        "1700000000",
+        "alice",
+        "bob",
+    ]);
+    let record = match layout.view(&fields) {
+        Ok(record) => record,
+        Err(error) => panic!("{error}"),
+    };
+    assert_eq!(record.method(), b"INVITE");
+    assert_eq!(record.from_tag(), b"ft");
+    assert_eq!(record.to_tag(), b"tt");
+    assert_eq!(record.callid(), b"cid");
+    assert_eq!(record.sip_code(), b"200");
+    assert_eq!(record.sip_reason(), b"OK");
+    assert_eq!(record.time().to_string(), "2023-11-14T22:13:20Z");
+    assert_eq!(record.extras().collect::<Vec<_>>(), [&b"alice"[..], b"bob"]);
+    assert_eq!(
+        Layout::kamailio_default(6),
+        Err(LayoutError::TooFewColumns { found: 6 })
+    );
+    assert_eq!(Layout::kamailio_default(7)?.extra_names().len(), 0);
+    Ok(())
+}
+
+#[test]
+fn named_columns_find_roles_anywhere_and_keep_extras_in_order() -> Result<(), LayoutError> {
+    let names = [
+        "src_user",
+        "time",
+        "callid",
+        "method",
+        "to_tag",
+        "dst_user",
+        "from_tag",
+        "sip_reason",
+        "sip_code",
+    ];
+    let layout = Layout::from_names(&names)?;
+    assert_eq!(layout.width(), 9);
+    assert_eq!(
+        layout.extra_names().collect::<Vec<_>>(),
+        [&b"src_user"[..], b"dst_user"]
+    );
+    let fields = line(&[
+        "alice",
+        "1700000000.5",
+        "cid",
+        "BYE",
+        "tt",
+        "bob",
+        "ft",
+        "OK",
+        "200",
+    ]);
+    let record = match layout.view(&fields) {
+        Ok(record) => record,
+        Err(error) => panic!("{error}"),
+    };
+    assert_eq!(
+        [
+            record.method(),
+            record.from_tag(),
+            record.to_tag(),
+            record.callid()
+        ],
+        [&b"BYE"[..], b"ft", b"tt", b"cid"]
+    );
+    assert_eq!(
+        [record.sip_code(), record.sip_reason()],
+        [&b"200"[..], b"OK"]
+    );
+    assert_eq!(record.time().fraction_digits(), 1);
+    assert_eq!(record.extras().collect::<Vec<_>>(), [&b"alice"[..], b"bob"]);
+    Ok(())
+}
+
+#[test]
+fn named_columns_must_hold_every_role_once() {
+    let error = Layout::from_names(&["method", "callid", "time", "src_user"]);
+    assert_eq!(
+        error,
+        Err(LayoutError::MissingRoles {
+            missing: vec!["from_tag", "to_tag", "sip_code", "sip_reason"]
+        })
+    );
+    assert_eq!(
+        error.map_err(|error| error.to_string()),
+        Err("no column named from_tag, to_tag, sip_code, sip_reason".to_owned())
+    );
+    let mut names = ROLE_NAMES.to_vec();
+    names.push("time");
+    assert_eq!(
+        Layout::from_names(&names),
+        Err(LayoutError::Duplicate {
+            name: b"time".to_vec()
+        })
+    );
+    names[7] = "";
+    assert_eq!(
+        Layout::from_names(&names),
+        Err(LayoutError::Unnamed { position: 8 })
+    );
+    names[7] = "duration";
+    assert_eq!(
+        Layout::from_names(&names),
+        Err(LayoutError::ClashesWithCdrField {
+            name: b"duration".to_vec()
+        })
+    );
+}
+
+#[test]
+fn lines_of_the_wrong_width_or_with_an_unreadable_time_are_errors() -> Result<(), LayoutError> {
+    let layout = Layout::kamailio_default(7)?;
+    let short = line(&["INVITE", "ft", "tt", "cid", "200", "OK"]);
+    assert_eq!(
+        layout.view(&short).err(),
+        Some(RecordError::FieldCount {
+            expected: 7,
+            found: 6
+        })
+    );
+    let bad_time = line(&["INVITE", "ft", "tt", "cid", "200", "OK", "yesterday"]);
+    let error = layout.view(&bad_time).err();
+    assert_eq!(
+        error,
+        Some(RecordError::Time {
+            text: b"yesterday".to_vec(),
+            source: TimeError::Malformed
+        })
+    );
+    assert_eq!(layout.time(&bad_time).err(), error);
+    Ok(())
+}
+
+#[test]
+fn decoded_fields_are_the_fields_of_the_line_and_view_as_its_record() -> Result<(), LayoutError> {
+    let mut fields = Fields::new();
+    assert!(fields.is_empty());
+    for (line, want) in [
+        (&b""[..], vec![&b""[..]]),
+        (b"a||b", vec![b"a", b"", b"b"]),
+        (b"a%7Cb|100%|x\\x41", vec![b"a|b", b"100%", b"xA"]),
+        (b"|", vec![b"", b""]),
+    ] {
+        fields.decode_line(line);
+        let got: Vec<&[u8]> = fields.iter().collect();
+        assert_eq!(got, want, "{}", line.escape_ascii());
+        assert_eq!(fields.get(want.len()), None);
+    }
+    let layout = Layout::kamailio_default(8)?;
+    fields.decode_line(b"BYE|ft|tt|c%7Cid|200|OK|1700000000.5|x%25");
+    let record = match layout.view_fields(&fields) {
+        Ok(record) => record,
+        Err(error) => panic!("{error}"),
+    };
+    assert_eq!([record.method(), record.callid()], [&b"BYE"[..], b"c|id"]);
+    assert_eq!(record.extras().collect::<Vec<_>>(), [b"x%"]);
+    assert_eq!(layout.fields_time(&fields).ok(), Some(record.time()));
+    let time = record.time();
+    let at = layout.view_fields_at(&fields, time).map(|r| r.time());
+    assert_eq!(at.ok(), Some(time));
+    fields.decode_line(b"BYE|ft|tt|cid|200|OK");
+    assert_eq!(
+        layout.view_fields_at(&fields, time).err(),
+        Some(RecordError::FieldCount {
+            expected: 8,
+            found: 6
+        })
+    );
+    Ok(())
+}
+
+#[test]
+fn lines_kept_together_view_as_each_line_alone() -> Result<(), LayoutError> {
+    let layout = Layout::kamailio_default(8)?;
+    let texts: [&[u8]; 4] = [
+        b"BYE|ft|tt|c%7Cid|200|OK|1700000000.5|x%25",
+        b"INVITE|a||cid|200|OK|1700000001|",
+        b"BYE|ft|tt|cid|200|OK",
+        b"INVITE|b|c|d|486|Busy Here|1700000002|extra",
+    ];
+    let (mut lines, mut fields) = (Lines::new(), Fields::new());
+    assert!(lines.is_empty());
+    for text in texts {
+        fields.decode_line(text);
+        lines.push(&fields);
+    }
+    assert_eq!(lines.len(), texts.len());
+    let time = Timestamp::EPOCH;
+    for (index, text) in texts.iter().enumerate() {
+        fields.decode_line(text);
+        let alone = layout.view_fields_at(&fields, time);
+        let together = layout.view_line_at(&lines, index, time);
+        match (alone, together) {
+            (Ok(alone), Some(Ok(together))) => {
+                let all = |r: &CallRecord<'_>| {
+                    let mut all = vec![r.method(), r.from_tag(), r.to_tag(), r.callid()];
+                    all.extend([r.sip_code(), r.sip_reason()]);
+                    all.extend(r.extras());
+                    all.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>()
+                };
+                assert_eq!(all(&alone), all(&together));
+            }
+            (Err(alone), Some(Err(together))) => assert_eq!(alone, together),
+            _ => panic!("line {index} views differently"),
+        }
+    }
+    assert!(layout.view_line_at(&lines, texts.len(), time).is_none());
+    lines.clear();
+    assert!(lines.is_empty());
+    Ok(())
+}
