@@ -20,7 +20,7 @@ use postgres::{Client, Transaction};
 use crate::consumed;
 use crate::content::{self, Stop};
 use crate::db::connect::{Database, reason};
-use crate::db::copy::{Column, Rows};
+use crate::db::copy::{self, Column, Rows};
 use crate::db::ledger::{self, CREATE_LEDGER, Loaded};
 use crate::db::sql::{self, TableName, ident};
 use crate::error::CliError;
@@ -577,10 +577,14 @@ fn load(args: &Args, status: &mut Status) -> Result<(), CliError> {
     let mut out = io::stdout().lock();
     let mut others: Vec<String> = Vec::new();
     for (i, file) in files.iter().enumerate() {
+        copy::take_stored_as_hex();
         match load_file(&mut client, &mut plan, file, &progress, status) {
             Ok(LoadOutcome::Loaded(n)) => {
                 if let Err(e) = writeln!(out, "{}: {} loaded", file.file_name, records(n)) {
                     status.output_failed(&e);
+                }
+                if let Some(note) = copy::stored_as_hex_note(&file.path.display()) {
+                    eprintln!("flatstore: {note}");
                 }
             }
             Ok(LoadOutcome::Nothing) => {}
