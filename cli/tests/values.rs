@@ -29,6 +29,10 @@ fn main() {
             "load_keeps_values_and_stores_raw_bytes_as_hex_text",
             load_keeps_values_and_stores_raw_bytes_as_hex_text,
         ),
+        db(
+            "load_sets_aside_records_the_server_refuses",
+            load_sets_aside_records_the_server_refuses,
+        ),
     ]);
 }
 
@@ -267,4 +271,123 @@ fn load_keeps_values_and_stores_raw_bytes_as_hex_text() {
     assert_exit(&third, 0);
     assert_eq!(text(&third.stdout), "", "nothing new");
     assert_eq!(extras().len(), 5);
+}
+
+fn load_sets_aside_records_the_server_refuses() {
+    let Some(pg) = cluster() else { return };
+    let url = pg.database("refused");
+    let dir = scratch("refused");
+    let log = dir.join("acc_1.log");
+    append(
+        &log,
+        b"INVITE|a|b|c1@h|200|OK|1795392000\n\
+          INVITE|a|b|c2@h|200|OK|not a time\n\
+          INVITE|a|b|c3@h|2x0|OK|1795392002\n\
+          BYE|a|b|c1@h|200|OK|1795392003\n",
+    );
+    let d = path_str(&dir);
+    let load = || {
+        flatstore(&[
+            "load",
+            d,
+            "acc",
+            "--db",
+            &url,
+            "--live",
+            "--create",
+            "--source",
+            "p",
+            "--types",
+            "sip_code=int",
+            "--columns",
+            "method,from_tag,to_tag,callid,sip_code,sip_reason,time",
+        ])
+    };
+    let mut db = pg.client("refused");
+    // The table's method and callid in time order; the rejects' file, line, record, reason.
+    type Rejected = (String, i64, Vec<u8>, String);
+    let mut state = || -> (Vec<String>, Vec<Rejected>) {
+        let loaded = db
+            .query("SELECT method || ' ' || callid FROM acc ORDER BY time", &[])
+            .expect("select")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let rejects = db
+            .query(
+                "SELECT file, line, record, reason FROM flatstore_rejects \
+                 WHERE tbl = 'public.acc' AND source = 'p' ORDER BY line",
+                &[],
+            )
+            .expect("select rejects")
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        (loaded, rejects)
+    };
+
+    let first = load();
+    assert_exit(&first, 1);
+    assert_eq!(text(&first.stdout), "acc_1.log: 2 records loaded\n");
+    let stderr = text(&first.stderr);
+    for line in [2, 3] {
+        assert!(
+            stderr.contains(&format!(
+                "{} line {line}: invalid input syntax for type",
+                log.display()
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("set aside in flatstore_rejects"),
+        "{stderr}"
+    );
+    let (loaded, rejects) = state();
+    assert_eq!(loaded, ["INVITE c1@h", "BYE c1@h"]);
+    let rejected: Vec<(String, i64, Vec<u8>)> = rejects
+        .iter()
+        .map(|(file, line, record, _)| (file.clone(), *line, record.clone()))
+        .collect();
+    assert_eq!(
+        rejected,
+        [
+            (
+                "acc_1.log".to_owned(),
+                2,
+                b"INVITE|a|b|c2@h|200|OK|not a time".to_vec()
+            ),
+            (
+                "acc_1.log".to_owned(),
+                3,
+                b"INVITE|a|b|c3@h|2x0|OK|1795392002".to_vec()
+            ),
+        ]
+    );
+    assert!(
+        rejects[0].3.contains("timestamp with time zone"),
+        "{rejects:?}"
+    );
+    assert!(rejects[1].3.contains("integer"), "{rejects:?}");
+
+    // The next run: nothing again; then what the file grew, its bad line set aside by its
+    // number in the file.
+    let again = load();
+    assert_exit(&again, 0);
+    assert_eq!(text(&again.stdout), "");
+    append(
+        &log,
+        b"BYE|a|b|c3@h|200|OK|1795392010\nBYE|a|b|c9@h|200|OK|x\n",
+    );
+    let grown = load();
+    assert_exit(&grown, 1);
+    assert_eq!(text(&grown.stdout), "acc_1.log: 1 record loaded\n");
+    assert!(
+        text(&grown.stderr).contains(&format!("{} line 6: ", log.display())),
+        "{}",
+        text(&grown.stderr)
+    );
+    let (loaded, rejects) = state();
+    assert_eq!(loaded, ["INVITE c1@h", "BYE c1@h", "BYE c3@h"]);
+    assert_eq!(rejects.iter().map(|r| r.1).collect::<Vec<_>>(), [2, 3, 6]);
 }

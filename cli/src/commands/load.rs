@@ -22,6 +22,7 @@ use crate::content::{self, Stop};
 use crate::db::connect::{Database, reason};
 use crate::db::copy::{self, Column, Rows};
 use crate::db::ledger::{self, CREATE_LEDGER, Loaded};
+use crate::db::rejects::{self, Reject};
 use crate::db::sql::{self, TableName, ident};
 use crate::error::CliError;
 use crate::exit::{FileError, Status, records, usage};
@@ -332,13 +333,15 @@ fn vanished(e: &FileError) -> bool {
     matches!(e, FileError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
 }
 
-/// Load what is new in `file` in one transaction.
+/// Load what is new in `file` in one transaction, but the lines of `aside` (in order), which
+/// go to the rejects table instead (their records filled in).
 fn load_file(
     client: &mut Client,
     plan: &mut LoadPlan,
     file: &ListedFile,
     progress: &Progress,
     status: &mut Status,
+    aside: &mut [Reject],
 ) -> Result<LoadOutcome, (Failed, u64)> {
     // Its identity, from its first bytes (read apart: they do not count as progress).
     let quiet = Progress::new("load", 0, false);
@@ -411,13 +414,16 @@ fn load_file(
 
     let fail = |failed: Failed| (failed, skipped);
     let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
-    plan.rows.push(&first, &mut buf).map_err(|count| {
-        fail(Failed::Columns {
-            line: skipped + 1,
-            count,
-        })
-    })?;
-    let mut loaded = 1u64;
+    let mut loaded = 0u64;
+    if !rejects::set_aside(aside, skipped + 1, &first) {
+        plan.rows.push(&first, &mut buf).map_err(|count| {
+            fail(Failed::Columns {
+                line: skipped + 1,
+                count,
+            })
+        })?;
+        loaded += 1;
+    }
     let mut end = skip + first.len() as u64 + 1;
     let mut torn = false;
     let mut writer = tx.copy_in(&plan.copy).map_err(|e| fail(e.into()))?;
@@ -427,13 +433,16 @@ fn load_file(
             torn = true;
             return Ok(());
         }
+        end += line.bytes.len() as u64 + 1;
+        if rejects::set_aside(aside, skipped + 1 + line.number, line.bytes) {
+            return Ok(());
+        }
         rows.push(line.bytes, &mut buf)
             .map_err(|count| Failed::Columns {
                 line: skipped + 1 + line.number,
                 count,
             })?;
         loaded += 1;
-        end += line.bytes.len() as u64 + 1;
         if buf.len() >= CHUNK {
             writer.write_all(&buf).map_err(write_failed)?;
             buf.clear();
@@ -449,6 +458,10 @@ fn load_file(
     let copied = writer.finish().map_err(|e| fail(e.into()))?;
     debug_assert_eq!(copied, loaded);
     let name = file.file_name.as_str();
+    if !aside.is_empty() {
+        rejects::insert(&mut tx, &plan.table, &plan.source, name, aside)
+            .map_err(|e| fail(e.into()))?;
+    }
     let recorded = ledger::record(
         &mut tx,
         &identity,
@@ -477,6 +490,63 @@ fn load_file(
         ));
     }
     Ok(LoadOutcome::Loaded(loaded))
+}
+
+/// At most this many records of a file are set aside; at the next the file is not loaded.
+const MAX_ASIDE: usize = 100;
+
+/// [`load_file`], and again without each record whose value the server refuses (up to
+/// [`MAX_ASIDE`]), which is kept in the rejects table, created when first needed, and named
+/// on standard error.
+fn load_setting_aside(
+    client: &mut Client,
+    plan: &mut LoadPlan,
+    file: &ListedFile,
+    progress: &Progress,
+    status: &mut Status,
+) -> Result<LoadOutcome, (Failed, u64)> {
+    let mut aside: Vec<Reject> = Vec::new();
+    loop {
+        match load_file(client, plan, file, progress, status, &mut aside) {
+            Err((Failed::Db(e), skipped)) if aside.len() < MAX_ASIDE && !client.is_closed() => {
+                let Some((row, reason)) = rejects::refused(&e) else {
+                    return Err((Failed::Db(e), skipped));
+                };
+                let line = rejects::file_line(skipped + 1, row, &aside);
+                if aside.iter().any(|reject| reject.line == line) {
+                    return Err((Failed::Db(e), skipped));
+                }
+                if aside.is_empty() {
+                    ledger::create(client, &[rejects::CREATE_REJECTS])
+                        .map_err(|e| (Failed::Db(e), skipped))?;
+                }
+                let at = aside.partition_point(|reject| reject.line < line);
+                let record = Vec::new();
+                aside.insert(
+                    at,
+                    Reject {
+                        line,
+                        reason,
+                        record,
+                    },
+                );
+            }
+            done => {
+                if done.is_ok() {
+                    for reject in &aside {
+                        status.problem(format_args!(
+                            "{} line {}: {}: set aside in flatstore_rejects (the rest of the \
+                             file is loaded)",
+                            file.path.display(),
+                            reject.line,
+                            reject.reason
+                        ));
+                    }
+                }
+                return done;
+            }
+        }
+    }
 }
 
 fn commit(tx: Transaction<'_>) -> Result<(), postgres::Error> {
@@ -578,7 +648,7 @@ fn load(args: &Args, status: &mut Status) -> Result<(), CliError> {
     let mut others: Vec<String> = Vec::new();
     for (i, file) in files.iter().enumerate() {
         copy::take_stored_as_hex();
-        match load_file(&mut client, &mut plan, file, &progress, status) {
+        match load_setting_aside(&mut client, &mut plan, file, &progress, status) {
             Ok(LoadOutcome::Loaded(n)) => {
                 if let Err(e) = writeln!(out, "{}: {} loaded", file.file_name, records(n)) {
                     status.output_failed(&e);
