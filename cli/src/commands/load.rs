@@ -3,9 +3,11 @@
 //!
 //! Each file is one transaction: the advisory lock of the file, its ledger row, its new rows
 //! streamed with `COPY … FROM STDIN`, its ledger row written, commit (see [`crate::db::ledger`]).
-//! A file that fails (a record of another column count, a value its column type refuses, a
-//! lost connection) is rolled back whole and named on standard error; the other files are
-//! still loaded.
+//! A record with a value the server refuses (its column type, a constraint) is set aside in
+//! `flatstore_rejects` and the file sent again without it ([`crate::db::rejects`]). A file that
+//! fails (a record of another column count, more than [`MAX_ASIDE`] records refused, a lost
+//! connection) is rolled back whole and named on standard error; the other files are still
+//! loaded.
 
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
