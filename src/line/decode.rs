@@ -8,9 +8,9 @@
 //! - `%25`, `%5C` (`%`, `\`: text with `escape=strict`). They are decoded whatever the mode
 //!   (the line does not say which one wrote it), so with the default `escape=delimiter` a
 //!   literal `%25` typed into a value reads as `%`, as a literal `%7C` reads as `|`;
-//! - `\xHH`, any byte (blobs in every mode). A branch adding `escape=hex` (text written as
-//!   `\xHH` for non-printables, `\` and `|`) needs nothing more here: new `%` forms would go in
-//!   [`PERCENT_ESCAPED`].
+//! - `\xHH`, any byte (blobs in every mode; text with `escape=hex`, OpenSIPS's form, which
+//!   writes `\xHH` for non-printables, `\` and `|` and nothing more). A new `%HH` form would
+//!   go in [`PERCENT_ESCAPED`].
 //!
 //! The hex digits are taken in either case (the writer's are uppercase). Exact for lines
 //! written with `escape=strict`, where every `%` and `\` in a field starts one of these.
