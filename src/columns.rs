@@ -261,7 +261,7 @@ mod tests {
             (b"\n", "a name is empty"),
             (b"a||b\n", "a name is empty"),
             (b"a|b|a\n", "\"a\" is given twice"),
-            (b"a|%61\n", "\"a\" is given twice"),
+            (b"a|\\x61\n", "\"a\" is given twice"),
             (b"caf\xe9\n", "the name \"caf\u{fffd}\" is not UTF-8"),
         ] {
             assert_eq!(

@@ -1,12 +1,25 @@
 //! The inverse of [`super::encode`] for one field: its escapes back to the bytes they name
 //! (the line is split into fields by [`super::fields`]).
 //!
-//! Exact for lines written with `escape=strict`, where every `%` and `\` in a field starts an
-//! escape. With the default `escape=delimiter` a literal `%7C` typed into a value decodes as
-//! `|`: the line format cannot tell the two apart.
+//! **Only the escapes a writer produces are decoded**; every other byte sequence is kept as
+//! written (`50%ACME` stays `50%ACME`):
+//!
+//! - `%7C`, `%0A`, `%0D` (`|`, line feed, carriage return: every text escape mode but `none`);
+//! - `%25`, `%5C` (`%`, `\`: text with `escape=strict`). They are decoded whatever the mode
+//!   (the line does not say which one wrote it), so with the default `escape=delimiter` a
+//!   literal `%25` typed into a value reads as `%`, as a literal `%7C` reads as `|`;
+//! - `\xHH`, any byte (blobs in every mode; text with `escape=hex`, OpenSIPS's form, which
+//!   writes `\xHH` for non-printables, `\` and `|` and nothing more). A new `%HH` form would
+//!   go in [`PERCENT_ESCAPED`].
+//!
+//! The hex digits are taken in either case (the writer's are uppercase). Exact for lines
+//! written with `escape=strict`, where every `%` and `\` in a field starts one of these.
 
-/// An escape that does not decode: `%` or `\x` not followed by two hex digits, or a `\` not
-/// followed by `x`.
+/// The bytes a writer escapes as `%HH`.
+const PERCENT_ESCAPED: &[u8] = b"|\n\r%\\";
+
+/// An escape that does not decode: a `%` that starts none of the `%HH` escapes above, or a `\`
+/// that does not start `\xHH`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("undecodable escape at byte {offset} of the field")]
 pub struct DecodeError {
@@ -31,10 +44,13 @@ fn hex_pair(bytes: &[u8]) -> Option<u8> {
 }
 
 /// The byte named by the escape that starts at `field[at]`, and the escape's length: `%HH` is
-/// 3 bytes, `\xHH` 4. `None` when no escape starts there (also when `at` is out of range).
+/// 3 bytes, `\xHH` 4. `None` when no escape a writer produces starts there (also when `at`
+/// is out of range): `%AC` is no escape.
 pub fn escape_at(field: &[u8], at: usize) -> Option<(u8, usize)> {
     match field.get(at)? {
-        b'%' => Some((hex_pair(&field[at + 1..])?, 3)),
+        b'%' => hex_pair(&field[at + 1..])
+            .filter(|byte| PERCENT_ESCAPED.contains(byte))
+            .map(|byte| (byte, 3)),
         b'\\' if field.get(at + 1) == Some(&b'x') => Some((hex_pair(&field[at + 2..])?, 4)),
         _ => None,
     }
@@ -67,14 +83,15 @@ fn decode_into<E>(
     Ok(())
 }
 
-/// Append the decoded bytes of one field to `out`: `%HH` and `\xHH` become the byte they
-/// name. On error `out` holds the bytes decoded before the bad escape.
+/// Append the decoded bytes of one field to `out`: each escape becomes the byte it names. On
+/// error `out` holds the bytes decoded before the bad escape.
 pub fn decode_field(field: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
     decode_into(field, out, |offset| Err(DecodeError { offset }))
 }
 
 /// As [`decode_field`], but a `%` or `\` that starts no escape is kept as it is (with
-/// `escape=delimiter` that is how a literal `100%` is written), so it never fails.
+/// `escape=delimiter` that is how a literal `100%` or `50%ACME` is written), so it never
+/// fails.
 pub fn decode_field_lenient(field: &[u8], out: &mut Vec<u8>) {
     let Ok(()) = decode_into(field, out, |_| Ok::<(), std::convert::Infallible>(()));
 }
@@ -157,10 +174,30 @@ mod tests {
     fn lenient_decoding_keeps_what_is_no_escape() {
         let mut out = Vec::new();
         decode_field_lenient(b"100% %41\\q\\x4a%4", &mut out);
-        assert_eq!(out, b"100% A\\qJ%4");
+        assert_eq!(out, b"100% %41\\qJ%4");
         assert_eq!(escape_at(b"a%7C", 1), Some((b'|', 3)));
         assert_eq!(escape_at(b"\\x7c", 0), Some((b'|', 4)));
         assert_eq!(escape_at(b"%7", 0), None);
         assert_eq!(escape_at(b"%7", 5), None);
+    }
+
+    /// The poison value: only what a writer escapes is decoded.
+    #[test]
+    fn only_the_writers_escapes_are_decoded() {
+        for (field, want) in [
+            (&b"50%ACME"[..], &b"50%ACME"[..]),
+            (b"%7C%7c%0A%0d%25%5C", b"||\n\r%\\"),
+            (b"%41%20%00%FF%3B", b"%41%20%00%FF%3B"),
+            (b"\\xAC\\x00\\x5c", b"\xAC\x00\\"),
+        ] {
+            let mut out = Vec::new();
+            decode_field_lenient(field, &mut out);
+            assert_eq!(out, want, "{}", field.escape_ascii());
+        }
+        let mut out = Vec::new();
+        assert_eq!(
+            decode_field(b"50%ACME", &mut out),
+            Err(DecodeError { offset: 2 })
+        );
     }
 }

@@ -2,8 +2,11 @@
 //! by a tab, `\N` for NULL, `\\`, `\t`, `\n` and `\r` escaped. The loader's `source` value
 //! leads every row.
 //!
-//! - Each field is decoded as `export` decodes it (`%HH`, `\xHH`; a `%` or `\` that starts no
-//!   escape is kept).
+//! - Each field is decoded as `export` decodes it (the writer's escapes; any other byte
+//!   sequence is kept as written).
+//! - **Rows are always UTF-8**, whatever the bytes (see [`escape`]): a value that is not
+//!   UTF-8 is stored losslessly as `\xHH` text and counted ([`take_stored_as_hex`]), so no
+//!   byte fails a row.
 //! - **An empty field is NULL.** flatstore writes NULL and the empty string alike, so the
 //!   loader cannot tell them apart; NULL is what every column type takes, and `coalesce(col,
 //!   '')` gives the empty string back.
@@ -12,8 +15,35 @@
 //!   writes) becomes `2026-11-23 00:00:00.250+00`; any other value goes as it is, for the
 //!   server to read (the session's time zone is UTC) or refuse.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use flatstore::line::decode::decode_field_lenient;
 use flatstore::line::fields::split_fields;
+
+/// Values [`escape`] stored as `\xHH` text because they were not UTF-8, since the last
+/// [`take_stored_as_hex`]: one count for the process (one run), whichever thread writes rows.
+static STORED_AS_HEX: AtomicU64 = AtomicU64::new(0);
+
+/// How many values were stored as `\xHH` text since the last call (see [`escape`]); the count
+/// starts again from 0.
+pub fn take_stored_as_hex() -> u64 {
+    STORED_AS_HEX.swap(0, Ordering::Relaxed)
+}
+
+/// What to say on standard error about the values of `what` (a file, a table) stored as
+/// `\xHH` text since the last [`take_stored_as_hex`], which it calls; `None` when there were
+/// none.
+pub fn stored_as_hex_note(what: &dyn std::fmt::Display) -> Option<String> {
+    match take_stored_as_hex() {
+        0 => None,
+        1 => Some(format!(
+            "{what}: 1 value was not UTF-8: stored as \\xHH text"
+        )),
+        n => Some(format!(
+            "{what}: {n} values were not UTF-8: stored as \\xHH text"
+        )),
+    }
+}
 
 /// How a column's values are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +92,11 @@ impl Rows {
     pub fn push(&mut self, line: &[u8], out: &mut Vec<u8>) -> Result<(), usize> {
         let start = out.len();
         out.extend_from_slice(&self.lead);
-        // Most records hold no escape and no byte COPY must escape: their fields are copied
-        // as they lie. One pass without early exit (vectorised).
+        // Most records hold no escape, no byte COPY must escape and nothing but UTF-8: their
+        // fields are copied as they lie. One pass without early exit (vectorised).
         let plain = !line.iter().fold(false, |any, &b| {
             any | (b == b'%') | (b == b'\\') | (b == b'\t') | (b == b'\r')
-        });
+        }) && std::str::from_utf8(line).is_ok();
         let mut count = 0;
         for raw in split_fields(line) {
             let Some(&column) = self.columns.get(count) else {
@@ -186,7 +216,48 @@ fn civil(secs: u64) -> Option<[u8; 19]> {
 }
 
 /// `value` in COPY's text format: `\`, tab, newline and carriage return escaped.
+///
+/// **A value that is not UTF-8** (a raw Latin-1 byte, a `\xHH` blob byte) is stored as text
+/// that is: each byte that is not part of a valid UTF-8 sequence becomes `\xHH` (uppercase),
+/// and each `\` becomes `\x5C`, so that decoding `\xHH` in the stored text gives the exact
+/// bytes back. Such values are counted for [`take_stored_as_hex`]. A value that is UTF-8 is
+/// stored as it is (a literal `\x41` in it stays).
 pub fn escape(value: &[u8], out: &mut Vec<u8>) {
+    if std::str::from_utf8(value).is_ok() {
+        escape_text(value, out);
+        return;
+    }
+    STORED_AS_HEX.fetch_add(1, Ordering::Relaxed);
+    for chunk in value.utf8_chunks() {
+        for part in chunk.valid().as_bytes().split_inclusive(|&b| b == b'\\') {
+            match part.split_last() {
+                Some((b'\\', text)) => {
+                    escape_text(text, out);
+                    hex_byte(b'\\', out);
+                }
+                _ => escape_text(part, out),
+            }
+        }
+        for &b in chunk.invalid() {
+            hex_byte(b, out);
+        }
+    }
+}
+
+/// `byte` as `\xHH` text, in COPY's text format (its `\` doubled).
+fn hex_byte(byte: u8, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.extend_from_slice(&[
+        b'\\',
+        b'\\',
+        b'x',
+        HEX[usize::from(byte >> 4)],
+        HEX[usize::from(byte & 15)],
+    ]);
+}
+
+/// UTF-8 `value` in COPY's text format.
+fn escape_text(value: &[u8], out: &mut Vec<u8>) {
     for &b in value {
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -219,7 +290,7 @@ mod tests {
     fn fields_are_decoded_escaped_and_empty_is_null() {
         let mut rows = Rows::new(b"proxy\t1", vec![Column::Plain; 4]);
         assert_eq!(
-            row(&mut rows, b"INVITE|a%7Cb||tab%09and\\x5cslash").as_deref(),
+            row(&mut rows, b"INVITE|a%7Cb||tab\\x09and\\x5cslash").as_deref(),
             Ok("proxy\\t1\tINVITE\ta|b\t\\N\ttab\\tand\\\\slash\n")
         );
         assert_eq!(
@@ -233,6 +304,24 @@ mod tests {
         assert_eq!(row(&mut rows, b"a|b|c"), Err(3));
         assert_eq!(row(&mut rows, b"a|b|c|d|e"), Err(5));
         assert_eq!(row(&mut rows, b""), Err(1));
+    }
+
+    /// The poison values: kept as written, and bytes that are not UTF-8 stored as
+    /// `\xHH` text (with `\` as `\x5C`), so every row is UTF-8.
+    #[test]
+    fn rows_are_utf8_whatever_the_bytes() {
+        let mut rows = Rows::new(b"p", vec![Column::Plain; 3]);
+        take_stored_as_hex();
+        assert_eq!(
+            row(&mut rows, b"50%ACME|caf\xc3\xa9|a\\b").as_deref(),
+            Ok("p\t50%ACME\tcaf\u{e9}\ta\\\\b\n")
+        );
+        assert_eq!(
+            row(&mut rows, b"50\xACME|\\xAC\\x5C|caf\xc3\xa9\xe9\\").as_deref(),
+            Ok("p\t50\\\\xACME\t\\\\xAC\\\\x5C\tcaf\u{e9}\\\\xE9\\\\x5C\n")
+        );
+        assert_eq!(take_stored_as_hex(), 3);
+        assert_eq!(take_stored_as_hex(), 0);
     }
 
     #[test]

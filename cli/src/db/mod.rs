@@ -1,7 +1,7 @@
 //! PostgreSQL, as `flatstore load` and `flatstore cdr --db` use it: connecting with libpq's
 //! rules for credentials ([`connect`], [`pgpass`]), SQL names and types ([`sql`]), the ledger of
 //! loaded files that makes every load exactly once ([`ledger`]), and records as rows of COPY's
-//! text format ([`copy`]); the state of `cdr --db` runs, committed with their CDRs ([`cdrstate`]).
+//! text format ([`copy`]), records the server refused, set aside ([`rejects`]); the state of `cdr --db` runs, committed with their CDRs ([`cdrstate`]).
 //!
 //! The client is the `postgres` crate (rust-postgres, its blocking API). It is a dependency of
 //! the command only: `libflatstore.so`, which a proxy loads, never links it (tests/lean.rs).
@@ -11,6 +11,7 @@ pub mod connect;
 pub mod copy;
 pub mod ledger;
 pub mod pgpass;
+pub mod rejects;
 pub mod sql;
 pub mod tls;
 

@@ -16,7 +16,7 @@ use super::fault;
 use super::rows::CdrRows;
 use crate::commit::{self, Journal};
 use crate::consumed::ConsumedFiles;
-use crate::db::cdrstate;
+use crate::db::{cdrstate, copy};
 use crate::error::CliError;
 use crate::exit::{FileError, Status};
 
@@ -277,6 +277,9 @@ impl<'t> Destination<'t> {
                 tx.commit().map_err(&in_db)?;
                 if let Err(e) = writeln!(io::stdout(), "{copied} CDRs loaded into {}", table.name) {
                     status.output_failed(&e);
+                }
+                if let Some(note) = copy::stored_as_hex_note(&table.name) {
+                    eprintln!("flatstore: {note}");
                 }
             }
         }

@@ -12,6 +12,7 @@ use crate::consumed;
 use crate::content::{self, Stop};
 use crate::db::connect::reason;
 use crate::db::ledger::{self, Loaded};
+use crate::db::rejects::{self, Reject};
 use crate::exit::{FileError, Status};
 use crate::lines;
 use crate::listing::ListedFile;
@@ -76,13 +77,15 @@ fn vanished(e: &FileError) -> bool {
     matches!(e, FileError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
 }
 
-/// Load what is new in `file` in one transaction.
-pub(super) fn load_file(
+/// Load what is new in `file` in one transaction, but the lines of `aside` (in order), which
+/// go to the rejects table instead (their records filled in).
+fn load_file(
     client: &mut Client,
     plan: &mut LoadPlan,
     file: &ListedFile,
     progress: &Progress,
     status: &mut Status,
+    aside: &mut [Reject],
 ) -> Result<LoadOutcome, (Failed, u64)> {
     // Its identity, from its first bytes (read apart: they do not count as progress).
     let quiet = Progress::new("load", 0, false);
@@ -155,13 +158,16 @@ pub(super) fn load_file(
 
     let fail = |failed: Failed| (failed, skipped);
     let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
-    plan.rows.push(&first, &mut buf).map_err(|count| {
-        fail(Failed::Columns {
-            line: skipped + 1,
-            count,
-        })
-    })?;
-    let mut loaded = 1u64;
+    let mut loaded = 0u64;
+    if !rejects::set_aside(aside, skipped + 1, &first) {
+        plan.rows.push(&first, &mut buf).map_err(|count| {
+            fail(Failed::Columns {
+                line: skipped + 1,
+                count,
+            })
+        })?;
+        loaded += 1;
+    }
     let mut end = skip + first.len() as u64 + 1;
     let mut torn = false;
     let mut writer = tx.copy_in(&plan.copy).map_err(|e| fail(e.into()))?;
@@ -171,13 +177,16 @@ pub(super) fn load_file(
             torn = true;
             return Ok(());
         }
+        end += line.bytes.len() as u64 + 1;
+        if rejects::set_aside(aside, skipped + 1 + line.number, line.bytes) {
+            return Ok(());
+        }
         rows.push(line.bytes, &mut buf)
             .map_err(|count| Failed::Columns {
                 line: skipped + 1 + line.number,
                 count,
             })?;
         loaded += 1;
-        end += line.bytes.len() as u64 + 1;
         if buf.len() >= CHUNK {
             writer.write_all(&buf).map_err(write_failed)?;
             buf.clear();
@@ -193,6 +202,10 @@ pub(super) fn load_file(
     let copied = writer.finish().map_err(|e| fail(e.into()))?;
     debug_assert_eq!(copied, loaded);
     let name = file.file_name.as_str();
+    if !aside.is_empty() {
+        rejects::insert(&mut tx, &plan.table, &plan.source, name, aside)
+            .map_err(|e| fail(e.into()))?;
+    }
     let recorded = ledger::record(
         &mut tx,
         &identity,
@@ -221,6 +234,63 @@ pub(super) fn load_file(
         ));
     }
     Ok(LoadOutcome::Loaded(loaded))
+}
+
+/// At most this many records of a file are set aside; at the next the file is not loaded.
+pub(super) const MAX_ASIDE: usize = 100;
+
+/// [`load_file`], and again without each record whose value the server refuses (up to
+/// [`MAX_ASIDE`]), which is kept in the rejects table, created when first needed, and named
+/// on standard error.
+pub(super) fn load_setting_aside(
+    client: &mut Client,
+    plan: &mut LoadPlan,
+    file: &ListedFile,
+    progress: &Progress,
+    status: &mut Status,
+) -> Result<LoadOutcome, (Failed, u64)> {
+    let mut aside: Vec<Reject> = Vec::new();
+    loop {
+        match load_file(client, plan, file, progress, status, &mut aside) {
+            Err((Failed::Db(e), skipped)) if aside.len() < MAX_ASIDE && !client.is_closed() => {
+                let Some((row, reason)) = rejects::refused(&e) else {
+                    return Err((Failed::Db(e), skipped));
+                };
+                let line = rejects::file_line(skipped + 1, row, &aside);
+                if aside.iter().any(|reject| reject.line == line) {
+                    return Err((Failed::Db(e), skipped));
+                }
+                if aside.is_empty() {
+                    ledger::create(client, &[rejects::CREATE_REJECTS])
+                        .map_err(|e| (Failed::Db(e), skipped))?;
+                }
+                let at = aside.partition_point(|reject| reject.line < line);
+                let record = Vec::new();
+                aside.insert(
+                    at,
+                    Reject {
+                        line,
+                        reason,
+                        record,
+                    },
+                );
+            }
+            done => {
+                if done.is_ok() {
+                    for reject in &aside {
+                        status.problem(format_args!(
+                            "{} line {}: {}: set aside in flatstore_rejects (the rest of the \
+                             file is loaded)",
+                            file.path.display(),
+                            reject.line,
+                            reject.reason
+                        ));
+                    }
+                }
+                return done;
+            }
+        }
+    }
 }
 
 fn commit(tx: Transaction<'_>) -> Result<(), postgres::Error> {

@@ -3,7 +3,9 @@
 //!
 //! Each file is one transaction: the advisory lock of the file, its ledger row, its new rows
 //! streamed with `COPY … FROM STDIN`, its ledger row written, commit (see [`crate::db::ledger`]).
-//! A file that fails (a record of another column count, a value its column type refuses, a
+//! A record with a value the server refuses (its column type, a constraint) is set aside in
+//! `flatstore_rejects` and the file sent again without it ([`crate::db::rejects`]). A file that
+//! fails (a record of another column count, more than [`file::MAX_ASIDE`] records refused, a
 //! lost connection) is rolled back whole and named on standard error; the other files are
 //! still loaded.
 
@@ -17,9 +19,9 @@ use std::process::ExitCode;
 use flatstore::cdr::TimeWindow;
 use flatstore::columns;
 
-use self::file::{LoadOutcome, load_file, report};
+use self::file::{LoadOutcome, load_setting_aside, report};
 use self::plan::prepare;
-use crate::db::{self, connect::Database};
+use crate::db::{self, connect::Database, copy};
 use crate::error::CliError;
 use crate::exit::{Status, records, usage};
 use crate::inputs::{self, Named};
@@ -204,10 +206,14 @@ fn load(args: &Args, status: &mut Status) -> Result<(), CliError> {
     let mut out = io::stdout().lock();
     let mut others: Vec<String> = Vec::new();
     for (i, file) in files.iter().enumerate() {
-        match load_file(&mut client, &mut plan, file, &progress, status) {
+        copy::take_stored_as_hex();
+        match load_setting_aside(&mut client, &mut plan, file, &progress, status) {
             Ok(LoadOutcome::Loaded(n)) => {
                 if let Err(e) = writeln!(out, "{}: {} loaded", file.file_name, records(n)) {
                     status.output_failed(&e);
+                }
+                if let Some(note) = copy::stored_as_hex_note(&file.path.display()) {
+                    eprintln!("flatstore: {note}");
                 }
             }
             Ok(LoadOutcome::Nothing) => {}
