@@ -221,6 +221,18 @@ impl<'a> CdrView<'a> {
         }
     }
 
+    /// The `answered` CDR of a record that is a whole call `length` long (see
+    /// [`CallRecord::call_length`]): its own tags, code, reason and extras, started at its
+    /// time, ended `length` later.
+    pub fn whole_call(record: &CallRecord<'a>, length: Duration) -> Self {
+        Self {
+            end: Some(record.time().plus(&length)),
+            duration: Some(length),
+            status: CallStatus::Answered,
+            ..Self::failed(record)
+        }
+    }
+
     /// The owned CDR.
     pub fn to_cdr(&self) -> Cdr {
         Cdr {

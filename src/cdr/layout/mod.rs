@@ -4,7 +4,7 @@
 use crate::line::fields::{Fields, FieldsView, Lines};
 
 use super::CDR_FIELDS;
-use super::time::{TimeError, Timestamp};
+use super::time::{Duration, TimeError, Timestamp};
 
 /// The role columns, in Kamailio's default order (the acc module's first seven columns).
 pub const ROLE_NAMES: [&str; 7] = [
@@ -16,6 +16,11 @@ pub const ROLE_NAMES: [&str; 7] = [
     "sip_reason",
     "time",
 ];
+
+/// The columns of a whole call's length, by name: OpenSIPS's acc in CDR mode
+/// (`do_accounting("db", "cdr")`) writes one line per call with its length in whole seconds
+/// (`duration`, rounded up) and in milliseconds (`ms_duration`). Optional; neither is an extra.
+pub const LENGTH_NAMES: [&str; 2] = ["duration", "ms_duration"];
 
 /// A role, as the index of its name in [`ROLE_NAMES`].
 #[derive(Clone, Copy)]
@@ -100,6 +105,8 @@ pub struct Layout {
     role_columns: [usize; ROLE_NAMES.len()],
     extra_columns: Vec<usize>,
     extra_names: Vec<Vec<u8>>,
+    /// The columns named in [`LENGTH_NAMES`], when the table has them.
+    length_columns: [Option<usize>; LENGTH_NAMES.len()],
 }
 
 impl Layout {
@@ -118,17 +125,20 @@ impl Layout {
                 .map(|column| format!("extra{}", column + 1).into_bytes())
                 .collect(),
             extra_columns,
+            length_columns: [None; LENGTH_NAMES.len()],
         })
     }
 
     /// The layout of a table whose columns have these `names`, in table order (from the schema
     /// sidecar or the user). Every name in [`ROLE_NAMES`] must be present; every other column
-    /// is an extra keeping its name and its place. Names are compared exactly (case matters);
+    /// is an extra keeping its name and its place, except the call-length columns
+    /// [`LENGTH_NAMES`] (see [`CallRecord::call_length`]). Names are compared exactly (case matters);
     /// an empty name, a repeated name, or an extra named like a CDR field is an error.
     pub fn from_names<N: AsRef<[u8]>>(names: &[N]) -> Result<Self, LayoutError> {
         let mut role_columns = [None; ROLE_NAMES.len()];
         let mut extra_columns = Vec::new();
         let mut extra_names = Vec::new();
+        let mut length_columns = [None; LENGTH_NAMES.len()];
         for (column, name) in names.iter().map(AsRef::as_ref).enumerate() {
             if name.is_empty() {
                 return Err(LayoutError::Unnamed {
@@ -142,6 +152,10 @@ impl Layout {
                 return Err(LayoutError::Duplicate {
                     name: name.to_vec(),
                 });
+            }
+            if let Some(length) = LENGTH_NAMES.iter().position(|l| l.as_bytes() == name) {
+                length_columns[length] = Some(column);
+                continue;
             }
             match ROLE_NAMES.iter().position(|role| role.as_bytes() == name) {
                 Some(role) => role_columns[role] = Some(column),
@@ -171,6 +185,7 @@ impl Layout {
             role_columns: role_columns.map(|column| column.unwrap_or_default()),
             extra_columns,
             extra_names,
+            length_columns,
         })
     }
 
@@ -343,6 +358,36 @@ impl<'r> CallRecord<'r> {
     /// The record's time.
     pub fn time(&self) -> Timestamp {
         self.time
+    }
+
+    /// The length of the whole call this record is, or `None` when it is one request of a call:
+    /// the one place deciding that a record is a whole call. It is one when its table has a
+    /// column named in [`LENGTH_NAMES`] and the record is an answered (2xx) INVITE whose
+    /// length there is a positive integer: `ms_duration` (milliseconds) when the table has it,
+    /// else `duration` (seconds). OpenSIPS's acc writes such a line per call in CDR mode, its
+    /// `time` the answer; its per-request records (with a `do_accounting` context) have the
+    /// same columns at `0`, so they stay requests, as does a call shorter than 1 ms.
+    pub fn call_length(&self) -> Option<Duration> {
+        let [seconds, milliseconds] = self.layout.length_columns;
+        if seconds.is_none() && milliseconds.is_none() {
+            return None;
+        }
+        if self.method() != b"INVITE" || self.sip_code().first() != Some(&b'2') {
+            return None;
+        }
+        let positive = |column: usize| {
+            let text = self.fields.get(column);
+            let digits = !text.is_empty() && text.iter().all(u8::is_ascii_digit);
+            std::str::from_utf8(text)
+                .ok()
+                .filter(|_| digits)
+                .and_then(|text| text.parse::<u64>().ok())
+                .filter(|&value| value > 0)
+        };
+        match milliseconds {
+            Some(column) => positive(column).map(Duration::from_millis),
+            None => positive(seconds?).map(Duration::from_seconds),
+        }
     }
 
     /// The extra columns' values, in the order of [`Layout::extra_names`].

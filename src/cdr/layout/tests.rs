@@ -125,13 +125,99 @@ fn named_columns_must_hold_every_role_once() {
         Layout::from_names(&names),
         Err(LayoutError::Unnamed { position: 8 })
     );
-    names[7] = "duration";
+    names[7] = "status";
     assert_eq!(
         Layout::from_names(&names),
         Err(LayoutError::ClashesWithCdrField {
-            name: b"duration".to_vec()
+            name: b"status".to_vec()
         })
     );
+}
+
+/// OpenSIPS's `acc` with a `do_accounting` context: the seven roles, then setuptime, created,
+/// duration, ms_duration.
+const OPENSIPS_ACC: [&str; 11] = [
+    "method",
+    "from_tag",
+    "to_tag",
+    "callid",
+    "sip_code",
+    "sip_reason",
+    "time",
+    "setuptime",
+    "created",
+    "duration",
+    "ms_duration",
+];
+
+#[test]
+fn a_line_with_a_positive_call_length_is_a_whole_call() -> Result<(), LayoutError> {
+    let layout = Layout::from_names(&OPENSIPS_ACC)?;
+    assert_eq!(
+        layout.extra_names().collect::<Vec<_>>(),
+        [&b"setuptime"[..], b"created"],
+        "the length columns are no extras"
+    );
+    let length = |fields: &[&str]| {
+        let fields = line(fields);
+        match layout.view(&fields) {
+            Ok(record) => record.call_length().map(|length| length.to_string()),
+            Err(error) => panic!("{error}"),
+        }
+    };
+    let cdr_mode = [
+        "INVITE",
+        "ft",
+        "tt",
+        "cid",
+        "200",
+        "OK",
+        "1700000000",
+        "3",
+        "1699999997",
+        "3",
+        "2040",
+    ];
+    assert_eq!(
+        length(&cdr_mode).as_deref(),
+        Some("2.040"),
+        "ms_duration wins"
+    );
+    let mut per_request = cdr_mode;
+    per_request[9..].copy_from_slice(&["0", "0"]);
+    assert_eq!(length(&per_request), None, "a request with a context: 0");
+    let mut bye = cdr_mode;
+    bye[0] = "BYE";
+    assert_eq!(length(&bye), None, "only an INVITE is a call");
+    let mut failed = cdr_mode;
+    failed[4] = "486";
+    assert_eq!(length(&failed), None, "only an answered INVITE is a call");
+    let mut unreadable = cdr_mode;
+    unreadable[10] = "2s";
+    assert_eq!(
+        length(&unreadable),
+        None,
+        "ms_duration is read, not guessed"
+    );
+
+    let seconds_only = Layout::from_names(&OPENSIPS_ACC[..10])?;
+    let fields = line(&cdr_mode[..10]);
+    let record = match seconds_only.view(&fields) {
+        Ok(record) => record,
+        Err(error) => panic!("{error}"),
+    };
+    assert_eq!(
+        record.call_length().map(|l| l.to_string()).as_deref(),
+        Some("3")
+    );
+    let kamailio = Layout::kamailio_default(11)?;
+    let fields = line(&cdr_mode);
+    let record = match kamailio.view(&fields) {
+        Ok(record) => record,
+        Err(error) => panic!("{error}"),
+    };
+    assert_eq!(record.call_length(), None, "recognised by name only");
+    Ok(())
 }
 
 #[test]

@@ -384,6 +384,10 @@ impl Pairer {
         ahead: Option<Ahead<'_>>,
         out: &mut E,
     ) {
+        if let Some(length) = record.call_length() {
+            out.cdr(&CdrView::whole_call(record, length));
+            return;
+        }
         match answer_class(record.sip_code()) {
             Some(b'2') => self.answered_invite(record, ahead, out),
             Some(_) => match self.options.failed_invites {

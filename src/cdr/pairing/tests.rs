@@ -89,6 +89,45 @@ fn an_invite_and_its_bye_make_one_answered_cdr() {
 }
 
 #[test]
+fn an_opensips_cdr_mode_line_is_one_answered_cdr_without_a_bye() {
+    let names = [
+        "method",
+        "from_tag",
+        "to_tag",
+        "callid",
+        "sip_code",
+        "sip_reason",
+        "time",
+        "setuptime",
+        "created",
+        "duration",
+        "ms_duration",
+    ];
+    let mut run = Run::day();
+    run.layout = match Layout::from_names(&names) {
+        Ok(layout) => layout,
+        Err(error) => panic!("{error}"),
+    };
+    run.push("INVITE|a|b|whole|200|OK|1700000000|3|1699999997|3|2040");
+    assert_eq!(
+        run.taken(),
+        [
+            "whole,a,b,2023-11-14T22:13:20Z,2023-11-14T22:13:22.040Z,2.040,200,OK,answered,3,1699999997"
+        ],
+        "made at once: the line is the whole call"
+    );
+    run.push("INVITE|c|d|request|200|OK|1700000001|1|1700000000|0|0");
+    run.push("BYE|d|c|request|200|OK|1700000009|8|1700000000|0|0");
+    run.push("ACK|c|d|other|200|OK|1700000010|0|1700000000|0|0");
+    assert_eq!(
+        run.taken(),
+        ["request,c,d,2023-11-14T22:13:21Z,2023-11-14T22:13:29Z,8,200,OK,answered,1,1700000000"],
+        "per-request lines of the same table still pair"
+    );
+    assert_eq!(run.finished(), Vec::<String>::new());
+}
+
+#[test]
 fn records_prepared_ahead_pair_exactly_as_records_pushed_alone() {
     let long = "c".repeat(200);
     let lines = [

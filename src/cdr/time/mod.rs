@@ -207,6 +207,18 @@ impl Timestamp {
         i128::from(self.seconds) * NANOS_PER_SECOND + i128::from(self.nanos)
     }
 
+    /// This time plus `length` (which may be negative), written with the finer of the two
+    /// fractions: `end` of a call that started now and lasted `length`.
+    pub fn plus(&self, length: &Duration) -> Self {
+        let nanos = self.epoch_nanos() + length.nanos;
+        Self {
+            // Epoch seconds of any i64 time plus a call length stay far inside i64.
+            seconds: nanos.div_euclid(NANOS_PER_SECOND) as i64,
+            nanos: nanos.rem_euclid(NANOS_PER_SECOND) as u32,
+            fraction_digits: self.fraction_digits.max(length.fraction_digits),
+        }
+    }
+
     /// The instant alone, as (whole epoch seconds, nanoseconds): ordered as the instants are,
     /// whatever the fraction digits.
     pub fn instant(&self) -> (i64, u32) {
@@ -306,6 +318,22 @@ impl Duration {
         Self {
             nanos: end.epoch_nanos() - start.epoch_nanos(),
             fraction_digits: start.fraction_digits.max(end.fraction_digits),
+        }
+    }
+
+    /// `milliseconds` long, written with 3 fraction digits (`2.040`).
+    pub fn from_millis(milliseconds: u64) -> Self {
+        Self {
+            nanos: i128::from(milliseconds) * 1_000_000,
+            fraction_digits: 3,
+        }
+    }
+
+    /// `seconds` long, written without a fraction.
+    pub fn from_seconds(seconds: u64) -> Self {
+        Self {
+            nanos: i128::from(seconds) * NANOS_PER_SECOND,
+            fraction_digits: 0,
         }
     }
 
