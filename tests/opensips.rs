@@ -29,6 +29,10 @@ fn main() {
             opensips_accounts_every_call_once_across_rotations,
         ),
         needing(
+            "opensips_cdr_mode_gives_one_answered_cdr_per_call",
+            opensips_cdr_mode_gives_one_answered_cdr_per_call,
+        ),
+        needing(
             "opensips_records_equal_the_stock_modules",
             opensips_records_equal_the_stock_modules,
         ),
@@ -359,6 +363,92 @@ fn assert_cdr_pairs_every_call(acc: &Path) {
             _ => panic!("unexpected CDR {row:?}"),
         }
     }
+}
+
+/// acc in CDR mode (`do_accounting("db", "cdr|missed")`, with dialog) through our module with
+/// `header=1`: one line per answered call in `acc` (11 columns, no BYE line), and `flatstore
+/// cdr` makes one `answered` CDR of each, lasting the pause (its `ms_duration`, in
+/// milliseconds), and failed calls from `missed_calls`. The answered calls are the caller
+/// hanging up: SIPp's callee-hangs-up side does not end in this mode.
+fn opensips_cdr_mode_gives_one_answered_cdr_per_call() {
+    let dir = scratch("cdr-mode");
+    let acc = dir.join("acc");
+    let port = ports();
+    let url = format!("flatstore:{}?header=1", acc.display());
+    let proxy = Proxy::start(our_module(), &dir, port, &url, Accounting::Cdr, "");
+    for kind in [KINDS[0], KINDS[2], KINDS[3]] {
+        run_calls(&dir, port, kind, None);
+    }
+    let status = proxy.stop();
+    assert!(status.success(), "opensips exit status {status}");
+    let acc_lines: Vec<String> = common::visible_files(&acc)
+        .iter()
+        .filter(|(name, _)| name.starts_with("acc_"))
+        .flat_map(|(_, path)| {
+            let text = fs::read_to_string(path).expect("read");
+            text.lines().map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        acc_lines.len(),
+        CALLS as usize,
+        "one line per answered call: {acc_lines:#?}"
+    );
+    for line in &acc_lines {
+        let fields: Vec<&str> = line.split('|').collect();
+        assert_eq!(fields.len(), ACC_COLUMNS, "{line}");
+        assert_eq!((fields[0], fields[4]), ("INVITE", "200"), "{line}");
+    }
+    let out = output_or_fail(
+        Command::new(common::flatstore_cli())
+            .arg("cdr")
+            .arg(&acc)
+            .arg("--live"),
+        "flatstore cdr",
+        Duration::from_secs(60),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "flatstore cdr: {}
+{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "callid,from_tag,to_tag,start,end,duration,sip_code,sip_reason,status,setuptime,created"
+        )
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3 * CALLS as usize, "one CDR per call:\n{text}");
+    for row in &rows {
+        let kind = row[0].split('-').next().unwrap_or_default();
+        let (status, code) = (row[8], row[6]);
+        match kind {
+            "caller" => {
+                assert_eq!((status, code), ("answered", "200"), "{row:?}");
+                let (seconds, millis) = row[5].split_once('.').expect("milliseconds");
+                assert_eq!(millis.len(), 3, "ms_duration's precision: {row:?}");
+                let ms: u64 = format!("{seconds}{millis}").parse().expect("duration");
+                assert!(
+                    (PAUSE_MS..PAUSE_MS + 1000).contains(&ms),
+                    "the pause: {row:?}"
+                );
+            }
+            "busy" => assert_eq!((status, code), ("failed", "486"), "{row:?}"),
+            "cancel" => assert_eq!((status, code), ("failed", "487"), "{row:?}"),
+            _ => panic!("unexpected CDR {row:?}"),
+        }
+    }
+    eprintln!(
+        "opensips CDR mode: {} calls, {} acc lines, flatstore cdr: {} CDRs",
+        3 * CALLS,
+        acc_lines.len(),
+        rows.len()
+    );
+    fs::remove_dir_all(&dir).expect("clean up");
 }
 
 /// The same traffic through the stock `db_flatstore` and through ours: the same records in
