@@ -368,15 +368,14 @@ fn assert_cdr_pairs_every_call(acc: &Path) {
 /// acc in CDR mode (`do_accounting("db", "cdr|missed")`, with dialog) through our module with
 /// `header=1`: one line per answered call in `acc` (11 columns, no BYE line), and `flatstore
 /// cdr` makes one `answered` CDR of each, lasting the pause (its `ms_duration`, in
-/// milliseconds), and failed calls from `missed_calls`. The answered calls are the caller
-/// hanging up: SIPp's callee-hangs-up side does not end in this mode.
+/// milliseconds), and failed calls from `missed_calls`; the four kinds of calls.
 fn opensips_cdr_mode_gives_one_answered_cdr_per_call() {
     let dir = scratch("cdr-mode");
     let acc = dir.join("acc");
     let port = ports();
     let url = format!("flatstore:{}?header=1", acc.display());
     let proxy = Proxy::start(our_module(), &dir, port, &url, Accounting::Cdr, "");
-    for kind in [KINDS[0], KINDS[2], KINDS[3]] {
+    for kind in KINDS {
         run_calls(&dir, port, kind, None);
     }
     let status = proxy.stop();
@@ -391,7 +390,7 @@ fn opensips_cdr_mode_gives_one_answered_cdr_per_call() {
         .collect();
     assert_eq!(
         acc_lines.len(),
-        CALLS as usize,
+        2 * CALLS as usize,
         "one line per answered call: {acc_lines:#?}"
     );
     for line in &acc_lines {
@@ -422,12 +421,12 @@ fn opensips_cdr_mode_gives_one_answered_cdr_per_call() {
         )
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-    assert_eq!(rows.len(), 3 * CALLS as usize, "one CDR per call:\n{text}");
+    assert_eq!(rows.len(), 4 * CALLS as usize, "one CDR per call:\n{text}");
     for row in &rows {
         let kind = row[0].split('-').next().unwrap_or_default();
         let (status, code) = (row[8], row[6]);
         match kind {
-            "caller" => {
+            "caller" | "callee" => {
                 assert_eq!((status, code), ("answered", "200"), "{row:?}");
                 let (seconds, millis) = row[5].split_once('.').expect("milliseconds");
                 assert_eq!(millis.len(), 3, "ms_duration's precision: {row:?}");
@@ -444,7 +443,7 @@ fn opensips_cdr_mode_gives_one_answered_cdr_per_call() {
     }
     eprintln!(
         "opensips CDR mode: {} calls, {} acc lines, flatstore cdr: {} CDRs",
-        3 * CALLS,
+        4 * CALLS,
         acc_lines.len(),
         rows.len()
     );
