@@ -10,7 +10,7 @@
 //!   literal `%25` typed into a value reads as `%`, as a literal `%7C` reads as `|`;
 //! - `\xHH`, any byte (blobs in every mode; text with `escape=hex`, OpenSIPS's form, which
 //!   writes `\xHH` for non-printables, `\` and `|` and nothing more). A new `%HH` form would
-//!   go in [`PERCENT_ESCAPED`].
+//!   go in `PERCENT_ESCAPED`.
 //!
 //! The hex digits are taken in either case (the writer's are uppercase). Exact for lines
 //! written with `escape=strict`, where every `%` and `\` in a field starts one of these.

@@ -132,7 +132,7 @@ impl Layout {
     /// The layout of a table whose columns have these `names`, in table order (from the schema
     /// sidecar or the user). Every name in [`ROLE_NAMES`] must be present; every other column
     /// is an extra keeping its name and its place, except the call-length columns
-    /// [`LENGTH_NAMES`] (see [`CallRecord::call_length`]). Names are compared exactly (case matters);
+    /// `LENGTH_NAMES` (see [`CallRecord::call_length`]). Names are compared exactly (case matters);
     /// an empty name, a repeated name, or an extra named like a CDR field is an error.
     pub fn from_names<N: AsRef<[u8]>>(names: &[N]) -> Result<Self, LayoutError> {
         let mut role_columns = [None; ROLE_NAMES.len()];
@@ -362,7 +362,7 @@ impl<'r> CallRecord<'r> {
 
     /// The length of the whole call this record is, or `None` when it is one request of a call:
     /// the one place deciding that a record is a whole call. It is one when its table has a
-    /// column named in [`LENGTH_NAMES`] and the record is an answered (2xx) INVITE whose
+    /// column named in `LENGTH_NAMES` and the record is an answered (2xx) INVITE whose
     /// length there is a positive integer: `ms_duration` (milliseconds) when the table has it,
     /// else `duration` (seconds). OpenSIPS's acc writes such a line per call in CDR mode, its
     /// `time` the answer; its per-request records (with a `do_accounting` context) have the
