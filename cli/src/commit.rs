@@ -90,6 +90,48 @@ impl Journal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether the journal's content begins with `first` (its header line, say).
+    pub fn begins_with(&self, first: &[u8]) -> io::Result<bool> {
+        use std::os::unix::fs::FileExt as _;
+        let mut begins = vec![0; first.len()];
+        match self.file.read_exact_at(&mut begins, 0) {
+            Ok(()) => Ok(begins == first),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ends the journal: it is renamed to a free name beside it (its name, `.`, the time as
+    /// `20261123T100000Z`), durably, and that name returned. Its committed rows stay in it;
+    /// the next [`Journal::open`] of its path begins a new journal, as when a consumer takes
+    /// the file. Killed at any moment, the rename happened or not, and either way the state
+    /// still holds: the mark names this file, wherever it is.
+    pub fn retire(self) -> io::Result<PathBuf> {
+        let stamp = crate::time::file_name_time(std::time::SystemTime::now());
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".{stamp}"));
+        let mut to = self.path.with_file_name(&name);
+        let mut n = 1;
+        while fs::symlink_metadata(&to).is_ok() {
+            let mut numbered = name.clone();
+            numbered.push(format!(".{n}"));
+            to = self.path.with_file_name(numbered);
+            n += 1;
+        }
+        fs::rename(&self.path, &to)?;
+        sync_directory_of(&self.path)?;
+        Ok(to)
+    }
+}
+
+/// Syncs the directory holding `path`, so that a rename in it is durable.
+fn sync_directory_of(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
 }
 
 /// Replace the file at `path` by `bytes` atomically and durably: a temporary file beside it,
@@ -104,11 +146,7 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     file.sync_all()?;
     drop(file);
     fs::rename(&temporary, path)?;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()
+    sync_directory_of(path)
 }
 
 #[cfg(test)]

@@ -154,6 +154,21 @@ pub enum CliError {
         /// The table, quoted.
         table: String,
     },
+    /// The table lacks columns the records have (extra columns added to the log since the
+    /// table was made).
+    #[error(
+        "{database}: table {table} has no column {}: add them, or give --create to have them \
+         added as text",
+        .columns.join(", ")
+    )]
+    MissingSqlColumns {
+        /// `user@host:port/dbname`.
+        database: String,
+        /// `schema.table`.
+        table: String,
+        /// The missing columns, quoted as SQL names.
+        columns: Vec<String>,
+    },
     /// The database refused to read the table's columns.
     #[error("{database}: table {table}: {reason}")]
     SqlTable {

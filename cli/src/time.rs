@@ -69,6 +69,13 @@ pub fn file_time(t: SystemTime) -> String {
     DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A time as `20261123T100000Z`, for file names.
+pub fn file_name_time(t: SystemTime) -> String {
+    DateTime::<Utc>::from(t)
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

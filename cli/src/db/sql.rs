@@ -1,6 +1,8 @@
 //! SQL text built from names an operator gives: identifiers always quoted, column types
-//! checked to be type names and nothing else.
+//! checked to be type names and nothing else; and the tables found, and completed, by name.
 
+use crate::db::connect::Database;
+use crate::db::ledger;
 use crate::error::CliError;
 
 /// `name` as a quoted SQL identifier (`"name"`, a `"` doubled): taken exactly as written,
@@ -83,6 +85,62 @@ pub fn create_table<'a>(
     }
     sql.push(')');
     sql
+}
+
+/// Makes sure the existing table `target` (`schema.table` as resolved: `table`) has a column
+/// for each of `columns` (name, SQL type). With `add` (--create), the missing ones are added
+/// (`ALTER TABLE … ADD COLUMN IF NOT EXISTS`, under the schema lock) and named on standard
+/// error; without, they are an error naming them. So a table made before the records had
+/// their extra columns (a run before the first call, extras added to the proxy's config)
+/// follows the records, and is never stuck refusing every run.
+pub fn ensure_columns(
+    client: &mut postgres::Client,
+    database: &Database,
+    target: &TableName,
+    table: &str,
+    columns: &[(&str, &str)],
+    add: bool,
+) -> Result<(), CliError> {
+    let in_db = database.in_db();
+    let present: Vec<String> = client
+        .query(
+            "SELECT attname::text FROM pg_attribute \
+             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+            &[&target.sql()],
+        )
+        .map_err(&in_db)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let missing: Vec<&(&str, &str)> = columns
+        .iter()
+        .filter(|(name, _)| !present.iter().any(|p| p == name))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = missing.iter().map(|(name, _)| ident(name)).collect();
+    if !add {
+        return Err(CliError::MissingSqlColumns {
+            database: database.described().to_owned(),
+            table: table.to_owned(),
+            columns: names,
+        });
+    }
+    let additions: Vec<String> = missing
+        .iter()
+        .map(|(name, ty)| format!("ADD COLUMN IF NOT EXISTS {} {ty}", ident(name)))
+        .collect();
+    let alter = format!("ALTER TABLE {} {}", target.sql(), additions.join(", "));
+    ledger::create(client, &[&alter]).map_err(&in_db)?;
+    eprintln!(
+        "flatstore: {table}: column{} {} added (--create): the records have {} since the table \
+         was made",
+        if names.len() == 1 { "" } else { "s" },
+        names.join(", "),
+        if names.len() == 1 { "it" } else { "them" },
+    );
+    Ok(())
 }
 
 /// `Err` unless `ty` reads as a type name: letters, digits, `_`, spaces, and the brackets,

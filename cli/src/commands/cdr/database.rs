@@ -136,6 +136,15 @@ fn prepare(
     };
     // The table takes the database: the borrow of it for errors ends here.
     drop(in_db);
+    let typed: Vec<(&str, &str)> = std::iter::once(("source", "text"))
+        .chain(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (name.as_str(), cdr_type(i))),
+        )
+        .collect();
+    sql::ensure_columns(client, &database, &target, &name, &typed, args.create)?;
     let columns = std::iter::once("source".to_owned())
         .chain(names)
         .map(|n| ident(&n))

@@ -142,7 +142,25 @@ impl<'t> Destination<'t> {
                         }
                     };
                 let (pairer, own, mark) = start(restored, options);
-                let (mut journal, empty) = Journal::open(path, mark)?;
+                let (mut journal, mut empty) = Journal::open(path, mark)?;
+                let header = rows.header();
+                if !empty && !journal.begins_with(&header)? {
+                    // The table's columns changed since the journal began (column names that
+                    // appeared, extras added to the proxy's config): rows of another width
+                    // never go under its header. It is ended, and a new one begun.
+                    let retired = journal.retire().map_err(|source| CliError::Write {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    eprintln!(
+                        "flatstore: {}: its header is not of the table's columns now: moved to \
+                         {} with the rows committed in it; a new {} begun with the new header",
+                        path.display(),
+                        retired.display(),
+                        path.display()
+                    );
+                    (journal, empty) = Journal::open(path, mark)?;
+                }
                 if empty {
                     let mark = journal.sync()?;
                     // A new journal is committed before anything is appended to it, so that
@@ -155,7 +173,7 @@ impl<'t> Destination<'t> {
                         path: state_path.clone(),
                         source,
                     })?;
-                    journal.append(&rows.header())?;
+                    journal.append(&header)?;
                 }
                 earlier.own = own;
                 Begun {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use flatstore::cdr::{Layout, LayoutError, LineReader, RecordFile, TimeWindow};
+use flatstore::cdr::{Layout, LayoutError, LineReader, ROLE_NAMES, RecordFile, TimeWindow};
 use flatstore::columns;
 use flatstore::line::fields::split_fields;
 
@@ -181,14 +181,23 @@ pub(super) fn open_all<'a>(
         .collect()
 }
 
+/// A table's layout, and whether the table fixed it.
+pub(super) struct TableLayout {
+    pub(super) layout: Layout,
+    /// Neither column names (--columns, the sidecar) nor a record said what the columns are:
+    /// the layout is Kamailio's seven, which a later record or sidecar may contradict.
+    pub(super) unknown: bool,
+}
+
 /// A table's layout: from `names` when given, else its sidecar (when there is one), else
-/// Kamailio's default for the width of its first record (7 columns when it has none).
+/// Kamailio's default for the width of its first record (7 columns, `unknown`, when it has
+/// none).
 pub(super) fn layout(
     sidecar: Option<&Path>,
     table: &str,
     names: &[String],
     files: &mut [Open<'_>],
-) -> Result<Layout, CliError> {
+) -> Result<TableLayout, CliError> {
     let problem = |source: LayoutError, whose: &str| CliError::Layout {
         table: table.to_owned(),
         whose: whose.to_owned(),
@@ -198,21 +207,23 @@ pub(super) fn layout(
         if let Err(what) = columns::check_names(names) {
             usage(format!("--columns: {what}"));
         }
-        return Layout::from_names(names).map_err(|e| problem(e, "--columns"));
+        return named(Layout::from_names(names).map_err(|e| problem(e, "--columns"))?);
     }
     if let Some(sidecar) = sidecar
         && let Some(names) = columns::read(sidecar)?
     {
-        return Layout::from_names(&names).map_err(|e| problem(e, &sidecar.display().to_string()));
+        return named(
+            Layout::from_names(&names).map_err(|e| problem(e, &sidecar.display().to_string()))?,
+        );
     }
-    let mut width = 7;
+    let mut width = None;
     let mut line = Vec::new();
     for open in files {
         let whole = open.content.next_line(&mut line)?;
         let Some(whole) = whole else { continue };
         let mut consumed = std::mem::take(&mut line);
         if whole {
-            width = split_fields(&consumed).count();
+            width = Some(split_fields(&consumed).count());
             consumed.push(b'\n');
         }
         open.content.unread(consumed);
@@ -220,7 +231,19 @@ pub(super) fn layout(
             break;
         }
     }
-    Layout::kamailio_default(width).map_err(|e| problem(e, "Kamailio's default layout"))
+    Ok(TableLayout {
+        layout: Layout::kamailio_default(width.unwrap_or(ROLE_NAMES.len()))
+            .map_err(|e| problem(e, "Kamailio's default layout"))?,
+        unknown: width.is_none(),
+    })
+}
+
+/// A layout the table's column names fixed.
+fn named(layout: Layout) -> Result<TableLayout, CliError> {
+    Ok(TableLayout {
+        layout,
+        unknown: false,
+    })
 }
 
 /// A file's content as the run reads it, with its first bytes, which name it in the ledger.

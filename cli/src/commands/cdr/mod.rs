@@ -164,15 +164,29 @@ fn account(args: &Args, status: &mut Status) -> Result<(), CliError> {
         &args.columns,
         &mut main_open,
     )?;
+    if main_layout.unknown && (args.state.is_some() || args.db.is_some()) {
+        // A run before the first record (a cron job on a fresh proxy) fixes no layout: no
+        // header, no table, no state that later records would contradict.
+        eprintln!(
+            "flatstore: table {:?}: no column names (no {0}.columns, no --columns) and no \
+             record yet: nothing accounted, nothing committed",
+            files.table
+        );
+        return Ok(());
+    }
+    let main_layout = main_layout.layout;
     let missed_layout = if files.missed.is_empty() {
         None
     } else {
-        Some(layout(
-            files.missed_sidecar.as_deref(),
-            &args.missed,
-            &[],
-            &mut missed_open,
-        )?)
+        Some(
+            layout(
+                files.missed_sidecar.as_deref(),
+                &args.missed,
+                &[],
+                &mut missed_open,
+            )?
+            .layout,
+        )
     };
     let options = pairing_options(args, files.has_missed);
     let mut database = match &args.db {

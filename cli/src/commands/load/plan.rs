@@ -12,19 +12,24 @@ use crate::db::sql::{self, TableName, ident};
 use crate::error::CliError;
 use crate::exit::usage;
 
-/// `CREATE TABLE IF NOT EXISTS` for `names`: `source text NOT NULL` first; `types` where
-/// given, `time` as timestamptz, text otherwise.
+/// The SQL type `--create` gives column `name`: its --types entry where given, `time` as
+/// timestamptz, text otherwise.
+fn column_type<'a>(name: &str, types: &'a [(String, String)]) -> &'a str {
+    match types.iter().find(|(n, _)| n == name) {
+        Some((_, ty)) => ty.as_str(),
+        None if name == "time" => "timestamptz",
+        None => "text",
+    }
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for `names`: `source text NOT NULL` first, then each name
+/// with its [`column_type`].
 fn create_table(target: &TableName, names: &[String], types: &[(String, String)]) -> String {
     sql::create_table(
         target,
-        names.iter().map(|name| {
-            let ty = match types.iter().find(|(n, _)| n == name) {
-                Some((_, ty)) => ty.as_str(),
-                None if name == "time" => "timestamptz",
-                None => "text",
-            };
-            (name.as_str(), ty)
-        }),
+        names
+            .iter()
+            .map(|name| (name.as_str(), column_type(name, types))),
     )
 }
 
@@ -85,6 +90,14 @@ pub(super) fn prepare(
             table: target.sql(),
         });
     };
+    // A table made before the records had all their columns gets them with --create.
+    if args.create {
+        let typed: Vec<(&str, &str)> = names
+            .iter()
+            .map(|name| (name.as_str(), column_type(name, &types)))
+            .collect();
+        sql::ensure_columns(client, db, &target, &table, &typed, true)?;
+    }
     let columns = std::iter::once("source".to_owned())
         .chain(names.iter().cloned())
         .map(|n| ident(&n))
