@@ -122,6 +122,16 @@ fn cdr_and_export_keep_values_as_written() {
         "{rows}"
     );
 
+    // verify counts the `%` that starts no escape, and finds no problem in it.
+    let verify = flatstore(&["verify", "--json", d]);
+    assert_exit(&verify, 0);
+    assert!(
+        text(&verify.stdout).contains("\"undecodable\":1,")
+            && text(&verify.stdout).contains("\"problems\":[]"),
+        "{}",
+        text(&verify.stdout)
+    );
+
     let export = flatstore(&["export", d, "acc", "--live", "--format", "jsonl"]);
     assert_exit(&export, 0);
     assert_eq!(

@@ -23,8 +23,8 @@ use crate::progress::Progress;
 /// escapes.
 ///
 /// Per table and file, live files included: records, bytes, column counts, records whose
-/// column count differs from the table's most common one, a torn last line, records with an
-/// undecodable escape, and whether the file is live (a writer may still append to it),
+/// column count differs from the table's most common one, a torn last line, records holding a
+/// `%` or `\` that starts no escape (counted, kept as written, no problem), and whether the file is live (a writer may still append to it),
 /// sealed by its writer (complete) or rotated. Per table, the column names in its
 /// TABLE.columns sidecar, which must be well formed and as many as the records' most common
 /// column count. Files given one by one are grouped by the table their names say (with the
@@ -61,9 +61,9 @@ struct FileCheck {
     columns: Vec<Columns>,
     /// The last line has no `\n`.
     torn: bool,
-    /// Records with a `%` or `\` that starts no escape, and the first of them.
+    /// Records with a `%` or `\` that starts no escape (kept as written by every reader: a
+    /// count, not a problem).
     undecodable: u64,
-    first_undecodable: u64,
     /// Why the file could not be read to its end.
     error: Option<FileError>,
 }
@@ -77,12 +77,7 @@ impl FileCheck {
         }
         self.records += 1;
         let (columns, undecodable) = scan(line.bytes);
-        if undecodable {
-            if self.undecodable == 0 {
-                self.first_undecodable = line.number;
-            }
-            self.undecodable += 1;
-        }
+        self.undecodable += u64::from(undecodable);
         match self.columns.iter_mut().find(|c| c.columns == columns) {
             Some(c) => c.lines += 1,
             None => self.columns.push(Columns {
@@ -224,13 +219,6 @@ impl<'a> TableCheck<'a> {
             if check.torn {
                 problems.push(format!(
                     "{name}: the last line is torn (no newline at its end)"
-                ));
-            }
-            if check.undecodable > 0 {
-                problems.push(format!(
-                    "{name}: {} with an undecodable escape (first: line {})",
-                    records(check.undecodable),
-                    check.first_undecodable
                 ));
             }
         }
