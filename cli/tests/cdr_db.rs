@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::cluster::{self, Cluster};
-use common::trials;
+use common::{assert_exit, text, trials};
 
 fn main() {
     let trial = |name: &str, test: fn()| trials::trial_unless(name, cluster::missing, test);
@@ -58,10 +58,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }
@@ -72,16 +68,6 @@ fn flatstore(args: &[&str]) -> Output {
         .env_remove("PGPASSWORD")
         .output()
         .expect("run flatstore")
-}
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 /// The arguments of `flatstore cdr DIR --db URL --source p`, then `extra`.

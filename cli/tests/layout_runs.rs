@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use common::cluster::{self, Cluster};
-use common::trials;
+use common::{assert_exit, text, trials};
 
 fn main() {
     let db_trial = |name: &str, test: fn()| trials::trial_unless(name, cluster::missing, test);
@@ -54,26 +54,12 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn flatstore(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_flatstore"))
         .args(args)
         .env_remove("PGPASSWORD")
         .output()
         .expect("run flatstore")
-}
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 /// One answered call's INVITE (with `extras` after the seven default columns) and BYE (as
@@ -85,6 +71,39 @@ fn call(callid: &str, start: u64, extras: &[&str]) -> String {
         "INVITE|f|t|{callid}|200|OK|{start}{tail}\nBYE|f|t|{callid}|200|OK|{}{empty}\n",
         start + 10
     )
+}
+
+/// An incremental run over `dir/acc`, live files included: its journal `dir/OUTPUT` in
+/// `format`, its state `dir/cdr.state`.
+fn incremental(dir: &Path, output: &str, format: &str) -> Output {
+    let acc = dir.join("acc");
+    let (out, state) = (dir.join(output), dir.join("cdr.state"));
+    flatstore(&[
+        "cdr",
+        acc.to_str().unwrap(),
+        "--live",
+        "--format",
+        format,
+        "--state",
+        state.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ])
+}
+
+/// A `--db` run over `dir/acc` into `url`'s table `cdr`, live files included, then `extra`.
+fn into_db(dir: &Path, url: &str, extra: &[&str]) -> Output {
+    let acc = dir.join("acc");
+    let args = [
+        "cdr",
+        acc.to_str().unwrap(),
+        "--live",
+        "--db",
+        url,
+        "--source",
+        "p",
+    ];
+    flatstore(&[&args[..], extra].concat())
 }
 
 /// Appends `lines` to the live file `acc/acc_1.log`.
@@ -126,17 +145,7 @@ fn assert_one_width(path: &Path) {
 fn a_run_before_the_first_record_writes_no_header_and_no_state() {
     let dir = scratch("early");
     let (out, state) = (dir.join("cdr.csv"), dir.join("cdr.state"));
-    let run = || {
-        flatstore(&[
-            "cdr",
-            dir.join("acc").to_str().unwrap(),
-            "--live",
-            "--state",
-            state.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ])
-    };
+    let run = || incremental(&dir, "cdr.csv", "csv");
     // The proxy made its file, and wrote nothing yet.
     fs::write(dir.join("acc/acc_1.log"), "").expect("empty log");
     let early = run();
@@ -171,18 +180,8 @@ fn a_run_before_the_first_record_writes_no_header_and_no_state() {
 
 fn columns_that_appear_later_begin_a_new_journal_and_nothing_is_lost() {
     let dir = scratch("appear");
-    let (out, state) = (dir.join("cdr.csv"), dir.join("cdr.state"));
-    let run = || {
-        flatstore(&[
-            "cdr",
-            dir.join("acc").to_str().unwrap(),
-            "--live",
-            "--state",
-            state.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ])
-    };
+    let out = dir.join("cdr.csv");
+    let run = || incremental(&dir, "cdr.csv", "csv");
     // Records without column names (a stock module's files): Kamailio's default layout.
     append(&dir, &call("c1@h", EPOCH, &["alice"]));
     assert_exit(&run(), 0);
@@ -231,20 +230,8 @@ fn columns_that_appear_later_begin_a_new_journal_and_nothing_is_lost() {
 
 fn a_jsonl_journal_goes_on_when_columns_appear() {
     let dir = scratch("jsonl");
-    let (out, state) = (dir.join("cdr.jsonl"), dir.join("cdr.state"));
-    let run = || {
-        flatstore(&[
-            "cdr",
-            dir.join("acc").to_str().unwrap(),
-            "--live",
-            "--format",
-            "jsonl",
-            "--state",
-            state.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ])
-    };
+    let out = dir.join("cdr.jsonl");
+    let run = || incremental(&dir, "cdr.jsonl", "jsonl");
     append(&dir, &call("c1@h", EPOCH, &["alice"]));
     assert_exit(&run(), 0);
     fs::write(dir.join("acc/acc.columns"), format!("{SEVEN}|src_user\n")).expect("columns");
@@ -290,18 +277,7 @@ fn a_db_run_before_the_first_record_creates_no_table() {
     let mut db = pg.client("early");
     let dir = scratch("dbearly");
     let acc = dir.join("acc");
-    let run = || {
-        flatstore(&[
-            "cdr",
-            acc.to_str().unwrap(),
-            "--live",
-            "--db",
-            &url,
-            "--source",
-            "p",
-            "--create",
-        ])
-    };
+    let run = || into_db(&dir, &url, &["--create"]);
     fs::write(acc.join("acc_1.log"), "").expect("empty log");
     let early = run();
     assert_exit(&early, 0);
@@ -330,23 +306,7 @@ fn a_created_table_gets_the_columns_that_appear_later() {
     let mut db = pg.client("appear");
     let dir = scratch("dbappear");
     let acc = dir.join("acc");
-    let run = |extra: &[&str]| {
-        flatstore(
-            &[
-                &[
-                    "cdr",
-                    acc.to_str().unwrap(),
-                    "--live",
-                    "--db",
-                    &url,
-                    "--source",
-                    "p",
-                ][..],
-                extra,
-            ]
-            .concat(),
-        )
-    };
+    let run = |extra: &[&str]| into_db(&dir, &url, extra);
     fs::write(acc.join("acc.columns"), format!("{SEVEN}\n")).expect("columns");
     append(&dir, &call("c1@h", EPOCH, &[]));
     assert_exit(&run(&["--create"]), 0);

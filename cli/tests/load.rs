@@ -16,7 +16,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::cluster::{self, Cluster};
-use common::trials;
+use common::{assert_exit, text, trials};
 use flate2::read::MultiGzDecoder;
 use flatstore::{Config, Connection, Params, Value};
 
@@ -106,10 +106,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }
@@ -173,16 +169,6 @@ fn flatstore(args: &[&str]) -> Output {
 /// `flatstore load DIR acc --db URL` with `extra` arguments.
 fn load(dir: &Path, url: &str, extra: &[&str]) -> Output {
     flatstore(&[&["load", path_str(dir), "acc", "--db", url], extra].concat())
-}
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 /// The records (lines) of table acc's log files in `dir`, gzip decoded.

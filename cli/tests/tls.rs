@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::cluster::{self, Cluster, server_owns};
-use common::trials;
+use common::{text, trials};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
@@ -187,10 +187,6 @@ fn url(host: &str, user: &str, db: &str, query: &str) -> String {
         q => format!("?{q}"),
     };
     format!("postgresql://{user}@{host}:{}/{db}{query}", cluster::PORT)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// A directory with one rotated file of table acc (Kamailio's columns named in

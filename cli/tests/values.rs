@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::cluster::{self, Cluster};
-use common::trials;
+use common::{assert_exit, text, trials};
 
 fn main() {
     let db = |name: &str, test: fn()| trials::trial_unless(name, cluster::missing, test);
@@ -56,10 +56,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }
@@ -72,16 +68,6 @@ fn flatstore(args: &[&str]) -> Output {
         &format!("flatstore {}", args.first().unwrap_or(&"")),
         Duration::from_secs(120),
     )
-}
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 /// Appends `bytes` to `file`.
