@@ -526,9 +526,10 @@ fn cdr_pairs_what_kamailio_accounted() {
     // 3. Incremental runs (--state, --output). The pairer makes an ended call's CDR only once
     //    the stream has passed both its times (a same-time record in a file read later could
     //    still count), so a run may carry to the next one the calls that ended at the newest
-    //    time it saw (here, with time_hires: the call whose BYE is the newest acc record). So: the first run emits a part of the one-shot run's CDRs, each
-    //    once; a run with nothing new appends nothing; once a later record arrives, the next
-    //    run appends the rest, and the output is then exactly the one-shot run's CDRs.
+    //    time it saw (here, with time_hires: at most the call whose BYE is the newest acc
+    //    record). So: the first run emits a part of the one-shot run's CDRs, each once; a run
+    //    with nothing new appends nothing; once a later record arrives, the next run appends
+    //    the rest, and the output is then exactly the one-shot run's CDRs.
     let state = dir.join("cdr.state");
     let output = dir.join("cdr.csv");
     let incremental = [
