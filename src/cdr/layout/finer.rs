@@ -49,6 +49,8 @@ impl FinerTime {
     /// The time of a record whose `time` column reads `time`: the finer time its `fields`
     /// carry when they read as one and agree with `time` ([`Timestamp::refined_by`]), else
     /// `time` itself (an empty field, a date, a value of another second: never a guess).
+    /// (Not inlined: tables without a finer time keep their time reading as it was.)
+    #[inline(never)]
     pub(super) fn refine(self, fields: FieldsRef<'_>, time: Timestamp) -> Timestamp {
         let finer = match self {
             Self::Decimal(column) => Timestamp::parse_epoch_fraction(fields.get(column)),

@@ -16,18 +16,25 @@ impl Timestamp {
     /// the `.`), as acc's `time_mode` 2 column holds them; `None` for anything else: whole
     /// seconds, a date (`time_mode` 3 and 4 write dates, 4 in UTC but 3 in local time), text.
     pub(in crate::cdr) fn parse_epoch_fraction(text: &[u8]) -> Option<Self> {
-        Self::parse_epoch_form(text)
-            .ok()
-            .filter(|time| time.fraction_digits > 0)
+        Self::parse_epoch(text).filter(|time| time.fraction_digits > 0)
     }
 
     /// Reads whole epoch seconds (`1795392000`, no fraction, no date), as acc's `time_mode` 1
     /// seconds column holds them; `None` for anything else.
     pub(in crate::cdr) fn parse_whole_epoch_seconds(text: &[u8]) -> Option<i64> {
-        Self::parse_epoch_form(text)
-            .ok()
+        Self::parse_epoch(text)
             .filter(|time| time.fraction_digits == 0)
             .map(|time| time.seconds)
+    }
+
+    /// Epoch seconds, as [`parse`](Self::parse) reads them; `None` for a date or anything else.
+    /// (Through `parse`, so that its epoch reading keeps one caller and stays inlined there:
+    /// it is the hot path of every record.)
+    fn parse_epoch(text: &[u8]) -> Option<Self> {
+        if text.get(4) == Some(&b'-') {
+            return None;
+        }
+        Self::parse(text).ok()
     }
 
     /// `seconds` (whole epoch seconds) and the microseconds field `micros` (1 to 6 digits, the
