@@ -44,8 +44,12 @@ const HIRES_SLACK: f64 = 0.500;
 
 /// The columns of both tables (`acc.columns`, `missed_calls.columns`, as acc names them:
 /// [`COLUMNS`]) for `--columns`, with `time_hires` read as the time and the whole-second `time`
-/// an extra, `time_s`.
+/// an extra, `time_s`: the way to sub-second durations before `cdr` took `time_hires` itself.
 const HIRES_COLUMNS: &str = "method,from_tag,to_tag,callid,sip_code,sip_reason,time_s,time,\
+                             src_user,src_domain,dst_ouser,src_ip,user_agent";
+/// The same columns with `time_hires` named otherwise (`hires`), so that `cdr` reads `time`
+/// alone: whole seconds.
+const WHOLE_COLUMNS: &str = "method,from_tag,to_tag,callid,sip_code,sip_reason,time,hires,\
                              src_user,src_domain,dst_ouser,src_ip,user_agent";
 
 fn main() {
@@ -390,13 +394,28 @@ fn cdr_pairs_what_kamailio_accounted() {
         "calls with the INVITE and the BYE in different files, by kind: {straddling:?}"
     );
 
-    // 1. The sidecar's layout: `time` is whole seconds, durations too.
+    // Every record's `time_hires` (acc's time_mode 2 double, printed with %f) is its `time`
+    // with six decimals: both are one gettimeofday.
+    for record in acc_records.iter().chain(&missed_records) {
+        let hires = record.get("time_hires");
+        let (whole, fraction) = hires.split_once('.').expect("time_hires has a fraction");
+        assert_eq!(
+            (whole, fraction.len()),
+            (record.get("time"), 6),
+            "{}: time_hires {hires}",
+            record.get("callid")
+        );
+    }
+
+    // 1. The sidecar's layout: `time_hires` is acc's finer time, read without a flag:
+    //    microsecond durations.
     let extras = "time_hires,src_user,src_domain,dst_ouser,src_ip,user_agent";
-    let whole_text = cdr(&acc, &["acc", "--format", "csv"]);
-    let whole = csv_rows(&whole_text, extras);
+    let default_text = cdr(&acc, &["acc", "--format", "csv"]);
+    let default = csv_rows(&default_text, extras);
     let pause = PAUSE_MS as f64 / 1000.0;
     let mut seen = BTreeSet::new();
-    for row in &whole {
+    let mut durations = Vec::new();
+    for row in &default {
         let callid = &row["callid"];
         assert!(seen.insert(callid.clone()), "{callid}: more than one CDR");
         if answered.contains(callid) {
@@ -412,17 +431,18 @@ fn cdr_pairs_what_kamailio_accounted() {
                 invite.get("to_tag"),
                 "caller's tags: {row:?}"
             );
-            assert_eq!(row["start"], iso(invite.get("time")), "{row:?}");
-            assert_eq!(row["end"], iso(bye.get("time")), "{row:?}");
+            assert_eq!(row["start"], iso(invite.get("time_hires")), "{row:?}");
+            assert_eq!(row["end"], iso(bye.get("time_hires")), "{row:?}");
             assert_eq!((&*row["sip_code"], &*row["sip_reason"]), ("200", "OK"));
-            let duration: i64 = row["duration"].parse().expect("whole seconds");
-            let accounted: i64 = bye.get("time").parse::<i64>().expect("time")
-                - invite.get("time").parse::<i64>().expect("time");
-            assert_eq!(duration, accounted, "{row:?}");
+            let duration: f64 = row["duration"].parse().expect("seconds");
+            let accounted = bye.get("time_hires").parse::<f64>().expect("time")
+                - invite.get("time_hires").parse::<f64>().expect("time");
+            assert!((duration - accounted).abs() < 1e-6, "{row:?}");
             assert!(
-                (duration as f64 - pause).abs() <= 1.0,
+                (0.0..HIRES_SLACK).contains(&(duration - pause)),
                 "{callid}: {duration} s for a pause of {pause} s"
             );
+            durations.push(duration);
             // Extras are the INVITE's (the callee's BYE has src_user bob).
             assert_eq!(row["time_hires"], invite.get("time_hires"), "{row:?}");
             assert_eq!(row["src_user"], "alice", "{row:?}");
@@ -435,7 +455,7 @@ fn cdr_pairs_what_kamailio_accounted() {
             );
             assert_eq!(row["from_tag"], record.get("from_tag"), "{row:?}");
             assert_eq!(row["to_tag"], record.get("to_tag"), "{row:?}");
-            assert_eq!(row["start"], iso(record.get("time")), "{row:?}");
+            assert_eq!(row["start"], iso(record.get("time_hires")), "{row:?}");
             assert_eq!((&*row["end"], &*row["duration"]), ("", "0"), "{row:?}");
         } else {
             panic!("a CDR of no call placed: {row:?}");
@@ -446,8 +466,44 @@ fn cdr_pairs_what_kamailio_accounted() {
         answered.union(&busy).cloned().collect(),
         "one CDR per call, no other (no unterminated, no unmatched_bye)"
     );
+    assert_eq!(durations.len(), answered.len());
 
-    // 2. `time_hires` read as the time: microsecond durations.
+    // 2. `--columns` still decides. `time_hires` named otherwise: `time` alone, whole seconds.
+    let whole = csv_rows(
+        &cdr(
+            &acc,
+            &["acc", "--format", "csv", "--columns", WHOLE_COLUMNS],
+        ),
+        "hires,src_user,src_domain,dst_ouser,src_ip,user_agent",
+    );
+    assert_eq!(whole.len(), answered.len() + busy.len(), "{whole:?}");
+    for row in &whole {
+        let callid = &row["callid"];
+        if busy.contains(callid) {
+            assert_eq!((&*row["status"], &*row["sip_code"]), ("failed", "486"));
+            // `--columns` names acc's columns; missed_calls keeps its sidecar's.
+            assert_eq!(
+                row["start"],
+                iso(missed[callid].get("time_hires")),
+                "{row:?}"
+            );
+            continue;
+        }
+        let (invite, bye) = (invites[callid], byes[callid]);
+        assert_eq!(row["status"], "answered", "{row:?}");
+        assert_eq!(row["start"], iso(invite.get("time")), "{row:?}");
+        assert_eq!(row["end"], iso(bye.get("time")), "{row:?}");
+        let duration: i64 = row["duration"].parse().expect("whole seconds");
+        let accounted: i64 = bye.get("time").parse::<i64>().expect("time")
+            - invite.get("time").parse::<i64>().expect("time");
+        assert_eq!(duration, accounted, "{row:?}");
+        assert!(
+            (duration as f64 - pause).abs() <= 1.0,
+            "{callid}: {duration} s for a pause of {pause} s"
+        );
+        assert_eq!(row["hires"], invite.get("time_hires"), "{row:?}");
+    }
+    // The earlier way, `time_hires` named `time`: the default run's times and durations.
     let hires = csv_rows(
         &cdr(
             &acc,
@@ -455,39 +511,25 @@ fn cdr_pairs_what_kamailio_accounted() {
         ),
         "time_s,src_user,src_domain,dst_ouser,src_ip,user_agent",
     );
-    assert_eq!(hires.len(), answered.len() + busy.len(), "{hires:?}");
-    let mut durations = Vec::new();
+    assert_eq!(hires.len(), default.len(), "{hires:?}");
+    let by_callid: BTreeMap<&str, _> = default.iter().map(|r| (&*r["callid"], r)).collect();
     for row in &hires {
-        let callid = &row["callid"];
-        if busy.contains(callid) {
-            assert_eq!((&*row["status"], &*row["sip_code"]), ("failed", "486"));
-            continue;
+        let by_default = by_callid[&*row["callid"]];
+        for column in ["callid", "start", "end", "duration", "status", "src_user"] {
+            assert_eq!(row[column], by_default[column], "{row:?}");
         }
-        let (invite, bye) = (invites[callid], byes[callid]);
-        assert_eq!(row["status"], "answered", "{row:?}");
-        assert_eq!(row["from_tag"], invite.get("from_tag"), "{row:?}");
-        assert_eq!(row["start"], iso(invite.get("time_hires")), "{row:?}");
-        assert_eq!(row["end"], iso(bye.get("time_hires")), "{row:?}");
-        assert_eq!(row["time_s"], invite.get("time"), "{row:?}");
-        let duration: f64 = row["duration"].parse().expect("seconds");
-        let accounted = bye.get("time_hires").parse::<f64>().expect("time")
-            - invite.get("time_hires").parse::<f64>().expect("time");
-        assert!((duration - accounted).abs() < 1e-6, "{row:?}");
-        assert!(
-            (0.0..HIRES_SLACK).contains(&(duration - pause)),
-            "{callid}: {duration} s for a pause of {pause} s"
-        );
-        durations.push(duration);
+        // A failed CDR's extras are missed_calls' columns of those names: it has no time_s.
+        let time_s = invites.get(&row["callid"]).map_or("", |r| r.get("time"));
+        assert_eq!(row["time_s"], time_s, "{row:?}");
     }
-    assert_eq!(durations.len(), answered.len());
 
     // 3. Incremental runs (--state, --output). The pairer makes an ended call's CDR only once
     //    the stream has passed both its times (a same-time record in a file read later could
     //    still count), so a run may carry to the next one the calls that ended at the newest
-    //    time it saw (here, with whole seconds: the calls whose BYE is in the last second of
-    //    the acc records). So: the first run emits a part of the one-shot run's CDRs, each
-    //    once; a run with nothing new appends nothing; once a later record arrives, the next
-    //    run appends the rest, and the output is then exactly the one-shot run's CDRs.
+    //    time it saw (here, with time_hires: at most the call whose BYE is the newest acc
+    //    record). So: the first run emits a part of the one-shot run's CDRs, each once; a run
+    //    with nothing new appends nothing; once a later record arrives, the next run appends
+    //    the rest, and the output is then exactly the one-shot run's CDRs.
     let state = dir.join("cdr.state");
     let output = dir.join("cdr.csv");
     let incremental = [
@@ -504,7 +546,7 @@ fn cdr_pairs_what_kamailio_accounted() {
         lines.sort();
         lines
     };
-    let one_shot = sorted(&whole_text);
+    let one_shot = sorted(&default_text);
     let run = |what: &str| {
         assert_eq!(cdr(&acc, &incremental), "", "{what}: CDRs go to --output");
         let text = fs::read_to_string(&output).expect("read output");

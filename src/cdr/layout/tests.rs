@@ -322,3 +322,172 @@ fn lines_kept_together_view_as_each_line_alone() -> Result<(), LayoutError> {
     assert!(lines.is_empty());
     Ok(())
 }
+
+/// The seven roles, then `more`.
+fn kamailio_names(more: &[&'static str]) -> Vec<&'static str> {
+    ROLE_NAMES.iter().chain(more).copied().collect()
+}
+
+/// The time (ISO-8601) `layout` reads from a BYE whose seventh field is `seventh`, then `more`,
+/// the same through every way a line is read.
+fn time_of(layout: &Layout, seventh: &str, more: &[&str]) -> String {
+    let mut texts = vec!["BYE", "ft", "tt", "cid", "200", "OK", seventh];
+    texts.extend(more);
+    let vecs = line(&texts);
+    let mut fields = Fields::new();
+    fields.decode_line(texts.join("|").as_bytes());
+    let viewed = match layout.view(&vecs) {
+        Ok(record) => record.time(),
+        Err(error) => panic!("{error}"),
+    };
+    assert_eq!(layout.time(&vecs).ok(), Some(viewed));
+    assert_eq!(layout.fields_time(&fields).ok(), Some(viewed));
+    assert_eq!(
+        layout.view_fields(&fields).map(|record| record.time()).ok(),
+        Some(viewed)
+    );
+    viewed.to_string()
+}
+
+#[test]
+fn acc_time_mode_2_time_hires_or_time_attr_is_the_time() -> Result<(), LayoutError> {
+    for name in ["time_hires", "time_attr"] {
+        let layout = Layout::from_names(&kamailio_names(&[name, "src_user"]))?;
+        assert_eq!(
+            layout.extra_names().collect::<Vec<_>>(),
+            [name.as_bytes(), b"src_user"],
+            "still an extra"
+        );
+        assert_eq!(
+            time_of(&layout, "1795392000", &["1795392000.005123", "alice"]),
+            "2026-11-23T00:00:00.005123Z",
+            "{name}"
+        );
+        let fields = line(&[
+            "BYE",
+            "ft",
+            "tt",
+            "cid",
+            "200",
+            "OK",
+            "1795392000",
+            "1795392000.005123",
+            "alice",
+        ]);
+        let extras: Vec<&[u8]> = match layout.view(&fields) {
+            Ok(record) => record.extras().collect(),
+            Err(error) => panic!("{error}"),
+        };
+        assert_eq!(extras, [&b"1795392000.005123"[..], b"alice"]);
+    }
+    let both = Layout::from_names(&kamailio_names(&["time_attr", "time_hires"]))?;
+    assert_eq!(
+        time_of(
+            &both,
+            "1795392000",
+            &["2026-11-23 00:00:00", "1795392000.25"]
+        ),
+        "2026-11-23T00:00:00.25Z",
+        "time_hires before time_attr"
+    );
+    Ok(())
+}
+
+#[test]
+fn acc_time_mode_1_seconds_and_microseconds_are_the_time() -> Result<(), LayoutError> {
+    let layout = Layout::from_names(&kamailio_names(&["time_attr", "time_exten"]))?;
+    assert_eq!(
+        time_of(&layout, "1795392000", &["1795392000", "5123"]),
+        "2026-11-23T00:00:00.005123Z"
+    );
+    let renamed = Layout::from_names(&kamailio_names(&["seconds", "time_exten"]))?;
+    assert_eq!(
+        time_of(&renamed, "1795392000", &["1795392000", "999999"]),
+        "2026-11-23T00:00:00.999999Z",
+        "without time_attr, time's seconds"
+    );
+    assert_eq!(
+        time_of(&layout, "1795392000", &["", "5123"]),
+        "2026-11-23T00:00:00Z",
+        "an empty seconds column: time"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_finer_column_that_does_not_read_or_disagrees_leaves_the_time() -> Result<(), LayoutError> {
+    let decimal = Layout::from_names(&kamailio_names(&["time_hires"]))?;
+    for (finer, why) in [
+        ("", "empty"),
+        ("1795392000", "whole seconds: no finer"),
+        ("2026-11-23 01:00:00", "time_mode 3's local time"),
+        ("2026-11-23 00:00:00", "time_mode 4's date: no finer"),
+        ("soon", "malformed"),
+        ("1795392001.5", "another second"),
+        ("1795305600.5", "another day"),
+    ] {
+        assert_eq!(
+            time_of(&decimal, "1795392000", &[finer]),
+            "2026-11-23T00:00:00Z",
+            "{why}"
+        );
+    }
+    let micros = Layout::from_names(&kamailio_names(&["time_attr", "time_exten"]))?;
+    for (seconds, exten, why) in [
+        ("1795392000", "", "no microseconds"),
+        ("1795392000", "1000000", "not microseconds"),
+        ("1795392001", "5", "another second"),
+        ("2026-11-23 00:00:00", "5", "time_attr not seconds"),
+    ] {
+        assert_eq!(
+            time_of(&micros, "1795392000", &[seconds, exten]),
+            "2026-11-23T00:00:00Z",
+            "{why}"
+        );
+    }
+    // An unreadable `time` stays an error whatever the finer column holds.
+    let fields = line(&[
+        "BYE",
+        "ft",
+        "tt",
+        "cid",
+        "200",
+        "OK",
+        "soon",
+        "1795392000.5",
+    ]);
+    assert_eq!(
+        decimal.view(&fields).err(),
+        Some(RecordError::Time {
+            text: b"soon".to_vec(),
+            source: TimeError::Malformed
+        })
+    );
+    Ok(())
+}
+
+#[test]
+fn names_decide_the_finer_time_so_columns_can_turn_it_on_or_off() -> Result<(), LayoutError> {
+    let more = ["1795392000.005123"];
+    let default = Layout::kamailio_default(8)?;
+    assert_eq!(
+        time_of(&default, "1795392000", &more),
+        "2026-11-23T00:00:00Z",
+        "unnamed: extra8"
+    );
+    let renamed = Layout::from_names(&kamailio_names(&["hires"]))?;
+    assert_eq!(
+        time_of(&renamed, "1795392000", &more),
+        "2026-11-23T00:00:00Z",
+        "named otherwise: off"
+    );
+    // The finer column named `time`, the seconds column something else: as it was read.
+    let mut swapped = kamailio_names(&["time"]);
+    swapped[6] = "time_s";
+    let swapped = Layout::from_names(&swapped)?;
+    assert_eq!(
+        time_of(&swapped, "1795392000", &["1795392000.005123"]),
+        "2026-11-23T00:00:00.005123Z"
+    );
+    Ok(())
+}

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+mod finer;
+
 /// The latest time accepted, 9999-12-31T23:59:59 UTC, so every time has a four-digit year.
 const MAX_EPOCH_SECONDS: i64 = 253_402_300_799;
 /// The most fraction digits a time can have (nanoseconds).

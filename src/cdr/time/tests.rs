@@ -266,3 +266,82 @@ fn durations_are_integers_for_whole_seconds_else_decimals() {
     assert_eq!(duration("1700000000.5", "1700000000").to_string(), "-0.5");
     assert_eq!(Duration::ZERO.to_string(), "0");
 }
+
+#[test]
+fn acc_time_mode_2_is_epoch_seconds_with_a_fraction_and_nothing_else() {
+    let read = |text: &str| Timestamp::parse_epoch_fraction(text.as_bytes()).map(|t| t.to_string());
+    assert_eq!(
+        read("1795392000.005123").as_deref(),
+        Some("2026-11-23T00:00:00.005123Z")
+    );
+    assert_eq!(
+        read("1795392000.5").as_deref(),
+        Some("2026-11-23T00:00:00.5Z")
+    );
+    for no_finer in [
+        "",
+        "1795392000",
+        "2026-11-23 00:00:00",
+        "2026-11-23 00:00:00.5",
+        "-1795392000.5",
+        "nan",
+        "1795392000.1234567890",
+    ] {
+        assert_eq!(read(no_finer), None, "{no_finer:?}");
+    }
+}
+
+#[test]
+fn acc_time_mode_1_is_whole_seconds_and_a_count_of_microseconds() {
+    assert_eq!(
+        Timestamp::parse_whole_epoch_seconds(b"1795392000"),
+        Some(1_795_392_000)
+    );
+    for not_whole in [&b""[..], b"1795392000.5", b"2026-11-23 00:00:00", b"-1"] {
+        assert_eq!(Timestamp::parse_whole_epoch_seconds(not_whole), None);
+    }
+    let with = |micros: &str| {
+        Timestamp::with_micros(1_795_392_000, micros.as_bytes()).map(|t| t.to_string())
+    };
+    assert_eq!(with("5123").as_deref(), Some("2026-11-23T00:00:00.005123Z"));
+    assert_eq!(
+        with("999999").as_deref(),
+        Some("2026-11-23T00:00:00.999999Z")
+    );
+    assert_eq!(with("0").as_deref(), Some("2026-11-23T00:00:00.000000Z"));
+    for not_micros in ["", "1000000", "12a", "-5", " 5", "0.5"] {
+        assert_eq!(with(not_micros), None, "{not_micros:?}");
+    }
+}
+
+#[test]
+fn a_finer_time_is_taken_only_when_it_agrees_at_the_coarser_precision() {
+    let refined = |coarse: &str, finer: &str| time(coarse).refined_by(time(finer)).to_string();
+    assert_eq!(
+        refined("1795392000", "1795392000.999999"),
+        "2026-11-23T00:00:00.999999Z"
+    );
+    assert_eq!(
+        refined("2026-11-23 00:00:00", "1795392000.25"),
+        "2026-11-23T00:00:00.25Z",
+        "a date-form time is refined the same"
+    );
+    assert_eq!(
+        refined("1795392000.120", "1795392000.120456"),
+        "2026-11-23T00:00:00.120456Z"
+    );
+    // Disagreeing: another second, another day, other milliseconds; or no finer at all.
+    for (coarse, finer) in [
+        ("1795392000", "1795392001.5"),
+        ("1795392000", "1795305600.5"),
+        ("1795392000.120", "1795392000.121456"),
+        ("1795392000.123456", "1795392000.123"),
+        ("1795392000.5", "1795392000.5"),
+    ] {
+        assert_eq!(refined(coarse, finer), time(coarse).to_string(), "{finer}");
+        assert_eq!(
+            time(coarse).refined_by(time(finer)).fraction_digits(),
+            time(coarse).fraction_digits()
+        );
+    }
+}
