@@ -292,6 +292,52 @@ pub unsafe fn slice_or_empty<'a, T>(p: *const T, n: c_int, what: &'static str) -
     }
 }
 
+/// The column names of an insert whose keys are counted strings (`db_key_t` is `str*` in
+/// Kamailio's srdb1 and in OpenSIPS): for each of the `n` keys, its bytes, or `None` for a
+/// NULL key or a malformed one (NULL `keys` gives `n` `None`s, which name no column). Read lazily: a host
+/// face passes this to [`insert_record`], which reads the names only when a table's
+/// `<table>.columns` is due.
+///
+/// # Safety
+/// `keys` is NULL or points to `n` pointers, each NULL or to a [`openser::Str`] whose bytes
+/// are valid for `'a`.
+pub unsafe fn counted_keys<'a>(
+    keys: *const *const openser::Str,
+    n: c_int,
+) -> impl Iterator<Item = Option<&'a [u8]>> + 'a {
+    let count = usize::try_from(n).unwrap_or_default();
+    // SAFETY: per the contract.
+    let keys: &[*const openser::Str] =
+        unsafe { slice_or_empty(keys, n, "keys") }.unwrap_or_default();
+    (0..count).map(move |i| {
+        // SAFETY: a non-NULL key points to a str valid for 'a.
+        let key = unsafe { keys.get(i)?.as_ref() }?;
+        // SAFETY: its bytes are valid for 'a.
+        unsafe { str_bytes(key.s, key.len) }.ok()
+    })
+}
+
+/// The text of module parameter `name` as a host's `modparam` passes it to a function: with
+/// `int`, the pointer's own value is the number (OpenSER, Kamailio and OpenSIPS pass an int
+/// parameter so), else a NUL-terminated string, which must be UTF-8. [`set_module_param`]
+/// takes the text.
+///
+/// # Safety
+/// Without `int`, `value` is NULL or a NUL-terminated string valid for the call.
+pub unsafe fn param_text_from_host(
+    name: &str,
+    int: bool,
+    value: *mut std::ffi::c_void,
+) -> Result<String> {
+    if int {
+        return Ok((value as isize as c_int).to_string());
+    }
+    // SAFETY: per the contract.
+    let bytes = unsafe { c_str_or_null(value.cast_const().cast()) }
+        .ok_or(Error::NullArgument { what: "value" })?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| Error::param(name, "not valid UTF-8"))
+}
+
 /// Bytes of a `str {s, len}` (not NUL-terminated): `len < 0`, or NULL with `len > 0`, are errors.
 ///
 /// # Safety
@@ -358,6 +404,49 @@ pub fn rotate_everywhere_and_wait(timeout: std::time::Duration) -> Result<usize>
 mod tests {
     use super::*;
     use crate::error::FLATSTORE_E_URL;
+
+    #[test]
+    fn counted_keys_name_each_key_or_none() {
+        let mut name = *b"callid";
+        let good = openser::Str {
+            s: name.as_mut_ptr().cast(),
+            len: 6,
+        };
+        let negative = openser::Str {
+            s: name.as_mut_ptr().cast(),
+            len: -1,
+        };
+        let keys = [&raw const good, std::ptr::null(), &raw const negative];
+        // SAFETY: three keys, each NULL or a str over `name`.
+        let read: Vec<_> = unsafe { counted_keys(keys.as_ptr(), 3) }.collect();
+        assert_eq!(read, [Some(&b"callid"[..]), None, None]);
+        // SAFETY: NULL keys.
+        let none: Vec<_> = unsafe { counted_keys(std::ptr::null(), 2) }.collect();
+        assert_eq!(
+            none,
+            [None, None],
+            "NULL keys name no column, one None per value"
+        );
+    }
+
+    #[test]
+    fn a_host_param_is_an_int_by_its_pointer_or_a_utf8_string() {
+        // SAFETY: an int parameter is the pointer's value.
+        let int = unsafe { param_text_from_host("flush", true, 7 as *mut std::ffi::c_void) };
+        assert_eq!(int.expect("int"), "7");
+        let text = c"/var/log/acc";
+        // SAFETY: a NUL-terminated string.
+        let string = unsafe { param_text_from_host("dir", false, text.as_ptr().cast_mut().cast()) };
+        assert_eq!(string.expect("string"), "/var/log/acc");
+        let latin1 = c"caf\xe9";
+        // SAFETY: a NUL-terminated string.
+        let refused =
+            unsafe { param_text_from_host("dir", false, latin1.as_ptr().cast_mut().cast()) };
+        assert!(
+            matches!(refused, Err(Error::BadParam { .. })),
+            "{refused:?}"
+        );
+    }
 
     /// A URL that is not UTF-8, through either host ABI, is a bad URL (not a parameter error),
     /// and the message shows it.

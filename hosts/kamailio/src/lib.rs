@@ -22,9 +22,9 @@ use std::sync::OnceLock;
 
 use flatstore::ffi::{
     BadValue, Handle, PARAMETER_NAMES, ValueProblem, c_str_or_null, close_handle, connection_tail,
-    declare_rank, guard, guard_code, handle_connection, insert_record, report_at_startup,
-    rotate_everywhere, set_module_param, share_directories_with_children, slice_or_empty,
-    str_bytes,
+    counted_keys, declare_rank, guard, guard_code, handle_connection, insert_record,
+    param_text_from_host, report_at_startup, rotate_everywhere, set_module_param,
+    share_directories_with_children, slice_or_empty, str_bytes,
 };
 use flatstore::report::{self, Level};
 use flatstore::{Error, Result, Value};
@@ -33,15 +33,9 @@ mod abi {
     include!(concat!(env!("OUT_DIR"), "/kamailio_abi.rs"));
 }
 
-/// Kamailio's counted string: `s` is not NUL-terminated.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct Str {
-    /// The bytes.
-    pub s: *mut c_char,
-    /// Their number.
-    pub len: c_int,
-}
+/// Kamailio's counted string (`str`, the same in every OpenSER descendant): `s` is not
+/// NUL-terminated.
+pub use flatstore::ffi::openser::Str;
 
 /// A column name; read only with `header=1`.
 pub type db_key_t = *const Str;
@@ -294,15 +288,8 @@ unsafe extern "C" fn set_param<const I: usize>(kind: c_uint, value: *mut c_void)
     log_through_kamailio();
     let name = PARAMETER_NAMES[I].to_str().unwrap_or_default();
     let code = guard_code(|| {
-        let text = if kind & PARAM_INT != 0 {
-            // Kamailio passes an int parameter as the pointer's value.
-            (value as isize as c_int).to_string()
-        } else {
-            // SAFETY: a string parameter is a NUL-terminated string valid for the call.
-            let bytes = unsafe { c_str_or_null(value.cast_const().cast()) }
-                .ok_or(Error::NullArgument { what: "value" })?;
-            String::from_utf8(bytes.to_vec()).map_err(|_| Error::param(name, "not valid UTF-8"))?
-        };
+        // SAFETY: a string parameter is a NUL-terminated string valid for the call.
+        let text = unsafe { param_text_from_host(name, kind & PARAM_INT != 0, value) }?;
         set_module_param(name, &text)
     });
     report_at_startup(code)
@@ -801,17 +788,8 @@ unsafe extern "C" fn insert(
     guard_code(|| {
         // SAFETY: Kamailio passes a handle from init.
         let con = unsafe { handle_connection(h) }?;
-        let keys = || {
-            // SAFETY: Kamailio passes n keys (acc: its column names), or NULL.
-            let keys = unsafe { slice_or_empty(k, n, "keys") }.unwrap_or_default();
-            let count = usize::try_from(n).unwrap_or_default();
-            (0..count).map(|i| {
-                keys.get(i)
-                    .filter(|key| !key.is_null())
-                    // SAFETY: a non-NULL key points to a str valid for the call.
-                    .and_then(|&key| unsafe { str_bytes((*key).s, (*key).len) }.ok())
-            })
-        };
+        // SAFETY: Kamailio passes n keys (acc: its column names), or NULL.
+        let keys = || unsafe { counted_keys(k, n) };
         // SAFETY: Kamailio passes n values.
         let values = unsafe { slice_or_empty(v, n, "values") }?;
         // SAFETY: each value's pointers are valid for the call.

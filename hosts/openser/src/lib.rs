@@ -31,7 +31,7 @@ use std::time::Duration;
 use flatstore::Error;
 use flatstore::ffi::openser::{flat_db_close, flat_db_init, flat_db_insert, flat_use_table};
 use flatstore::ffi::{
-    PARAMETER_NAMES, c_str_or_null, declare_rank, guard, guard_code, report_at_startup,
+    PARAMETER_NAMES, declare_rank, guard, guard_code, param_text_from_host, report_at_startup,
     rotate_everywhere_and_wait, set_module_param, share_directories_with_children,
 };
 
@@ -188,15 +188,8 @@ static COMMANDS: Exported<[CmdExport; 5]> = Exported(UnsafeCell::new([
 unsafe extern "C" fn set_param<const I: usize>(kind: c_uint, value: *mut c_void) -> c_int {
     let name = PARAMETER_NAMES[I].to_str().unwrap_or_default();
     let code = guard_code(|| {
-        let text = if kind & INT_PARAM != 0 {
-            // OpenSER passes an int parameter as the pointer's value.
-            (value as isize as c_int).to_string()
-        } else {
-            // SAFETY: a string parameter is a NUL-terminated string valid for the call.
-            let bytes = unsafe { c_str_or_null(value.cast_const().cast()) }
-                .ok_or(Error::NullArgument { what: "value" })?;
-            String::from_utf8(bytes.to_vec()).map_err(|_| Error::param(name, "not valid UTF-8"))?
-        };
+        // SAFETY: a string parameter is a NUL-terminated string valid for the call.
+        let text = unsafe { param_text_from_host(name, kind & INT_PARAM != 0, value) }?;
         set_module_param(name, &text)
     });
     report_at_startup(code)

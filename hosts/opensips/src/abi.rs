@@ -7,15 +7,9 @@
 use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 use std::mem::{offset_of, size_of};
 
-/// OpenSIPS's counted string: `s` is not NUL-terminated.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct Str {
-    /// The bytes.
-    pub s: *mut c_char,
-    /// Their number.
-    pub len: c_int,
-}
+/// OpenSIPS's counted string (`str`, the same in every OpenSER descendant): `s` is not
+/// NUL-terminated.
+pub use flatstore::ffi::openser::Str;
 
 /// A column name (`db_key_t`); read only with `header=1`.
 pub type db_key_t = *const Str;

@@ -16,10 +16,10 @@ use std::cell::UnsafeCell;
 use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_ulong, c_void};
 
 use flatstore::ffi::{
-    BadValue, Handle, ValueProblem, c_str_or_null, close_handle, connection_tail,
-    declare_process_number, guard, guard_code, handle_connection, insert_record, report_at_startup,
-    rotate_everywhere, set_module_param, share_directories_with_children, slice_or_empty,
-    str_bytes,
+    BadValue, Handle, ValueProblem, c_str_or_null, close_handle, connection_tail, counted_keys,
+    declare_process_number, guard, guard_code, handle_connection, insert_record,
+    param_text_from_host, report_at_startup, rotate_everywhere, set_module_param,
+    share_directories_with_children, slice_or_empty, str_bytes,
 };
 use flatstore::{Error, Value};
 
@@ -181,18 +181,8 @@ fn stock_param(name: &str, text: &str) -> Result<Option<(&'static str, String)>,
 unsafe extern "C" fn set_param<const I: usize>(kind: c_uint, value: *mut c_void) -> c_int {
     let name = STOCK_PARAMS[I].to_str().unwrap_or_default();
     let code = guard_code(|| {
-        let text = if kind & INT_PARAM != 0 {
-            // OpenSIPS passes an int parameter as the pointer's value.
-            (value as isize as c_int).to_string()
-        } else {
-            // SAFETY: a string parameter is a NUL-terminated string valid for the call.
-            let bytes = unsafe { c_str_or_null(value.cast_const().cast()) }
-                .ok_or(Error::NullArgument { what: "value" })?;
-            String::from_utf8(bytes.to_vec()).map_err(|_| Error::BadParam {
-                name: name.to_owned(),
-                reason: "not valid UTF-8".to_owned(),
-            })?
-        };
+        // SAFETY: a string parameter is a NUL-terminated string valid for the call.
+        let text = unsafe { param_text_from_host(name, kind & INT_PARAM != 0, value) }?;
         match stock_param(name, &text) {
             Ok(Some((ours, value))) => set_module_param(ours, &value),
             Ok(None) => Ok(()),
@@ -415,17 +405,8 @@ unsafe extern "C" fn insert(
     guard_code(|| {
         // SAFETY: OpenSIPS passes a handle from init.
         let con = unsafe { handle_connection(h) }?;
-        let keys = || {
-            // SAFETY: OpenSIPS passes n keys (acc: its column names), or NULL.
-            let keys = unsafe { slice_or_empty(k, n, "keys") }.unwrap_or_default();
-            let count = usize::try_from(n).unwrap_or_default();
-            (0..count).map(|i| {
-                keys.get(i)
-                    .filter(|key| !key.is_null())
-                    // SAFETY: a non-NULL key points to a str valid for the call.
-                    .and_then(|&key| unsafe { str_bytes((*key).s, (*key).len) }.ok())
-            })
-        };
+        // SAFETY: OpenSIPS passes n keys (acc: its column names), or NULL.
+        let keys = || unsafe { counted_keys(k, n) };
         // SAFETY: OpenSIPS passes n values.
         let values = unsafe { slice_or_empty(v, n, "values") }?;
         // SAFETY: each value's pointers are valid for the call.
