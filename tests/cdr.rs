@@ -292,6 +292,65 @@ fn cdr_pairs_what_kamailio_accounted() {
         1,
         &[("HEADER", "1")],
     );
+    // 0. A cron job before the first call (issue 23's early run): Kamailio is up and has
+    //    accounted nothing. The runs commit nothing that would fix a layout before the records
+    //    name their columns: no --output (no header), no state, no --create table; the runs
+    //    after the calls (3. and 4.) have every column.
+    let state = dir.join("cdr.state");
+    let output = dir.join("cdr.csv");
+    let incremental = [
+        "acc",
+        "--format",
+        "csv",
+        "--state",
+        state.to_str().expect("path"),
+        "--output",
+        output.to_str().expect("path"),
+    ];
+    let pg = match cluster::missing() {
+        Err(e) => panic!("{}", e.message().unwrap_or("PostgreSQL required")),
+        Ok(Some(why)) => Err(why),
+        Ok(None) => {
+            let bindir = cluster::bindir().expect("PostgreSQL binaries");
+            Ok(cluster::Cluster::start(&bindir, "cdr"))
+        }
+    };
+    let early = |extra: &[&str]| {
+        let out = Command::new(common::flatstore_cli())
+            .arg("cdr")
+            .arg(&acc)
+            .arg("--live")
+            .args(extra)
+            .output()
+            .expect("run flatstore cdr");
+        assert_ne!(
+            out.status.code(),
+            Some(2),
+            "an early run is no error: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = early(&incremental);
+    assert!(
+        said.contains("nothing accounted"),
+        "the early run says so: {said}"
+    );
+    assert!(
+        !output.exists(),
+        "no output, so no header, before the first call"
+    );
+    assert!(!state.exists(), "no state before the first call");
+    if let Ok(pg) = &pg {
+        let url = pg.database("cdr");
+        early(&["acc", "--db", &url, "--source", "kamailio", "--create"]);
+        let tables: i64 = pg
+            .client("cdr")
+            .query_one("SELECT count(*) FROM pg_class WHERE relname = 'cdr'", &[])
+            .expect("look for the table")
+            .get(0);
+        assert_eq!(tables, 0, "no table before the first call");
+    }
     // While the answered calls are up (the INVITEs within 0.3 s of the start, the BYEs after
     // the pause): a rotation, so that every call's INVITE and BYE are in different files.
     let mid_call = Duration::from_millis(PAUSE_MS / 2);
@@ -530,17 +589,6 @@ fn cdr_pairs_what_kamailio_accounted() {
     //    record). So: the first run emits a part of the one-shot run's CDRs, each once; a run
     //    with nothing new appends nothing; once a later record arrives, the next run appends
     //    the rest, and the output is then exactly the one-shot run's CDRs.
-    let state = dir.join("cdr.state");
-    let output = dir.join("cdr.csv");
-    let incremental = [
-        "acc",
-        "--format",
-        "csv",
-        "--state",
-        state.to_str().expect("path"),
-        "--output",
-        output.to_str().expect("path"),
-    ];
     let sorted = |text: &str| {
         let mut lines: Vec<String> = text.split("\r\n").map(str::to_owned).collect();
         lines.sort();
@@ -591,10 +639,9 @@ fn cdr_pairs_what_kamailio_accounted() {
     assert_eq!(run("last run"), third, "the last run appended nothing");
 
     // 4. Into PostgreSQL: the same CDRs, loaded once (a rerun adds nothing).
-    let loaded = match cluster::missing() {
-        Err(e) => panic!("{}", e.message().unwrap_or("PostgreSQL required")),
-        Ok(Some(why)) => format!("not loaded into PostgreSQL ({why})"),
-        Ok(None) => into_postgresql(&acc, &sorted(&third)),
+    let loaded = match &pg {
+        Err(why) => format!("not loaded into PostgreSQL ({why})"),
+        Ok(pg) => into_postgresql(pg, &acc, &sorted(&third)),
     };
 
     eprintln!(
@@ -606,13 +653,12 @@ fn cdr_pairs_what_kamailio_accounted() {
     );
 }
 
-/// `flatstore cdr --db` into a throwaway cluster, twice: `SELECT count(*), sum(duration)` must
-/// be the count and the sum of the durations of `csv` (the CDR rows of the incremental CSV
-/// runs, the header among them), the sum computed by the server from the CSV's text, exactly.
-fn into_postgresql(acc: &Path, csv: &[String]) -> String {
-    let bindir = cluster::bindir().expect("PostgreSQL binaries");
-    let pg = cluster::Cluster::start(&bindir, "cdr");
-    let url = pg.database("cdr");
+/// `flatstore cdr --db` into `pg`'s database `cdr` (the early run made none of its tables),
+/// twice: `SELECT count(*), sum(duration)` must be the count and the sum of the durations of
+/// `csv` (the CDR rows of the incremental CSV runs, the header among them), the sum computed by
+/// the server from the CSV's text, exactly.
+fn into_postgresql(pg: &cluster::Cluster, acc: &Path, csv: &[String]) -> String {
+    let url = pg.url("cdr");
     let run = |extra: &[&str]| {
         let out = Command::new(common::flatstore_cli())
             .arg("cdr")
