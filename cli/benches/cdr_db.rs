@@ -1,0 +1,308 @@
+//! `flatstore cdr --db` against the two things it does at once: `flatstore cdr --output` (the
+//! same run, its CDRs to a file) and `psql -c "\copy … FROM file"` of the very same finished
+//! CDRs into the same table, in one run, on the same data (issue 23, point 7). Goal: `cdr --db`
+//! at most 1.2 × the slower of the other two.
+//!
+//! `cargo bench -p flatstore-cli --bench cdr_db` writes `FLATSTORE_BENCH_CALLS` (default
+//! 2,000,000) answered calls as 8 writers' sealed files (with `acc.columns`: Kamailio's seven
+//! columns and an extra `src_user`), each an INVITE and its BYE 10 to 209 s later (every third
+//! hung up by the callee), times with milliseconds. It starts a throwaway cluster (the tests'
+//! harness, cli/tests/common/cluster.rs), makes the table with a first `cdr --db --create`
+//! run and takes its rows with `psql -c "\copy cdr TO file"`: the COPY text psql loads. Then
+//! `FLATSTORE_BENCH_ROUNDS` (default 5) rounds, each running the three in a rotated order, the
+//! table and the state emptied before each: the best and the median time of each (with its
+//! client's CPU), and the ratio of `cdr --db` to the slower of the other two, of the best
+//! times and the median of the rounds' own ratios. It prints the load average before and
+//! after. Environment: `FLATSTORE_BENCH_DIR` (default `/dev/shm`, else the system temp dir).
+
+#[path = "../tests/common/cluster.rs"]
+mod cluster;
+mod common;
+// The library's tests' time limits, of which the cluster uses a few.
+#[allow(dead_code)]
+#[path = "../../tests/common/timeout.rs"]
+mod timeout;
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use cluster::Cluster;
+use nix::sys::resource::{UsageWho, getrusage};
+
+const WRITERS: u64 = 8;
+/// Calls started per second.
+const RATE: u64 = 1000;
+
+/// `calls` answered calls as 8 writers' sealed files of table `acc` in `logs`, with
+/// `acc.columns`. Returns the bytes of log content.
+fn write_calls(logs: &Path, calls: u64) -> u64 {
+    fs::write(
+        logs.join("acc.columns"),
+        "method|from_tag|to_tag|callid|sip_code|sip_reason|time|src_user\n",
+    )
+    .expect("sidecar");
+    let mut outs: Vec<BufWriter<File>> = (0..WRITERS)
+        .map(|n| {
+            let name = format!("acc_{}.log.sealed-20261123T000000.{n:09}Z", 129 + n);
+            BufWriter::with_capacity(1 << 20, File::create(logs.join(name)).expect("create"))
+        })
+        .collect();
+    let start = 1_795_392_000_000u64; // milliseconds
+    let invite_at = |call: u64| start + call * 1000 / RATE;
+    let bye_at = |call: u64| invite_at(call) + 10_000 + (call * 7919 % 200) * 1000 + call % 1000;
+    // BYEs come in the order of their times: a heap of the calls started, by BYE time.
+    let mut pending = std::collections::BinaryHeap::new();
+    let (mut next, mut total) = (0u64, 0u64);
+    let mut line = String::new();
+    loop {
+        let bye = match pending.peek() {
+            Some(&std::cmp::Reverse((at, _))) => next >= calls || at <= invite_at(next),
+            None if next < calls => false,
+            None => break,
+        };
+        let (call, ms) = if bye {
+            let std::cmp::Reverse((at, call)) = pending.pop().expect("peeked");
+            (call, at)
+        } else {
+            let call = next;
+            next += 1;
+            pending.push(std::cmp::Reverse((bye_at(call), call)));
+            (call, invite_at(call))
+        };
+        let (from, to) = (
+            format!("{:08x}", call.wrapping_mul(0x9e37_79b9)),
+            format!("{call:08x}"),
+        );
+        let (method, from, to) = match (bye, call % 3) {
+            (false, _) => ("INVITE", &from, &to),
+            (true, 0) => ("BYE", &to, &from),
+            (true, _) => ("BYE", &from, &to),
+        };
+        let user = if bye || call % 5 == 0 { "" } else { "alice" };
+        line.clear();
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            line,
+            "{method}|{from}|{to}|{call:016x}@pc33.atlanta.example.com|200|OK|{}.{:03}|{user}",
+            ms / 1000,
+            ms % 1000
+        );
+        let writer = (call + u64::from(bye)) % WRITERS;
+        outs[writer as usize]
+            .write_all(line.as_bytes())
+            .expect("write");
+        total += line.len() as u64;
+    }
+    for out in &mut outs {
+        out.flush().expect("flush");
+    }
+    total
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn psql(pg: &Cluster) -> PathBuf {
+    let beside = pg.bindir().join("psql");
+    if beside.is_file() {
+        beside
+    } else {
+        PathBuf::from("psql")
+    }
+}
+
+/// Empty the CDR table and the runs' state, so that a `cdr --db` run loads everything again.
+fn empty(client: &mut postgres::Client) {
+    client
+        .batch_execute("TRUNCATE cdr; TRUNCATE flatstore_cdr_state; CHECKPOINT")
+        .expect("truncate");
+}
+
+fn rows(client: &mut postgres::Client) -> u64 {
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM cdr", &[])
+        .expect("count")
+        .get(0);
+    n as u64
+}
+
+/// CPU seconds (user + system) of the children reaped so far.
+fn children_cpu() -> f64 {
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
+    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    seconds(usage.user_time()) + seconds(usage.system_time())
+}
+
+/// Run `command`; its wall time and its CPU seconds (the client's, not the server's).
+fn timed(command: &mut Command) -> (Duration, f64) {
+    let cpu = children_cpu();
+    let start = Instant::now();
+    let out = command.output().expect("run");
+    let elapsed = start.elapsed();
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (elapsed, children_cpu() - cpu)
+}
+
+/// The three commands timed.
+const NAMES: [&str; 3] = ["cdr --db", "cdr --output", "psql \\copy"];
+
+fn main() {
+    // `cargo test --benches` runs this with --bench absent: nothing to measure then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let Some(bindir) = cluster::bindir() else {
+        eprintln!("SKIPPED: PostgreSQL is not installed (no initdb): nothing measured");
+        return;
+    };
+    let calls = env_or("FLATSTORE_BENCH_CALLS", 2_000_000);
+    let rounds = env_or("FLATSTORE_BENCH_ROUNDS", 5).max(1) as usize;
+    let dir = common::bench_dir("cdr-db");
+    let logs = dir.join("logs");
+    fs::create_dir_all(&logs).expect("create bench dir");
+    let (csv, copy) = (dir.join("cdrs.csv"), dir.join("cdrs.copy"));
+    let made = Instant::now();
+    let bytes = write_calls(&logs, calls);
+    eprintln!(
+        "{calls} calls ({:.1} MB of logs) made in {:.1} s; load average {}",
+        bytes as f64 / 1e6,
+        made.elapsed().as_secs_f64(),
+        load_average()
+    );
+    let pg = Cluster::start(&bindir, "cdrbench");
+    let url = pg.database("bench");
+    let mut client = pg.client("bench");
+    let logs_arg = logs.to_str().expect("UTF-8").to_owned();
+    let cdr = |extra: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_flatstore"));
+        command
+            .args(["cdr", &logs_arg, "acc", "--sealed-only", "--missed=none"])
+            .args(extra);
+        command
+    };
+    let db = ["--db", &url, "--source", "bench", "--into", "cdr"];
+    let socket = pg.socket_dir().to_str().expect("UTF-8").to_owned();
+    let port = cluster::PORT.to_string();
+    let psql_c = |command: String| {
+        let mut psql = Command::new(psql(&pg));
+        psql.args(["-X", "-q", "-h", &socket, "-p", &port, "-U", "postgres"])
+            .args(["-d", "bench", "-v", "ON_ERROR_STOP=1", "-c"])
+            .arg(command);
+        psql
+    };
+    // The table, and the finished CDRs' COPY text for psql.
+    timed(cdr(&db).arg("--create"));
+    let cdrs = rows(&mut client);
+    assert!(cdrs >= calls, "{cdrs} CDRs of {calls} calls");
+    timed(&mut psql_c(format!("\\copy cdr TO '{}'", copy.display())));
+    let copy_bytes = fs::metadata(&copy).expect("copy file").len();
+    eprintln!(
+        "{cdrs} CDRs, {:.1} MB of COPY text; {rounds} rounds",
+        copy_bytes as f64 / 1e6
+    );
+
+    // times[tool][round]: wall time and client CPU.
+    let mut times: [Vec<(Duration, f64)>; 3] = Default::default();
+    let mut ratios = Vec::new();
+    for round in 0..rounds {
+        let mut this = [Duration::ZERO; 3];
+        for k in 0..3 {
+            let tool = (round + k) % 3;
+            empty(&mut client);
+            let t = match tool {
+                0 => {
+                    let t = timed(&mut cdr(&db));
+                    assert_eq!(rows(&mut client), cdrs, "cdr --db: every CDR");
+                    t
+                }
+                1 => {
+                    let _ = fs::remove_file(&csv);
+                    timed(cdr(&[]).arg("--output").arg(&csv))
+                }
+                _ => {
+                    let t = timed(&mut psql_c(format!("\\copy cdr FROM '{}'", copy.display())));
+                    assert_eq!(rows(&mut client), cdrs, "psql \\copy: every CDR");
+                    t
+                }
+            };
+            times[tool].push(t);
+            this[tool] = t.0;
+        }
+        let ratio = this[0].as_secs_f64() / this[1].max(this[2]).as_secs_f64();
+        ratios.push(ratio);
+        eprintln!(
+            "round {}: cdr --db {:.3} s, cdr --output {:.3} s, psql \\copy {:.3} s: {ratio:.2}",
+            round + 1,
+            this[0].as_secs_f64(),
+            this[1].as_secs_f64(),
+            this[2].as_secs_f64()
+        );
+    }
+    let csv_rows = fs::read(&csv)
+        .expect("csv")
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count() as u64
+        - 1;
+    assert_eq!(csv_rows, cdrs, "cdr --output: the same CDRs");
+
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    println!(
+        "{calls} calls ({:.1} MB of logs), {cdrs} CDRs ({:.1} MB of COPY text), {rounds} rounds:",
+        bytes as f64 / 1e6,
+        copy_bytes as f64 / 1e6
+    );
+    let mut best = [0.0; 3];
+    let mut medians = [0.0; 3];
+    for tool in 0..3 {
+        let (time, cpu) = times[tool]
+            .iter()
+            .copied()
+            .min_by_key(|(time, _)| *time)
+            .expect("a round");
+        best[tool] = time.as_secs_f64();
+        medians[tool] = median(times[tool].iter().map(|(t, _)| t.as_secs_f64()).collect());
+        println!(
+            "  {:<14} best {:>7.3} s (client {:.2} s CPU), median {:>7.3} s",
+            NAMES[tool], best[tool], cpu, medians[tool]
+        );
+    }
+    let sorted = {
+        let mut r = ratios.clone();
+        r.sort_by(f64::total_cmp);
+        r
+    };
+    println!(
+        "  cdr --db / max(cdr --output, psql \\copy): {:.2} of the best times, {:.2} of the \
+         medians, {:.2} the median of the rounds' ratios ({:.2} to {:.2}) (goal <= 1.2)",
+        best[0] / best[1].max(best[2]),
+        medians[0] / medians[1].max(medians[2]),
+        sorted[sorted.len() / 2],
+        sorted[0],
+        sorted[sorted.len() - 1]
+    );
+    println!("  load average after: {}", load_average());
+    drop(client);
+    drop(pg);
+    fs::remove_dir_all(&dir).expect("clean up");
+}
