@@ -29,6 +29,11 @@ pub const MAX_ASIDE: usize = 100;
 /// Buffers of rows on their way to the COPY thread at most.
 const IN_FLIGHT: usize = 3;
 
+/// How many bytes are handed to the connection at once. The connection writes to the server
+/// only while the thread is inside a call of the client: data handed over in larger pieces
+/// waits in its buffers, unsent, while the thread waits for the next buffer of rows.
+const PIECE: usize = 64 * 1024;
+
 /// About how many bytes of rows one COPY sends when rows are sent again after a refusal.
 const SEGMENT: usize = 1024 * 1024;
 
@@ -48,6 +53,9 @@ pub struct Aside {
 pub enum StreamError {
     /// The server or the connection failed (not a refusal of a row's value).
     Db(postgres::Error),
+    /// The server failed at a row (an exception raised by a trigger, say): the row, its
+    /// `reason` the server's message.
+    AtRow(Aside),
     /// The spool could not be written or read.
     Spool(io::Error),
     /// More than [`MAX_ASIDE`] rows refused; the last one refused, not set aside.
@@ -145,7 +153,9 @@ fn stream<'s>(
     let mut writer = tx.copy_in(copy)?;
     for buffer in full {
         spool.append(&buffer)?;
-        writer.write_all(&buffer).map_err(write_failed)?;
+        for part in buffer.chunks(PIECE) {
+            writer.write_all(part).map_err(write_failed)?;
+        }
         // The pairing thread may have stopped already.
         let _ = empty.send(buffer);
     }
@@ -186,7 +196,7 @@ fn set_aside(
     let (mut start, mut began) = (1, 1);
     loop {
         let Some((copy_row, reason)) = rejects::refused(&error) else {
-            return Err(error.into());
+            return Err(failed_at(error, spool, &index, began, &aside));
         };
         let row = spool_row(began, copy_row, &aside);
         if row > total || aside.iter().any(|a| a.row == row) {
@@ -219,6 +229,30 @@ fn set_aside(
             Some((segment_start, e)) => (began, error) = (segment_start, e),
             None => return Ok((total - aside.len() as u64, aside)),
         }
+    }
+}
+
+/// The error `error` that is no refusal, of a COPY of the rows from `began` on without those
+/// of `aside`: with the row it arose at, when it names one.
+fn failed_at(
+    error: postgres::Error,
+    spool: &Spool,
+    index: &SpoolIndex,
+    began: u64,
+    aside: &[Aside],
+) -> StreamError {
+    let Some(copy_row) = rejects::copy_row(&error) else {
+        return error.into();
+    };
+    let row = spool_row(began, copy_row, aside);
+    match spool.row(index, row) {
+        Ok(bytes) if row <= index.rows => {
+            let reason = error
+                .as_db_error()
+                .map_or_else(|| error.to_string(), |db| db.message().to_owned());
+            StreamError::AtRow(Aside { row, bytes, reason })
+        }
+        _ => error.into(),
     }
 }
 

@@ -196,6 +196,14 @@ pub(super) fn keep(
 pub(super) fn failed(table: &CdrTable, error: StreamError, origins: &Origins<'_>) -> CliError {
     let reason = match error {
         StreamError::Db(e) => return table.in_db()(e),
+        StreamError::AtRow(row) => {
+            let found = origins.find(&[row.bytes.as_slice()]);
+            format!(
+                "{}: {}: nothing is committed",
+                named(&row, found[0].as_ref()),
+                row.reason
+            )
+        }
         StreamError::Spool(e) => format!("keeping the rows sent (the spool): {e}"),
         StreamError::TooMany(last) => {
             let found = origins.find(&[last.bytes.as_slice()]);
