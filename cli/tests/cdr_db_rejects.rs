@@ -37,6 +37,10 @@ fn main() {
             "a_server_error_that_is_no_refusal_commits_nothing",
             a_server_error_that_is_no_refusal_commits_nothing,
         ),
+        trial(
+            "a_thread_of_the_run_that_fails_commits_nothing",
+            a_thread_of_the_run_that_fails_commits_nothing,
+        ),
     ]);
 }
 
@@ -402,4 +406,38 @@ fn a_server_error_that_is_no_refusal_commits_nothing() {
         );
         fs::remove_dir_all(&logs).expect("clean up");
     }
+}
+
+/// A panic in the reading or the pairing thread (injected, debug builds) while the COPY
+/// thread copies: the run ends, exit status 2, nothing committed.
+fn a_thread_of_the_run_that_fails_commits_nothing() {
+    let Some(pg) = cluster() else { return };
+    let url = pg.database("panics");
+    let mut db = pg.client("panics");
+    db.batch_execute(TABLE).expect("create the table");
+    let logs = scratch("panics");
+    let calls: Vec<(String, u64, String)> = (0..2000)
+        .map(|i| (format!("p{i}@h"), EPOCH + i, i.to_string()))
+        .collect();
+    write_calls(&logs, 1, 2, &calls);
+    for thread in ["reading", "pairing"] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_flatstore"));
+        command
+            .args(["cdr", path_str(&logs), "--db", &url, "--source", "p"])
+            .env("FLATSTORE_FAULT_INJECTION", thread);
+        let out = common::timeout::output_or_fail(&mut command, thread, Duration::from_secs(60));
+        assert_exit(&out, 2);
+        assert!(
+            text(&out.stderr).contains(&format!("the {thread} thread failed")),
+            "{thread}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(count(&mut db, "SELECT count(*) FROM cdr"), 0, "{thread}");
+        assert_eq!(
+            count(&mut db, "SELECT count(*) FROM flatstore_cdr_state"),
+            0,
+            "{thread}"
+        );
+    }
+    fs::remove_dir_all(&logs).expect("clean up");
 }

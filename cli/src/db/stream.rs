@@ -62,6 +62,8 @@ pub enum StreamError {
     TooMany(Aside),
     /// The COPY thread panicked.
     Panicked,
+    /// The run was given up: nothing more came (the COPY is not ended).
+    Abandoned,
 }
 
 impl From<postgres::Error> for StreamError {
@@ -134,13 +136,28 @@ impl<'s> CopyStream<'s> {
 
     /// Ends the input and waits for the COPY: the transaction back, or why it failed.
     pub fn finish(mut self) -> Result<Streamed<'s>, StreamError> {
-        self.full = None;
+        // An empty buffer says that the input is whole.
+        if let Some(full) = self.full.take() {
+            let _ = full.send(Vec::new());
+        }
         self.thread.join().unwrap_or(Err(StreamError::Panicked))
+    }
+
+    /// Gives the run up (nothing is committed): the COPY is not ended; the error of the COPY
+    /// thread, when it failed of its own.
+    pub fn abandon(mut self) -> Option<StreamError> {
+        self.full = None;
+        match self.thread.join() {
+            Ok(Ok(_)) | Ok(Err(StreamError::Abandoned)) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(StreamError::Panicked),
+        }
     }
 }
 
-/// The COPY thread: every buffer from `full` spooled and sent (each handed back to `empty`),
-/// then the rows refused set aside and the rest sent again.
+/// The COPY thread: every buffer from `full` spooled and sent (each handed back to `empty`)
+/// up to an empty one, then the rows refused set aside and the rest sent again. Without the
+/// empty buffer (the run given up) the COPY is not ended.
 fn stream<'s>(
     mut tx: Transaction<'s>,
     copy: &str,
@@ -151,7 +168,13 @@ fn stream<'s>(
     let mut spool = Spool::new(spool_dir)?;
     tx.batch_execute("SAVEPOINT flatstore_copy")?;
     let mut writer = tx.copy_in(copy)?;
-    for buffer in full {
+    loop {
+        let Ok(buffer) = full.recv() else {
+            return Err(StreamError::Abandoned);
+        };
+        if buffer.is_empty() {
+            break;
+        }
         spool.append(&buffer)?;
         for part in buffer.chunks(PIECE) {
             writer.write_all(part).map_err(write_failed)?;

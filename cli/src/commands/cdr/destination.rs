@@ -218,9 +218,9 @@ impl<'t> Destination<'t> {
     /// (the write that stopped the run only says that it did). Nothing is committed.
     pub(super) fn abandon(self, error: CliError, origins: &Origins<'_>) -> CliError {
         match self {
-            Self::Database { stream, table } => match stream.finish() {
-                Err(e) => refused::failed(table, e, origins),
-                Ok(_) => error,
+            Self::Database { stream, table } => match stream.abandon() {
+                Some(e) => refused::failed(table, e, origins),
+                None => error,
             },
             _ => error,
         }
@@ -270,6 +270,8 @@ impl<'t> Destination<'t> {
             }
             Self::Database { mut stream, table } => {
                 let sent = stream.send(&mut rows.to_vec());
+                // Made while the server copies the last rows.
+                let saved = state::save(pairer, ledger.files());
                 let Streamed {
                     mut tx,
                     copied,
@@ -283,13 +285,7 @@ impl<'t> Destination<'t> {
                     refused::keep(&mut tx, table, &aside, origins, status)?;
                 }
                 let in_db = table.in_db();
-                cdrstate::write(
-                    &mut tx,
-                    &table.name,
-                    &table.source,
-                    &state::save(pairer, ledger.files()),
-                )
-                .map_err(&in_db)?;
+                cdrstate::write(&mut tx, &table.name, &table.source, &saved).map_err(&in_db)?;
                 tx.commit().map_err(&in_db)?;
                 if let Err(e) = writeln!(io::stdout(), "{copied} CDRs loaded into {}", table.name) {
                     status.output_failed(&e);

@@ -215,6 +215,7 @@ pub(super) fn failed(table: &CdrTable, error: StreamError, origins: &Origins<'_>
             )
         }
         StreamError::Panicked => "the COPY thread failed".to_owned(),
+        StreamError::Abandoned => "the run was given up".to_owned(),
     };
     table.error(reason)
 }
