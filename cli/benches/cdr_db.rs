@@ -13,7 +13,9 @@
 //! table and the state emptied before each: the best and the median time of each (with its
 //! client's CPU), and the ratio of `cdr --db` to the slower of the other two, of the best
 //! times and the median of the rounds' own ratios. It prints the load average before and
-//! after. Environment: `FLATSTORE_BENCH_DIR` (default `/dev/shm`, else the system temp dir).
+//! after. Environment: `FLATSTORE_BENCH_DIR` (default `/dev/shm`, else the system temp dir),
+//! `FLATSTORE_BENCH_FLATSTORE` (another build of the command to time, e.g. an earlier
+//! commit's, for a before and after).
 
 #[path = "../tests/common/cluster.rs"]
 mod cluster;
@@ -190,8 +192,12 @@ fn main() {
     let url = pg.database("bench");
     let mut client = pg.client("bench");
     let logs_arg = logs.to_str().expect("UTF-8").to_owned();
+    let flatstore = std::env::var_os("FLATSTORE_BENCH_FLATSTORE").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_flatstore")),
+        PathBuf::from,
+    );
     let cdr = |extra: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_flatstore"));
+        let mut command = Command::new(&flatstore);
         command
             .args(["cdr", &logs_arg, "acc", "--sealed-only", "--missed=none"])
             .args(extra);
