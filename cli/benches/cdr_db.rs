@@ -217,11 +217,21 @@ fn main() {
     timed(cdr(&db).arg("--create"));
     let cdrs = rows(&mut client);
     assert!(cdrs >= calls, "{cdrs} CDRs of {calls} calls");
+    let state = client
+        .query_one(
+            "SELECT length(state)::bigint, pg_column_size(state)::bigint FROM flatstore_cdr_state",
+            &[],
+        )
+        .expect("the state row");
+    let (state_bytes, stored): (i64, i64) = (state.get(0), state.get(1));
     timed(&mut psql_c(format!("\\copy cdr TO '{}'", copy.display())));
     let copy_bytes = fs::metadata(&copy).expect("copy file").len();
     eprintln!(
-        "{cdrs} CDRs, {:.1} MB of COPY text; {rounds} rounds",
-        copy_bytes as f64 / 1e6
+        "{cdrs} CDRs, {:.1} MB of COPY text; the state row {:.1} MB ({:.1} MB stored); \
+         {rounds} rounds",
+        copy_bytes as f64 / 1e6,
+        state_bytes as f64 / 1e6,
+        stored as f64 / 1e6
     );
 
     // times[tool][round]: wall time and client CPU.

@@ -231,7 +231,7 @@ pub fn escape(value: &[u8], out: &mut Vec<u8>) {
 /// [`escape`] without counting a value stored as `\xHH` text (to compare a value with rows
 /// made before); whether `value` was UTF-8.
 pub fn escape_uncounted(value: &[u8], out: &mut Vec<u8>) -> bool {
-    if std::str::from_utf8(value).is_ok() {
+    if value.is_ascii() || std::str::from_utf8(value).is_ok() {
         escape_text(value, out);
         return true;
     }
@@ -266,6 +266,15 @@ fn hex_byte(byte: u8, out: &mut Vec<u8>) {
 
 /// UTF-8 `value` in COPY's text format.
 fn escape_text(value: &[u8], out: &mut Vec<u8>) {
+    // Most values hold none of the four: copied whole, after one pass without early exit
+    // (vectorised).
+    let special = value.iter().fold(false, |any, &b| {
+        any | (b == b'\\') | (b == b'\t') | (b == b'\n') | (b == b'\r')
+    });
+    if !special {
+        out.extend_from_slice(value);
+        return;
+    }
     for &b in value {
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),
