@@ -165,22 +165,27 @@ fn stream<'s>(
     full: mpsc::Receiver<Vec<u8>>,
     empty: mpsc::Sender<Vec<u8>>,
 ) -> Result<Streamed<'s>, StreamError> {
+    let next = || full.recv().map_err(|_| StreamError::Abandoned);
+    let mut buffer = next()?;
+    // No rows, no COPY: the table's columns are not looked at.
+    if buffer.is_empty() {
+        return Ok(Streamed {
+            tx,
+            copied: 0,
+            aside: Vec::new(),
+        });
+    }
     let mut spool = Spool::new(spool_dir)?;
     tx.batch_execute("SAVEPOINT flatstore_copy")?;
     let mut writer = tx.copy_in(copy)?;
-    loop {
-        let Ok(buffer) = full.recv() else {
-            return Err(StreamError::Abandoned);
-        };
-        if buffer.is_empty() {
-            break;
-        }
+    while !buffer.is_empty() {
         spool.append(&buffer)?;
         for part in buffer.chunks(PIECE) {
             writer.write_all(part).map_err(write_failed)?;
         }
         // The pairing thread may have stopped already.
         let _ = empty.send(buffer);
+        buffer = next()?;
     }
     let first = writer.finish();
     let (copied, aside) = match first {
