@@ -63,7 +63,9 @@ pub enum Format {
 /// With --db the CDRs go into a PostgreSQL table instead, each exactly once: a run is one
 /// transaction that reads the state of the last committed run from the table
 /// flatstore_cdr_state (in the same database), copies its CDRs and writes the new state, so a
-/// run killed at any moment commits nothing, and two runs at once wait for each other.
+/// run killed at any moment commits nothing, and two runs at once wait for each other. A CDR
+/// with a value the server refuses for its column is set aside in flatstore_rejects instead
+/// (named on standard error by its record's file, line and Call-ID; exit status 1).
 ///
 /// With files given (FILE…, - for standard input) instead of a directory, those named as the
 /// --missed table's logs (missed_calls_5.log.1) are its records, all others TABLE's; column
