@@ -41,6 +41,10 @@ fn main() {
             "a_thread_of_the_run_that_fails_commits_nothing",
             a_thread_of_the_run_that_fails_commits_nothing,
         ),
+        trial(
+            "without_a_spool_only_a_run_with_a_refusal_fails",
+            without_a_spool_only_a_run_with_a_refusal_fails,
+        ),
     ]);
 }
 
@@ -439,5 +443,52 @@ fn a_thread_of_the_run_that_fails_commits_nothing() {
             "{thread}"
         );
     }
+    fs::remove_dir_all(&logs).expect("clean up");
+}
+
+/// The spool of the rows sent cannot be made (TMPDIR is no directory): a run with nothing
+/// refused loads as ever; one with a refused CDR fails, saying why, nothing committed.
+fn without_a_spool_only_a_run_with_a_refusal_fails() {
+    let Some(pg) = cluster() else { return };
+    let url = pg.database("nospool");
+    let mut db = pg.client("nospool");
+    db.batch_execute(TABLE).expect("create the table");
+    let logs = scratch("nospool");
+    let run = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_flatstore"));
+        command
+            .args(["cdr", path_str(&logs), "--db", &url, "--source", "p"])
+            .env("TMPDIR", logs.join("acc.columns"));
+        common::timeout::output_or_fail(&mut command, "cdr", Duration::from_secs(60))
+    };
+    let good: Vec<(String, u64, String)> = (0..20)
+        .map(|i| (format!("g{i}@h"), EPOCH + i, i.to_string()))
+        .collect();
+    write_calls(&logs, 1, 2, &good);
+    let first = run();
+    assert_exit(&first, 0);
+    assert_eq!(loaded(&first), 20);
+    write_calls(
+        &logs,
+        2,
+        1,
+        &[
+            ("n1@h".to_owned(), EPOCH + 1000, "1".to_owned()),
+            ("n2@h".to_owned(), EPOCH + 1001, "two".to_owned()),
+        ],
+    );
+    let second = run();
+    assert_exit(&second, 2);
+    assert!(
+        text(&second.stderr)
+            .contains("the server refused a CDR, and the rows sent could not be kept"),
+        "{}",
+        text(&second.stderr)
+    );
+    assert_eq!(count(&mut db, "SELECT count(*) FROM cdr"), 20);
+    // With a spool, the next run sets the CDR aside.
+    let third = cdr_db(&logs, &url);
+    assert_exit(&third, 1);
+    assert_eq!(loaded(&third), 1);
     fs::remove_dir_all(&logs).expect("clean up");
 }

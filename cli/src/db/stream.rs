@@ -56,8 +56,11 @@ pub enum StreamError {
     /// The server failed at a row (an exception raised by a trigger, say): the row, its
     /// `reason` the server's message.
     AtRow(Aside),
-    /// The spool could not be written or read.
+    /// A row was refused, and the spool could not be written (or read) to send the others
+    /// again.
     Spool(io::Error),
+    /// The rows could not be sent.
+    Send(io::Error),
     /// More than [`MAX_ASIDE`] rows refused; the last one refused, not set aside.
     TooMany(Aside),
     /// The COPY thread panicked.
@@ -175,11 +178,16 @@ fn stream<'s>(
             aside: Vec::new(),
         });
     }
-    let mut spool = Spool::new(spool_dir)?;
+    // A spool that cannot be written fails the run only if a row is refused.
+    let mut spool = Spool::new(spool_dir);
     tx.batch_execute("SAVEPOINT flatstore_copy")?;
     let mut writer = tx.copy_in(copy)?;
     while !buffer.is_empty() {
-        spool.append(&buffer)?;
+        if let Ok(kept) = &mut spool
+            && let Err(e) = kept.append(&buffer)
+        {
+            spool = Err(e);
+        }
         for part in buffer.chunks(PIECE) {
             writer.write_all(part).map_err(write_failed)?;
         }
@@ -190,7 +198,11 @@ fn stream<'s>(
     let first = writer.finish();
     let (copied, aside) = match first {
         Ok(copied) => (copied, Vec::new()),
-        Err(e) => set_aside(&mut tx, copy, &spool, e)?,
+        Err(e) => match spool {
+            Ok(spool) => set_aside(&mut tx, copy, &spool, e)?,
+            Err(lost) if rejects::refused(&e).is_some() => return Err(StreamError::Spool(lost)),
+            Err(_) => return Err(e.into()),
+        },
     };
     tx.batch_execute("RELEASE SAVEPOINT flatstore_copy")?;
     Ok(Streamed { tx, copied, aside })
@@ -203,8 +215,8 @@ fn write_failed(e: io::Error) -> StreamError {
         .map(|inner| inner.downcast::<postgres::Error>())
     {
         Some(Ok(e)) => StreamError::Db(*e),
-        Some(Err(inner)) => StreamError::Spool(io::Error::other(inner)),
-        None => StreamError::Spool(io::Error::other("writing the COPY data failed")),
+        Some(Err(inner)) => StreamError::Send(io::Error::other(inner)),
+        None => StreamError::Send(io::Error::other("writing the COPY data failed")),
     }
 }
 

@@ -204,7 +204,11 @@ pub(super) fn failed(table: &CdrTable, error: StreamError, origins: &Origins<'_>
                 row.reason
             )
         }
-        StreamError::Spool(e) => format!("keeping the rows sent (the spool): {e}"),
+        StreamError::Spool(e) => format!(
+            "the server refused a CDR, and the rows sent could not be kept to send the others \
+             again (the spool, in the system's temporary directory): {e}: nothing is committed"
+        ),
+        StreamError::Send(e) => format!("sending the CDRs: {e}: nothing is committed"),
         StreamError::TooMany(last) => {
             let found = origins.find(&[last.bytes.as_slice()]);
             format!(
