@@ -6,6 +6,7 @@
 //!     tbl        text,        -- the SQL table of the CDRs, schema.table
 //!     source     text,        -- the --source of the runs
 //!     state      bytea,       -- flatstore::cdr::state::save: the files read, the calls open
+//!                             --   (STORAGE EXTERNAL: stored uncompressed)
 //!     updated_at timestamptz,
 //!     PRIMARY KEY (tbl, source))
 //! ```
