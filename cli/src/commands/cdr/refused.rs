@@ -17,6 +17,7 @@ use flatstore::line::fields::Fields;
 
 use super::database::CdrTable;
 use crate::content;
+use crate::db::connect::reason;
 use crate::db::copy::escape_uncounted;
 use crate::db::rejects::{self, Reject};
 use crate::db::stream::{Aside, MAX_ASIDE, StreamError};
@@ -195,7 +196,7 @@ pub(super) fn keep(
 /// The error of a COPY that failed: nothing is committed.
 pub(super) fn failed(table: &CdrTable, error: StreamError, origins: &Origins<'_>) -> CliError {
     let reason = match error {
-        StreamError::Db(e) => return table.in_db()(e),
+        StreamError::Db(e) => format!("{}: nothing is committed", reason(&e)),
         StreamError::AtRow(row) => {
             let found = origins.find(&[row.bytes.as_slice()]);
             format!(
