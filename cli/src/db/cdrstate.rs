@@ -6,6 +6,7 @@
 //!     tbl        text,        -- the SQL table of the CDRs, schema.table
 //!     source     text,        -- the --source of the runs
 //!     state      bytea,       -- flatstore::cdr::state::save: the files read, the calls open
+//!                             --   (STORAGE EXTERNAL: stored uncompressed)
 //!     updated_at timestamptz,
 //!     PRIMARY KEY (tbl, source))
 //! ```
@@ -19,13 +20,17 @@ use postgres::GenericClient;
 
 use super::ledger::lock_key;
 
-/// The state table, created when missing (in the first schema of the search path).
+/// The state table, created when missing (in the first schema of the search path). Its
+/// `state` is stored uncompressed (`STORAGE EXTERNAL`): a state is megabytes (the calls ended
+/// in the last minutes are remembered), and the server's compression of it, at the end of
+/// every run, took longer than storing it whole (0.2 s against none for 10 MB).
 pub const CREATE_STATE: &str = "CREATE TABLE IF NOT EXISTS flatstore_cdr_state (
     tbl text NOT NULL,
     source text NOT NULL,
     state bytea NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (tbl, source))";
+    PRIMARY KEY (tbl, source));
+ALTER TABLE flatstore_cdr_state ALTER COLUMN state SET STORAGE EXTERNAL";
 
 /// Wait for, and take until the end of the transaction, the lock of the CDR table `table`
 /// (schema.table).

@@ -223,11 +223,18 @@ fn civil(secs: u64) -> Option<[u8; 19]> {
 /// bytes back. Such values are counted for [`take_stored_as_hex`]. A value that is UTF-8 is
 /// stored as it is (a literal `\x41` in it stays).
 pub fn escape(value: &[u8], out: &mut Vec<u8>) {
-    if std::str::from_utf8(value).is_ok() {
-        escape_text(value, out);
-        return;
+    if !escape_uncounted(value, out) {
+        STORED_AS_HEX.fetch_add(1, Ordering::Relaxed);
     }
-    STORED_AS_HEX.fetch_add(1, Ordering::Relaxed);
+}
+
+/// [`escape`] without counting a value stored as `\xHH` text (to compare a value with rows
+/// made before); whether `value` was UTF-8.
+pub fn escape_uncounted(value: &[u8], out: &mut Vec<u8>) -> bool {
+    if value.is_ascii() || std::str::from_utf8(value).is_ok() {
+        escape_text(value, out);
+        return true;
+    }
     for chunk in value.utf8_chunks() {
         for part in chunk.valid().as_bytes().split_inclusive(|&b| b == b'\\') {
             match part.split_last() {
@@ -242,6 +249,7 @@ pub fn escape(value: &[u8], out: &mut Vec<u8>) {
             hex_byte(b, out);
         }
     }
+    false
 }
 
 /// `byte` as `\xHH` text, in COPY's text format (its `\` doubled).
@@ -258,6 +266,15 @@ fn hex_byte(byte: u8, out: &mut Vec<u8>) {
 
 /// UTF-8 `value` in COPY's text format.
 fn escape_text(value: &[u8], out: &mut Vec<u8>) {
+    // Most values hold none of the four: copied whole, after one pass without early exit
+    // (vectorised).
+    let special = value.iter().fold(false, |any, &b| {
+        any | (b == b'\\') | (b == b'\t') | (b == b'\n') | (b == b'\r')
+    });
+    if !special {
+        out.extend_from_slice(value);
+        return;
+    }
     for &b in value {
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),

@@ -1,7 +1,11 @@
 //! Records the server refused (a value that is not of its column's type, a constraint the
 //! row breaks), set aside so that the rest of their file loads: `load` sends the file again
 //! without them and keeps each, with its raw line, in `flatstore_rejects`, in the same
-//! transaction as the file's rows and ledger row (so exactly once as they are).
+//! transaction as the file's rows and ledger row (so exactly once as they are). `cdr --db`
+//! keeps the CDRs the server refused the same way, in its run's transaction (see
+//! [`super::stream`]): `record` is then the CDR's row as sent (COPY text), `file` and `line`
+//! those of the record that made it (its INVITE; a lone BYE's own), or empty and 0 when that
+//! record is not found again.
 //!
 //! ```sql
 //! CREATE TABLE flatstore_rejects (
@@ -46,18 +50,33 @@ pub fn refused(e: &postgres::Error) -> Option<(u64, String)> {
     if !matches!(&db.code().code()[..2], "22" | "23") {
         return None;
     }
-    // "COPY acc, line 3, column time: "x"".
-    let place = db.where_()?.strip_prefix("COPY ")?;
+    let (row, column) = copy_place(db)?;
+    let reason = match column {
+        Some(column) => format!("{} ({column})", db.message()),
+        None => db.message().to_owned(),
+    };
+    Some((row, reason))
+}
+
+/// The row of the COPY (from 1) that the error `e` arose at, whatever the error (a refusal, an
+/// exception raised by a trigger).
+pub fn copy_row(e: &postgres::Error) -> Option<u64> {
+    copy_place(e.as_db_error()?).map(|(row, _)| row)
+}
+
+/// The row of the COPY and the rest of the place (`column time: "x"`) in `db`'s context:
+/// "COPY acc, line 3, column time: "x"", on a line of its own (after a trigger's, say).
+fn copy_place(db: &postgres::error::DbError) -> Option<(u64, Option<&str>)> {
+    let place = db
+        .where_()?
+        .lines()
+        .find_map(|line| line.strip_prefix("COPY "))?;
     let (_, after) = place.split_once(", line ")?;
     let digits = after
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(after.len());
     let row = after[..digits].parse().ok()?;
-    let reason = match after[digits..].strip_prefix(", ") {
-        Some(column) => format!("{} ({column})", db.message()),
-        None => db.message().to_owned(),
-    };
-    Some((row, reason))
+    Some((row, after[digits..].strip_prefix(", ")))
 }
 
 /// The line in the file of the COPY's row `row` (from 1), when the rows began with the file's

@@ -7,8 +7,8 @@ use super::Args;
 use crate::db;
 use crate::db::cdrstate::{self, CREATE_STATE};
 use crate::db::connect::Database;
-use crate::db::ledger;
 use crate::db::sql::{self, TableName, ident};
+use crate::db::{ledger, rejects};
 use crate::error::CliError;
 use crate::exit::usage;
 
@@ -74,6 +74,22 @@ impl CdrTable {
     /// A database error as the run reports it.
     pub(super) fn in_db(&self) -> impl Fn(postgres::Error) -> CliError + '_ {
         self.database.in_db()
+    }
+
+    /// An error of the run's about the database, for `reason`.
+    pub(super) fn error(&self, reason: String) -> CliError {
+        CliError::Database {
+            database: self.database.described().to_owned(),
+            reason,
+        }
+    }
+
+    /// Creates `flatstore_rejects` when missing, on a connection of its own (the run's is in
+    /// its transaction, which holds the CDR table's lock till its end).
+    pub(super) fn create_rejects(&self) -> Result<(), CliError> {
+        let in_db = self.in_db();
+        let mut client = self.database.connect().map_err(&in_db)?;
+        ledger::create(&mut client, &[rejects::CREATE_REJECTS]).map_err(&in_db)
     }
 }
 

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{self, Write as _};
 use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
+use std::thread::Scope;
 
 use flatstore::cdr::state::{self, OutputMark, Restored};
 use flatstore::cdr::{CdrView, CdrWriter, Complaint, Emit, Pairer, PairingOptions, Problem};
@@ -13,9 +14,11 @@ use flatstore::cdr::{CdrView, CdrWriter, Complaint, Emit, Pairer, PairingOptions
 use super::Args;
 use super::database::{CdrDatabase, CdrTable, CommittedStates};
 use super::fault;
+use super::refused::{self, Origins};
 use super::rows::CdrRows;
 use crate::commit::{self, Journal};
 use crate::consumed::ConsumedFiles;
+use crate::db::stream::{CopyStream, Streamed};
 use crate::db::{cdrstate, copy};
 use crate::error::CliError;
 use crate::exit::{FileError, Status};
@@ -31,12 +34,12 @@ pub(super) enum Destination<'t> {
     File { file: File, path: PathBuf },
     /// --output with --state: appended to the journal, the state replaced at the commit.
     Journal { journal: Journal, state: PathBuf },
-    /// --db: the run's transaction, a `COPY … FROM STDIN` per buffer full of rows; `copied`
-    /// rows so far.
+    /// --db: the run's transaction on a thread of its own, one `COPY … FROM STDIN` for the
+    /// whole run fed a buffer full of rows at a time while the pairing goes on (see
+    /// [`crate::db::stream`]).
     Database {
-        tx: postgres::Transaction<'t>,
+        stream: CopyStream<'t>,
         table: &'t CdrTable,
-        copied: u64,
     },
 }
 
@@ -82,12 +85,14 @@ fn temporary(path: &Path) -> PathBuf {
 
 impl<'t> Destination<'t> {
     /// The destination `args` and `database` ask for, and the state the last committed run
-    /// left for it (with --db, inside the run's transaction, under the lock of the SQL table).
+    /// left for it (with --db, inside the run's transaction, under the lock of the SQL table;
+    /// the transaction then goes to a thread of `scope` that copies the rows).
     pub(super) fn begin(
         args: &Args,
         database: Option<&'t mut CdrDatabase>,
         options: PairingOptions,
         rows: &CdrRows,
+        scope: &'t Scope<'t, '_>,
     ) -> Result<Begun<'t>, CliError> {
         let mut earlier = EarlierRuns::default();
         let begun = match (database, &args.state, &args.output) {
@@ -113,12 +118,10 @@ impl<'t> Destination<'t> {
                     })?;
                 let (pairer, own, _) = start(restored, options);
                 earlier.own = own;
+                // The spool of the rows sent: in the system's temporary directory ($TMPDIR).
+                let stream = CopyStream::start(scope, tx, table.copy.clone(), std::env::temp_dir());
                 Begun {
-                    destination: Destination::Database {
-                        tx,
-                        table,
-                        copied: 0,
-                    },
+                    destination: Destination::Database { stream, table },
                     first: Vec::new(),
                     pairer,
                     earlier,
@@ -221,27 +224,36 @@ impl<'t> Destination<'t> {
     }
 
     /// Writes `rows` (a buffer full) on their way.
-    fn write(&mut self, rows: &[u8]) -> io::Result<()> {
+    fn write(&mut self, rows: &mut Vec<u8>) -> io::Result<()> {
         match self {
             Self::Stdout(file) | Self::File { file, .. } => file.write_all(rows),
             Self::Journal { journal, .. } => journal.append(rows),
-            Self::Database { tx, table, copied } => {
-                let mut copy = tx.copy_in(table.copy.as_str()).map_err(io::Error::other)?;
-                copy.write_all(rows)?;
-                *copied += copy.finish().map_err(io::Error::other)?;
-                Ok(())
-            }
+            Self::Database { stream, .. } => stream.send(rows),
+        }
+    }
+
+    /// The error of a run that stopped with `error`: with --db the COPY's own, when it failed
+    /// (the write that stopped the run only says that it did). Nothing is committed.
+    pub(super) fn abandon(self, error: CliError, origins: &Origins<'_>) -> CliError {
+        match self {
+            Self::Database { stream, table } => match stream.abandon() {
+                Some(e) => refused::failed(table, e, origins),
+                None => error,
+            },
+            _ => error,
         }
     }
 
     /// Writes the last `rows` and commits the run: the file renamed into place, or the state
-    /// (`pairer` and `ledger`) saved with what was appended, or the transaction committed.
+    /// (`pairer` and `ledger`) saved with what was appended, or the transaction committed
+    /// (with the CDRs the server refused set aside, named by their records in `origins`).
     /// Standard output that cannot be written is reported to `status` (nothing to commit).
     pub(super) fn commit(
         self,
         rows: &[u8],
         pairer: &Pairer,
         ledger: &ConsumedFiles,
+        origins: &Origins<'_>,
         status: &mut Status,
     ) -> Result<(), CliError> {
         match self {
@@ -274,24 +286,24 @@ impl<'t> Destination<'t> {
                     source,
                 })?;
             }
-            Self::Database {
-                mut tx,
-                table,
-                mut copied,
-            } => {
-                let in_db = table.in_db();
-                if !rows.is_empty() {
-                    let mut copy = tx.copy_in(table.copy.as_str()).map_err(&in_db)?;
-                    copy.write_all(rows)?;
-                    copied += copy.finish().map_err(&in_db)?;
+            Self::Database { mut stream, table } => {
+                let sent = stream.send(&mut rows.to_vec());
+                // Made while the server copies the last rows.
+                let saved = state::save(pairer, ledger.files());
+                let Streamed {
+                    mut tx,
+                    copied,
+                    aside,
+                } = match (stream.finish(), sent) {
+                    (Ok(streamed), Ok(())) => streamed,
+                    (Err(e), _) => return Err(refused::failed(table, e, origins)),
+                    (Ok(_), Err(e)) => return Err(e.into()),
+                };
+                if !aside.is_empty() {
+                    refused::keep(&mut tx, table, &aside, origins, status)?;
                 }
-                cdrstate::write(
-                    &mut tx,
-                    &table.name,
-                    &table.source,
-                    &state::save(pairer, ledger.files()),
-                )
-                .map_err(&in_db)?;
+                let in_db = table.in_db();
+                cdrstate::write(&mut tx, &table.name, &table.source, &saved).map_err(&in_db)?;
                 tx.commit().map_err(&in_db)?;
                 if let Err(e) = writeln!(io::stdout(), "{copied} CDRs loaded into {}", table.name) {
                     status.output_failed(&e);
@@ -350,7 +362,7 @@ impl Emit for RowWriter<'_> {
         }
         self.rows.write(cdr, &mut self.buffer);
         if self.buffer.len() >= OUTPUT_BUFFER {
-            match self.destination.write(&self.buffer) {
+            match self.destination.write(&mut self.buffer) {
                 Ok(()) => self.buffer.clear(),
                 Err(e) => self.failed = Some(e),
             }

@@ -9,12 +9,14 @@
 //! - `destination`: standard output, a file, the journal or the database, begun and
 //!   committed; the writer that takes the run's CDRs and complaints;
 //! - `database`: the --db connection, its CDR table and the state table;
+//! - `refused`: the CDRs the server refused, set aside and named by their records;
 //! - `fault`: faults the tests inject (debug builds only).
 
 mod database;
 mod destination;
 mod fault;
 mod files;
+mod refused;
 mod rows;
 
 use std::path::PathBuf;
@@ -27,6 +29,7 @@ use flatstore::cdr::{
 use self::database::CdrDatabase;
 use self::destination::{Begun, Destination, RowWriter};
 use self::files::{layout, open_all, run_files};
+use self::refused::Origins;
 use self::rows::CdrRows;
 use crate::error::CliError;
 use crate::exit::Status;
@@ -60,7 +63,9 @@ pub enum Format {
 /// With --db the CDRs go into a PostgreSQL table instead, each exactly once: a run is one
 /// transaction that reads the state of the last committed run from the table
 /// flatstore_cdr_state (in the same database), copies its CDRs and writes the new state, so a
-/// run killed at any moment commits nothing, and two runs at once wait for each other.
+/// run killed at any moment commits nothing, and two runs at once wait for each other. A CDR
+/// with a value the server refuses for its column is set aside in flatstore_rejects instead
+/// (named on standard error by its record's file, line and Call-ID; exit status 1).
 ///
 /// With files given (FILE…, - for standard input) instead of a directory, those named as the
 /// --missed table's logs (missed_calls_5.log.1) are its records, all others TABLE's; column
@@ -197,50 +202,64 @@ fn account(args: &Args, status: &mut Status) -> Result<(), CliError> {
         Some(database) => CdrRows::copy(&main_layout, &database.table().source),
         None => CdrRows::new(args.format, &main_layout),
     };
-    let Begun {
-        destination,
-        first,
-        mut pairer,
-        earlier,
-    } = Destination::begin(args, database.as_mut(), options, &rows)?;
-    let ending = if destination.carries_open_calls() {
-        // The next run goes on from the state: the calls that ended here are emitted now.
-        Ending::CarryOpenCalls
-    } else {
-        // Without a state, the run is the whole input: every call still open is emitted.
-        Ending::EmitOpenCalls
-    };
-    let mut writer = RowWriter::new(rows, destination, first, std::mem::take(status));
-    let sources = Sources {
-        missed: missed_layout.map(|layout| Table {
-            layout,
-            files: missed_open
-                .into_iter()
-                .filter_map(|open| earlier.unread_part(open)),
-        }),
-        main: Table {
-            layout: main_layout,
-            files: main_open
-                .into_iter()
-                .filter_map(|open| earlier.unread_part(open)),
-        },
-    };
-    let window = TimeWindow::from(args.selection.records);
-    let read = cdr::run(
-        sources,
-        RunOptions { window, ending },
-        &mut pairer,
-        &mut writer,
-    )?;
-    progress.finish();
-    let mut ledger = earlier.own;
-    for file in read {
-        ledger.record(&file.reader.prefix, file.end);
-    }
-    let (destination, rows, problems) = writer.into_parts();
-    *status = problems;
-    summarize(pairer.counts());
-    destination.commit(&rows, &pairer, &ledger, status)
+    // Where a CDR the server refuses came from is looked up in the files (--db only).
+    let origins = Origins::new(
+        (&files.main, main_layout.clone()),
+        missed_layout
+            .clone()
+            .map(|layout| (&files.missed[..], layout)),
+    );
+    // With --db the rows are copied on a thread of this scope.
+    std::thread::scope(|scope| {
+        let Begun {
+            destination,
+            first,
+            mut pairer,
+            earlier,
+        } = Destination::begin(args, database.as_mut(), options, &rows, scope)?;
+        let ending = if destination.carries_open_calls() {
+            // The next run goes on from the state: the calls that ended here are emitted now.
+            Ending::CarryOpenCalls
+        } else {
+            // Without a state, the run is the whole input: every call still open is emitted.
+            Ending::EmitOpenCalls
+        };
+        let mut writer = RowWriter::new(rows, destination, first, std::mem::take(status));
+        let sources = Sources {
+            missed: missed_layout.map(|layout| Table {
+                layout,
+                files: missed_open
+                    .into_iter()
+                    .filter_map(|open| earlier.unread_part(open)),
+            }),
+            main: Table {
+                layout: main_layout,
+                files: main_open
+                    .into_iter()
+                    .filter_map(|open| earlier.unread_part(open)),
+            },
+        };
+        let window = TimeWindow::from(args.selection.records);
+        let read = cdr::run(
+            sources,
+            RunOptions { window, ending },
+            &mut pairer,
+            &mut writer,
+        );
+        let (destination, rows, problems) = writer.into_parts();
+        *status = problems;
+        let read = match read {
+            Ok(read) => read,
+            Err(e) => return Err(destination.abandon(e.into(), &origins)),
+        };
+        progress.finish();
+        let mut ledger = earlier.own;
+        for file in read {
+            ledger.record(&file.reader.prefix, file.end);
+        }
+        summarize(pairer.counts());
+        destination.commit(&rows, &pairer, &ledger, &origins, status)
+    })
 }
 
 /// Says on standard error what was counted rather than paired and would otherwise go unseen:
