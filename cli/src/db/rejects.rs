@@ -20,6 +20,11 @@
 
 use postgres::GenericClient;
 
+/// At most this many records are set aside in one transaction (a file's for `load`, a run's
+/// for `cdr --db`); at the next the transaction is rolled back whole: so many refusals mean a
+/// table of the wrong types, not a bad value.
+pub const MAX_ASIDE: usize = 100;
+
 /// The rejects table, created the first time a record is set aside (in the first schema of
 /// the search path, as the ledger).
 pub const CREATE_REJECTS: &str = "CREATE TABLE IF NOT EXISTS flatstore_rejects (

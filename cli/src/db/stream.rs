@@ -21,10 +21,7 @@ use std::thread::{Scope, ScopedJoinHandle};
 
 use postgres::Transaction;
 
-use super::rejects;
-
-/// At most this many rows of a run are set aside; at the next the run fails.
-pub const MAX_ASIDE: usize = 100;
+use super::rejects::{self, MAX_ASIDE};
 
 /// Buffers of rows on their way to the COPY thread at most.
 const IN_FLIGHT: usize = 3;

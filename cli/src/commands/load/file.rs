@@ -12,7 +12,7 @@ use crate::consumed;
 use crate::content::{self, Stop};
 use crate::db::connect::reason;
 use crate::db::ledger::{self, Loaded};
-use crate::db::rejects::{self, Reject};
+use crate::db::rejects::{self, MAX_ASIDE, Reject};
 use crate::exit::{FileError, Status};
 use crate::lines;
 use crate::listing::ListedFile;
@@ -235,9 +235,6 @@ fn load_file(
     }
     Ok(LoadOutcome::Loaded(loaded))
 }
-
-/// At most this many records of a file are set aside; at the next the file is not loaded.
-pub(super) const MAX_ASIDE: usize = 100;
 
 /// [`load_file`], and again without each record whose value the server refuses (up to
 /// [`MAX_ASIDE`]), which is kept in the rejects table, created when first needed, and named

@@ -5,7 +5,7 @@
 //! streamed with `COPY … FROM STDIN`, its ledger row written, commit (see [`crate::db::ledger`]).
 //! A record with a value the server refuses (its column type, a constraint) is set aside in
 //! `flatstore_rejects` and the file sent again without it ([`crate::db::rejects`]). A file that
-//! fails (a record of another column count, more than [`file::MAX_ASIDE`] records refused, a
+//! fails (a record of another column count, more than [`crate::db::rejects::MAX_ASIDE`] records refused, a
 //! lost connection) is rolled back whole and named on standard error; the other files are
 //! still loaded.
 
