@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{MEASURE, helper, measure};
+use common::{MEASURE, env_or, helper, measure};
 
 const RUNS: usize = 3;
 const WRITERS: u64 = 8;
@@ -78,13 +78,6 @@ fn write_calls(dir: &Path, table: &str, records: u64, hold: u64) -> u64 {
         out.flush().expect("flush");
     }
     total
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn main() {

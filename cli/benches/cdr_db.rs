@@ -32,7 +32,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cluster::Cluster;
-use nix::sys::resource::{UsageWho, getrusage};
+use common::{env_or, load_average, timed};
 
 const WRITERS: u64 = 8;
 /// Calls started per second.
@@ -104,28 +104,6 @@ fn write_calls(logs: &Path, calls: u64) -> u64 {
     total
 }
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|text| text.split(' ').take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
-fn psql(pg: &Cluster) -> PathBuf {
-    let beside = pg.bindir().join("psql");
-    if beside.is_file() {
-        beside
-    } else {
-        PathBuf::from("psql")
-    }
-}
-
 /// Empty the CDR table and the runs' state, so that a `cdr --db` run loads everything again.
 fn empty(client: &mut postgres::Client) {
     client
@@ -139,27 +117,6 @@ fn rows(client: &mut postgres::Client) -> u64 {
         .expect("count")
         .get(0);
     n as u64
-}
-
-/// CPU seconds (user + system) of the children reaped so far.
-fn children_cpu() -> f64 {
-    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-    seconds(usage.user_time()) + seconds(usage.system_time())
-}
-
-/// Run `command`; its wall time and its CPU seconds (the client's, not the server's).
-fn timed(command: &mut Command) -> (Duration, f64) {
-    let cpu = children_cpu();
-    let start = Instant::now();
-    let out = command.output().expect("run");
-    let elapsed = start.elapsed();
-    assert!(
-        out.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (elapsed, children_cpu() - cpu)
 }
 
 /// The commands timed: the three of the goal, and the SQL way.
@@ -246,7 +203,7 @@ fn main() {
     let port = cluster::PORT.to_string();
     // psql with -c COMMAND or -f FILE.
     let psql_with = |option: &str, what: &std::ffi::OsStr| {
-        let mut psql = Command::new(psql(&pg));
+        let mut psql = Command::new(pg.psql());
         psql.args(["-X", "-q", "-h", &socket, "-p", &port, "-U", "postgres"])
             .args(["-d", "bench", "-v", "ON_ERROR_STOP=1", option])
             .arg(what);

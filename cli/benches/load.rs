@@ -22,12 +22,12 @@ mod timeout;
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cluster::Cluster;
-use nix::sys::resource::{UsageWho, getrusage};
+use common::timed;
 
 const RUNS: usize = 7;
 const WRITERS: u64 = 8;
@@ -94,15 +94,6 @@ fn write_inputs(logs: &Path, copy: &Path, records: u64) -> u64 {
     total
 }
 
-fn psql(pg: &Cluster) -> PathBuf {
-    let beside = pg.bindir().join("psql");
-    if beside.is_file() {
-        beside
-    } else {
-        PathBuf::from("psql")
-    }
-}
-
 /// Empty the table (and the ledger, so that the loader loads again).
 fn empty(client: &mut postgres::Client) {
     client
@@ -116,27 +107,6 @@ fn rows(client: &mut postgres::Client) -> u64 {
         .expect("count")
         .get(0);
     n as u64
-}
-
-/// CPU seconds (user + system) of the children reaped so far.
-fn children_cpu() -> f64 {
-    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-    seconds(usage.user_time()) + seconds(usage.system_time())
-}
-
-/// Run `command`; its wall time and its CPU seconds (the client's, not the server's).
-fn timed(command: &mut Command) -> (Duration, f64) {
-    let cpu = children_cpu();
-    let start = Instant::now();
-    let out = command.output().expect("run");
-    let elapsed = start.elapsed();
-    assert!(
-        out.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (elapsed, children_cpu() - cpu)
 }
 
 fn main() {
@@ -193,7 +163,7 @@ fn main() {
                 round[0] = t.0;
             } else {
                 let t = timed(
-                    Command::new(psql(&pg))
+                    Command::new(pg.psql())
                         .args(["-X", "-q", "-h", &socket, "-p", &port, "-U", "postgres"])
                         .args(["-d", "bench", "-v", "ON_ERROR_STOP=1", "-c"])
                         .arg(format!("\\copy acc FROM '{}'", copy.display())),

@@ -1,5 +1,6 @@
-//! What the command's benchmarks share: where they write, and how one command is timed and its
-//! peak memory taken (in a helper process of its own, so that the peak is that command's alone).
+//! What the command's benchmarks share: where they write, their settings, and how one command
+//! is timed with its CPU, or with its peak memory (in a helper process of its own, so that the
+//! peak is that command's alone).
 #![allow(dead_code)]
 
 use std::fs::{self, File};
@@ -61,4 +62,41 @@ pub fn helper(args: &[String]) {
     assert!(status.success(), "flatstore {args:?} failed: {status}");
     let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
     println!("{} {}", elapsed.as_nanos(), usage.max_rss());
+}
+
+/// The number in environment variable `name`, else `default`.
+pub fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The machine's load averages (1, 5 and 15 minutes), to print beside wall times.
+pub fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// CPU seconds (user + system) of the children reaped so far.
+fn children_cpu() -> f64 {
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
+    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    seconds(usage.user_time()) + seconds(usage.system_time())
+}
+
+/// Run `command`, which must succeed; its wall time and its CPU seconds (the client's, not a
+/// server's).
+pub fn timed(command: &mut Command) -> (Duration, f64) {
+    let cpu = children_cpu();
+    let start = Instant::now();
+    let out = command.output().expect("run");
+    let elapsed = start.elapsed();
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (elapsed, children_cpu() - cpu)
 }

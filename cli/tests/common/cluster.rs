@@ -261,6 +261,16 @@ rm -rf "$DIR""#;
         &self.bindir
     }
 
+    /// `psql`: the one beside the server binaries, else the PATH's.
+    pub fn psql(&self) -> PathBuf {
+        let beside = self.bindir.join("psql");
+        if beside.is_file() {
+            beside
+        } else {
+            PathBuf::from("psql")
+        }
+    }
+
     /// The URL of database `db` as the superuser: the socket directory as the host,
     /// percent-encoded.
     pub fn url(&self, db: &str) -> String {
