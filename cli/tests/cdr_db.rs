@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::cluster::{self, Cluster};
@@ -43,10 +42,7 @@ fn main() {
 
 /// One cluster for the whole test program; each test has its own database.
 fn cluster() -> Option<&'static Cluster> {
-    static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
-    CLUSTER
-        .get_or_init(|| cluster::bindir().map(|bin| Cluster::start(&bin, "cdrdb")))
-        .as_ref()
+    cluster::shared("cdrdb")
 }
 
 const EPOCH: u64 = 1_795_392_000;

@@ -12,11 +12,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::cluster::{self, Cluster};
-use common::trials;
+use common::{assert_exit, text, trials};
 
 fn main() {
     let trial = |name: &str, test: fn()| trials::trial_unless(name, cluster::missing, test);
@@ -50,10 +49,7 @@ fn main() {
 
 /// One cluster for the whole test program; each test has its own database.
 fn cluster() -> Option<&'static Cluster> {
-    static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
-    CLUSTER
-        .get_or_init(|| cluster::bindir().map(|bin| Cluster::start(&bin, "cdrrej")))
-        .as_ref()
+    cluster::shared("cdrrej")
 }
 
 const EPOCH: u64 = 1_795_392_000;
@@ -75,10 +71,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }
@@ -87,16 +79,6 @@ fn flatstore(args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_flatstore"));
     command.args(args).env_remove("PGPASSWORD");
     common::timeout::output_or_fail(&mut command, "flatstore cdr", Duration::from_secs(300))
-}
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 /// `flatstore cdr DIR --db URL --source p`.

@@ -9,7 +9,6 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use common::cluster::{self, Cluster};
 use common::{assert_exit, text, trials};
@@ -261,10 +260,7 @@ fn a_jsonl_journal_goes_on_when_columns_appear() {
 
 /// One cluster for the whole test program; each test has its own database.
 fn cluster() -> Option<&'static Cluster> {
-    static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
-    CLUSTER
-        .get_or_init(|| cluster::bindir().map(|bin| Cluster::start(&bin, "layout")))
-        .as_ref()
+    cluster::shared("layout")
 }
 
 fn count(db: &mut postgres::Client, sql: &str) -> i64 {

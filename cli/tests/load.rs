@@ -12,7 +12,7 @@ use std::fs;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::cluster::{self, Cluster};
@@ -74,13 +74,9 @@ fn main() {
     ]);
 }
 
-/// One cluster for the whole test program (stopped when it ends); each test has its own
-/// database. `None`: PostgreSQL is not installed (the trials are then ignored, see `main`).
+/// One cluster for the whole test program; each test has its own database.
 fn cluster() -> Option<&'static Cluster> {
-    static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
-    CLUSTER
-        .get_or_init(|| cluster::bindir().map(|bin| Cluster::start(&bin, "load")))
-        .as_ref()
+    cluster::shared("load")
 }
 
 /// The process number N is process-wide: writers in parallel tests take turns.

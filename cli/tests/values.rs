@@ -8,7 +8,6 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::cluster::{self, Cluster};
@@ -38,10 +37,7 @@ fn main() {
 
 /// One cluster for the whole test program; each test has its own database.
 fn cluster() -> Option<&'static Cluster> {
-    static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
-    CLUSTER
-        .get_or_init(|| cluster::bindir().map(|bin| Cluster::start(&bin, "values")))
-        .as_ref()
+    cluster::shared("values")
 }
 
 /// The reproduction: a call whose INVITE's extra column holds `50%ACME`.

@@ -32,6 +32,16 @@ use super::timeout::{output_or_fail, own_group, wait_or_kill};
 /// number serves; a high one that no system cluster uses.
 pub const PORT: u16 = 55432;
 
+/// The test program's one cluster, `name` in its directory's name, started at the first call
+/// (each test makes its own database in it); `None` when PostgreSQL is not installed, which
+/// the trials report (see [`missing`]).
+pub fn shared(name: &str) -> Option<&'static Cluster> {
+    static CLUSTER: std::sync::OnceLock<Option<Cluster>> = std::sync::OnceLock::new();
+    CLUSTER
+        .get_or_init(|| bindir().map(|bin| Cluster::start(&bin, name)))
+        .as_ref()
+}
+
 /// Where the server binaries are: `FLATSTORE_PG_BINDIR`, else `pg_config --bindir`, else the
 /// newest `/usr/lib/postgresql/*/bin` (Debian), else `initdb` on the PATH. `None` when none
 /// holds both `initdb` and `postgres`.
