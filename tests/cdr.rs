@@ -17,12 +17,13 @@
 mod cluster;
 mod common;
 // For `cluster`, which finds it beside itself.
+use common::sipp::Sipp;
 use common::timeout;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -64,77 +65,6 @@ fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A SIPp run started from the test; killed and reaped when dropped, whatever happened.
-struct Sipp {
-    child: Child,
-    what: String,
-    log: PathBuf,
-}
-
-impl Sipp {
-    /// Start `scenario` (in `tests/kamailio/`) on local port `port` with `args`; its standard
-    /// output and error go to `<dir>/<what>.out`.
-    fn start(dir: &Path, what: &str, scenario: &str, port: u16, args: &[String]) -> Sipp {
-        let log = dir.join(format!("{what}.out"));
-        let out = fs::File::create(&log).expect("create sipp log");
-        let child = Command::new("sipp")
-            .arg("-sf")
-            .arg(manifest_dir().join("tests/kamailio").join(scenario))
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-m", &CALLS.to_string(), "-d", &PAUSE_MS.to_string()])
-            .args(["-timeout", &SIPP_TIMEOUT_S.to_string(), "-timeout_error"])
-            .arg("-nostdin")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("start sipp");
-        Sipp {
-            child,
-            what: what.to_owned(),
-            log,
-        }
-    }
-
-    /// Wait for SIPp to end (at most a little longer than its own timeout); every call of its
-    /// scenario must have succeeded.
-    fn finish(mut self) {
-        let deadline = Instant::now() + Duration::from_secs(SIPP_TIMEOUT_S + 15);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait sipp") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: sipp still running past its timeout:\n{}",
-                self.what,
-                tail(&self.log, 30)
-            );
-            thread::sleep(Duration::from_millis(50));
-        };
-        assert!(
-            status.success(),
-            "{}: sipp {status}, not every call succeeded:\n{}",
-            self.what,
-            tail(&self.log, 30)
-        );
-    }
-}
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tail(path: &Path, lines: usize) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
 /// Rename the live files to `<name>.<suffix>` and make every Kamailio process reopen.
 fn rotate(proxy: &Proxy, acc: &Path, suffix: &str) -> usize {
     let renamed = rename_live_files(acc, suffix);
@@ -155,20 +85,37 @@ fn run_calls(
     (uas, uac): (&str, &str),
     during: Option<(Duration, &dyn Fn())>,
 ) {
-    let answering = Sipp::start(dir, &format!("{name}.uas"), uas, port + 1, &[]);
+    let scenario = |file: &str| manifest_dir().join("tests/kamailio").join(file);
+    let each = [
+        "-m".to_owned(),
+        CALLS.to_string(),
+        "-d".to_owned(),
+        PAUSE_MS.to_string(),
+    ];
+    let answering = Sipp::start(
+        dir,
+        &format!("{name}.uas"),
+        &scenario(uas),
+        port + 1,
+        SIPP_TIMEOUT_S,
+        &each,
+    );
     thread::sleep(Duration::from_millis(300));
+    let mut args = each.to_vec();
+    args.extend([
+        format!("127.0.0.1:{port}"),
+        "-r".to_owned(),
+        "10".to_owned(),
+        "-cid_str".to_owned(),
+        format!("{name}-%u@cdr.test"),
+    ]);
     let calling = Sipp::start(
         dir,
         &format!("{name}.uac"),
-        uac,
+        &scenario(uac),
         port + 2,
-        &[
-            format!("127.0.0.1:{port}"),
-            "-r".to_owned(),
-            "10".to_owned(),
-            "-cid_str".to_owned(),
-            format!("{name}-%u@cdr.test"),
-        ],
+        SIPP_TIMEOUT_S,
+        &args,
     );
     if let Some((after, action)) = during {
         thread::sleep(after);

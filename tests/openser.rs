@@ -21,8 +21,9 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::openser::{
-    Proxy, Sipp, callee_port, caller_port, cannot_run, host, our_module, ports, scratch,
+    Proxy, SIPP_TIMEOUT_S, callee_port, caller_port, cannot_run, host, our_module, ports, scratch,
 };
+use common::sipp::Sipp;
 use common::timeout::output_or_fail;
 
 /// Calls of each kind.
@@ -103,30 +104,36 @@ fn run_calls(
         "the proxy routes by these names"
     );
     let scenario = |file: &str| manifest_dir().join("tests").join(file);
+    let each = [
+        "-m".to_owned(),
+        calls.to_string(),
+        "-d".to_owned(),
+        PAUSE_MS.to_string(),
+    ];
     let answering = Sipp::start(
         dir,
         &format!("{name}.uas"),
         &scenario(uas),
         callee_port(port, kind),
-        calls,
-        PAUSE_MS,
-        &[],
+        SIPP_TIMEOUT_S,
+        &each,
     );
     thread::sleep(Duration::from_millis(300));
+    let mut args = each.to_vec();
+    args.extend([
+        format!("127.0.0.1:{port}"),
+        "-r".to_owned(),
+        "10".to_owned(),
+        "-cid_str".to_owned(),
+        format!("{name}-%u@openser.test"),
+    ]);
     let calling = Sipp::start(
         dir,
         &format!("{name}.uac"),
         &scenario(uac),
         caller_port(port),
-        calls,
-        PAUSE_MS,
-        &[
-            format!("127.0.0.1:{port}"),
-            "-r".to_owned(),
-            "10".to_owned(),
-            "-cid_str".to_owned(),
-            format!("{name}-%u@openser.test"),
-        ],
+        SIPP_TIMEOUT_S,
+        &args,
     );
     if let Some((after, action)) = during {
         thread::sleep(after);

@@ -18,7 +18,10 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use common::opensips::{Accounting, Proxy, Sipp, host, missing, our_module, ports, scratch};
+use common::opensips::{
+    Accounting, Proxy, SIPP_TIMEOUT_S, host, missing, our_module, ports, scratch,
+};
+use common::sipp::Sipp;
 use common::timeout::{output_or_fail, wait_or_fail};
 
 fn main() {
@@ -95,7 +98,19 @@ fn run_calls(
         "-d".to_owned(),
         PAUSE_MS.to_string(),
     ];
-    let answering = Sipp::start(dir, &format!("{name}.uas"), uas, port + 1, &common_args);
+    let scenario = |file: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join(file)
+    };
+    let answering = Sipp::start(
+        dir,
+        &format!("{name}.uas"),
+        &scenario(uas),
+        port + 1,
+        SIPP_TIMEOUT_S,
+        &common_args,
+    );
     thread::sleep(Duration::from_millis(300));
     let mut args = common_args.to_vec();
     args.extend([
@@ -105,7 +120,14 @@ fn run_calls(
         "-cid_str".to_owned(),
         format!("{name}-%u@opensips.test"),
     ]);
-    let calling = Sipp::start(dir, &format!("{name}.uac"), uac, port + 2, &args);
+    let calling = Sipp::start(
+        dir,
+        &format!("{name}.uac"),
+        &scenario(uac),
+        port + 2,
+        SIPP_TIMEOUT_S,
+        &args,
+    );
     if let Some((after, action)) = during {
         thread::sleep(after);
         action();

@@ -8,6 +8,7 @@
 pub mod kamailio;
 pub mod openser;
 pub mod opensips;
+pub mod sipp;
 pub mod timeout;
 pub mod torture;
 pub mod trials;

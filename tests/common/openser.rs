@@ -10,9 +10,8 @@ use std::ffi::OsString;
 use std::fs;
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread;
@@ -22,7 +21,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 use super::tail;
-use super::timeout::{kill_group, output_or_fail, wait_or_fail};
+use super::timeout::{kill_group, output_or_fail};
 
 /// The system tools the OpenSER tests need: to unpack and build OpenSER, and SIPp.
 pub const TOOLS: [&str; 7] = ["tar", "xz", "make", "gcc", "flex", "bison", "sipp"];
@@ -445,76 +444,5 @@ fn group_alive(pgid: i32) -> bool {
     killpg(Pid::from_raw(pgid), None).is_ok()
 }
 
-/// A SIPp run of a scenario, killed (with its process group) when dropped.
-pub struct Sipp {
-    child: Child,
-    what: String,
-    log: PathBuf,
-    timeout: Duration,
-}
-
 /// SIPp's own bound on a run (`-timeout`, an error when reached), in seconds.
 pub const SIPP_TIMEOUT_S: u64 = 60;
-
-impl Sipp {
-    /// Start `scenario` (a path) on local port `port`, `calls` calls with the `<pause/>`s of
-    /// `pause_ms`, then `args`; its output goes to `<dir>/<what>.out`.
-    pub fn start(
-        dir: &Path,
-        what: &str,
-        scenario: &Path,
-        port: u16,
-        calls: u32,
-        pause_ms: u64,
-        args: &[String],
-    ) -> Sipp {
-        let log = dir.join(format!("{what}.out"));
-        let out = fs::File::create(&log).expect("create sipp log");
-        let child = Command::new("sipp")
-            .arg("-sf")
-            .arg(scenario)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-m", &calls.to_string(), "-d", &pause_ms.to_string()])
-            .args(["-timeout", &SIPP_TIMEOUT_S.to_string(), "-timeout_error"])
-            .arg("-nostdin")
-            .args(args)
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("start sipp");
-        Sipp {
-            child,
-            what: what.to_owned(),
-            log,
-            timeout: Duration::from_secs(SIPP_TIMEOUT_S + 15),
-        }
-    }
-
-    /// Wait for SIPp to end (a little longer than its own timeout at most): every call of
-    /// its scenario must have succeeded.
-    pub fn finish(mut self) {
-        let status = wait_or_fail(
-            &mut self.child,
-            &format!("sipp {}", self.what),
-            self.timeout,
-        );
-        let said = fs::read_to_string(&self.log).unwrap_or_default();
-        assert!(
-            status.success(),
-            "sipp {}: not every call succeeded ({status}):\n{}",
-            self.what,
-            tail(&said, 30)
-        );
-    }
-}
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            kill_group(self.child.id());
-            let _ = self.child.wait();
-        }
-    }
-}

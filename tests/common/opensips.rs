@@ -350,68 +350,8 @@ pub fn mi_call(run: &Path, method: &str) -> Result<String, String> {
     result
 }
 
-/// A SIPp run started from the test, in a process group of its own; killed when dropped.
-pub struct Sipp {
-    child: Option<Child>,
-    what: String,
-    log: PathBuf,
-}
-
 /// SIPp's own bound on a scenario run (`-timeout`, an error when reached), in seconds.
 pub const SIPP_TIMEOUT_S: u64 = 40;
-
-impl Sipp {
-    /// Start `scenario` (a path under `tests/`) on local port `port` with `args`; its output
-    /// goes to `<dir>/<what>.out`.
-    pub fn start(dir: &Path, what: &str, scenario: &str, port: u16, args: &[String]) -> Sipp {
-        let log = dir.join(format!("{what}.out"));
-        let out = fs::File::create(&log).expect("create sipp log");
-        let child = Command::new("sipp")
-            .arg("-sf")
-            .arg(manifest_dir().join("tests").join(scenario))
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-timeout", &SIPP_TIMEOUT_S.to_string(), "-timeout_error"])
-            .arg("-nostdin")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .process_group(0)
-            .spawn()
-            .expect("start sipp");
-        Sipp {
-            child: Some(child),
-            what: what.to_owned(),
-            log,
-        }
-    }
-
-    /// Wait for SIPp to end (at most a little longer than its own timeout); every call of its
-    /// scenario must have succeeded.
-    pub fn finish(mut self) {
-        let mut child = self.child.take().expect("running");
-        let status = wait_or_fail(
-            &mut child,
-            &self.what,
-            Duration::from_secs(SIPP_TIMEOUT_S + 15),
-        );
-        assert!(
-            status.success(),
-            "{}: sipp {status}, not every call succeeded:\n{}",
-            self.what,
-            tail(&self.log, 30)
-        );
-    }
-}
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            kill_group(child.id());
-            let _ = child.wait();
-        }
-    }
-}
 
 /// The last `lines` lines of the file at `path`.
 pub fn tail(path: &Path, lines: usize) -> String {
