@@ -17,14 +17,13 @@
 mod cluster;
 mod common;
 // For `cluster`, which finds it beside itself.
-use common::sipp::Sipp;
+use common::sipp::Calls;
 use common::timeout;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use common::kamailio::{COLUMNS, Proxy, our_module, ports, rename_live_files, scratch};
@@ -86,43 +85,20 @@ fn run_calls(
     during: Option<(Duration, &dyn Fn())>,
 ) {
     let scenario = |file: &str| manifest_dir().join("tests/kamailio").join(file);
-    let each = [
-        "-m".to_owned(),
-        CALLS.to_string(),
-        "-d".to_owned(),
-        PAUSE_MS.to_string(),
-    ];
-    let answering = Sipp::start(
+    Calls {
         dir,
-        &format!("{name}.uas"),
-        &scenario(uas),
-        port + 1,
-        SIPP_TIMEOUT_S,
-        &each,
-    );
-    thread::sleep(Duration::from_millis(300));
-    let mut args = each.to_vec();
-    args.extend([
-        format!("127.0.0.1:{port}"),
-        "-r".to_owned(),
-        "10".to_owned(),
-        "-cid_str".to_owned(),
-        format!("{name}-%u@cdr.test"),
-    ]);
-    let calling = Sipp::start(
-        dir,
-        &format!("{name}.uac"),
-        &scenario(uac),
-        port + 2,
-        SIPP_TIMEOUT_S,
-        &args,
-    );
-    if let Some((after, action)) = during {
-        thread::sleep(after);
-        action();
+        name,
+        domain: "cdr.test",
+        uas: scenario(uas),
+        uas_port: port + 1,
+        uac: scenario(uac),
+        uac_port: port + 2,
+        proxy_port: port,
+        calls: CALLS,
+        pause_ms: PAUSE_MS,
+        timeout_s: SIPP_TIMEOUT_S,
     }
-    calling.finish();
-    answering.finish();
+    .run(during);
 }
 
 /// One accounted record, by column name, and the file it is in.

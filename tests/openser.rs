@@ -17,13 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::openser::{
     Proxy, SIPP_TIMEOUT_S, callee_port, caller_port, cannot_run, host, our_module, ports, scratch,
 };
-use common::sipp::Sipp;
+use common::sipp::Calls;
 use common::timeout::output_or_fail;
 
 /// Calls of each kind.
@@ -104,43 +103,20 @@ fn run_calls(
         "the proxy routes by these names"
     );
     let scenario = |file: &str| manifest_dir().join("tests").join(file);
-    let each = [
-        "-m".to_owned(),
-        calls.to_string(),
-        "-d".to_owned(),
-        PAUSE_MS.to_string(),
-    ];
-    let answering = Sipp::start(
+    Calls {
         dir,
-        &format!("{name}.uas"),
-        &scenario(uas),
-        callee_port(port, kind),
-        SIPP_TIMEOUT_S,
-        &each,
-    );
-    thread::sleep(Duration::from_millis(300));
-    let mut args = each.to_vec();
-    args.extend([
-        format!("127.0.0.1:{port}"),
-        "-r".to_owned(),
-        "10".to_owned(),
-        "-cid_str".to_owned(),
-        format!("{name}-%u@openser.test"),
-    ]);
-    let calling = Sipp::start(
-        dir,
-        &format!("{name}.uac"),
-        &scenario(uac),
-        caller_port(port),
-        SIPP_TIMEOUT_S,
-        &args,
-    );
-    if let Some((after, action)) = during {
-        thread::sleep(after);
-        action();
+        name,
+        domain: "openser.test",
+        uas: scenario(uas),
+        uas_port: callee_port(port, kind),
+        uac: scenario(uac),
+        uac_port: caller_port(port),
+        proxy_port: port,
+        calls,
+        pause_ms: PAUSE_MS,
+        timeout_s: SIPP_TIMEOUT_S,
     }
-    calling.finish();
-    answering.finish();
+    .run(during);
 }
 
 /// The seed's recipe: rename the files away, then MI `flat_rotate`; it must answer `200 OK`.

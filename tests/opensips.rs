@@ -15,13 +15,12 @@ use std::fs;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::thread;
 use std::time::Duration;
 
 use common::opensips::{
     Accounting, Proxy, SIPP_TIMEOUT_S, host, missing, our_module, ports, scratch,
 };
-use common::sipp::Sipp;
+use common::sipp::Calls;
 use common::timeout::{output_or_fail, wait_or_fail};
 
 fn main() {
@@ -92,48 +91,25 @@ fn run_calls(
     (name, uas, uac): (&str, &str, &str),
     during: Option<(Duration, &mut dyn FnMut())>,
 ) {
-    let common_args = [
-        "-m".to_owned(),
-        CALLS.to_string(),
-        "-d".to_owned(),
-        PAUSE_MS.to_string(),
-    ];
     let scenario = |file: &str| {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests")
             .join(file)
     };
-    let answering = Sipp::start(
+    Calls {
         dir,
-        &format!("{name}.uas"),
-        &scenario(uas),
-        port + 1,
-        SIPP_TIMEOUT_S,
-        &common_args,
-    );
-    thread::sleep(Duration::from_millis(300));
-    let mut args = common_args.to_vec();
-    args.extend([
-        format!("127.0.0.1:{port}"),
-        "-r".to_owned(),
-        "10".to_owned(),
-        "-cid_str".to_owned(),
-        format!("{name}-%u@opensips.test"),
-    ]);
-    let calling = Sipp::start(
-        dir,
-        &format!("{name}.uac"),
-        &scenario(uac),
-        port + 2,
-        SIPP_TIMEOUT_S,
-        &args,
-    );
-    if let Some((after, action)) = during {
-        thread::sleep(after);
-        action();
+        name,
+        domain: "opensips.test",
+        uas: scenario(uas),
+        uas_port: port + 1,
+        uac: scenario(uac),
+        uac_port: port + 2,
+        proxy_port: port,
+        calls: CALLS,
+        pause_ms: PAUSE_MS,
+        timeout_s: SIPP_TIMEOUT_S,
     }
-    calling.finish();
-    answering.finish();
+    .run(during);
 }
 
 /// One accounted record: its table, the file it is in, and its fields (still escaped).

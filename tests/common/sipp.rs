@@ -1,11 +1,12 @@
-//! SIPp runs the proxy tests start (the caller and the answering side of each kind of call),
-//! each in a process group of its own, with SIPp's own bound on the run and a limit a little
-//! past it; killed with their group when dropped, whatever happened.
+//! SIPp runs the proxy tests start (the caller and the answering side of each kind of call,
+//! [`Calls`]), each in a process group of its own, with SIPp's own bound on the run and a
+//! limit a little past it; killed with their group when dropped, whatever happened.
 
 use std::fs;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::thread;
 use std::time::Duration;
 
 use super::tail;
@@ -75,5 +76,73 @@ impl Drop for Sipp {
             kill_group(child.id());
             let _ = child.wait();
         }
+    }
+}
+
+/// One kind of call through a proxy: SIPp's answering side, then its callers.
+pub struct Calls<'a> {
+    /// Where SIPp's output goes (`<name>.uas.out`, `<name>.uac.out`).
+    pub dir: &'a Path,
+    /// The kind: names the runs and the Call-IDs, `<name>-<n>@<domain>`.
+    pub name: &'a str,
+    /// The Call-IDs' domain.
+    pub domain: &'a str,
+    /// The answering side's scenario and its port.
+    pub uas: PathBuf,
+    pub uas_port: u16,
+    /// The callers' scenario and their port.
+    pub uac: PathBuf,
+    pub uac_port: u16,
+    /// The proxy's port, which the callers call.
+    pub proxy_port: u16,
+    /// How many calls, and the scenarios' pauses (`-d`).
+    pub calls: u32,
+    pub pause_ms: u64,
+    /// SIPp's own bound on each run, in seconds.
+    pub timeout_s: u64,
+}
+
+impl Calls<'_> {
+    /// Starts the answering side, then the calls, 10 a second; `during` runs `after` the calls
+    /// were started. Every call must succeed on both sides.
+    pub fn run(self, during: Option<(Duration, impl FnOnce())>) {
+        let each = [
+            "-m".to_owned(),
+            self.calls.to_string(),
+            "-d".to_owned(),
+            self.pause_ms.to_string(),
+        ];
+        let (uas, uac) = (format!("{}.uas", self.name), format!("{}.uac", self.name));
+        let answering = Sipp::start(
+            self.dir,
+            &uas,
+            &self.uas,
+            self.uas_port,
+            self.timeout_s,
+            &each,
+        );
+        thread::sleep(Duration::from_millis(300));
+        let mut args = each.to_vec();
+        args.extend([
+            format!("127.0.0.1:{}", self.proxy_port),
+            "-r".to_owned(),
+            "10".to_owned(),
+            "-cid_str".to_owned(),
+            format!("{}-%u@{}", self.name, self.domain),
+        ]);
+        let calling = Sipp::start(
+            self.dir,
+            &uac,
+            &self.uac,
+            self.uac_port,
+            self.timeout_s,
+            &args,
+        );
+        if let Some((after, action)) = during {
+            thread::sleep(after);
+            action();
+        }
+        calling.finish();
+        answering.finish();
     }
 }
